@@ -1,0 +1,282 @@
+"""Bounded model checking: the loop that asks Z3 about the formulas of `encoding`.
+
+`prove_bmc` deepens one incremental solver step by step.  At depth L the solver
+holds the initial state, L transitions and the refutations of every shorter
+violation; it is asked whether a violation ends an execution of exactly L steps
+(a violating L-th step, or an invariant false or a deadlock in state L).  All
+shorter ones were refuted first, so the first satisfiable depth gives a shortest
+witness, decoded into a `RawTrace` in the reference state representation.
+
+Queries are switched on by assumption literals (`query@L`), so the solver keeps
+what it learned; Z3's random seeds are fixed and every run builds its formulas
+in a fresh `z3.Context` in the same order, so the same input gives the same
+witness.  A timeout, an exhausted resource limit or a solver that says
+`unknown` ends in `Unknown`, never in `Proved`.
+"""
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import z3
+
+from modproof.encoder.encoding import (
+    ATOMIC_LIMIT, ATOMIC_UNROLL, STEP_CHECKS, Encoding, EncodingLimit, StatementGroup,
+)
+from modproof.result import (
+    CoverResult, Proved, RawTrace, Result, Stats, Unknown, Unreached, Violated,
+)
+from modproof.spec.model import Program
+
+DEFAULT_BOUND = 40
+SEED = 0
+
+
+class OutOfBudget(Exception):
+    """The solver gave up (timeout, resource limit, unknown); `reason` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Budget:
+    """The wall-clock and Z3 resource budget of one run, shared by its solvers."""
+
+    def __init__(self, timeout: Optional[float], rlimit: Optional[int]):
+        self.start = time.monotonic()
+        self.timeout = timeout
+        self.deadline = None if timeout is None else self.start + timeout
+        self.rlimit = rlimit
+        self.used = 0
+        self.queries = 0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def new_solver(self, ctx: z3.Context) -> z3.Solver:
+        s = z3.Solver(ctx=ctx)
+        s.set("random_seed", SEED)
+        return s
+
+    def check(self, solver: z3.Solver, *assumptions: z3.BoolRef) -> bool:
+        """True when sat, False when unsat; raises OutOfBudget otherwise."""
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise OutOfBudget(f"timeout after {self.timeout:g}s")
+            solver.set("timeout", max(1, int(left * 1000)))
+        before = 0
+        if self.rlimit is not None:
+            left_r = self.rlimit - self.used
+            if left_r <= 0:
+                raise OutOfBudget(f"resource limit {self.rlimit} exhausted")
+            solver.set("rlimit", left_r)
+            before = _rlimit_count(solver)
+        self.queries += 1
+        r = solver.check(*assumptions)
+        if self.rlimit is not None:
+            self.used += _rlimit_count(solver) - before
+        if r == z3.sat:
+            return True
+        if r == z3.unsat:
+            return False
+        why = solver.reason_unknown()
+        if self.deadline is not None and (why in ("timeout", "canceled")
+                                          or time.monotonic() >= self.deadline):
+            raise OutOfBudget(f"timeout after {self.timeout:g}s")
+        if self.rlimit is not None and ("resource" in why or self.used >= self.rlimit):
+            raise OutOfBudget(f"resource limit {self.rlimit} exhausted")
+        raise OutOfBudget(f"z3 answered unknown ({why})")
+
+
+def _rlimit_count(solver: z3.Solver) -> int:
+    st = solver.statistics()
+    return int(st.get_key_value("rlimit count")) if "rlimit count" in st.keys() else 0
+
+
+class Targets:
+    """Covers (fewest steps to a state where each holds) and statements (taken by
+    some execution), found depth by depth."""
+
+    def __init__(self, enc: Encoding):
+        self.enc = enc
+        self.cover_step: dict[int, int] = {}
+        self.groups = enc.statement_groups()
+        self.reached: set[int] = set()
+
+    def open_covers(self) -> list[int]:
+        return [c for c in range(len(self.enc.program.covers)) if c not in self.cover_step]
+
+    def open_groups(self) -> list[int]:
+        return [g for g in range(len(self.groups)) if g not in self.reached]
+
+    def items(self, t: int, statements: bool) -> list[tuple[tuple[str, int], z3.BoolRef]]:
+        """What is still open, as predicates of state `t`."""
+        out = [(("cover", c), self.enc.cover(c, t)) for c in self.open_covers()]
+        if statements:
+            out += [(("stmt", g), self.enc.takeable(self.groups[g], t)) for g in self.open_groups()]
+        return out
+
+    def mark(self, what: tuple[str, int], t: int) -> None:
+        kind, k = what
+        if kind == "cover":
+            self.cover_step.setdefault(k, t)
+        else:
+            self.reached.add(k)
+
+    def cover_results(self) -> tuple[CoverResult, ...]:
+        return tuple(CoverResult(c.name, k in self.cover_step, self.cover_step.get(k))
+                     for k, c in enumerate(self.enc.program.covers))
+
+    def unreached(self) -> tuple[Unreached, ...]:
+        return tuple(_unreached(self.groups[g]) for g in self.open_groups())
+
+
+def _unreached(g: StatementGroup) -> Unreached:
+    return Unreached(g.text, g.span.line, g.span.col)
+
+
+class Unroller:
+    """The BMC path of one run: `depth` transitions from the initial state, every
+    violation of at most `refuted` steps refuted."""
+
+    def __init__(self, enc: Encoding, budget: Budget):
+        self.enc = enc
+        self.budget = budget
+        self.solver = budget.new_solver(enc.ctx)
+        self.solver.add(enc.init(0))
+        self.depth = 0
+        self.refuted: Optional[int] = None
+        self.targets = Targets(enc)
+
+    def _query(self, tag: str, formula: z3.BoolRef) -> bool:
+        lit = z3.Bool(self.enc.name(f"query:{tag}", self.depth), self.enc.ctx)
+        self.solver.add(z3.Implies(lit, formula))
+        return self.budget.check(self.solver, lit)
+
+    def check_violation(self) -> Optional[RawTrace]:
+        """A shortest violating execution of exactly `depth` steps, or None (and
+        then all of them are refuted)."""
+        enc, L = self.enc, self.depth
+        parts = [enc.invariant_false(L), enc.deadlock(L)]
+        if L > 0:
+            parts.append(enc.step_violation(L - 1))
+        if self._query("violation", z3.Or(parts)):
+            return self._decode(self.solver.model())
+        if L > 0:
+            self.solver.add(z3.Not(enc.step_violation(L - 1)))
+        self.refuted = L
+        return None
+
+    def check_targets(self, statements: bool) -> None:
+        """Settle the open covers in state `depth`, and (when `statements`) the open
+        statements as steps taken from it."""
+        L = self.depth
+        while True:
+            items = self.targets.items(L, statements)
+            if not items:
+                return
+            if not self._query(f"targets{len(items)}", z3.Or([f for _, f in items])):
+                return
+            m = self.solver.model()
+            for what, f in items:
+                if z3.is_true(m.eval(f, model_completion=True)):
+                    self.targets.mark(what, L)
+
+    def can_move(self) -> bool:
+        """Some execution of `depth` steps can take one more."""
+        return self._query("can_move", self.enc.can_move(self.depth))
+
+    def extend(self) -> None:
+        self.solver.add(self.enc.trans(self.depth))
+        self.depth += 1
+
+    def _decode(self, model: z3.ModelRef) -> RawTrace:
+        enc, L = self.enc, self.depth
+        check = None
+        if L > 0:
+            per = enc.step_violations(L - 1)
+            check = next((c for c in STEP_CHECKS
+                          if z3.is_true(model.eval(per[c], model_completion=True))), None)
+        if check is None:
+            inv = model.eval(enc.invariant_false(L), model_completion=True)
+            check = "invariant" if z3.is_true(inv) else "deadlock"
+        steps = []
+        for t in range(L):
+            i = enc.decode_mover(model, t)
+            if i is None:
+                raise AssertionError(f"decoded witness has no moving thread at step {t + 1}")
+            last_step_check = check not in ("invariant", "deadlock") and t == L - 1
+            steps.append((i, None if last_step_check else enc.decode_state(model, t + 1)))
+        return RawTrace(tuple(steps), check)
+
+    def limit_reason(self, trace: RawTrace) -> str:
+        """Why an ATOMIC_LIMIT witness is an Unknown: the loop that ran out."""
+        i = trace.steps[-1][0]
+        prev = trace.steps[-2][1] if len(trace.steps) > 1 else None
+        pc = prev.pcs[i] if prev is not None else self.enc.program.threads[i].entry
+        st = self.enc.program.threads[i].steps[pc]
+        return (f"the loop inside '{st.text}' at {st.span} may run more than "
+                f"{self.enc.atomic_unroll} times in one step (the encoding unrolls it "
+                f"{self.enc.atomic_unroll} times)")
+
+
+def prove_bmc(program: Program, bound: int = DEFAULT_BOUND, timeout: Optional[float] = None,
+              rlimit: Optional[int] = None, atomic_unroll: int = ATOMIC_UNROLL) -> Result:
+    """Bounded model checking of `program` up to `bound` steps.
+
+    Violated: a shortest witness.  Proved("all-executions") when every execution
+    ends within the bound (no execution can take another step), else
+    Proved("bounded", bound).  Unknown when the budget (`timeout` seconds of wall
+    clock, `rlimit` Z3 resource units) runs out, when Z3 says unknown, or when an
+    atomic loop would need more than `atomic_unroll` iterations.
+    """
+    budget = Budget(timeout, rlimit)
+    enc = Encoding(program, z3.Context(), atomic_unroll=atomic_unroll)
+    run = None
+    try:
+        run = Unroller(enc, budget)
+        while True:
+            verdict = step_once(run, bound=bound, method="bounded model checking")
+            if verdict is not None:
+                return verdict
+            run.extend()
+    except OutOfBudget as e:
+        return unknown(run, budget, e.reason, "bounded model checking")
+    except EncodingLimit as e:
+        return unknown(run, budget, f"{e} (at {e.span})", "bounded model checking")
+
+
+def step_once(run: Unroller, bound: Optional[int], method: str) -> Optional[Result]:
+    """One depth of BMC: a violation, a proof when no execution goes on (or the
+    bound is reached), or None to go one step deeper."""
+    trace = run.check_violation()
+    if trace is not None:
+        if trace.check == ATOMIC_LIMIT:
+            return unknown(run, run.budget, run.limit_reason(trace), method)
+        return Violated(trace=trace, stats=stats(run, method), covers=run.targets.cover_results())
+    run.check_targets(statements=bound is None or run.depth < bound)
+    if not run.can_move():
+        return Proved(scope="all-executions", bound=run.depth,
+                      stats=stats(run, f"{method}: every execution ends within {run.depth} steps"),
+                      covers=run.targets.cover_results(), unreached=run.targets.unreached())
+    if bound is not None and run.depth >= bound:
+        return Proved(scope="bounded", bound=run.depth, stats=stats(run, method),
+                      covers=run.targets.cover_results(), unreached=run.targets.unreached())
+    return None
+
+
+def stats(run: Unroller, method: str, engine: str = "bmc", extra: tuple = ()) -> Stats:
+    return Stats(engine=engine, method=method, seconds=run.budget.elapsed(), depth=run.depth,
+                 extra=(("queries", run.budget.queries),) + extra)
+
+
+def unknown(run: Optional[Unroller], budget: Budget, reason: str, method: str,
+            engine: str = "bmc") -> Unknown:
+    depth = run.depth if run is not None else 0
+    return Unknown(reason=reason,
+                   stats=Stats(engine=engine, method=method, seconds=budget.elapsed(), depth=depth,
+                               extra=(("queries", budget.queries),)),
+                   bound=run.refuted if run is not None else None,
+                   covers=run.targets.cover_results() if run is not None else ())

@@ -1,0 +1,295 @@
+"""Syntax errors in the user's words.
+
+`diagnose(exc, text, path)` turns one of Lark's `UnexpectedInput` exceptions,
+raised while parsing `text` (the text as lexed: LF line ends), into a
+`Diagnostic`: where the mistake is, what was found there and what could have
+stood there, said with the words of LANGUAGE.md ('{', a name, a statement, end
+of statement) and never with the grammar's terminal names.  A few common
+mistakes get a hint (a '{' on the next line, chained comparisons, unary minus,
+C operators).  Pure functions; nothing here parses.
+"""
+from __future__ import annotations
+
+import unicodedata
+from typing import Iterable, Optional
+
+from lark import Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from modproof.spec.ast import Span
+from modproof.spec.diagnostics import Diagnostic, Note
+
+# Words that are never names (LANGUAGE.md: keywords cannot be declared).  The
+# option words are keywords only where a declaration's options stand; elsewhere
+# they are ordinary names, so `refs(o)` and `done(c)` parse as queries (and the
+# checker, not the grammar, rejects declaring them).
+DECL_KEYWORDS = ("module", "object", "completion", "mutex", "var", "fn", "thread",
+                 "invariant", "cover", "expect")
+KEYWORDS = frozenset(DECL_KEYWORDS + (
+    "in", "local", "assert", "await", "return", "if", "else", "while", "choose", "or",
+    "atomic", "and", "not", "true", "false"))
+OPTION_WORDS = frozenset({"refs", "exit", "release", "done", "proved", "violated"})
+
+END = "$END"
+SEP = "_SEP"
+CONTINUATIONS = frozenset({"_CONT_ELSE", "_CONT_OR"})  # newline before else / or
+
+DECL_STARTS = frozenset(word.upper() for word in DECL_KEYWORDS)
+STMT_STARTS = frozenset({"LOCAL", "NAME", "ASSERT", "AWAIT", "RETURN", "IF", "WHILE",
+                         "CHOOSE", "ATOMIC"})
+OPERAND_STARTS = frozenset({"NAME", "INT", "TRUE", "FALSE", "LPAR"})
+COMPARISONS = frozenset({"EQ", "NE", "LT", "LE", "GT", "GE"})
+OPERATORS = COMPARISONS | {"PLUS", "MINUS", "AND", "OR"}
+OPENERS = {"LBRACE": "'{'", "LPAR": "'('", "LSQB": "'['"}
+
+_PUNCTUATION = {
+    "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
+    "RSQB": "']'", "COLON": "':'", "EQUAL": "'='", "EQ": "'=='", "NE": "'!='",
+    "LT": "'<'", "LE": "'<='", "GT": "'>'", "GE": "'>='", "PLUS": "'+'", "MINUS": "'-'",
+}
+_WORDS = {
+    "NAME": "a name",
+    "INT": "a number",
+    "CHECK": "the name of a check (such as code-after-unload)",
+    END: "end of file",
+}
+# The order in which expected things are listed.
+_ORDER = ("LSQB", "IN", "LPAR", "NAME", "TRUE", "FALSE", "INT", "CHECK", "PROVED",
+          "VIOLATED", "REFS", "EXIT", "RELEASE", "DONE", "EQUAL", "COLON", "ELSE", "OR",
+          "RSQB", "RPAR", "LBRACE", SEP, "RBRACE", END)
+
+_CHAR_HINTS = {
+    "!": "write 'not', or '!=' to compare",
+    "&": "write 'and'",
+    "|": "write 'or'",
+    "*": "expressions have only + and -",
+    "/": "expressions have only + and -",
+    "%": "expressions have only + and -",
+    '"': "there are no strings",
+    "'": "there are no strings",
+}
+
+
+def diagnose(exc: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, bool]:
+    """The diagnostic for one syntax error, and whether it is at the end of the file."""
+    if isinstance(exc, UnexpectedCharacters):
+        return _bad_character(exc, text, path), False
+    assert isinstance(exc, UnexpectedToken), exc
+    found = _retype(exc.token)
+    expected = _accepts(exc)
+    if found.type in CONTINUATIONS and found.type not in expected and SEP in expected:
+        found, expected = _past_line_break(exc, found)
+    if found.type == END:
+        return _at_end(exc, expected, text, path), True
+    span = _token_span(found, text, path)
+    what = describe_found(found)
+    hint = _hint(found, expected, text)
+    if found.type == "EQUAL" and _char_before(text, found) == "=":
+        span = Span(path, found.line, found.column - 1, found.line, found.column + 1)
+        message = "unexpected '=='; a comparison is not a statement ('=' assigns)"
+    elif describe_found(found) == "newline" and "LBRACE" in expected:
+        message = f"unexpected {what}; expected '{{' (a block opens on the line of its header)"
+    elif found.type in COMPARISONS and "PLUS" in expected and found.type not in expected:
+        message = f"unexpected {what}; comparisons do not chain (join two comparisons with 'and')"
+    elif hint and hint.startswith("!"):  # a hint that replaces the expected list
+        message = f"unexpected {what}; {hint[1:]}"
+    else:
+        message = f"unexpected {what}; expected {describe_expected(expected)}"
+        if hint:
+            message += f" ({hint})"
+    notes: tuple[Note, ...] = ()
+    if found.type in (SEP, *CONTINUATIONS) and ("RPAR" in expected or "RSQB" in expected):
+        notes = _unclosed_note(exc, path, "LPAR" if "RPAR" in expected else "LSQB")
+    return Diagnostic(span, message, notes), False
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def describe_found(tok: Token) -> str:
+    """How the user would name what the parser found."""
+    if tok.type == END:
+        return "end of file"
+    if tok.type in (SEP, *CONTINUATIONS):
+        return "';'" if tok.value.startswith(";") else "newline"
+    return f"'{tok.value}'"
+
+
+def describe_terminal(name: str, top_level: bool = False) -> str:
+    """Words for one expected terminal of the grammar."""
+    if name == SEP:
+        what = "declaration" if top_level else "statement"
+        return f"end of {what} (newline or ;)"
+    if name in _WORDS:
+        return _WORDS[name]
+    if name in _PUNCTUATION:
+        return _PUNCTUATION[name]
+    if name.isalpha() and name.isupper():  # a keyword: MODULE is 'module'
+        return f"'{name.lower()}'"
+    return "a token"  # not reached: tests check every terminal has words
+
+
+def describe_expected(expected: Iterable[str]) -> str:
+    """Words for a set of expected terminals, summarised where a group is complete."""
+    rest = set(expected) - CONTINUATIONS
+    top_level = END in rest
+    items = []
+    if DECL_STARTS <= rest:  # between declarations: blank lines are not worth naming
+        items.append("a declaration (" + ", ".join(DECL_KEYWORDS) + ")")
+        rest -= DECL_STARTS | {SEP}
+    if STMT_STARTS <= rest:
+        items.append("a statement")
+        rest -= STMT_STARTS | {SEP}
+    if OPERAND_STARTS <= rest:
+        items.append("an expression")
+        rest -= OPERAND_STARTS | {"NOT"}
+    operators: set[str] = set()
+    if "PLUS" in rest:  # right after an operand ('or' alone is a choose's); a
+        operators = rest & OPERATORS  # '(' there would make a name a query: not worth saying
+        rest -= OPERATORS | {"LPAR"}
+    if SEP in rest:  # after a complete statement: its end is the thing to name
+        rest -= {END, "RBRACE"}
+    if items and rest == {END}:
+        rest = set()
+    items += [describe_terminal(name, top_level) for name in _ORDER if name in rest]
+    items += sorted(describe_terminal(name, top_level) for name in rest - set(_ORDER))
+    if operators:
+        items.append("an operator")
+    return _join(items) if items else "nothing more"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _retype(tok: Token) -> Token:
+    # The lexer's fallback may read a keyword as a name or a check name.
+    if tok.type in ("NAME", "CHECK") and tok.value in KEYWORDS:
+        return Token.new_borrow_pos(tok.value.upper(), tok.value, tok)
+    return tok
+
+
+def _past_line_break(exc: UnexpectedToken, found: Token) -> tuple[Token, set[str]]:
+    """A newline lexed as the start of `else`/`or` where neither may follow: the
+    newline ends the statement, and the keyword after it is what is out of place."""
+    word = "else" if found.type == "_CONT_ELSE" else "or"
+    keyword = Token(word.upper(), word, line=found.end_line, column=found.end_column,
+                    end_line=found.end_line, end_column=found.end_column + len(word))
+    parser = exc.interactive_parser.copy(deepcopy_values=False)
+    parser.feed_token(Token(SEP, "\n"))
+    return keyword, set(parser.accepts())
+
+
+def _char_before(text: str, tok: Token) -> str:
+    line = text.split("\n")[tok.line - 1]
+    return line[tok.column - 2] if tok.column >= 2 else ""
+
+
+def _accepts(exc: UnexpectedToken) -> set[str]:
+    parser = getattr(exc, "interactive_parser", None)
+    if parser is not None:
+        return set(parser.accepts())
+    return set(exc.expected or ())
+
+
+def _hint(found: Token, expected: set[str], text: str) -> Optional[str]:
+    """A hint for a common mistake; one starting with '!' replaces the expected list."""
+    kind = found.type
+    if kind == "NOT" and OPERAND_STARTS <= expected and "NOT" not in expected:
+        return ("!'not' binds more loosely than comparisons and + -: "
+                "put it in parentheses, as in (not x)")
+    if kind == "ELSE" and "ELSE" not in expected:
+        return "!'else' must follow the '}' of an if block, on the same line or the next"
+    if kind == "OR" and "OR" not in expected and (STMT_STARTS | DECL_STARTS) & expected:
+        if _previous_char(text, found.line, found.column) == "}":
+            return "!'or' must follow the '}' of a choose branch, on the same line or the next"
+        return "!an expression cannot continue on the next line"
+    if kind == "RBRACE" and DECL_STARTS <= expected:
+        return "!there is no open block to close"
+    if kind == "MINUS" and "INT" in expected and "MINUS" not in expected:
+        return "there is no unary minus: write 0 - N" if "LPAR" in expected else None
+    if found.value in KEYWORDS and kind not in expected and "NAME" in expected:
+        return f"'{found.value}' is a keyword"
+    if expected - CONTINUATIONS == {"OR"}:
+        return "a choose has at least two branches"
+    if expected == {"IN"}:
+        return "a function names its owner: fn NAME in OWNER { ... }"
+    if expected == {"TRUE", "FALSE", "INT"}:
+        return "an initial value is a literal"
+    return None
+
+
+def _at_end(exc: UnexpectedToken, expected: set[str], text: str, path: str) -> Diagnostic:
+    line, col = end_of_code(text)
+    span = Span(path, line, col, line, col + 1)
+    for closer, opener in (("RBRACE", "LBRACE"), ("RPAR", "LPAR"), ("RSQB", "LSQB")):
+        if closer in expected:
+            what = describe_terminal(closer)
+            return Diagnostic(span, f"unexpected end of file; expected {what}",
+                              _unclosed_note(exc, path, opener))
+    return Diagnostic(span, f"unexpected end of file; expected {describe_expected(expected)}")
+
+
+def _unclosed_note(exc: UnexpectedInput, path: str, opener: str) -> tuple[Note, ...]:
+    """A note at the innermost opener of that kind the parser has not closed yet."""
+    parser = getattr(exc, "interactive_parser", None)
+    stack = getattr(getattr(parser, "parser_state", None), "value_stack", None) or ()
+    for value in reversed(stack):
+        if isinstance(value, Token) and value.type == opener:
+            span = Span(path, value.line, value.column, value.line, value.column + 1)
+            return (Note(span, f"this {OPENERS[opener]} is not closed"),)
+    return ()
+
+
+def _bad_character(exc: UnexpectedCharacters, text: str, path: str) -> Diagnostic:
+    char = exc.char
+    span = Span(path, exc.line, exc.column, exc.line, exc.column + 1)
+    if char.isprintable() and char != " " and char.isascii():
+        shown = f"'{char}'"
+    elif char.isprintable() and char != " ":
+        shown = f"'{char}' (U+{ord(char):04X} {unicodedata.name(char, 'unnamed')})"
+    else:
+        shown = f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character').lower()})"
+    message = f"unexpected character {shown}"
+    hint = _CHAR_HINTS.get(char)
+    if hint is None and not char.isascii() and char.isidentifier():
+        hint = "names are ASCII letters, digits and _"
+    if hint:
+        message += f" ({hint})"
+    return Diagnostic(span, message)
+
+
+def _token_span(tok: Token, text: str, path: str) -> Span:
+    if tok.type in (SEP, *CONTINUATIONS) and tok.value.startswith("\n"):
+        # An unexpected line end: point just after the line's code, not its comment.
+        line = tok.line
+        code = _code(text.split("\n")[line - 1])
+        return Span(path, line, len(code) + 1, line, len(code) + 2)
+    if tok.type in (SEP, *CONTINUATIONS):
+        return Span(path, tok.line, tok.column, tok.line, tok.column + 1)
+    return Span(path, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def _code(line: str) -> str:
+    """A line without its comment and trailing blanks ('#' always starts a comment)."""
+    return line.split("#", 1)[0].rstrip(" \t")
+
+
+def end_of_code(text: str) -> tuple[int, int]:
+    """Line and column just after the last character of code in `text`."""
+    lines = text.split("\n")
+    for number in range(len(lines), 0, -1):
+        code = _code(lines[number - 1])
+        if code.strip():
+            return number, len(code) + 1
+    return 1, 1
+
+
+def _previous_char(text: str, line: int, col: int) -> str:
+    """The last character of code before line:col ('' at the start of the file)."""
+    lines = text.split("\n")
+    before = _code(lines[line - 1][: col - 1])
+    while not before.strip() and line > 1:
+        line -= 1
+        before = _code(lines[line - 1])
+    return before.strip()[-1:] if before.strip() else ""

@@ -1,0 +1,347 @@
+"""Text to AST: the front door of modproof.
+
+`parse(text, path)` and `parse_file(path)` return a `SpecFile` (modproof.spec.ast)
+or raise `SpecError` whose diagnostics point at the mistakes, first one first.
+They never raise anything else for bad input; any other exception is a bug.
+
+The parser only builds: every node is what the text says, with its span, and
+nothing is checked beyond the grammar (unknown names, a primitive without its
+argument, `local` in the wrong place, ... are `modproof.spec.check`'s business).
+Input is lexed with line endings normalised: CRLF, a lone CR and the other
+breaks of `str.splitlines` become LF, which keeps every line and column as the
+renderer of diagnostics counts them.  A leading byte-order mark is not part of
+the text: columns on the first line do not count it, as editors do not show it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from pathlib import Path
+from typing import Optional
+
+from lark import Lark, Token, Transformer_NonRecursive, v_args
+from lark.exceptions import UnexpectedInput, VisitError
+
+from modproof.grammar import errors
+from modproof.grammar.errors import KEYWORDS
+from modproof.spec import ast
+from modproof.spec.diagnostics import Diagnostic, SpecError
+
+MAX_ERRORS = 20  # syntax errors reported per file, at most
+
+_PRIMS = {p.value: p for p in ast.Prim}
+_QUERIES = {q.value: q for q in ast.QueryKind}
+_KEYWORD_TYPES = {word: word.upper() for word in KEYWORDS}
+
+
+def _reserve_keyword(tok: Token) -> Token:
+    # NOTE(keywords): see modproof.lark; a NAME that spells a keyword is that keyword.
+    kind = _KEYWORD_TYPES.get(tok.value)
+    return Token.new_borrow_pos(kind, tok.value, tok) if kind else tok
+
+
+@functools.lru_cache(maxsize=None)
+def _lark() -> Lark:
+    """The parser, built once: a Lark instance is immutable once built."""
+    parser = Lark.open(
+        "modproof.lark", rel_to=__file__, parser="lalr", lexer="contextual",
+        propagate_positions=True, maybe_placeholders=True,
+        lexer_callbacks={"NAME": _reserve_keyword},
+    )
+    missing = set(_KEYWORD_TYPES.values()) - {t.name for t in parser.terminals}
+    assert not missing, f"grammar lacks keyword terminals {sorted(missing)}"
+    return parser
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def parse(text: str, path: str = "<input>") -> ast.SpecFile:
+    """Parse the text of a `.mproof` file; `path` is used in spans and messages."""
+    lexed = _lexable(text)
+    nul = lexed.find("\0")
+    if nul >= 0:
+        raise SpecError([Diagnostic(_span_at(lexed, nul, path), _NUL_MESSAGE)])
+    try:
+        tree = _lark().parse(lexed)
+    except UnexpectedInput as first:
+        raise SpecError(_syntax_errors(lexed, path, first)) from None
+    try:
+        decls = _Builder(path).transform(tree)
+    except VisitError as exc:  # a bug in the builder: show the real exception
+        raise exc.orig_exc from None
+    return ast.SpecFile(decls=decls, path=path, source=text)
+
+
+def parse_bytes(data: bytes, path: str = "<input>") -> ast.SpecFile:
+    """Parse a file's bytes, which must be UTF-8 text without NUL bytes."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        nul = data.find(b"\0", 0, exc.start)
+        bad = exc.start if nul < 0 else nul  # report whichever comes first
+        before = _lexable(data[:bad].decode("utf-8"))
+        message = (_NUL_MESSAGE if nul >= 0
+                   else f"file is not UTF-8 text (invalid byte 0x{data[bad]:02x})")
+        raise SpecError([Diagnostic(_span_at(before + "?", len(before), path), message)]) from None
+    return parse(text, path)
+
+
+def parse_file(path: str | Path) -> ast.SpecFile:
+    """Read and parse a file; its path (as given) names it in spans."""
+    return parse_bytes(Path(path).read_bytes(), str(path))
+
+
+# --------------------------------------------------------------------------- input hygiene
+
+_NUL_MESSAGE = "file contains a NUL byte; expected UTF-8 text"
+
+# Every line break that str.splitlines() knows (and so the renderer of
+# diagnostics): the lexer must count lines the same way.
+_LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _lexable(text: str) -> str:
+    """The text the lexer sees: same lines and columns, LF line ends only."""
+    text = _LINE_BREAKS.sub("\n", text)
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _span_at(lexed: str, pos: int, path: str) -> ast.Span:
+    """The one-character span of `lexed[pos]`."""
+    line = lexed.count("\n", 0, pos) + 1
+    col = pos - (lexed.rfind("\n", 0, pos) + 1) + 1
+    return ast.Span(path, line, col, line, col + 1)
+
+
+# --------------------------------------------------------------------------- syntax errors
+
+_DECL_START = re.compile(
+    r"(module|object|completion|mutex|var|fn|thread|invariant|cover|expect)(?![A-Za-z0-9_])")
+
+
+def _syntax_errors(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
+    """The first syntax error, then those found by re-parsing from later declarations.
+
+    Recovery restarts at the next line that begins, in column 1, with a
+    declaration keyword: the only state carried across lines is the nesting of
+    blocks, and a declaration written at the margin starts afresh.  The lines
+    before it are blanked, so positions stay those of the file.
+    """
+    lines = text.split("\n")
+    diag, at_end = errors.diagnose(first, text, path)
+    diags = [diag]
+    start = 1
+    while len(diags) < MAX_ERRORS and not at_end:
+        restart = _restart_line(lines, diags[-1].span, start)
+        if restart is None:
+            break
+        start = restart
+        chunk = "\n" * (restart - 1) + "\n".join(lines[restart - 1:])
+        try:
+            _lark().parse(chunk)
+            break
+        except UnexpectedInput as exc:
+            diag, at_end = errors.diagnose(exc, chunk, path)
+            diags.append(diag)
+    return diags
+
+
+def _restart_line(lines: list[str], span: ast.Span, start: int) -> Optional[int]:
+    first = span.line if span.col == 1 else span.line + 1
+    for number in range(max(first, start + 1), len(lines) + 1):
+        if _DECL_START.match(lines[number - 1]):
+            return number
+    return None
+
+
+# --------------------------------------------------------------------------- tree to AST
+
+
+@v_args(meta=True)
+class _Builder(Transformer_NonRecursive):
+    """Builds `modproof.spec.ast` nodes from the parse tree; checks nothing."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self._path = path
+
+    def _span(self, meta) -> ast.Span:
+        return ast.Span(self._path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tok(self, tok: Token) -> ast.Span:
+        return ast.Span(self._path, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    # ---- file and declarations
+
+    def start(self, meta, decls):
+        return tuple(decls)
+
+    def module_decl(self, meta, children):
+        name, *options = children
+        opts = dict((key, (value, span)) for key, value, span in options)
+        refs, _ = opts.get("refs", (0, ast.NO_SPAN))
+        exit_fn, exit_span = opts.get("exit", (None, ast.NO_SPAN))
+        return ast.ModuleDecl(name.value, refs, exit_fn, name_span=self._tok(name),
+                              exit_span=exit_span, span=self._span(meta))
+
+    def object_decl(self, meta, children):
+        name, *options = children
+        opts = dict((key, (value, span)) for key, value, span in options)
+        refs, _ = opts.get("refs", (1, ast.NO_SPAN))
+        release, release_span = opts.get("release", (None, ast.NO_SPAN))
+        return ast.ObjectDecl(name.value, refs, release, name_span=self._tok(name),
+                              release_span=release_span, span=self._span(meta))
+
+    def module_refs(self, meta, children):
+        return ("refs", int(children[0]), self._tok(children[0]))
+
+    object_refs = module_refs
+
+    def module_exit(self, meta, children):
+        return ("exit", children[0].value, self._tok(children[0]))
+
+    def object_release(self, meta, children):
+        return ("release", children[0].value, self._tok(children[0]))
+
+    def completion_decl(self, meta, children):
+        name, done = children
+        return ast.CompletionDecl(name.value, 0 if done is None else int(done),
+                                  name_span=self._tok(name), span=self._span(meta))
+
+    def mutex_decl(self, meta, children):
+        (name,) = children
+        return ast.MutexDecl(name.value, name_span=self._tok(name), span=self._span(meta))
+
+    def var_decl(self, meta, children):
+        name, value = children
+        return ast.VarDecl(name.value, value, name_span=self._tok(name), span=self._span(meta))
+
+    def fn_decl(self, meta, children):
+        name, owner, body = children
+        return ast.FnDecl(name.value, owner.value, body, name_span=self._tok(name),
+                          owner_span=self._tok(owner), span=self._span(meta))
+
+    def thread_decl(self, meta, children):
+        name, count, owner, body = children
+        return ast.ThreadDecl(
+            name.value, None if count is None else int(count),
+            None if owner is None else owner.value, body,
+            name_span=self._tok(name),
+            owner_span=ast.NO_SPAN if owner is None else self._tok(owner),
+            count_span=ast.NO_SPAN if count is None else self._tok(count),
+            span=self._span(meta))
+
+    def invariant_decl(self, meta, children):
+        name, expr = children
+        return ast.InvariantDecl(name.value, expr, name_span=self._tok(name),
+                                 span=self._span(meta))
+
+    def cover_decl(self, meta, children):
+        name, expr = children
+        return ast.CoverDecl(name.value, expr, name_span=self._tok(name), span=self._span(meta))
+
+    def expect_decl(self, meta, children):
+        if len(children) == 1:
+            return ast.ExpectDecl("proved", span=self._span(meta))
+        check = children[1]
+        return ast.ExpectDecl("violated", check.value, check_span=self._tok(check),
+                              span=self._span(meta))
+
+    def literal(self, meta, children):
+        (tok,) = children
+        if tok.type == "INT":
+            return ast.IntLit(int(tok), span=self._tok(tok))
+        return ast.BoolLit(tok.type == "TRUE", span=self._tok(tok))
+
+    # ---- statements
+
+    def block(self, meta, stmts):
+        return tuple(stmts)
+
+    def local_stmt(self, meta, children):
+        name, value = children
+        return ast.Local(name.value, value, name_span=self._tok(name), span=self._span(meta))
+
+    def call_stmt(self, meta, children):
+        name, arg = children
+        span = self._span(meta)
+        if name.value in _PRIMS:
+            if arg is None:  # point at the ')' where the argument is missing
+                arg_span = ast.Span(self._path, meta.end_line, meta.end_column - 1,
+                                    meta.end_line, meta.end_column)
+                return ast.PrimStmt(_PRIMS[name.value], None, arg_span=arg_span, span=span)
+            return ast.PrimStmt(_PRIMS[name.value], arg.value, arg_span=self._tok(arg), span=span)
+        return ast.CallStmt(name.value, None if arg is None else arg.value,
+                            fn_span=self._tok(name), span=span)
+
+    def assign_stmt(self, meta, children):
+        target, value = children
+        return ast.Assign(target.value, value, target_span=self._tok(target), span=self._span(meta))
+
+    def assert_stmt(self, meta, children):
+        return ast.Assert(children[0], span=self._span(meta))
+
+    def await_stmt(self, meta, children):
+        return ast.Await(children[0], span=self._span(meta))
+
+    def return_stmt(self, meta, children):
+        return ast.Return(span=self._span(meta))
+
+    def if_stmt(self, meta, children):
+        cond, then, *rest = children  # Lark leaves no placeholder for an absent else
+        orelse = rest[0] if rest else None
+        if isinstance(orelse, ast.If):  # `else if ...`
+            orelse = (orelse,)
+        return ast.If(cond, then, orelse, span=self._span(meta))
+
+    def while_stmt(self, meta, children):
+        cond, body = children
+        return ast.While(cond, body, span=self._span(meta))
+
+    def choose_stmt(self, meta, branches):
+        return ast.Choose(tuple(branches), span=self._span(meta))
+
+    def atomic_stmt(self, meta, children):
+        return ast.Atomic(children[0], span=self._span(meta))
+
+    # ---- expressions
+
+    def or_op(self, meta, children):
+        left, right = children
+        return ast.Binary(ast.BinOp.OR, left, right, span=self._span(meta))
+
+    def and_op(self, meta, children):
+        left, right = children
+        return ast.Binary(ast.BinOp.AND, left, right, span=self._span(meta))
+
+    def not_op(self, meta, children):
+        return ast.Not(children[0], span=self._span(meta))
+
+    def compare(self, meta, children):
+        left, op, right = children
+        return ast.Binary(ast.BinOp(op.value), left, right, span=self._span(meta))
+
+    arith = compare
+
+    def int_lit(self, meta, children):
+        return ast.IntLit(int(children[0]), span=self._span(meta))
+
+    def true_lit(self, meta, children):
+        return ast.BoolLit(True, span=self._span(meta))
+
+    def false_lit(self, meta, children):
+        return ast.BoolLit(False, span=self._span(meta))
+
+    def name(self, meta, children):
+        return ast.Name(children[0].value, span=self._span(meta))
+
+    def query(self, meta, children):
+        name, arg = children
+        return ast.Query(_QUERIES.get(name.value), name.value, arg.value,
+                         arg_span=self._tok(arg), span=self._span(meta))
+
+    def paren(self, meta, children):
+        # No node for parentheses: the inner expression's span grows to cover them.
+        return dataclasses.replace(children[0], span=self._span(meta))

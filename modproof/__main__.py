@@ -1,0 +1,3 @@
+from modproof.cli import run
+
+run()

@@ -1,0 +1,237 @@
+"""The `modproof` command line: parse options, call the library, render, pick the exit code.
+
+Exit codes (the same for every subcommand):
+  0  proved / all files fine / the witness replays
+  1  violated / a witness diverges / a CI file does not match its expectation
+  2  bad input or usage (the file has errors; the message says where)
+  3  unknown (timeout, budget exhausted, solver gave up)
+  4  internal error: a bug in modproof
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Optional
+
+import click
+
+from modproof import __version__
+
+EXIT_PROVED, EXIT_VIOLATED, EXIT_INPUT, EXIT_UNKNOWN, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+
+class _Fail(Exception):
+    """Leave with this exit code after the message was printed."""
+
+    def __init__(self, code: int):
+        self.code = code
+
+
+def _err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def load_program(path: str):
+    """Parse, check and lower `path`; on a mistake print the diagnostics and exit 2."""
+    from modproof.spec.diagnostics import SpecError, render_all
+    from modproof.spec.lower import lower
+    from modproof.grammar.parser import parse_file
+    try:
+        spec = parse_file(path)
+        return lower(spec)
+    except SpecError as exc:
+        source = _read_text(path)
+        _err(render_all(exc.diagnostics, source))
+        n = len(exc.diagnostics)
+        _err(f"{n} error{'s' if n != 1 else ''} in {path}")
+        raise _Fail(EXIT_INPUT)
+    except OSError as exc:
+        _err(f"modproof: error: cannot read {path}: {exc.strerror or exc}")
+        raise _Fail(EXIT_INPUT)
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+class _Group(click.Group):
+    """Turns every unexpected exception into an 'internal error' message, exit 4."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _Fail as f:
+            ctx.exit(f.code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            _err("modproof: interrupted")
+            ctx.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if os.environ.get("MODPROOF_DEBUG"):
+                raise
+            from modproof.prove import InternalError
+            kind = "internal error" if not isinstance(exc, InternalError) else "internal error"
+            _err(f"modproof: {kind}: {type(exc).__name__}: {exc}")
+            _err("This is a bug in modproof, not in your file. Please report it with the input; "
+                 "set MODPROOF_DEBUG=1 for a traceback.")
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modproof")
+def main() -> None:
+    """modproof: prove Linux-kernel module-unload and lifetime designs safe, or show the crash."""
+
+
+# --------------------------------------------------------------------------- check / show
+
+
+@main.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def check_cmd(files) -> None:
+    """Parse, check and lower FILES; print a one-line summary for each."""
+    worst = 0
+    for path in files:
+        try:
+            p = load_program(path)
+        except _Fail as f:
+            worst = max(worst, f.code)
+            continue
+        click.echo(f"{path}: ok: {summary(p)}")
+    if worst:
+        raise _Fail(worst)
+
+
+def summary(p) -> str:
+    def n(count: int, word: str) -> str:
+        return f"{count} {word}{'' if count == 1 else 's'}"
+    parts = [n(len(p.threads), "thread"), n(p.step_count(), "step")]
+    if p.modules:
+        parts.append(n(len(p.modules), "module") + " (" + ", ".join(m.name for m in p.modules) + ")")
+    for items, word in ((p.objects, "object"), (p.completions, "completion"), (p.mutexes, "mutex"),
+                        (p.vars, "var"), (p.invariants, "invariant"), (p.covers, "cover")):
+        if items:
+            parts.append(n(len(items), word).replace("mutexs", "mutexes"))
+    if p.expect:
+        parts.append("expect " + (p.expect.verdict if p.expect.verdict == "proved"
+                                  else f"violated {p.expect.check}"))
+    return ", ".join(parts)
+
+
+@main.command("show")
+@click.argument("file", type=click.Path(dir_okay=False))
+def show_cmd(file: str) -> None:
+    """Print the lowered program: one line per step, with its owner and source line."""
+    from modproof.exports.show import program_text
+    click.echo(program_text(load_program(file)))
+
+
+# --------------------------------------------------------------------------- prove
+
+
+def _parse_export(ctx, param, values):
+    out = []
+    for v in values:
+        fmt, sep, path = v.partition(":")
+        if not sep or not path:
+            raise click.BadParameter(f"'{v}' is not FORMAT:PATH", ctx=ctx, param=param)
+        out.append((fmt, path))
+    return out
+
+
+@main.command("prove")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--engine", type=click.Choice(["bmc", "explicit"]), default="bmc", show_default=True,
+              help="bmc: Z3 bounded model checking (with an unbounded closing step); "
+                   "explicit: breadth-first search of all reachable states.")
+@click.option("--bound", type=click.IntRange(min=0), default=None,
+              help="Most steps an execution may take for the bmc engine (default 40).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Give up after this many seconds: the verdict is then unknown.")
+@click.option("--max-states", type=click.IntRange(min=1), default=2_000_000, show_default=True,
+              help="State budget of the explicit engine; past it the verdict is unknown.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("--check-expect", is_flag=True,
+              help="Exit 0 exactly when the verdict matches the file's expect line.")
+@click.option("--witness-out", type=click.Path(dir_okay=False), default=None,
+              help="Write the witness of a violation as JSON to this file.")
+@click.option("--export", "exports", multiple=True, callback=_parse_export, metavar="FORMAT:PATH",
+              help="Write the witness in FORMAT (text, json, ...) to PATH; repeatable.")
+def prove_cmd(file, engine, bound, timeout, max_states, as_json, check_expect, witness_out,
+              exports) -> None:
+    """Prove FILE safe, or print the shortest execution that violates a check."""
+    from modproof.exports.jsonfmt import result_to_json, witness_to_json
+    from modproof.exports.text import result_text
+    from modproof.prove import DEFAULT_BOUND, Options, expectation_met, prove
+    from modproof.result import Proved, Violated
+    from modproof.writefile import write_atomic
+
+    p = load_program(file)
+    opts = Options(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
+                   timeout=timeout, max_states=max_states)
+    r = prove(p, opts)
+    met = expectation_met(p, r)
+    if as_json:
+        click.echo(json.dumps(result_to_json(p, r, met), indent=2))
+    else:
+        click.echo(result_text(p, r, met))
+    if isinstance(r, Violated):
+        if witness_out:
+            write_atomic(witness_out, json.dumps(witness_to_json(r.witness), indent=2) + "\n")
+        for fmt, path in exports:
+            from modproof.exports import write_export
+            write_export(fmt, r.witness, p, path)
+    elif witness_out or exports:
+        _err("modproof: note: no violation, so no witness was written")
+    if check_expect:
+        if p.expect is None:
+            _err(f"modproof: error: {file} has no expect line, so --check-expect cannot compare")
+            raise _Fail(EXIT_INPUT)
+        raise _Fail(EXIT_PROVED if met else EXIT_VIOLATED)
+    if isinstance(r, Proved):
+        raise _Fail(EXIT_PROVED)
+    raise _Fail(EXIT_VIOLATED if isinstance(r, Violated) else EXIT_UNKNOWN)
+
+
+# --------------------------------------------------------------------------- replay
+
+
+@main.command("replay")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("witness", type=click.Path(dir_okay=False))
+def replay_cmd(file: str, witness: str) -> None:
+    """Re-execute a JSON WITNESS of FILE on the reference semantics.
+
+    Exit 0 when it reproduces its violation at its last step, 1 with the first
+    step that diverges, 2 on bad input."""
+    from modproof.replayfile import WitnessFileError, replay_file
+    from modproof.witness import ReplayError
+
+    p = load_program(file)
+    try:
+        with open(witness, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _err(f"{witness}: error: not a readable JSON witness: {exc}")
+        raise _Fail(EXIT_INPUT)
+    try:
+        w = replay_file(p, data)
+    except WitnessFileError as exc:
+        _err(f"{witness}: error: {exc}")
+        raise _Fail(EXIT_INPUT)
+    except ReplayError as exc:
+        click.echo(f"{witness}: diverges at step {exc.step}: {exc.message}")
+        raise _Fail(EXIT_VIOLATED)
+    click.echo(f"{witness}: replays: {w.length} step{'s' if w.length != 1 else ''} reproduce "
+               f"{w.check} at the last step")
+    click.echo(f"  {w.message}")
+
+
+def run() -> None:  # pragma: no cover - console entry for `python -m modproof`
+    main(prog_name="modproof")

@@ -1,0 +1,81 @@
+"""The JSON witness format (versioned) and the JSON form of a `prove` result.
+
+Witness format "modproof-witness", version 1 (docs/witness-format.md):
+
+    {"format": "modproof-witness", "version": 1, "file": ..., "check": ...,
+     "message": ..., "threads": [...], "initial": {NAME: VALUE, ...},
+     "steps": [{"index", "thread", "pc", "kind", "statement", "location":
+                {"file", "line", "col"}, "owner", "owner_state", "frame",
+                "detail", "changes": [{"name", "before", "after"}],
+                "state": {NAME: VALUE, ...}, "violation"}, ...]}
+
+State names are the user's: `refs(OBJ)`, `done(C)`, `module_refs(M)`,
+`state(M)`, `holder(MUTEX)`, var names, `THREAD.LOCAL`, `THREAD.FN.LOCAL`, and
+`pc(THREAD)` (a step id of `modproof show`, -1 when the thread is done).
+"""
+from __future__ import annotations
+
+from modproof.result import Proved, Result, Unknown, Violated
+from modproof.witness import Witness, WitnessStep
+
+FORMAT = "modproof-witness"
+VERSION = 1
+
+
+def witness_to_json(w: Witness) -> dict:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "file": w.file,
+        "check": w.check,
+        "message": w.message,
+        "length": w.length,
+        "threads": list(w.threads),
+        "initial": dict(w.initial),
+        "steps": [step_to_json(s) for s in w.steps],
+    }
+
+
+def step_to_json(s: WitnessStep) -> dict:
+    return {
+        "index": s.index,
+        "thread": s.thread,
+        "pc": s.pc,
+        "kind": s.kind,
+        "statement": s.statement,
+        "location": {"file": s.file, "line": s.line, "col": s.col},
+        "owner": s.owner,
+        "owner_state": s.owner_state,
+        "frame": list(s.frame),
+        "detail": s.detail,
+        "changes": [{"name": k, "before": a, "after": b} for k, a, b in s.changes],
+        "state": dict(s.state),
+        "violation": s.violation,
+    }
+
+
+def result_to_json(program, r: Result, expect_met=None) -> dict:
+    out: dict = {
+        "file": program.path,
+        "verdict": r.verdict,
+        "engine": r.stats.engine,
+        "method": r.stats.method,
+        "seconds": round(r.stats.seconds, 6),
+        "states": r.stats.states,
+        "depth": r.stats.depth,
+        "covers": [{"name": c.name, "reached": c.reached, "step": c.step} for c in r.covers],
+    }
+    for k, v in r.stats.extra:
+        out.setdefault("stats", {})[k] = v
+    if isinstance(r, Proved):
+        out.update(scope=r.scope, bound=r.bound,
+                   unreached=[{"statement": u.text, "line": u.line, "col": u.col} for u in r.unreached])
+    elif isinstance(r, Violated):
+        out.update(scope="bounded", bound=r.witness.length, check=r.check, steps=r.witness.length,
+                   message=r.witness.message, witness=witness_to_json(r.witness))
+    elif isinstance(r, Unknown):
+        out.update(scope="bounded", bound=r.bound, reason=r.reason)
+    if program.expect is not None:
+        exp = program.expect
+        out["expect"] = {"verdict": exp.verdict, "check": exp.check, "matched": expect_met}
+    return out

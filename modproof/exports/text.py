@@ -1,0 +1,92 @@
+"""The human-readable rendering: the verdict, what exactly was proved, and the witness."""
+from __future__ import annotations
+
+from modproof.result import Proved, Result, Unknown, Violated
+from modproof.spec.model import Program
+from modproof.witness import Witness, show_value
+
+
+def _changes(step) -> str:
+    return "; ".join(f"{k}: {show_value(a)} -> {show_value(b)}" for k, a, b in step.changes)
+
+
+def witness_text(w: Witness) -> str:
+    """The numbered trace: thread, owner (and its state), location, statement, effect."""
+    if not w.steps:
+        return f"  (the initial state already violates {w.check})"
+    tw = max(len(s.thread) for s in w.steps)
+    ow = max(len(_owner(s)) for s in w.steps)
+    out = []
+    for s in w.steps:
+        mark = "!" if s.violation else " "
+        loc = f"{s.line}:{s.col}"
+        head = f"{mark}{s.index:3d}  {s.thread:<{tw}}  {_owner(s):<{ow}}  {loc:>6}  {s.statement}"
+        out.append(head.rstrip())
+        notes = [x for x in (s.detail, _changes(s)) if x]
+        if s.violation:
+            notes.append(f"VIOLATION {s.violation}")
+        if notes:
+            out.append(" " * (6 + tw + 2 + ow + 2 + 6 + 2) + "; ".join(notes))
+    return "\n".join(out)
+
+
+def _owner(s) -> str:
+    return "core" if s.owner_state == "core" else f"{s.owner} ({s.owner_state})"
+
+
+def scope_text(r: Result) -> str:
+    if isinstance(r, Proved):
+        if r.scope == "all-executions":
+            return "for all executions"
+        return f"for executions of up to {r.bound} steps (bounded: longer executions were not explored)"
+    return ""
+
+
+def result_text(program: Program, r: Result, expect_met=None) -> str:
+    lines = []
+    name = program.path
+    if isinstance(r, Proved):
+        lines.append(f"{name}: proved {scope_text(r)}")
+        lines.append(f"  method: {r.stats.method} ({r.stats.engine} engine)")
+    elif isinstance(r, Violated):
+        w = r.witness
+        lines.append(f"{name}: violated {r.check} in {w.length} step{'s' if w.length != 1 else ''} "
+                     "(shortest)")
+        lines.append(f"  {w.message}")
+        lines.append(f"  method: {r.stats.method} ({r.stats.engine} engine)")
+    else:
+        lines.append(f"{name}: unknown: {r.reason}")
+        if r.bound is not None:
+            lines.append(f"  no violation within {r.bound} steps; nothing is proved beyond that")
+        lines.append(f"  method: {r.stats.method} ({r.stats.engine} engine)")
+    stats = [f"{r.stats.seconds:.3f} s"]
+    if r.stats.states is not None:
+        stats.append(f"{r.stats.states} states")
+    if r.stats.depth is not None:
+        stats.append(f"depth {r.stats.depth}")
+    for k, v in r.stats.extra:
+        stats.append(f"{k} {v}")
+    lines.append("  stats: " + ", ".join(stats))
+    for c in r.covers:
+        if c.reached:
+            at = f" at step {c.step}" if c.step is not None else ""
+            lines.append(f"  cover {c.name}: reached{at}")
+        else:
+            where = ("in no execution" if isinstance(r, Proved) and r.scope == "all-executions"
+                     else "within the explored executions")
+            lines.append(f"  cover {c.name}: NOT reached {where}; the proof may be vacuous")
+    if isinstance(r, Proved) and r.unreached:
+        scope = "in any execution" if r.scope == "all-executions" else f"within {r.bound} steps"
+        lines.append(f"  warning: {len(r.unreached)} statement(s) never executed {scope}; "
+                     "checks there hold only because they are unreachable:")
+        for u in r.unreached:
+            lines.append(f"    {program.path}:{u.line}:{u.col}: {u.text}")
+    if program.expect is not None:
+        exp = program.expect
+        want = "proved" if exp.verdict == "proved" else f"violated {exp.check}"
+        lines.append(f"  expect {want}: {'matched' if expect_met else 'NOT matched'}")
+    if isinstance(r, Violated):
+        lines.append("")
+        lines.append("witness:")
+        lines.append(witness_text(r.witness))
+    return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""Replaying a JSON witness file (format "modproof-witness", version 1) on a program."""
+from __future__ import annotations
+
+from modproof.exports.jsonfmt import FORMAT, VERSION
+from modproof.result import RawTrace
+from modproof.spec.model import CHECKS, Program
+from modproof.witness import ReplayError, Witness, replay, state_items
+
+
+class WitnessFileError(Exception):
+    """The file is not a witness of this format (bad input, exit 2)."""
+
+
+def _norm(items) -> dict:
+    return {k: v for k, v in items}
+
+
+def replay_file(p: Program, data) -> Witness:
+    """Replay `data` (a parsed witness file); raise ReplayError at the first divergence."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise WitnessFileError(f"not a modproof witness (expected \"format\": \"{FORMAT}\")")
+    if data.get("version") != VERSION:
+        raise WitnessFileError(f"witness format version {data.get('version')!r} is not supported "
+                               f"(this modproof reads version {VERSION})")
+    check = data.get("check")
+    if check not in CHECKS:
+        raise WitnessFileError(f"unknown check {check!r}")
+    steps = data.get("steps")
+    if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
+        raise WitnessFileError("\"steps\" must be a list of objects")
+    names = {t.name: i for i, t in enumerate(p.threads)}
+    moves = []
+    for i, s in enumerate(steps):
+        t = s.get("thread")
+        if t not in names:
+            raise ReplayError(i + 1, f"the witness moves thread {t!r}, which this file does not have")
+        moves.append((names[t], None))
+
+    # The recorded pc and state of each step must be what the reference semantics gives.
+    def match(i: int, state) -> bool:
+        want = steps[i].get("state")
+        if want is None:
+            return True
+        return _norm(state_items(p, state)) == want
+
+    initial = data.get("initial")
+    from modproof.spec.semantics import initial as init_state
+    if isinstance(initial, dict) and _norm(state_items(p, init_state(p))) != initial:
+        raise ReplayError(0, "the witness's initial state is not this file's initial state")
+    for i, s in enumerate(steps):
+        pc = s.get("pc")
+        if pc is not None and not isinstance(pc, int):
+            raise WitnessFileError(f"step {i + 1}: \"pc\" must be an integer")
+    w = replay(p, RawTrace(tuple(moves), check), match=match)
+    for i, s in enumerate(steps):
+        if s.get("pc") is not None and s["pc"] != w.steps[i].pc:
+            raise ReplayError(i + 1, f"the witness has {w.steps[i].thread} at step {s['pc']}, "
+                              f"but it is at step {w.steps[i].pc} ({w.steps[i].statement})")
+    return w

@@ -1,0 +1,242 @@
+"""Witnesses: an engine's raw trace, replayed on the reference semantics, in the user's terms.
+
+`replay(program, raw)` re-executes a `RawTrace` step by step with
+`modproof.spec.semantics` and checks that every state the engine claimed is
+one the reference semantics produces, and that the last step violates the
+claimed check.  Only then does it build a `Witness`; otherwise it raises
+`ReplayError` naming the first step that diverges.  A witness that does not
+replay is a bug in an engine and is never shown as a result.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from modproof.result import RawTrace
+from modproof.spec import semantics as S
+from modproof.spec.model import (
+    CORE, DONE, GONE, MODULE_STATE_NAMES, UINT_MAX, Program, Step, StepKind,
+)
+
+STEP_CHECKS_STATE = ("invariant", "deadlock")  # checks that are properties of a state
+
+
+class ReplayError(Exception):
+    """The trace does not replay; `step` is 1-based (0: the initial state)."""
+
+    def __init__(self, step: int, message: str):
+        self.step = step
+        self.message = message
+        super().__init__(f"step {step}: {message}")
+
+
+@dataclass(frozen=True)
+class WitnessStep:
+    index: int                 # 1-based global step number
+    thread: str
+    thread_index: int
+    pc: int
+    kind: str                  # StepKind value
+    statement: str             # as the user wrote it
+    file: str
+    line: int
+    col: int
+    owner: str                 # "core" or a module name
+    owner_state: str           # "core", "loaded", "unloading" or "gone" (before the step)
+    frame: tuple[str, ...]     # enclosing functions, outermost first
+    detail: str                # what the step did beyond its statement, in words
+    changes: tuple[tuple[str, object, object], ...]  # (name, before, after)
+    state: tuple[tuple[str, object], ...]            # the state after the step
+    violation: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Witness:
+    file: str
+    check: str
+    message: str               # one line, in the user's terms
+    threads: tuple[str, ...]
+    initial: tuple[tuple[str, object], ...]
+    steps: tuple[WitnessStep, ...]
+
+    @property
+    def length(self) -> int:
+        return len(self.steps)
+
+
+# --------------------------------------------------------------------------- state in names
+
+
+def state_items(p: Program, s: S.State) -> tuple[tuple[str, object], ...]:
+    """The state as (name, value) pairs in the user's vocabulary, in a fixed order."""
+    items: list[tuple[str, object]] = []
+    for i, t in enumerate(p.threads):
+        items.append((f"pc({t.name})", s.pcs[i]))
+    for i, o in enumerate(p.objects):
+        items.append((f"refs({o.name})", s.refs[i]))
+    for i, c in enumerate(p.completions):
+        items.append((f"done({c.name})", s.done[i]))
+    for i, m in enumerate(p.modules):
+        items.append((f"module_refs({m.name})", s.mrefs[i]))
+        items.append((f"state({m.name})", MODULE_STATE_NAMES[s.mstate[i]]))
+    for i, m in enumerate(p.mutexes):
+        h = s.holders[i]
+        items.append((f"holder({m.name})", None if h == S.FREE else p.threads[h].name))
+    for i, v in enumerate(p.vars):
+        items.append((v.name, s.vars[i]))
+    for i, t in enumerate(p.threads):
+        for j, slot in enumerate(t.locals):
+            where = t.name if slot.fn is None else f"{t.name}.{slot.fn}"
+            items.append((f"{where}.{slot.name}", s.locs[i][j]))
+    return tuple(items)
+
+
+def show_value(v) -> str:
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "free"
+    if v == UINT_MAX and isinstance(v, int):
+        return "UINT_MAX"
+    return str(v)
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def _detail(p: Program, st: Step, before: S.State, after: Optional[S.State], t: int) -> str:
+    k = st.kind
+    if after is None:
+        return ""
+    if k is StepKind.PUT and st.fn is not None and after.pcs[t] == st.alt:
+        return f"the count reached 0: calls release function {st.fn}"
+    if k is StepKind.CALL:
+        return f"calls {st.fn}"
+    if k is StepKind.RETURN:
+        if st.fn is None:
+            return "the thread function returns; the thread is done"
+        return f"returns from {st.fn}"
+    if k is StepKind.UNLOAD:
+        m = p.modules[st.operand].name
+        if before.mstate[st.operand] != S.LOADED:
+            return f"{m} is already {MODULE_STATE_NAMES[before.mstate[st.operand]]}: nothing to do"
+        return f"{m} is now unloading" + (f"; calls exit function {st.fn}" if st.fn else "")
+    if k is StepKind.UNLOAD_FREE:
+        return f"frees module {p.modules[st.operand].name}'s code"
+    if k is StepKind.BRANCH:
+        return "test is true" if after.pcs[t] == st.next and st.next != st.alt else (
+            "test is false" if st.next != st.alt else "")
+    if k is StepKind.CHOOSE:
+        for i, b in enumerate(st.branches):
+            if after.pcs[t] == b:
+                return f"takes branch {i + 1}"
+    if k in (StepKind.MODULE_PUT_AND_EXIT, StepKind.COMPLETE_AND_EXIT):
+        return "the thread ends"
+    if k is StepKind.WAIT:
+        return "the wait returns"
+    if k is StepKind.LOCK:
+        return "acquires the mutex"
+    return ""
+
+
+def _explain(p: Program, check: str, reason: str, steps: list[WitnessStep],
+             gone_at: dict[str, int], final: S.State) -> str:
+    if check == "code-after-unload" and steps:
+        last = steps[-1]
+        st = p.threads[last.thread_index].steps[last.pc]
+        m = last.owner
+        when = f", which was unloaded at step {gone_at[m]}" if m in gone_at else ", which is gone"
+        if st.kind is StepKind.RETURN and st.fn is not None:
+            return f"{last.thread} returns from {st.fn} into module {m}{when}"
+        if st.kind is StepKind.RETURN:
+            return f"{last.thread}'s thread function, module {m}'s code, returns{when}"
+        return f"{last.thread} executes '{last.statement}' in module {m}{when}"
+    if check == "invariant":
+        inv = S.invariant_violation(p, final)
+        where = f"after step {len(steps)}" if steps else "in the initial state"
+        return f"invariant {inv.name} ({inv.text}) is false {where}"
+    if check == "deadlock":
+        waiting = [S.blocked_reason(p, final, t) for t in range(len(p.threads))
+                   if final.pcs[t] != DONE]
+        return "deadlock: " + "; ".join(waiting)
+    if steps:
+        return f"{steps[-1].thread}: {reason}"
+    return reason
+
+
+def replay(p: Program, raw: RawTrace,
+           match: Optional[Callable[[int, S.State], bool]] = None) -> Witness:
+    """Re-execute `raw` on the reference semantics and build the witness.
+
+    By default step i must produce exactly raw.steps[i]'s state; `match(i, state)`
+    replaces that test (used when replaying a witness file)."""
+    s = S.initial(p)
+    init_items = state_items(p, s)
+    steps: list[WitnessStep] = []
+    gone_at: dict[str, int] = {}
+    n = len(raw.steps)
+    reason = ""
+    step_check = raw.check not in STEP_CHECKS_STATE
+    if n == 0 and step_check:
+        raise ReplayError(0, f"a '{raw.check}' violation needs at least one step")
+    for i, (t, want) in enumerate(raw.steps):
+        idx = i + 1
+        if not 0 <= t < len(p.threads):
+            raise ReplayError(idx, f"there is no thread number {t}")
+        th = p.threads[t]
+        if s.pcs[t] == DONE:
+            raise ReplayError(idx, f"{th.name} has already finished")
+        st = th.steps[s.pcs[t]]
+        outs = S.successors(p, s, t)
+        if not outs:
+            raise ReplayError(idx, f"{th.name} cannot take '{st.text}': {S.blocked_reason(p, s, t)}")
+        last = idx == n
+        if last and step_check:
+            hit = [o for o in outs if o.violation == raw.check]
+            if not hit:
+                got = sorted({o.violation or "no violation" for o in outs})
+                raise ReplayError(idx, f"'{st.text}' by {th.name} does not violate {raw.check} "
+                                  f"(the reference semantics gives: {', '.join(got)})")
+            out = hit[0]
+            reason = out.reason
+            after = None
+        else:
+            ok = [o for o in outs if o.violation is None and
+                  (match(i, o.state) if match is not None else (want is None or o.state == want))]
+            if not ok:
+                viol = [o.violation for o in outs if o.violation]
+                extra = f" (it violates {viol[0]} instead)" if viol else ""
+                raise ReplayError(idx, f"'{st.text}' by {th.name} does not lead to the state the "
+                                  f"trace claims{extra}")
+            out = ok[0]
+            after = out.state
+        owner = p.owner_name(st.owner)
+        ostate = "core" if st.owner == CORE else MODULE_STATE_NAMES[s.mstate[st.owner]]
+        before_items = state_items(p, s)
+        after_items = state_items(p, after) if after is not None else before_items
+        changes = tuple((k, a, b) for (k, a), (_, b) in zip(before_items, after_items)
+                        if a != b and not k.startswith("pc("))
+        steps.append(WitnessStep(
+            index=idx, thread=th.name, thread_index=t, pc=st.id, kind=st.kind.value,
+            statement=st.text, file=p.path, line=st.span.line, col=st.span.col, owner=owner,
+            owner_state=ostate, frame=st.frame, detail=_detail(p, st, s, after, t),
+            changes=changes, state=after_items,
+            violation=raw.check if (last and step_check) else None))
+        if after is not None:
+            for mi, m in enumerate(p.modules):
+                if after.mstate[mi] == GONE and s.mstate[mi] != GONE:
+                    gone_at[m.name] = idx
+            s = after
+    if not step_check:
+        if raw.check == "invariant" and S.invariant_violation(p, s) is None:
+            raise ReplayError(n, "every invariant holds in the final state")
+        if raw.check == "deadlock" and not S.deadlocked(p, s):
+            raise ReplayError(n, "the final state is not a deadlock")
+        if steps:
+            last = steps[-1]
+            steps[-1] = WitnessStep(**{**last.__dict__, "violation": raw.check})
+    message = _explain(p, raw.check, reason, steps, gone_at, s)
+    return Witness(file=p.path, check=raw.check, message=message,
+                   threads=tuple(t.name for t in p.threads), initial=init_items, steps=tuple(steps))

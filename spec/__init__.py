@@ -1,0 +1,1 @@
+"""The AST, the checks on it, the lowered program model and its reference semantics."""

@@ -1,0 +1,322 @@
+"""The abstract syntax of `.mproof` files (LANGUAGE.md, version 1).
+
+Every node is a frozen dataclass with tuples for children and a `span` that
+does not take part in equality, so tests compare structure and a round trip
+through the printer gives an equal tree.  The Transformer in
+`modproof.grammar.parser` only builds these nodes; every check lives in
+`modproof.spec.check`.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file; lines and columns count from 1, `end_col` is exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+NO_SPAN = Span("<none>", 0, 0, 0, 0)
+
+
+def _span() -> Span:
+    return field(default=NO_SPAN, compare=False, repr=False)
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+class BinOp(enum.Enum):
+    OR = "or"
+    AND = "and"
+    EQ = "=="
+    NE = "!="
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    ADD = "+"
+    SUB = "-"
+
+
+class QueryKind(enum.Enum):
+    """Built-in queries on declared things, spelled as in the source."""
+
+    REFS = "refs"
+    MODULE_REFS = "module_refs"
+    LOADED = "loaded"
+    DONE = "done"
+    LOCKED = "locked"
+    TRY_GET = "try_get"
+    TRY_MODULE_GET = "try_module_get"
+
+
+@dataclass(frozen=True)
+class IntLit:
+    value: int
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class BoolLit:
+    value: bool
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Name:
+    """A reference to a `var` or a `local`."""
+
+    id: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: "Expr"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: BinOp
+    left: "Expr"
+    right: "Expr"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Query:
+    """`refs(o)`, `loaded(m)`, `try_get(o)`, ...; an unknown query name is kept as `None`."""
+
+    kind: Optional[QueryKind]
+    name: str  # the query as spelled (kept for error messages about unknown queries)
+    arg: str
+    arg_span: Span = _span()
+    span: Span = _span()
+
+
+Expr = Union[IntLit, BoolLit, Name, Not, Binary, Query]
+Literal = Union[IntLit, BoolLit]
+
+
+# --------------------------------------------------------------------------- statements
+
+
+class Prim(enum.Enum):
+    """Primitive statements `NAME(ARG)` and what ARG must name."""
+
+    GET = "get"
+    PUT = "put"
+    COMPLETE = "complete"
+    COMPLETE_ALL = "complete_all"
+    WAIT = "wait"
+    REINIT = "reinit"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    MODULE_GET = "module_get"
+    MODULE_PUT = "module_put"
+    UNLOAD = "unload"
+    MODULE_PUT_AND_EXIT = "module_put_and_exit"
+    COMPLETE_AND_EXIT = "complete_and_exit"
+
+
+@dataclass(frozen=True)
+class PrimStmt:
+    kind: Prim
+    arg: Optional[str]  # None when written without an argument (an error the checker reports)
+    arg_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class CallStmt:
+    """`FN()`; `arg` is kept only to report a call written with an argument."""
+
+    fn: str
+    arg: Optional[str] = None
+    fn_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Assign:
+    target: str
+    value: Expr
+    target_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Assert:
+    cond: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Await:
+    cond: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Return:
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Local:
+    name: str
+    value: Literal
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class If:
+    cond: Expr
+    then: tuple["Stmt", ...]
+    orelse: Optional[tuple["Stmt", ...]]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class While:
+    cond: Expr
+    body: tuple["Stmt", ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Choose:
+    branches: tuple[tuple["Stmt", ...], ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Atomic:
+    body: tuple["Stmt", ...]
+    span: Span = _span()
+
+
+Stmt = Union[PrimStmt, CallStmt, Assign, Assert, Await, Return, Local, If, While, Choose, Atomic]
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True)
+class ModuleDecl:
+    name: str
+    refs: int = 0
+    exit: Optional[str] = None
+    name_span: Span = _span()
+    exit_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class ObjectDecl:
+    name: str
+    refs: int = 1
+    release: Optional[str] = None
+    name_span: Span = _span()
+    release_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class CompletionDecl:
+    name: str
+    done: int = 0
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class MutexDecl:
+    name: str
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class VarDecl:
+    name: str
+    value: Literal
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class FnDecl:
+    name: str
+    owner: str
+    body: tuple[Stmt, ...]
+    name_span: Span = _span()
+    owner_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class ThreadDecl:
+    name: str
+    count: Optional[int]  # None for `thread NAME`, K for `thread NAME[K]`
+    owner: Optional[str]  # None means the default, core
+    body: tuple[Stmt, ...]
+    name_span: Span = _span()
+    owner_span: Span = _span()
+    count_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class InvariantDecl:
+    name: str
+    expr: Expr
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class CoverDecl:
+    name: str
+    expr: Expr
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class ExpectDecl:
+    """`expect proved` (check None) or `expect violated CHECK`."""
+
+    verdict: str  # "proved" or "violated"
+    check: Optional[str] = None
+    check_span: Span = _span()
+    span: Span = _span()
+
+
+Decl = Union[
+    ModuleDecl, ObjectDecl, CompletionDecl, MutexDecl, VarDecl, FnDecl, ThreadDecl,
+    InvariantDecl, CoverDecl, ExpectDecl,
+]
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    """A parsed file: its declarations in source order."""
+
+    decls: tuple[Decl, ...]
+    path: str = field(default="<input>", compare=False)
+    source: str = field(default="", compare=False, repr=False)

@@ -1,0 +1,501 @@
+"""Static checks on a parsed file: names, kinds, types, placement rules, call cycles.
+
+`check(spec)` returns a `Symbols` table for the lowering, or raises `SpecError`
+with every mistake it found (not just the first).  The rules are LANGUAGE.md's;
+each message says what is wrong in the user's terms and, where another place in
+the file is involved, adds a `note:` pointing at it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from modproof.spec import ast as A
+from modproof.spec.diagnostics import Diagnostic, Note, SpecError
+from modproof.spec.model import CHECKS
+
+KEYWORDS = frozenset(
+    """module object completion mutex var fn thread invariant cover expect local
+    if else while choose or atomic await assert return true false not and in refs
+    exit release done proved violated core""".split()
+)
+PRIMITIVES = frozenset(p.value for p in A.Prim)
+QUERIES = frozenset(q.value for q in A.QueryKind)
+RESERVED = KEYWORDS | PRIMITIVES | QUERIES
+
+# What each primitive and query needs as its argument.
+PRIM_ARG = {
+    A.Prim.GET: "object", A.Prim.PUT: "object",
+    A.Prim.COMPLETE: "completion", A.Prim.COMPLETE_ALL: "completion",
+    A.Prim.WAIT: "completion", A.Prim.REINIT: "completion",
+    A.Prim.COMPLETE_AND_EXIT: "completion",
+    A.Prim.LOCK: "mutex", A.Prim.UNLOCK: "mutex",
+    A.Prim.MODULE_GET: "module", A.Prim.MODULE_PUT: "module", A.Prim.UNLOAD: "module",
+    A.Prim.MODULE_PUT_AND_EXIT: "module",
+}
+QUERY_ARG = {
+    A.QueryKind.REFS: "object", A.QueryKind.TRY_GET: "object",
+    A.QueryKind.MODULE_REFS: "module", A.QueryKind.LOADED: "module",
+    A.QueryKind.TRY_MODULE_GET: "module",
+    A.QueryKind.DONE: "completion", A.QueryKind.LOCKED: "mutex",
+}
+QUERY_TYPE = {
+    A.QueryKind.REFS: "int", A.QueryKind.MODULE_REFS: "int", A.QueryKind.DONE: "int",
+    A.QueryKind.LOADED: "bool", A.QueryKind.LOCKED: "bool",
+    A.QueryKind.TRY_GET: "bool", A.QueryKind.TRY_MODULE_GET: "bool",
+}
+TRY_QUERIES = (A.QueryKind.TRY_GET, A.QueryKind.TRY_MODULE_GET)
+# Statements LANGUAGE.md forbids inside `atomic` (besides put of an object with a release).
+ATOMIC_FORBIDDEN_PRIMS = {
+    A.Prim.WAIT: "wait blocks",
+    A.Prim.LOCK: "lock blocks",
+    A.Prim.UNLOAD: "unload blocks and calls the exit function",
+    A.Prim.MODULE_PUT_AND_EXIT: "module_put_and_exit ends the thread",
+    A.Prim.COMPLETE_AND_EXIT: "complete_and_exit ends the thread",
+}
+
+KIND_OF = {
+    A.ModuleDecl: "module", A.ObjectDecl: "object", A.CompletionDecl: "completion",
+    A.MutexDecl: "mutex", A.VarDecl: "var", A.FnDecl: "fn", A.ThreadDecl: "thread",
+    A.InvariantDecl: "invariant", A.CoverDecl: "cover",
+}
+ARTICLE = {"object": "an object", "module": "a module", "completion": "a completion",
+           "mutex": "a mutex", "var": "a var", "fn": "a function", "thread": "a thread",
+           "invariant": "an invariant", "cover": "a cover", "local": "a local"}
+
+
+def _suggest(name: str, candidates) -> str:
+    """"; did you mean 'x'?" for a close spelling among `candidates`, else ""."""
+    import difflib
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.75)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _lit_type(lit: A.Literal) -> str:
+    return "bool" if isinstance(lit, A.BoolLit) else "int"
+
+
+@dataclass
+class Symbols:
+    """Everything the lowering needs to know about names, after checking."""
+
+    decls: dict[str, A.Decl] = field(default_factory=dict)
+    modules: list[A.ModuleDecl] = field(default_factory=list)
+    objects: list[A.ObjectDecl] = field(default_factory=list)
+    completions: list[A.CompletionDecl] = field(default_factory=list)
+    mutexes: list[A.MutexDecl] = field(default_factory=list)
+    vars: list[A.VarDecl] = field(default_factory=list)
+    fns: dict[str, A.FnDecl] = field(default_factory=dict)
+    threads: list[A.ThreadDecl] = field(default_factory=list)
+    invariants: list[A.InvariantDecl] = field(default_factory=list)
+    covers: list[A.CoverDecl] = field(default_factory=list)
+    expect: Optional[A.ExpectDecl] = None
+
+    def kind(self, name: str) -> Optional[str]:
+        if name == "core":
+            return "core"
+        decl = self.decls.get(name)
+        return KIND_OF[type(decl)] if decl is not None else None
+
+    def index(self, kind: str, name: str) -> int:
+        table = {"module": self.modules, "object": self.objects, "completion": self.completions,
+                 "mutex": self.mutexes, "var": self.vars}[kind]
+        for i, d in enumerate(table):
+            if d.name == name:
+                return i
+        raise KeyError(name)
+
+
+class _Scope:
+    """The names visible in one fn or thread body: its locals, then the file's."""
+
+    def __init__(self, owner_kind: str, locals_: dict[str, A.Local]):
+        self.owner_kind = owner_kind  # "fn", "thread" or "property"
+        self.locals = locals_
+
+
+class Checker:
+    def __init__(self, spec: A.SpecFile):
+        self.spec = spec
+        self.diags: list[Diagnostic] = []
+        self.sym = Symbols()
+        self.all_locals: dict[str, A.Local] = {}
+        # call graph edges: fn or thread name -> list of (callee, span of the call site, how)
+        self.calls: dict[str, list[tuple[str, A.Span, str]]] = {}
+
+    def error(self, span: A.Span, message: str, *notes: Note) -> None:
+        self.diags.append(Diagnostic(span, message, tuple(notes)))
+
+    def decl_note(self, name: str, what: str = "declared here") -> tuple[Note, ...]:
+        decl = self.sym.decls.get(name)
+        if decl is None:
+            return ()
+        return (Note(getattr(decl, "name_span", decl.span), f"'{name}' is {what}"),)
+
+    # ------------------------------------------------------------------ declarations
+
+    def run(self) -> Symbols:
+        self.collect()
+        for d in self.spec.decls:
+            if isinstance(d, A.ModuleDecl):
+                if d.exit is not None:
+                    self.expect_kind(d.exit, "fn", d.exit_span, f"the exit function of module '{d.name}'")
+                if d.refs < 0:
+                    self.error(d.span, "a module refcount cannot be negative")
+            elif isinstance(d, A.ObjectDecl):
+                if d.release is not None:
+                    self.expect_kind(d.release, "fn", d.release_span,
+                                     f"the release function of object '{d.name}'")
+            elif isinstance(d, A.FnDecl):
+                self.check_owner(d.owner, d.owner_span, f"function '{d.name}'")
+                self.check_body(d.name, d.body, "fn", d)
+            elif isinstance(d, A.ThreadDecl):
+                if d.owner is not None:
+                    self.check_owner(d.owner, d.owner_span, f"thread '{d.name}'")
+                if d.count is not None and d.count < 1:
+                    self.error(d.count_span, f"thread '{d.name}[{d.count}]' needs at least one copy "
+                               "(K must be 1 or more)")
+                self.check_body(d.name, d.body, "thread", d)
+            elif isinstance(d, (A.InvariantDecl, A.CoverDecl)):
+                what = "invariant" if isinstance(d, A.InvariantDecl) else "cover"
+                self.check_expr(d.expr, _Scope("property", {}), "bool", what, top=False)
+        self.check_cycles()
+        if self.diags:
+            raise SpecError(self.diags)
+        return self.sym
+
+    def collect(self) -> None:
+        for d in self.spec.decls:
+            if isinstance(d, A.ExpectDecl):
+                if self.sym.expect is not None:
+                    self.error(d.span, "a file has at most one 'expect' line",
+                               Note(self.sym.expect.span, "the first 'expect' is here"))
+                    continue
+                self.sym.expect = d
+                if d.verdict == "violated" and d.check not in CHECKS:
+                    self.error(d.check_span, f"unknown check '{d.check}'; the checks are "
+                               + ", ".join(CHECKS))
+                continue
+            name = d.name
+            span = d.name_span
+            if name == "core":
+                self.error(span, "'core' is predeclared: it is the built-in kernel and cannot be declared")
+                continue
+            if name in RESERVED:
+                self.error(span, f"'{name}' is a keyword or built-in name and cannot be declared")
+                continue
+            prev = self.sym.decls.get(name)
+            if prev is not None:
+                self.error(span, f"'{name}' is already declared as {ARTICLE[KIND_OF[type(prev)]]}; "
+                           "names are unique across the file",
+                           Note(prev.name_span, f"first declaration of '{name}'"))
+                continue
+            self.sym.decls[name] = d
+            if isinstance(d, A.ModuleDecl):
+                self.sym.modules.append(d)
+            elif isinstance(d, A.ObjectDecl):
+                self.sym.objects.append(d)
+                if d.refs < 0:
+                    self.error(d.span, "an object's count cannot be negative")
+            elif isinstance(d, A.CompletionDecl):
+                self.sym.completions.append(d)
+            elif isinstance(d, A.MutexDecl):
+                self.sym.mutexes.append(d)
+            elif isinstance(d, A.VarDecl):
+                self.sym.vars.append(d)
+            elif isinstance(d, A.FnDecl):
+                self.sym.fns[name] = d
+            elif isinstance(d, A.ThreadDecl):
+                self.sym.threads.append(d)
+            elif isinstance(d, A.InvariantDecl):
+                self.sym.invariants.append(d)
+            elif isinstance(d, A.CoverDecl):
+                self.sym.covers.append(d)
+        # Locals of every body, to tell "a local is not allowed here" from "undeclared".
+        for d in self.spec.decls:
+            if isinstance(d, (A.FnDecl, A.ThreadDecl)):
+                for s in d.body:
+                    if isinstance(s, A.Local):
+                        self.all_locals.setdefault(s.name, s)
+
+    def expect_kind(self, name: str, kind: str, span: A.Span, what: str) -> bool:
+        """Report unless `name` is declared as `kind`."""
+        got = self.sym.kind(name)
+        if got == kind:
+            return True
+        if got is None:
+            names = [n for n in self.sym.decls if self.sym.kind(n) == kind]
+            self.error(span, f"{what}: '{name}' is not declared{_suggest(name, names)}")
+        else:
+            self.error(span, f"{what}: '{name}' is {ARTICLE.get(got, got)}, not {ARTICLE[kind]}",
+                       *self.decl_note(name))
+        return False
+
+    def check_owner(self, owner: str, span: A.Span, what: str) -> None:
+        got = self.sym.kind(owner)
+        if got in ("core", "module"):
+            return
+        if got is None:
+            self.error(span, f"the owner of {what} must be a module or 'core', "
+                       f"but '{owner}' is not declared")
+        else:
+            self.error(span, f"the owner of {what} must be a module or 'core', "
+                       f"but '{owner}' is {ARTICLE.get(got, got)}", *self.decl_note(owner))
+
+    # ------------------------------------------------------------------ bodies
+
+    def check_body(self, name: str, body: tuple[A.Stmt, ...], kind: str, decl) -> None:
+        self.calls[name] = []
+        locals_: dict[str, A.Local] = {}
+        seen_other = False
+        for s in body:
+            if isinstance(s, A.Local):
+                if seen_other:
+                    self.error(s.span, f"'local {s.name}' must come before the other statements "
+                               f"of the {'function' if kind == 'fn' else 'thread'} body")
+                self.check_local(s, locals_)
+            else:
+                seen_other = True
+        scope = _Scope(kind, locals_)
+        self.check_block(name, body, scope, in_atomic=None, top=True)
+
+    def check_local(self, s: A.Local, locals_: dict[str, A.Local]) -> None:
+        if s.name in RESERVED or s.name == "core":
+            self.error(s.name_span, f"'{s.name}' is a keyword or built-in name and cannot be declared")
+            return
+        if s.name in self.sym.decls:
+            self.error(s.name_span, f"local '{s.name}' reuses the name of a top-level declaration",
+                       Note(self.sym.decls[s.name].name_span, f"'{s.name}' is declared here"))
+            return
+        if s.name in locals_:
+            self.error(s.name_span, f"local '{s.name}' is already declared in this body",
+                       Note(locals_[s.name].name_span, "first declaration"))
+            return
+        locals_[s.name] = s
+
+    def check_block(self, owner_name: str, body, scope: _Scope, in_atomic: Optional[A.Atomic],
+                    top: bool = False) -> None:
+        for s in body:
+            self.check_stmt(owner_name, s, scope, in_atomic, top)
+
+    def atomic_forbidden(self, span: A.Span, what: str, atomic: A.Atomic) -> None:
+        self.error(span, f"{what} is not allowed inside 'atomic'",
+                   Note(atomic.span, "the atomic block starts here"))
+
+    def check_stmt(self, owner_name: str, s: A.Stmt, scope: _Scope,
+                   in_atomic: Optional[A.Atomic], top: bool) -> None:
+        if isinstance(s, A.Local):
+            if not top:
+                self.error(s.span, f"'local {s.name}' may only stand at the start of a fn or thread body")
+            return
+        if isinstance(s, A.PrimStmt):
+            need = PRIM_ARG[s.kind]
+            if s.arg is None:
+                self.error(s.span, f"'{s.kind.value}' needs one argument, {ARTICLE[need]}")
+                return
+            ok = self.expect_kind(s.arg, need, s.arg_span, f"'{s.kind.value}' needs {ARTICLE[need]}")
+            if in_atomic is not None:
+                if s.kind in ATOMIC_FORBIDDEN_PRIMS:
+                    self.atomic_forbidden(s.span, f"'{s.kind.value}' ({ATOMIC_FORBIDDEN_PRIMS[s.kind]})",
+                                          in_atomic)
+                elif s.kind is A.Prim.PUT and ok:
+                    obj = self.sym.decls[s.arg]
+                    if obj.release is not None:
+                        self.error(s.span, f"'put({s.arg})' is not allowed inside 'atomic': "
+                                   f"it may call the release function '{obj.release}'",
+                                   Note(in_atomic.span, "the atomic block starts here"),
+                                   Note(obj.span, f"'{s.arg}' has release function '{obj.release}'"))
+            if ok:
+                if s.kind is A.Prim.PUT:
+                    obj = self.sym.decls[s.arg]
+                    if obj.release is not None:
+                        self.calls[owner_name].append((obj.release, s.span, f"put({s.arg}) releases"))
+                elif s.kind is A.Prim.UNLOAD:
+                    mod = self.sym.decls[s.arg]
+                    if mod.exit is not None:
+                        self.calls[owner_name].append((mod.exit, s.span, f"unload({s.arg}) exits"))
+            return
+        if isinstance(s, A.CallStmt):
+            if in_atomic is not None:
+                self.atomic_forbidden(s.span, f"the call '{s.fn}()'", in_atomic)
+            got = self.sym.kind(s.fn)
+            if got is None:
+                hint = ""
+                if s.arg is not None:
+                    hint = " (the primitives are " + ", ".join(sorted(PRIMITIVES)) + ")"
+                hint = _suggest(s.fn, list(self.sym.fns) + sorted(PRIMITIVES)) or hint
+                self.error(s.fn_span, f"call of undeclared function '{s.fn}'{hint}")
+                return
+            if got != "fn":
+                self.error(s.fn_span, f"'{s.fn}' is {ARTICLE.get(got, got)}, not a function, "
+                           "and cannot be called", *self.decl_note(s.fn))
+                return
+            if s.arg is not None:
+                self.error(s.span, f"function '{s.fn}' takes no arguments")
+            self.calls[owner_name].append((s.fn, s.span, "calls"))
+            return
+        if isinstance(s, A.Assign):
+            ty = self.lvalue_type(s.target, s.target_span, scope)
+            self.check_expr(s.value, scope, ty, "the assigned value", top=False)
+            return
+        if isinstance(s, A.Assert):
+            self.check_expr(s.cond, scope, "bool", "an assert", top=False)
+            return
+        if isinstance(s, A.Await):
+            self.check_expr(s.cond, scope, "bool", "an await", top=True)
+            return
+        if isinstance(s, A.Return):
+            if in_atomic is not None:
+                self.atomic_forbidden(s.span, "'return'", in_atomic)
+            return
+        if isinstance(s, A.If):
+            self.check_expr(s.cond, scope, "bool", "an if condition", top=True)
+            self.check_block(owner_name, s.then, scope, in_atomic)
+            if s.orelse is not None:
+                self.check_block(owner_name, s.orelse, scope, in_atomic)
+            return
+        if isinstance(s, A.While):
+            self.check_expr(s.cond, scope, "bool", "a while condition", top=True)
+            self.check_block(owner_name, s.body, scope, in_atomic)
+            return
+        if isinstance(s, A.Choose):
+            for b in s.branches:
+                self.check_block(owner_name, b, scope, in_atomic)
+            return
+        if isinstance(s, A.Atomic):
+            self.check_block(owner_name, s.body, scope, in_atomic or s)
+            return
+        raise AssertionError(f"unknown statement {s!r}")
+
+    def lvalue_type(self, name: str, span: A.Span, scope: _Scope) -> Optional[str]:
+        if name in scope.locals:
+            return _lit_type(scope.locals[name].value)
+        got = self.sym.kind(name)
+        if got == "var":
+            return _lit_type(self.sym.decls[name].value)
+        if got is None:
+            if name in self.all_locals:
+                self.error(span, f"'{name}' is a local of another body, not visible here")
+            else:
+                names = [n for n in self.sym.decls if self.sym.kind(n) == "var"] + list(scope.locals)
+                self.error(span, f"assignment to undeclared variable '{name}'{_suggest(name, names)}")
+        else:
+            self.error(span, f"cannot assign to '{name}': it is {ARTICLE.get(got, got)}, "
+                       "not a var or local", *self.decl_note(name))
+        return None
+
+    # ------------------------------------------------------------------ expressions
+
+    def check_expr(self, e: A.Expr, scope: _Scope, want: Optional[str], what: str, top: bool) -> None:
+        got = self.expr_type(e, scope, top)
+        if want is not None and got is not None and got != want:
+            self.error(e.span, f"{what} must be {want}, but this expression is {got}")
+
+    def expr_type(self, e: A.Expr, scope: _Scope, top: bool = False) -> Optional[str]:
+        """The type of `e` ("int"/"bool"), or None after reporting an error in it."""
+        if isinstance(e, A.IntLit):
+            return "int"
+        if isinstance(e, A.BoolLit):
+            return "bool"
+        if isinstance(e, A.Name):
+            if e.id in scope.locals:
+                return _lit_type(scope.locals[e.id].value)
+            got = self.sym.kind(e.id)
+            if got == "var":
+                return _lit_type(self.sym.decls[e.id].value)
+            if got is None:
+                if scope.owner_kind == "property" and e.id in self.all_locals:
+                    self.error(e.span, f"invariants and covers may not use locals ('{e.id}' is a local)",
+                               Note(self.all_locals[e.id].name_span, "the local is declared here"))
+                elif e.id in self.all_locals:
+                    self.error(e.span, f"'{e.id}' is a local of another body, not visible here")
+                else:
+                    names = [n for n in self.sym.decls if self.sym.kind(n) == "var"]
+                    names += list(scope.locals)
+                    self.error(e.span, f"undeclared name '{e.id}'{_suggest(e.id, names)}")
+            else:
+                hint = {"object": f"; did you mean refs({e.id})?", "module": f"; did you mean loaded({e.id})?",
+                        "completion": f"; did you mean done({e.id})?",
+                        "mutex": f"; did you mean locked({e.id})?"}.get(got, "")
+                self.error(e.span, f"'{e.id}' is {ARTICLE.get(got, got)}, not a value{hint}",
+                           *self.decl_note(e.id))
+            return None
+        if isinstance(e, A.Not):
+            self.check_expr(e.operand, scope, "bool", "the operand of 'not'", top=False)
+            return "bool"
+        if isinstance(e, A.Binary):
+            op = e.op
+            if op in (A.BinOp.AND, A.BinOp.OR):
+                self.check_expr(e.left, scope, "bool", f"an operand of '{op.value}'", top=False)
+                self.check_expr(e.right, scope, "bool", f"an operand of '{op.value}'", top=False)
+                return "bool"
+            if op in (A.BinOp.ADD, A.BinOp.SUB):
+                self.check_expr(e.left, scope, "int", f"an operand of '{op.value}'", top=False)
+                self.check_expr(e.right, scope, "int", f"an operand of '{op.value}'", top=False)
+                return "int"
+            if op in (A.BinOp.EQ, A.BinOp.NE):
+                lt = self.expr_type(e.left, scope)
+                rt = self.expr_type(e.right, scope)
+                if lt is not None and rt is not None and lt != rt:
+                    self.error(e.span, f"'{op.value}' compares values of one type, but the left side is "
+                               f"{lt} and the right side is {rt}")
+                return "bool"
+            self.check_expr(e.left, scope, "int", f"an operand of '{op.value}'", top=False)
+            self.check_expr(e.right, scope, "int", f"an operand of '{op.value}'", top=False)
+            return "bool"
+        if isinstance(e, A.Query):
+            if e.kind is None:
+                self.error(e.span, f"unknown query '{e.name}'; the queries are "
+                           + ", ".join(q.value for q in A.QueryKind))
+                return None
+            if e.kind in TRY_QUERIES:
+                if scope.owner_kind == "property":
+                    self.error(e.span, f"'{e.kind.value}' takes a reference and may not appear in "
+                               "invariants or covers")
+                elif not top:
+                    self.error(e.span, f"'{e.kind.value}' may only stand as the whole condition of an "
+                               "'if', 'while' or 'await'")
+            need = QUERY_ARG[e.kind]
+            self.expect_kind(e.arg, need, e.arg_span, f"'{e.kind.value}' needs {ARTICLE[need]}")
+            return QUERY_TYPE[e.kind]
+        raise AssertionError(f"unknown expression {e!r}")
+
+    # ------------------------------------------------------------------ call cycles
+
+    def check_cycles(self) -> None:
+        """Report each cycle of calls among functions once, naming it."""
+        graph = {n: [c for c in edges if c[0] in self.sym.fns] for n, edges in self.calls.items()}
+        state: dict[str, int] = {}  # 1 on the stack, 2 finished
+        stack: list[tuple[str, tuple[str, A.Span, str] | None]] = []
+        reported: set[frozenset[str]] = set()
+
+        def visit(n: str) -> None:
+            state[n] = 1
+            for edge in graph.get(n, []):
+                callee = edge[0]
+                stack.append((n, edge))
+                if state.get(callee) == 1:
+                    names = [f for f, _ in stack]
+                    start = names.index(callee)
+                    cyc = stack[start:]
+                    key = frozenset(f for f, _ in cyc)
+                    if key not in reported:
+                        reported.add(key)
+                        path = " -> ".join([f for f, _ in cyc] + [callee])
+                        first = cyc[0][1]
+                        notes = tuple(Note(e[1], f"'{f}' {e[2]} '{e[0]}' here") for f, e in cyc[1:])
+                        self.error(first[1], f"call cycle: {path} (calls do not recurse; release and "
+                                   "exit functions count as calls)", *notes)
+                elif state.get(callee) is None:
+                    visit(callee)
+                stack.pop()
+            state[n] = 2
+
+        for name in sorted(self.sym.fns, key=lambda f: (self.sym.fns[f].span.line, f)):
+            if state.get(name) is None:
+                visit(name)
+
+
+def check(spec: A.SpecFile) -> Symbols:
+    """Check `spec`; return its symbol table or raise SpecError with every mistake found."""
+    return Checker(spec).run()

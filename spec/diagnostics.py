@@ -1,0 +1,61 @@
+"""User-facing errors: one exception type that carries positioned diagnostics.
+
+Every mistake in an input file becomes a `Diagnostic` with a span; a stage that
+finds mistakes raises `SpecError` with all of them.  `render` turns them into the
+`file:line:col: error: ...` form with the source line and a caret.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modproof.spec.ast import Span
+
+
+@dataclass(frozen=True)
+class Note:
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    span: Span
+    message: str
+    notes: tuple[Note, ...] = ()
+    severity: str = "error"
+
+
+class SpecError(Exception):
+    """Raised by the parser, the checker and the lowering for mistakes in the input."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]):
+        self.diagnostics = tuple(sorted(diagnostics, key=lambda d: (d.span.line, d.span.col)))
+        super().__init__("; ".join(f"{d.span}: {d.message}" for d in self.diagnostics))
+
+
+def _excerpt(source: str, span: Span) -> list[str]:
+    lines = source.splitlines()
+    if span.line < 1 or span.line > len(lines):
+        return []
+    text = lines[span.line - 1].rstrip("\r").expandtabs(1)
+    col = max(span.col, 1)
+    if span.end_line == span.line and span.end_col > col:
+        width = span.end_col - col
+    else:
+        width = 1
+    width = max(1, min(width, max(1, len(text) - col + 1)))
+    return [f"    {text}", "    " + " " * (col - 1) + "^" + "~" * (width - 1)]
+
+
+def render(diag: Diagnostic, source: str) -> str:
+    """`file:line:col: error: message`, the source line, a caret, then the notes."""
+    out = [f"{diag.span}: {diag.severity}: {diag.message}"]
+    out += _excerpt(source, diag.span)
+    for note in diag.notes:
+        out.append(f"{note.span}: note: {note.message}")
+        out += _excerpt(source, note.span)
+    return "\n".join(out)
+
+
+def render_all(diags, source: str) -> str:
+    return "\n".join(render(d, source) for d in diags)

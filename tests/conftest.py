@@ -1,0 +1,37 @@
+"""Shared test helpers: where the corpora are, and golden-file comparison."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+PROOFS = ROOT / "proofs"
+# The calibration examples live in ../shared/examples beside the checkout; a copy
+# is vendored in tests/calibration for checkouts without it.
+SHARED_EXAMPLES = ROOT.parent / "shared" / "examples"
+EXAMPLES = SHARED_EXAMPLES if (SHARED_EXAMPLES / "expected.tsv").exists() else TESTS / "calibration"
+
+REGEN = bool(os.environ.get("MODPROOF_REGEN"))
+
+
+def expected_rows() -> list[dict]:
+    with open(EXAMPLES / "expected.tsv", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def proof_files() -> list[Path]:
+    return sorted(PROOFS.rglob("*.mproof"))
+
+
+def compare_golden(path: Path, actual: str) -> None:
+    """Compare `actual` with the golden file at `path` (MODPROOF_REGEN=1 rewrites it)."""
+    if REGEN or not path.exists():
+        if not REGEN:
+            pytest.fail(f"golden file {path} is missing; run with MODPROOF_REGEN=1 to create it")
+        path.write_text(actual)
+        return
+    assert actual == path.read_text(), f"output differs from {path.name} (MODPROOF_REGEN=1 rewrites)"

@@ -1,0 +1,115 @@
+"""The command line through click's runner: every exit code, the JSON shape, replay."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import PROOFS
+from modproof.cli import main
+
+DM_BAD = str(PROOFS / "dm_in_module.mproof")
+DM_OK = str(PROOFS / "dm_builtin.mproof")
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("engine", ["explicit", "bmc"])
+def test_prove_exit_codes(engine):
+    ok = invoke("prove", "--engine", engine, DM_OK)
+    assert ok.exit_code == 0, ok.output
+    assert "proved for all executions" in ok.output
+    bad = invoke("prove", "--engine", engine, DM_BAD)
+    assert bad.exit_code == 1, bad.output
+    assert "violated code-after-unload in 14 steps" in bad.output
+    assert "reader returns from dm_kobject_release into module dm, which was unloaded at step" \
+        in bad.output
+
+
+def test_bad_input_is_exit_2_with_a_positioned_message(tmp_path):
+    f = tmp_path / "broken.mproof"
+    f.write_text("object o\nthread t {\n    wait(o)\n}\n")
+    r = invoke("prove", str(f))
+    assert r.exit_code == 2
+    assert f"{f}:3:10: error: 'wait' needs a completion: 'o' is an object, not a completion" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_usage_errors_are_exit_2(tmp_path):
+    assert invoke("prove").exit_code == 2
+    assert invoke("prove", "--bound", "-3", DM_OK).exit_code == 2
+    assert invoke("prove", str(tmp_path / "missing.mproof")).exit_code == 2
+    assert invoke("frobnicate").exit_code == 2
+
+
+def test_unknown_is_exit_3(tmp_path):
+    f = tmp_path / "counter.mproof"
+    f.write_text("var x = 0\nthread t { while true { x = x + 1 } }\ninvariant pos: x >= 0\n")
+    r = invoke("prove", "--engine", "explicit", "--max-states", "20", str(f))
+    assert r.exit_code == 3, r.output
+    assert "unknown" in r.output and "proved" not in r.output.split("\n")[0]
+
+
+def test_json_output_has_the_documented_fields():
+    r = invoke("prove", "--engine", "explicit", "--json", DM_BAD)
+    data = json.loads(r.output)
+    assert data["verdict"] == "violated"
+    assert data["check"] == "code-after-unload"
+    assert data["steps"] == 14
+    assert data["witness"]["steps"][-1]["violation"] == "code-after-unload"
+    assert data["covers"] == [{"name": "dm_unloaded", "reached": True, "step": 11}]
+    r = invoke("prove", "--engine", "explicit", "--json", DM_OK)
+    data = json.loads(r.output)
+    assert (data["verdict"], data["scope"]) == ("proved", "all-executions")
+
+
+def test_check_expect_exit_code(tmp_path):
+    assert invoke("prove", "--engine", "explicit", "--check-expect", DM_BAD).exit_code == 0
+    f = tmp_path / "wrong.mproof"
+    f.write_text(open(DM_BAD).read().replace("expect violated code-after-unload", "expect proved"))
+    r = invoke("prove", "--engine", "explicit", "--check-expect", str(f))
+    assert r.exit_code == 1
+    assert "expect proved: NOT matched" in r.output
+
+
+def test_check_and_show(tmp_path):
+    r = invoke("check", DM_OK, DM_BAD)
+    assert r.exit_code == 0
+    assert "dm_builtin.mproof: ok: 2 threads, 18 steps, 1 module (dm)" in r.output
+    bad = tmp_path / "b.mproof"
+    bad.write_text("thread t {\n")
+    r = invoke("check", DM_OK, str(bad))
+    assert r.exit_code == 2
+    r = invoke("show", DM_BAD)
+    assert r.exit_code == 0
+    assert "return from dm_kobject_release" in r.output
+    assert "[free the module's code]" in r.output
+
+
+def test_version():
+    r = invoke("--version")
+    assert r.exit_code == 0 and "modproof" in r.output
+
+
+def test_witness_out_and_replay(tmp_path):
+    w = tmp_path / "w.json"
+    r = invoke("prove", "--engine", "explicit", "--witness-out", str(w), DM_BAD)
+    assert r.exit_code == 1
+    assert invoke("replay", DM_BAD, str(w)).exit_code == 0
+    data = json.loads(w.read_text())
+    # Swap two steps of different threads: the witness no longer replays.
+    data["steps"][12], data["steps"][13] = data["steps"][13], data["steps"][12]
+    w.write_text(json.dumps(data))
+    r = invoke("replay", DM_BAD, str(w))
+    assert r.exit_code == 1
+    assert "diverges at step 13" in r.output
+    w.write_text("{not json")
+    assert invoke("replay", DM_BAD, str(w)).exit_code == 2
+    # The witness of one file does not replay on the fixed design.
+    invoke("prove", "--engine", "explicit", "--witness-out", str(w), DM_BAD)
+    r = invoke("replay", DM_OK, str(w))
+    assert r.exit_code == 1
+    assert "diverges at step 14" in r.output
