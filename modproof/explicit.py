@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import replace
 from typing import Optional
 
 from modproof.result import (
@@ -25,6 +26,8 @@ def unreached_statements(p: Program, taken: set[tuple[int, int]]) -> tuple[Unrea
     by_stmt: dict[tuple[int, int, str], bool] = {}
     for ti, th in enumerate(p.threads):
         for st in th.steps:
+            if st.synthetic and (ti, st.id) not in taken:
+                continue  # an implicit return that a `return` statement makes unreachable
             key = (st.span.line, st.span.col, st.text)
             by_stmt[key] = by_stmt.get(key, False) or (ti, st.id) in taken
     return tuple(Unreached(text, line, col)
@@ -49,10 +52,27 @@ def _trace(parents: dict, s: S.State, last: Optional[tuple[int, Optional[S.State
 
 
 def prove_explicit(p: Program, max_states: int = DEFAULT_MAX_STATES,
-                   timeout: Optional[float] = None) -> "Proved | Violated | Unknown":
+                   timeout: Optional[float] = None, reduce: bool = False) -> "Proved | Violated | Unknown":
+    """Explore every reachable state.  With `reduce`, symmetry, dead-local and
+    partial-order reductions shrink the search (modproof.reduce); a violation
+    found that way is searched again without them, for a shortest witness."""
     start = time.monotonic()
     try:
-        return _search(p, max_states, timeout, start)
+        if not reduce:
+            return _search(p, max_states, timeout, start, None)
+        from modproof.reduce import Reducer
+        red = Reducer(p)
+        r = _search(p, max_states, timeout, start, red)
+        if not isinstance(r, Violated):
+            return r
+        # Symmetry and dead-variable reduction keep depths exact; partial-order
+        # reduction does not.  Search again without it for a shortest witness.
+        left = None if timeout is None else max(0.001, timeout - (time.monotonic() - start))
+        sym = Reducer(p, por=False)
+        exact = _search(p, max_states, left, time.monotonic(), sym)
+        if isinstance(exact, Violated):
+            return replace(exact, trace=_realize(p, sym.canon, exact.trace))
+        return replace(r, trace=_realize(p, red.canon, r.trace), shortest=False)
     except S.AtomicLoopLimit as exc:
         span = exc.args[0]
         return Unknown(f"an atomic block's loop at line {span.line} ran more than "
@@ -61,20 +81,50 @@ def prove_explicit(p: Program, max_states: int = DEFAULT_MAX_STATES,
                              seconds=time.monotonic() - start))
 
 
-def _search(p: Program, max_states: int, timeout: Optional[float], start: float):
+def _realize(p: Program, canon, raw: RawTrace) -> RawTrace:
+    """Turn a trace of canonical states into a real execution: at each step find the
+    thread and outcome whose canonical successor is the recorded one."""
+    s = S.initial(p)
+    out: list[tuple[int, Optional[S.State]]] = []
+    for t0, c in raw.steps:
+        order = [t0] + [u for u in range(len(p.threads)) if u != t0]
+        for u in order:
+            outs = S.successors(p, s, u)
+            if c is None:
+                hit = next((o for o in outs if o.violation == raw.check), None)
+                if hit is not None:
+                    out.append((u, None))
+                    break
+            else:
+                hit = next((o for o in outs if o.violation is None and canon(o.state) == c), None)
+                if hit is not None:
+                    out.append((u, hit.state))
+                    s = hit.state
+                    break
+        else:
+            raise AssertionError("a reduced trace has no real counterpart")
+    return RawTrace(tuple(out), raw.check)
+
+
+def _search(p: Program, max_states: int, timeout: Optional[float], start: float, red):
     nthreads = len(p.threads)
-    init = S.initial(p)
+    canon = red.canon if red is not None else (lambda x: x)
+    method = ("explicit-state breadth-first search with symmetry, dead-variable and "
+              "partial-order reduction" if red is not None else "explicit-state breadth-first search")
+    init = canon(S.initial(p))
     parents: dict[S.State, Optional[tuple[S.State, int]]] = {init: None}
     depth_of = {init: 0}
     covers: list[Optional[int]] = [None] * len(p.covers)
     taken: set[tuple[int, int]] = set()
 
     def stats(depth: int) -> Stats:
-        return Stats(engine="explicit", method="explicit-state breadth-first search",
+        return Stats(engine="explicit", method=method,
                      seconds=time.monotonic() - start, states=len(parents), depth=depth)
 
     def cover_results() -> tuple[CoverResult, ...]:
-        return tuple(CoverResult(c.name, covers[i] is not None, covers[i])
+        # Under partial-order reduction depths are not shortest: no step number then.
+        return tuple(CoverResult(c.name, covers[i] is not None,
+                                 covers[i] if red is None else None)
                      for i, c in enumerate(p.covers))
 
     def note_covers(s: S.State, depth: int) -> None:
@@ -82,10 +132,14 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float)
             if covers[i] is None:
                 covers[i] = depth
 
+    blocking = [[st.kind in S.BLOCKING_KINDS for st in t.steps] for t in p.threads]
+
     def state_violation(s: S.State) -> Optional[str]:
         if S.invariant_violation(p, s) is not None:
             return "invariant"
-        if S.deadlocked(p, s):
+        # Only a state where every unfinished thread stands at a step that can block
+        # may be a deadlock; ask the semantics only then.
+        if all(pc == -1 or blocking[t][pc] for t, pc in enumerate(s.pcs)) and S.deadlocked(p, s):
             return "deadlock"
         return None
 
@@ -94,6 +148,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float)
     if v is not None:
         return Violated(RawTrace((), v), stats(0), covers=cover_results())
     queue = deque([init])
+    closed: set[S.State] = set()
     max_depth = 0
     while queue:
         if timeout is not None and time.monotonic() - start > timeout:
@@ -102,7 +157,19 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float)
                            covers=cover_results())
         s = queue.popleft()
         d = depth_of[s]
-        for t in range(nthreads):
+        closed.add(s)
+        threads = range(nthreads)
+        if red is not None:
+            t = red.ample_thread(s)
+            # The cycle proviso: an ample step must not lead back to an expanded state
+            # (so no cycle is reduced all the way round); otherwise expand fully.
+            if t is not None and all(canon(o.state) not in closed for o in S.successors(p, s, t)):
+                threads = (t,)
+            else:
+                # Identical copies in a canonical state have symmetric successors:
+                # expanding the first of each run of identical copies is enough.
+                threads = red.distinct_threads(s)
+        for t in threads:
             outs = S.successors(p, s, t)
             if outs:
                 taken.add((t, s.pcs[t]))
@@ -110,7 +177,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float)
                 if out.violation is not None:
                     return Violated(_trace(parents, s, (t, None), out.violation),
                                     stats(d + 1), covers=cover_results())
-                s2 = out.state
+                s2 = canon(out.state)
                 if s2 in parents:
                     continue
                 parents[s2] = (s, t)

@@ -68,6 +68,7 @@ class Violated:
     stats: Stats
     witness: object = None         # a modproof.witness.Witness once replayed
     covers: tuple[CoverResult, ...] = ()
+    shortest: bool = True          # False: found under a reduction that may lengthen witnesses
     verdict: str = field(default="violated", init=False)
 
     @property

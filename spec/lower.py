@@ -94,7 +94,7 @@ class _ThreadBuilder:
                 self.slots.append(M.LocalSlot(s.name, None, _lit(s.value)))
         ctx = _Ctx(owner=owner, ret_next=M.DONE, fn=None, frame=(), slots=own)
         final = self.node(M.StepKind.RETURN, owner, closing_span(d.span),
-                          f"end of thread {d.name}", next=M.DONE, frame=())
+                          f"end of thread {d.name}", next=M.DONE, frame=(), synthetic=True)
         entry = self.block(d.body, final, ctx)
         return self.freeze(entry, owner)
 
@@ -110,6 +110,9 @@ class _ThreadBuilder:
             seen.add(n)
             order.append(n)
             stack.extend(reversed(self.succ(n)))
+        # Steps no path reaches (after a `return`, say) stay, so vacuity reports can name them.
+        order += sorted((n for n in range(len(self.nodes)) if n not in seen),
+                        key=lambda n: (self.nodes[n]["span"].line, self.nodes[n]["span"].col, n))
         new = {old: i for i, old in enumerate(order)}
         new[M.DONE] = M.DONE
 
@@ -165,7 +168,7 @@ class _ThreadBuilder:
         owner = self.lw.owner_index(fn.owner)
         frame = ctx.frame + (fname,)
         ret = self.node(M.StepKind.RETURN, owner, closing_span(fn.span), f"return from {fname}",
-                        next=cont, fn=fname, frame=frame)
+                        next=cont, fn=fname, frame=frame, synthetic=True)
         fctx = _Ctx(owner=owner, ret_next=cont, fn=fname, frame=frame, slots=slots)
         return self.block(fn.body, ret, fctx), inits
 

@@ -182,6 +182,7 @@ class Step:
     fn: Optional[str] = None        # CALL/RETURN: the function; PUT: release; UNLOAD: exit
     inits: tuple[tuple[int, Union[int, bool]], ...] = ()  # locals set afresh by this call
     frame: tuple[str, ...] = ()     # enclosing functions, outermost first (for display)
+    synthetic: bool = False         # the implicit final return of a body (no statement of its own)
 
     def successors(self) -> tuple[int, ...]:
         if self.kind is StepKind.CHOOSE:

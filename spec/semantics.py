@@ -349,6 +349,11 @@ def invariant_violation(p: Program, s: State) -> Optional[Prop]:
     return None
 
 
+# The kinds of step that can be disabled; every other step is always enabled.
+BLOCKING_KINDS = frozenset((StepKind.WAIT, StepKind.LOCK, StepKind.UNLOAD, StepKind.AWAIT,
+                            StepKind.ATOMIC))
+
+
 def deadlocked(p: Program, s: State) -> bool:
     """Some thread is not done and no thread can take a step."""
     if all(pc == DONE for pc in s.pcs):

@@ -50,8 +50,8 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
         lines.append(f"  method: {r.stats.method} ({r.stats.engine} engine)")
     elif isinstance(r, Violated):
         w = r.witness
-        lines.append(f"{name}: violated {r.check} in {w.length} step{'s' if w.length != 1 else ''} "
-                     "(shortest)")
+        how = "(shortest)" if r.shortest else "(not necessarily shortest: found under partial-order reduction)"
+        lines.append(f"{name}: violated {r.check} in {w.length} step{'s' if w.length != 1 else ''} {how}")
         lines.append(f"  {w.message}")
         lines.append(f"  method: {r.stats.method} ({r.stats.engine} engine)")
     else:

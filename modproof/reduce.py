@@ -1,0 +1,211 @@
+"""State-space reductions for the explicit engine, each sound for the checks of LANGUAGE.md.
+
+- Dead locals: a local slot whose value no future step can read (per thread and
+  pc, by a backward liveness analysis over the CFG) is reset to its initial
+  value, so states that differ only in dead values coincide.
+- Symmetry: the copies of `thread NAME[K]` run the same code from the same
+  initial locals, and no check or property can tell them apart, so a state is
+  replaced by the representative whose copies are sorted (counter abstraction:
+  what matters is how many copies are at each local state).  Mutex holders are
+  permuted along with the threads.
+- Partial order: a step that touches only its own thread's pc and locals, in
+  code owned by core (which is never unloaded), is independent of every other
+  step and invisible to every check; when a thread stands at such a step the
+  engine explores only that step (an ample set of one thread), unless that
+  leads back to a state already seen (the cycle proviso), then it expands fully.
+
+Reductions preserve verdicts, not witness lengths: the engine re-runs the plain
+search to produce a shortest witness when the reduced one finds a violation.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from modproof.spec.model import (
+    CORE, DONE, AAssert, AAssign, AAwait, AChoose, AIf, AOp, AWhile, Bin, Const, LocalRef,
+    Neg, Program, Q, Step, StepKind, Thread, VarRef,
+)
+from modproof.spec import semantics as S
+
+
+def _expr_locals(e, out: set[int]) -> bool:
+    """Collect the local slots `e` reads; return True when it reads only locals and constants."""
+    if isinstance(e, Const):
+        return True
+    if isinstance(e, LocalRef):
+        out.add(e.slot)
+        return True
+    if isinstance(e, VarRef):
+        return False
+    if isinstance(e, Q):
+        return False
+    if isinstance(e, Neg):
+        return _expr_locals(e.operand, out)
+    if isinstance(e, Bin):
+        a = _expr_locals(e.left, out)
+        b = _expr_locals(e.right, out)
+        return a and b
+    raise AssertionError(e)
+
+
+def _atomic_uses(body, out: set[int]) -> None:
+    for a in body:
+        if isinstance(a, AAssign):
+            _expr_locals(a.value, out)
+        elif isinstance(a, (AAssert, AAwait)):
+            _expr_locals(a.cond, out)
+        elif isinstance(a, AIf):
+            _expr_locals(a.cond, out)
+            _atomic_uses(a.then, out)
+            _atomic_uses(a.orelse, out)
+        elif isinstance(a, AWhile):
+            _expr_locals(a.cond, out)
+            _atomic_uses(a.body, out)
+        elif isinstance(a, AChoose):
+            for b in a.branches:
+                _atomic_uses(b, out)
+
+
+def _uses(st: Step) -> set[int]:
+    out: set[int] = set()
+    if st.expr is not None:
+        _expr_locals(st.expr, out)
+    if st.kind is StepKind.ATOMIC:
+        _atomic_uses(st.body, out)
+    return out
+
+
+def _edges(st: Step) -> list[tuple[int, frozenset[int]]]:
+    """Successors with the slots each edge defines (call inits only on the call edge)."""
+    inits = frozenset(slot for slot, _ in st.inits)
+    k = st.kind
+    if k is StepKind.ASSIGN and isinstance(st.target, LocalRef):
+        return [(st.next, frozenset((st.target.slot,)))]
+    if k is StepKind.CALL:
+        return [(st.next, inits)]
+    if k is StepKind.PUT and st.fn is not None:
+        return [(st.alt, inits), (st.next, frozenset())]
+    if k is StepKind.UNLOAD:
+        return [(st.next, inits), (st.alt, frozenset())]
+    return [(n, frozenset()) for n in st.successors()]
+
+
+def live_slots(t: Thread) -> tuple[frozenset[int], ...]:
+    """live[pc]: the local slots whose current value some later step may read."""
+    n = len(t.steps)
+    uses = [_uses(st) for st in t.steps]
+    edges = [_edges(st) for st in t.steps]
+    live = [frozenset(u) for u in uses]
+    changed = True
+    while changed:
+        changed = False
+        for pc in range(n - 1, -1, -1):
+            acc = set(uses[pc])
+            for succ, defs in edges[pc]:
+                if succ != DONE:
+                    acc |= live[succ] - defs
+            fs = frozenset(acc)
+            if fs != live[pc]:
+                live[pc] = fs
+                changed = True
+    return tuple(live)
+
+
+def is_local_step(st: Step) -> bool:
+    """Touches only its thread's pc and locals, in core code, cannot violate or block."""
+    if st.owner != CORE:
+        return False
+    k = st.kind
+    if k in (StepKind.CALL, StepKind.RETURN, StepKind.CHOOSE):
+        return True
+    if k is StepKind.ASSIGN:
+        return isinstance(st.target, LocalRef) and _expr_locals(st.expr, set())
+    if k is StepKind.BRANCH:
+        return _expr_locals(st.expr, set())
+    return False
+
+
+class Reducer:
+    """Canonical representatives and ample steps for one program."""
+
+    def __init__(self, p: Program, symmetry: bool = True, por: bool = True, dead: bool = True):
+        self.p = p
+        self.por = por
+        self.symmetry = symmetry
+        self.inits = [tuple(sl.init for sl in t.locals) for t in p.threads]
+        self.dead_masks = None
+        if dead:
+            # For each thread and pc: the slots to reset (None when nothing is dead).
+            masks = []
+            for ti, t in enumerate(p.threads):
+                live = live_slots(t)
+                per_pc = {}
+                for pc in range(len(t.steps)):
+                    dead_slots = tuple(j for j in range(len(t.locals)) if j not in live[pc])
+                    per_pc[pc] = dead_slots or None
+                per_pc[DONE] = tuple(range(len(t.locals))) or None
+                masks.append(per_pc)
+            self.dead_masks = masks
+        groups: dict[str, list[int]] = {}
+        for i, t in enumerate(p.threads):
+            if t.copy is not None:
+                groups.setdefault(t.group, []).append(i)
+        self.groups = [g for g in groups.values() if len(g) > 1] if symmetry else []
+        self.local = [[is_local_step(st) for st in t.steps] for t in p.threads] if por else None
+
+    def canon(self, s: S.State) -> S.State:
+        if self.dead_masks is not None:
+            locs = list(s.locs)
+            changed = False
+            for t, pc in enumerate(s.pcs):
+                dead = self.dead_masks[t][pc]
+                if dead:
+                    cur = locs[t]
+                    init = self.inits[t]
+                    if any(cur[j] != init[j] for j in dead):
+                        lst = list(cur)
+                        for j in dead:
+                            lst[j] = init[j]
+                        locs[t] = tuple(lst)
+                        changed = True
+            if changed:
+                s = s._replace(locs=tuple(locs))
+        for g in self.groups:
+            holders = s.holders
+            keys = [(s.pcs[i], s.locs[i], tuple(h == i for h in holders)) for i in g]
+            order = sorted(range(len(g)), key=keys.__getitem__)
+            if order == list(range(len(g))):
+                continue
+            perm = {g[new]: g[old] for new, old in enumerate(order)}  # new position <- old thread
+            back = {old: new for new, old in perm.items()}
+            pcs = list(s.pcs)
+            locs = list(s.locs)
+            for new_i, old_i in perm.items():
+                pcs[new_i] = s.pcs[old_i]
+                locs[new_i] = s.locs[old_i]
+            s = s._replace(pcs=tuple(pcs), locs=tuple(locs),
+                           holders=tuple(back.get(h, h) for h in holders))
+        return s
+
+    def distinct_threads(self, s: S.State) -> list[int]:
+        """All threads, but of a run of identical copies only the first."""
+        if not self.groups:
+            return list(range(len(s.pcs)))
+        skip = set()
+        for g in self.groups:
+            prev = None
+            for i in g:
+                key = (s.pcs[i], s.locs[i], tuple(h == i for h in s.holders))
+                if key == prev:
+                    skip.add(i)
+                prev = key
+        return [t for t in range(len(s.pcs)) if t not in skip]
+
+    def ample_thread(self, s: S.State) -> Optional[int]:
+        """A thread whose next step is local, or None."""
+        if self.local is None:
+            return None
+        for t, pc in enumerate(s.pcs):
+            if pc != DONE and self.local[t][pc]:
+                return t
+        return None
