@@ -2,11 +2,13 @@
 
 `diagnose(exc, text, path)` turns one of Lark's `UnexpectedInput` exceptions,
 raised while parsing `text` (the text as lexed: LF line ends), into a
-`Diagnostic`: where the mistake is, what was found there and what could have
-stood there, said with the words of LANGUAGE.md ('{', a name, a statement, end
-of statement) and never with the grammar's terminal names.  A few common
-mistakes get a hint (a '{' on the next line, chained comparisons, unary minus,
-C operators).  Pure functions; nothing here parses.
+`Diagnostic` (and says whether the parser had reached the end of the file):
+where the mistake is, what was found there and what could have stood there,
+said with the words of LANGUAGE.md ('{', a name, a statement, end of
+statement) and never with the grammar's terminal names.  Common mistakes are
+named (a '{' on the next line, chained comparisons, a misplaced else or or,
+unary minus, C operators); an unclosed '{' or '(' gets a note at its place.
+It also owns the vocabulary: KEYWORDS and OPTION_WORDS.  Pure functions.
 """
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ _WORDS = {
     "INT": "a number",
     "CHECK": "the name of a check (such as code-after-unload)",
     END: "end of file",
+    "_CONT_ELSE": "'else'",
+    "_CONT_OR": "'or'",
 }
 # The order in which expected things are listed.
 _ORDER = ("LSQB", "IN", "LPAR", "NAME", "TRUE", "FALSE", "INT", "CHECK", "PROVED",
@@ -83,23 +87,20 @@ def diagnose(exc: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, bo
         return _at_end(exc, expected, text, path), True
     span = _token_span(found, text, path)
     what = describe_found(found)
-    hint = _hint(found, expected, text)
     if found.type == "EQUAL" and _char_before(text, found) == "=":
         span = Span(path, found.line, found.column - 1, found.line, found.column + 1)
         message = "unexpected '=='; a comparison is not a statement ('=' assigns)"
-    elif describe_found(found) == "newline" and "LBRACE" in expected:
-        message = f"unexpected {what}; expected '{{' (a block opens on the line of its header)"
-    elif found.type in COMPARISONS and "PLUS" in expected and found.type not in expected:
-        message = f"unexpected {what}; comparisons do not chain (join two comparisons with 'and')"
-    elif hint and hint.startswith("!"):  # a hint that replaces the expected list
-        message = f"unexpected {what}; {hint[1:]}"
+    elif (why := _explanation(found, expected, text)) is not None:
+        message = f"unexpected {what}; {why}"
     else:
         message = f"unexpected {what}; expected {describe_expected(expected)}"
-        if hint:
+        if (hint := _hint(found, expected)) is not None:
             message += f" ({hint})"
     notes: tuple[Note, ...] = ()
     if found.type in (SEP, *CONTINUATIONS) and ("RPAR" in expected or "RSQB" in expected):
         notes = _unclosed_note(exc, path, "LPAR" if "RPAR" in expected else "LSQB")
+    elif found.type in DECL_STARTS and "RBRACE" in expected:
+        notes = _unclosed_note(exc, path, "LBRACE")
     return Diagnostic(span, message, notes), False
 
 
@@ -192,23 +193,40 @@ def _accepts(exc: UnexpectedToken) -> set[str]:
     return set(exc.expected or ())
 
 
-def _hint(found: Token, expected: set[str], text: str) -> Optional[str]:
-    """A hint for a common mistake; one starting with '!' replaces the expected list."""
+def _explanation(found: Token, expected: set[str], text: str) -> Optional[str]:
+    """What is wrong, for mistakes common enough to name, said instead of the
+    list of what was expected."""
     kind = found.type
+    if describe_found(found) == "newline" and "LBRACE" in expected:
+        return "expected '{' (a block opens on the line of its header)"
+    if kind in COMPARISONS and "PLUS" in expected and kind not in expected:
+        return "comparisons do not chain (join two comparisons with 'and')"
     if kind == "NOT" and OPERAND_STARTS <= expected and "NOT" not in expected:
-        return ("!'not' binds more loosely than comparisons and + -: "
+        return ("'not' binds more loosely than comparisons and + -: "
                 "put it in parentheses, as in (not x)")
     if kind == "ELSE" and "ELSE" not in expected:
-        return "!'else' must follow the '}' of an if block, on the same line or the next"
+        return "'else' must follow the '}' of an if block, on the same line or the next"
     if kind == "OR" and "OR" not in expected and (STMT_STARTS | DECL_STARTS) & expected:
-        if _previous_char(text, found.line, found.column) == "}":
-            return "!'or' must follow the '}' of a choose branch, on the same line or the next"
-        return "!an expression cannot continue on the next line"
+        if (_previous_char(text, found.line, found.column) == "}"
+                or _next_char(text, found.end_line, found.end_column) == "{"):
+            return "'or' must follow the '}' of a choose branch, on the same line or the next"
+        return "an expression cannot continue on the next line"
     if kind == "RBRACE" and DECL_STARTS <= expected:
-        return "!there is no open block to close"
+        return "there is no open block to close"
+    return None
+
+
+def _hint(found: Token, expected: set[str]) -> Optional[str]:
+    """A hint to add, in parentheses, after the list of what was expected."""
+    kind = found.type
     if kind == "MINUS" and "INT" in expected and "MINUS" not in expected:
         return "there is no unary minus: write 0 - N" if "LPAR" in expected else None
-    if found.value in KEYWORDS and kind not in expected and "NAME" in expected:
+    if kind == "EQUAL" and "PLUS" in expected and "EQUAL" not in expected:
+        return "write '==' to compare"
+    if kind in DECL_STARTS and "RBRACE" in expected:
+        return "a declaration cannot stand inside a block: is a '}' missing?"
+    if (found.value in KEYWORDS and kind not in expected and "NAME" in expected
+            and not OPERAND_STARTS <= expected and not STMT_STARTS <= expected):
         return f"'{found.value}' is a keyword"
     if expected - CONTINUATIONS == {"OR"}:
         return "a choose has at least two branches"
@@ -244,7 +262,9 @@ def _unclosed_note(exc: UnexpectedInput, path: str, opener: str) -> tuple[Note, 
 def _bad_character(exc: UnexpectedCharacters, text: str, path: str) -> Diagnostic:
     char = exc.char
     span = Span(path, exc.line, exc.column, exc.line, exc.column + 1)
-    if char.isprintable() and char != " " and char.isascii():
+    if char == "'":
+        shown = '"\'"'
+    elif char.isprintable() and char != " " and char.isascii():
         shown = f"'{char}'"
     elif char.isprintable() and char != " ":
         shown = f"'{char}' (U+{ord(char):04X} {unicodedata.name(char, 'unnamed')})"
@@ -283,6 +303,11 @@ def end_of_code(text: str) -> tuple[int, int]:
         if code.strip():
             return number, len(code) + 1
     return 1, 1
+
+
+def _next_char(text: str, line: int, col: int) -> str:
+    """The first character of code at or after line:col on that line ('' if none)."""
+    return _code(text.split("\n")[line - 1][col - 1:]).strip()[:1]
 
 
 def _previous_char(text: str, line: int, col: int) -> str:

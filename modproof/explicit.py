@@ -16,7 +16,7 @@ from modproof.result import (
     CoverResult, Proved, RawTrace, Stats, Unknown, Unreached, Violated,
 )
 from modproof.spec import semantics as S
-from modproof.spec.model import Program
+from modproof.spec.model import CHECKS, Program
 
 DEFAULT_MAX_STATES = 2_000_000
 
@@ -150,8 +150,22 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
     queue = deque([init])
     closed: set[S.State] = set()
     max_depth = 0
+    # NOTE(check-priority): of the violations at the shortest length, the one whose
+    # check comes first in CHECKS is reported, so every engine reports the same check.
+    best: Optional[tuple[int, RawTrace, int]] = None
+
+    def offer(trace: RawTrace, depth: int) -> None:
+        nonlocal best
+        rank = CHECKS.index(trace.check)
+        if best is None or rank < best[0]:
+            best = (rank, trace, depth)
+
     while queue:
+        if best is not None and depth_of[queue[0]] >= best[2]:
+            break  # the level that produced the violation is done
         if timeout is not None and time.monotonic() - start > timeout:
+            if best is not None:
+                return Violated(best[1], stats(best[2]), covers=cover_results())
             return Unknown(f"timeout after {timeout:g} s with {len(parents)} states explored "
                            "and more to go", stats(max_depth), bound=depth_of[queue[0]],
                            covers=cover_results())
@@ -175,8 +189,8 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
                 taken.add((t, s.pcs[t]))
             for out in outs:
                 if out.violation is not None:
-                    return Violated(_trace(parents, s, (t, None), out.violation),
-                                    stats(d + 1), covers=cover_results())
+                    offer(_trace(parents, s, (t, None), out.violation), d + 1)
+                    continue
                 s2 = canon(out.state)
                 if s2 in parents:
                     continue
@@ -186,12 +200,16 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
                 note_covers(s2, d + 1)
                 v = state_violation(s2)
                 if v is not None:
-                    return Violated(_trace(parents, s2, None, v), stats(d + 1),
-                                    covers=cover_results())
+                    offer(_trace(parents, s2, None, v), d + 1)
+                    continue
                 if len(parents) > max_states:
+                    if best is not None:
+                        return Violated(best[1], stats(best[2]), covers=cover_results())
                     return Unknown(f"state budget exhausted: more than {max_states} states "
                                    "(raise --max-states)", stats(max_depth), bound=d,
                                    covers=cover_results())
                 queue.append(s2)
+    if best is not None:
+        return Violated(best[1], stats(best[2]), covers=cover_results())
     return Proved(scope="all-executions", bound=max_depth, stats=stats(max_depth),
                   covers=cover_results(), unreached=unreached_statements(p, taken))

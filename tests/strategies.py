@@ -1,0 +1,142 @@
+"""Hypothesis strategies: random well-formed `.mproof` programs.
+
+Programs have 2 to 4 threads (sometimes a `thread NAME[2]`), modules with
+refcounts, unload and exit functions, objects whose release functions live in a
+module or in core, completions, a mutex, vars and locals, calls between
+functions with owners, `if`/`while`/`choose`/`atomic`, and the `try_` queries.
+They are finite-state by construction (the only loops are bounded by a var that
+only grows), and valid by construction (calls only go to later functions, so no
+cycle; release and exit functions make no calls).
+"""
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+
+@st.composite
+def programs(draw) -> str:
+    n_mod = draw(st.integers(0, 2))
+    mods = [f"m{i}" for i in range(n_mod)]
+    owners = ["core"] + mods
+    n_obj = draw(st.integers(0, 2))
+    objs = [f"o{i}" for i in range(n_obj)]
+    comps = ["c0"] if draw(st.booleans()) else []
+    mutexes = ["l0"] if draw(st.booleans()) else []
+    lines: list[str] = []
+    fns: list[str] = []
+
+    def simple(allow_release_put: bool, allow_block: bool, in_atomic: bool = False) -> str:
+        """One primitive or assignment."""
+        opts = ["v = v + 1", "b = not b", "assert v < 3", "await b or v > 0"]
+        if in_atomic:
+            opts = ["v = v + 1", "b = not b", "assert v < 4", "await v < 3"]
+        for o in objs:
+            opts.append(f"get({o})")
+            if allow_release_put or o not in released:
+                opts.append(f"put({o})")
+        for c in comps:
+            opts += [f"complete({c})", f"reinit({c})", f"complete_all({c})"]
+            if allow_block:
+                opts.append(f"wait({c})")
+        for m in mods:
+            opts += [f"module_get({m})", f"module_put({m})"]
+            if allow_block:
+                opts.append(f"unload({m})")
+        for l in mutexes:
+            if allow_block:
+                opts.append(f"lock({l})")
+            opts.append(f"unlock({l})")
+        return draw(st.sampled_from(opts))
+
+    def cond(with_try: bool) -> str:
+        opts = ["b", "not b", "v < 2", "v == 0", "x > 0"]
+        opts += [f"refs({o}) > 1" for o in objs] + [f"loaded({m})" for m in mods]
+        opts += [f"done({c}) > 0" for c in comps] + [f"locked({l})" for l in mutexes]
+        if with_try:
+            opts += [f"try_get({o})" for o in objs] + [f"try_module_get({m})" for m in mods]
+        return draw(st.sampled_from(opts))
+
+    def block(depth: int, callable_fns: list[str], in_fn: bool, in_atomic: bool = False) -> list[str]:
+        n = draw(st.integers(1, 3))
+        out = []
+        for _ in range(n):
+            kinds = ["simple", "simple", "local"]
+            if not in_atomic:
+                if callable_fns:
+                    kinds.append("call")
+                kinds.append("return")
+                if depth < 2:
+                    kinds += ["if", "choose", "atomic", "while"]
+            elif depth < 2:
+                kinds += ["if", "choose"]
+            k = draw(st.sampled_from(kinds))
+            if k == "simple":
+                out.append(simple(True, not in_atomic, in_atomic) if not in_atomic
+                           else simple(False, False, True))
+            elif k == "local":
+                out.append(draw(st.sampled_from(["x = x + 1", "x = v"])))
+            elif k == "call":
+                out.append(f"{draw(st.sampled_from(callable_fns))}()")
+            elif k == "return":
+                out.append("return")
+                break
+            elif k == "if":
+                then = "; ".join(block(depth + 1, callable_fns, in_fn, in_atomic))
+                text = f"if {cond(True)} {{ {then} }}"
+                if draw(st.booleans()):
+                    text += f" else {{ {'; '.join(block(depth + 1, callable_fns, in_fn, in_atomic))} }}"
+                out.append(text)
+            elif k == "choose":
+                a = "; ".join(block(depth + 1, callable_fns, in_fn, in_atomic))
+                b = "; ".join(block(depth + 1, callable_fns, in_fn, in_atomic))
+                out.append(f"choose {{ {a} }} or {{ {b} }}")
+            elif k == "atomic":
+                out.append(f"atomic {{ {'; '.join(block(depth + 1, [], in_fn, True))} }}")
+            elif k == "while":
+                body = "; ".join(block(depth + 1, callable_fns, in_fn, in_atomic))
+                out.append(f"while v < 2 {{ {body}; v = v + 1 }}")
+        return out
+
+    # Release and exit functions: simple statements only (no calls, no puts of
+    # released objects, nothing that blocks), so they never form a call cycle.
+    released: set[str] = set()
+    for o in objs:
+        if draw(st.booleans()):
+            released.add(o)
+    exits = {m for m in mods if draw(st.booleans())}
+    for m in mods:
+        refs = draw(st.integers(0, 2))
+        lines.append(f"module {m} refs {refs}" + (f" exit {m}_exit" if m in exits else ""))
+        if m in exits:
+            body = "; ".join(simple(False, False) for _ in range(draw(st.integers(1, 2))))
+            lines.append(f"fn {m}_exit in {draw(st.sampled_from(owners))} {{ local x = 0; {body} }}")
+    for o in objs:
+        refs = draw(st.integers(1, 2))
+        lines.append(f"object {o} refs {refs}" + (f" release {o}_rel" if o in released else ""))
+        if o in released:
+            body = "; ".join(simple(False, False) for _ in range(draw(st.integers(1, 2))))
+            lines.append(f"fn {o}_rel in {draw(st.sampled_from(owners))} {{ local x = 0; {body} }}")
+    for c in comps:
+        lines.append(f"completion {c}")
+    for l in mutexes:
+        lines.append(f"mutex {l}")
+    lines.append("var v = 0")
+    lines.append("var b = false")
+    n_fn = draw(st.integers(0, 2))
+    fns = [f"f{i}" for i in range(n_fn)]
+    for i, f in enumerate(fns):
+        body = "\n    ".join(block(1, fns[i + 1:], True))
+        lines.append(f"fn {f} in {draw(st.sampled_from(owners))} {{\n    local x = 0\n    {body}\n}}")
+    n_threads = draw(st.integers(2, 4))
+    copies_used = False
+    for i in range(n_threads):
+        name = f"t{i}"
+        if not copies_used and n_threads < 4 and draw(st.integers(0, 3)) == 0:
+            name += "[2]"
+            copies_used = True
+        owner = draw(st.sampled_from(owners))
+        body = "\n    ".join(block(0, fns, False))
+        lines.append(f"thread {name} in {owner} {{\n    local x = 0\n    {body}\n}}")
+    if draw(st.booleans()):
+        lines.append(f"invariant inv: {draw(st.sampled_from(['v < 3', 'not b or v > 0', 'v != 2']))}")
+    return "\n".join(lines) + "\n"
