@@ -147,9 +147,13 @@ def _parse_export(ctx, param, values):
 
 @main.command("prove")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--engine", type=click.Choice(["bmc", "explicit"]), default="bmc", show_default=True,
-              help="bmc: Z3 bounded model checking (with an unbounded closing step); "
-                   "explicit: breadth-first search of all reachable states.")
+@click.option("--engine", type=click.Choice(["auto", "bmc", "explicit"]), default="auto",
+              show_default=True,
+              help="auto: the portfolio (explicit and bmc in parallel, first conclusive answer); "
+                   "bmc: Z3 bounded model checking closed by k-induction; "
+                   "explicit: breadth-first search of the reachable states.")
+@click.option("--no-reduce", is_flag=True,
+              help="explicit engine: no symmetry, dead-variable or partial-order reduction.")
 @click.option("--bound", type=click.IntRange(min=0), default=None,
               help="Most steps an execution may take for the bmc engine (default 40).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -163,8 +167,8 @@ def _parse_export(ctx, param, values):
               help="Write the witness of a violation as JSON to this file.")
 @click.option("--export", "exports", multiple=True, callback=_parse_export, metavar="FORMAT:PATH",
               help="Write the witness in FORMAT (text, json, ...) to PATH; repeatable.")
-def prove_cmd(file, engine, bound, timeout, max_states, as_json, check_expect, witness_out,
-              exports) -> None:
+def prove_cmd(file, engine, no_reduce, bound, timeout, max_states, as_json, check_expect,
+              witness_out, exports) -> None:
     """Prove FILE safe, or print the shortest execution that violates a check."""
     from modproof.exports.jsonfmt import result_to_json, witness_to_json
     from modproof.exports.text import result_text
@@ -174,7 +178,7 @@ def prove_cmd(file, engine, bound, timeout, max_states, as_json, check_expect, w
 
     p = load_program(file)
     opts = Options(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
-                   timeout=timeout, max_states=max_states)
+                   timeout=timeout, max_states=max_states, reduce=not no_reduce)
     r = prove(p, opts)
     met = expectation_met(p, r)
     if as_json:
@@ -235,3 +239,5 @@ def replay_cmd(file: str, witness: str) -> None:
 
 def run() -> None:  # pragma: no cover - console entry for `python -m modproof`
     main(prog_name="modproof")
+from modproof import ci_cmd  # noqa: E402  (last: ci_cmd does not import this module)
+main.add_command(ci_cmd.ci)

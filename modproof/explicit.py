@@ -109,8 +109,10 @@ def _realize(p: Program, canon, raw: RawTrace) -> RawTrace:
 def _search(p: Program, max_states: int, timeout: Optional[float], start: float, red):
     nthreads = len(p.threads)
     canon = red.canon if red is not None else (lambda x: x)
-    method = ("explicit-state breadth-first search with symmetry, dead-variable and "
-              "partial-order reduction" if red is not None else "explicit-state breadth-first search")
+    method = "explicit-state breadth-first search"
+    if red is not None:
+        method += (" with symmetry, dead-variable and partial-order reduction" if red.por
+                   else " with symmetry and dead-variable reduction")
     init = canon(S.initial(p))
     parents: dict[S.State, Optional[tuple[S.State, int]]] = {init: None}
     depth_of = {init: 0}

@@ -15,7 +15,7 @@ from modproof.result import Proved, Result, Unknown, Violated
 from modproof.spec.model import Program
 from modproof.witness import ReplayError, replay
 
-ENGINES = ("bmc", "explicit")
+ENGINES = ("auto", "bmc", "explicit")
 DEFAULT_BOUND = 40
 
 
@@ -25,20 +25,40 @@ class InternalError(Exception):
 
 @dataclass(frozen=True)
 class Options:
-    engine: str = "bmc"
+    engine: str = "auto"
     bound: int = DEFAULT_BOUND
     timeout: Optional[float] = None
     max_states: int = 2_000_000
+    reduce: bool = True             # explicit engine: symmetry, dead-variable and partial-order reduction
 
 
 def run_engine(program: Program, opts: Options) -> Result:
+    if opts.engine == "auto":
+        from modproof.portfolio import prove_portfolio
+        return prove_portfolio(program, opts)
     if opts.engine == "explicit":
         from modproof.explicit import prove_explicit
-        return prove_explicit(program, max_states=opts.max_states, timeout=opts.timeout)
+        return prove_explicit(program, max_states=opts.max_states, timeout=opts.timeout,
+                              reduce=opts.reduce)
     if opts.engine == "bmc":
-        from modproof.encoder.bmc import prove_bmc
-        return prove_bmc(program, bound=opts.bound, timeout=opts.timeout)
+        return _z3(program, opts)
     raise ValueError(f"unknown engine {opts.engine!r}")
+
+
+def _z3(program: Program, opts: Options) -> Result:
+    """Z3: bounded model checking up to the bound, closed by k-induction where it can be.
+
+    k-induction's base case is BMC itself, so a violation is still a shortest one;
+    when the induction does not close within the bound, what remains is the
+    bounded proof."""
+    from modproof.encoder.kinduction import prove_kinduction
+    r = prove_kinduction(program, max_k=opts.bound, timeout=opts.timeout)
+    if isinstance(r, Unknown) and r.reason.startswith("k-induction did not close"):
+        return Proved(scope="bounded", bound=opts.bound,
+                      stats=replace(r.stats, method=f"bounded model checking to depth {opts.bound} "
+                                    "(k-induction did not close)"),
+                      covers=r.covers)
+    return r
 
 
 def checked(program: Program, result: Result) -> Result:

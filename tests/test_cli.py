@@ -54,7 +54,7 @@ def test_unknown_is_exit_3(tmp_path):
 
 
 def test_json_output_has_the_documented_fields():
-    r = invoke("prove", "--engine", "explicit", "--json", DM_BAD)
+    r = invoke("prove", "--engine", "explicit", "--no-reduce", "--json", DM_BAD)
     data = json.loads(r.output)
     assert data["verdict"] == "violated"
     assert data["check"] == "code-after-unload"

@@ -1,0 +1,109 @@
+"""The default engine: a portfolio of engines in parallel processes, first conclusive answer wins.
+
+As SymbiYosys does, `prove` without `--engine` starts the engines that fit, each
+in its own process: the explicit engine with reductions (fast on finite models,
+proofs for all executions, shortest witnesses) and the Z3 engine (bounded model
+checking for bugs, then k-induction for unbounded proofs).  The first
+`Proved` or `Violated` wins and the others are stopped; `Unknown` only when every
+engine gave up.  The answer says which engine gave it.
+
+Determinism: the explicit engine is given a head start (`GRACE` seconds) and a
+Z3 answer is taken only after it, so small models, where both would answer
+quickly, always get the explicit engine's deterministic witness.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from dataclasses import replace
+from multiprocessing.connection import wait
+from typing import Optional
+
+from modproof.result import Proved, Result, Stats, Unknown, Violated
+from modproof.spec.model import Program
+
+GRACE = 0.5  # seconds during which only the explicit engine's answer is taken
+
+
+def _run(conn, engine: str, program: Program, opts) -> None:
+    try:
+        from modproof.prove import run_engine
+        r = run_engine(program, replace(opts, engine=engine))
+        conn.send(("ok", r))
+    except BaseException as exc:  # report, never hang the parent
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def prove_portfolio(program: Program, opts) -> Result:
+    start = time.monotonic()
+    ctx = mp.get_context("fork")
+    engines = ("explicit", "bmc")
+    procs = {}
+    for name in engines:
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_run, args=(send, name, program, opts), daemon=True)
+        proc.start()
+        send.close()
+        procs[recv] = (name, proc)
+    answers: dict[str, Result] = {}
+    errors: dict[str, str] = {}
+    pending: dict[str, Result] = {}
+    try:
+        while procs:
+            left = None
+            if opts.timeout is not None:
+                left = opts.timeout - (time.monotonic() - start)
+                if left <= 0:
+                    break
+            waiting_grace = [r for r in pending if "explicit" not in answers and "explicit" not in errors]
+            step = left
+            if pending and waiting_grace:
+                grace_left = GRACE - (time.monotonic() - start)
+                step = max(0.0, grace_left) if step is None else min(step, max(0.0, grace_left))
+            ready = wait(list(procs), timeout=step)
+            for conn in ready:
+                name, proc = procs.pop(conn)
+                try:
+                    kind, payload = conn.recv()
+                except (EOFError, OSError):
+                    kind, payload = "error", "the engine process died"
+                proc.join(0.1)
+                if kind == "ok":
+                    answers[name] = payload
+                    if not isinstance(payload, Unknown):
+                        pending[name] = payload
+                else:
+                    errors[name] = payload
+            if "explicit" in pending:
+                return _tag(pending["explicit"], start)
+            if pending and (time.monotonic() - start >= GRACE or "explicit" in answers
+                            or "explicit" in errors):
+                name = sorted(pending)[0]
+                return _tag(pending[name], start)
+            if not procs and not pending:
+                break
+    finally:
+        for conn, (_, proc) in procs.items():
+            proc.terminate()
+            proc.join(1)
+            conn.close()
+    if pending:
+        return _tag(pending[sorted(pending)[0]], start)
+    reasons = [f"{n}: {a.reason}" for n, a in sorted(answers.items()) if isinstance(a, Unknown)]
+    reasons += [f"{n}: internal error: {e}" for n, e in sorted(errors.items())]
+    if opts.timeout is not None and time.monotonic() - start >= opts.timeout:
+        reasons.insert(0, f"timeout after {opts.timeout:g} s")
+    bounds = [a.bound for a in answers.values() if isinstance(a, Unknown) and a.bound is not None]
+    return Unknown("; ".join(reasons) or "no engine answered",
+                   Stats(engine="portfolio", method="portfolio of explicit and bmc",
+                         seconds=time.monotonic() - start),
+                   bound=max(bounds) if bounds else None)
+
+
+def _tag(r: Result, start: float) -> Result:
+    """Name the engine that answered in the portfolio's own terms."""
+    stats = replace(r.stats, seconds=time.monotonic() - start,
+                    method=f"{r.stats.method}; answered first in the portfolio")
+    return replace(r, stats=stats)
