@@ -189,8 +189,11 @@ def prove_cmd(file, engine, no_reduce, bound, timeout, max_states, as_json, chec
         if witness_out:
             write_atomic(witness_out, json.dumps(witness_to_json(r.witness), indent=2) + "\n")
         for fmt, path in exports:
-            from modproof.exports import write_export
-            write_export(fmt, r.witness, p, path)
+            if fmt not in _format_names() or fmt == "promela":
+                _err(f"modproof: error: unknown witness format '{fmt}' in --export "
+                     f"(one of {', '.join(f for f in _format_names() if f != 'promela')})")
+                raise _Fail(EXIT_INPUT)
+            write_atomic(path, _render_witness(fmt, r.witness, p))
     elif witness_out or exports:
         _err("modproof: note: no violation, so no witness was written")
     if check_expect:
@@ -235,6 +238,83 @@ def replay_cmd(file: str, witness: str) -> None:
     click.echo(f"{witness}: replays: {w.length} step{'s' if w.length != 1 else ''} reproduce "
                f"{w.check} at the last step")
     click.echo(f"  {w.message}")
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _format_names() -> list[str]:
+    from modproof.exports import FORMATS
+    return list(FORMATS) + ["promela", "sarif"]
+
+
+@main.command("export")
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", required=True, type=click.Choice(_format_names()),
+              help="text, json, itf, mermaid, html, sarif (a witness), or promela (a model).")
+@click.option("-o", "--output", default="-", show_default=True, help="Where to write; - is stdout.")
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="The .mproof file a witness belongs to (default: the file it names).")
+def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None:
+    """Export a witness (W.json, or FILE.mproof proved on the spot) or a model (promela).
+
+    `modproof export --format promela FILE.mproof` writes an equivalent Promela
+    model; `modproof export W.json --format html -o trace.html` renders a witness,
+    after replaying it on the reference semantics."""
+    from modproof.writefile import write_atomic
+
+    if source.endswith(".mproof"):
+        p = load_program(source)
+        if fmt == "promela":
+            from modproof.exports.promela import program_to_promela
+            text = program_to_promela(p)
+        else:
+            from modproof.prove import prove
+            from modproof.result import Violated
+            r = prove(p)
+            if not isinstance(r, Violated):
+                _err(f"modproof: error: {source} is {r.verdict}: there is no witness to export")
+                raise _Fail(EXIT_INPUT)
+            text = _render_witness(fmt, r.witness, p)
+    else:
+        if fmt == "promela":
+            _err("modproof: error: --format promela exports a model: give a .mproof file")
+            raise _Fail(EXIT_INPUT)
+        from modproof.replayfile import WitnessFileError, replay_file
+        from modproof.witness import ReplayError
+        try:
+            with open(source, "rb") as f:
+                data = json.loads(f.read().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            _err(f"{source}: error: not a readable JSON witness: {exc}")
+            raise _Fail(EXIT_INPUT)
+        model_path = model or (data.get("file") if isinstance(data, dict) else None)
+        if not model_path:
+            _err(f"{source}: error: the witness names no model file; pass --model FILE")
+            raise _Fail(EXIT_INPUT)
+        p = load_program(model_path)
+        try:
+            w = replay_file(p, data)
+        except WitnessFileError as exc:
+            _err(f"{source}: error: {exc}")
+            raise _Fail(EXIT_INPUT)
+        except ReplayError as exc:
+            _err(f"{source}: error: the witness does not replay on {model_path}: step {exc.step}: "
+                 f"{exc.message}")
+            raise _Fail(EXIT_VIOLATED)
+        text = _render_witness(fmt, w, p)
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text)
+
+
+def _render_witness(fmt: str, witness, program) -> str:
+    if fmt == "sarif":
+        from modproof.exports.sarif import witness_to_sarif
+        return json.dumps(witness_to_sarif(witness, program), indent=2) + "\n"
+    from modproof.exports import render_export
+    return render_export(fmt, witness, program)
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m modproof`
