@@ -75,8 +75,7 @@ class _Group(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if os.environ.get("MODPROOF_DEBUG"):
                 raise
-            from modproof.prove import InternalError
-            kind = "internal error" if not isinstance(exc, InternalError) else "internal error"
+            kind = "internal error"
             _err(f"modproof: {kind}: {type(exc).__name__}: {exc}")
             _err("This is a bug in modproof, not in your file. Please report it with the input; "
                  "set MODPROOF_DEBUG=1 for a traceback.")

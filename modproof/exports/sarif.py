@@ -149,6 +149,14 @@ RULES: dict[str, tuple[str, str, str]] = {
 RULE_IDS = tuple(CHECKS) + (INPUT_ERROR, EXPECTATION_MISMATCH, INTERNAL_ERROR)
 
 
+def schema() -> dict:
+    """The official SARIF 2.1.0 JSON schema (OASIS, errata 01), shipped with modproof."""
+    import json
+    from importlib.resources import files
+    text = files("modproof").joinpath("schemas/sarif-2.1.0.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
 def rules() -> list[dict]:
     """A reportingDescriptor for every check and for the CI rules, in RULE_IDS order."""
     out = []
@@ -274,7 +282,8 @@ def _lifetime_modules(w: Witness) -> set[str]:
 def _importance(s: WitnessStep, lifetime: set[str]) -> str:
     if s.violation:
         return "essential"
-    if s.owner in lifetime or any(n.startswith(("state(", "module_refs(")) for n, _, _ in s.changes):
+    if s.owner in lifetime or any(n.startswith(("state(", "module_refs("))
+                                  for n, _, _ in s.changes):
         return "important"
     return "unimportant"
 
@@ -411,7 +420,8 @@ def file_results(fr, root: Optional[str] = None) -> list[dict]:
     elif fr.status == ci.FAIL and not (isinstance(r, Violated) and exp is not None
                                        and exp.verdict == "proved"):
         # expected a violation and got none, or another one; unknown; an unreached cover
-        loc = _span_location(fr.path, root, exp.span) if exp is not None else _location(fr.path, root)
+        loc = (_span_location(fr.path, root, exp.span) if exp is not None
+               else _location(fr.path, root))
         missed = [c for c in program.covers if any(cr.name == c.name and not cr.reached
                                                    for cr in r.covers)]
         related = []
@@ -449,5 +459,5 @@ def ci_to_sarif(results, root: Optional[str] = None) -> dict:
     return _log(_run(out, root, invocation))
 
 
-__all__ = ["witness_to_sarif", "ci_to_sarif", "violation_result", "file_results", "code_flow",
-           "rules", "step_kinds", "artifact_location", "RULE_IDS", "SARIF_VERSION"]
+__all__ = ["witness_to_sarif", "ci_to_sarif", "schema", "violation_result", "file_results",
+           "code_flow", "rules", "step_kinds", "artifact_location", "RULE_IDS", "SARIF_VERSION"]

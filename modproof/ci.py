@@ -1,0 +1,361 @@
+"""Checking a corpus: find `.mproof` files, prove each, compare with its `expect` line.
+
+`find_files(paths)` lists the files to check, `check_file(path, options)` checks
+one and returns a `FileResult`, and `run_ci(files, options, jobs)` checks many in
+worker processes and returns a `CiRun` with the results in the order of `files`,
+whatever order the workers finish in.  Nothing here prints or exits: the `ci`
+command (`modproof/ci_cmd.py`) renders a `CiRun`, the exports write JUnit and
+SARIF from it, and the pytest plugin turns each `FileResult` into a test.
+
+A file passes when its verdict matches its `expect` line, which for
+`expect proved` includes every `cover` being reached (`prove.expectation_met`).
+An unknown verdict never passes.  A file that does not parse or check, or has
+no `expect` line (unless that is allowed), is an error; so is an exception in
+an engine, which is a bug in modproof and is reported as an internal error.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from modproof.prove import DEFAULT_BOUND, Options, expectation_met, prove
+from modproof.result import Proved, Result, Unknown, Violated
+from modproof.spec.model import Program
+
+SUFFIX = ".mproof"
+
+# FileResult.status
+OK = "ok"                # the verdict matches the expect line
+FAIL = "fail"            # it does not (including unknown and unreached covers)
+ERROR = "error"          # the file could not be checked, or has no expect line
+UNCHECKED = "unchecked"  # no expect line, and --allow-missing-expect: nothing to compare
+
+# FileResult.error
+INPUT_ERROR = "input"            # unreadable, or a syntax or checking mistake
+MISSING_EXPECT = "missing-expect"
+INTERNAL_ERROR = "internal"      # an exception in modproof itself
+
+
+@dataclass(frozen=True)
+class CiOptions:
+    engine: str = "bmc"
+    bound: int = DEFAULT_BOUND
+    timeout: Optional[float] = None       # per file
+    max_states: int = 2_000_000
+    allow_missing_expect: bool = False
+
+    def prove_options(self) -> Options:
+        return Options(engine=self.engine, bound=self.bound, timeout=self.timeout,
+                       max_states=self.max_states)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What checking one file gave; `program` and `result` are None when it did not load."""
+
+    path: str
+    status: str                  # OK, FAIL, ERROR or UNCHECKED
+    expected: str                # "proved", "violated CHECK", or "" without an expect line
+    got: str                     # "proved", "violated CHECK", "unknown" or "error"
+    scope: str                   # "all executions", "bound N", or "" (a violation, an error)
+    steps: Optional[int]         # length of the witness of a violation
+    seconds: float               # wall-clock time for this file, parse to verdict
+    reason: str                  # one line: why it did not pass ("" when it did)
+    detail: str                  # several lines: the rendered result with its witness,
+                                 # or the rendered diagnostics
+    error: Optional[str] = None  # INPUT_ERROR, MISSING_EXPECT or INTERNAL_ERROR
+    diagnostics: tuple = ()      # spec.diagnostics.Diagnostic for an input error
+    program: Optional[Program] = None
+    result: Optional[Result] = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status in (OK, UNCHECKED)
+
+
+@dataclass(frozen=True)
+class CiRun:
+    """`results[i]` belongs to `files[i]`; it is None for a file not run (interrupted)."""
+
+    files: tuple[str, ...]
+    results: tuple[Optional[FileResult], ...]
+    seconds: float
+    interrupted: bool = False
+
+    @property
+    def done(self) -> tuple[FileResult, ...]:
+        return tuple(r for r in self.results if r is not None)
+
+    @property
+    def not_run(self) -> tuple[str, ...]:
+        return tuple(f for f, r in zip(self.files, self.results) if r is None)
+
+    @property
+    def passed(self) -> bool:
+        """Every file ran and passed."""
+        return not self.interrupted and all(r is not None and r.passed for r in self.results)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.done if r.status == status)
+
+
+# --------------------------------------------------------------------------- finding files
+
+
+class MissingPathError(ValueError):
+    """A path given to find_files does not exist."""
+
+
+def find_files(paths: Sequence[str]) -> list[str]:
+    """The `.mproof` files under `paths`, each folder's sorted, in the order of `paths`.
+
+    A folder is searched recursively; a file named explicitly is taken whatever
+    its suffix.  A file reached twice is listed once.  Raises MissingPathError for
+    a path that does not exist."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for p in paths:
+        if os.path.isdir(p):
+            found = []
+            for folder, dirs, files in os.walk(p):
+                dirs.sort()
+                found += [os.path.normpath(os.path.join(folder, f)) for f in files
+                          if f.endswith(SUFFIX)]
+            found.sort(key=lambda f: Path(f).parts)
+        elif os.path.exists(p):
+            found = [p]
+        else:
+            raise MissingPathError(f"{p}: no such file or folder")
+        for f in found:
+            key = os.path.realpath(f)
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def verdict_text(r: Result) -> str:
+    if isinstance(r, Violated):
+        return f"violated {r.check}"
+    return r.verdict
+
+
+def expect_text(program: Program) -> str:
+    exp = program.expect
+    if exp is None:
+        return ""
+    return "proved" if exp.verdict == "proved" else f"violated {exp.check}"
+
+
+def scope_text(r: Result) -> str:
+    if isinstance(r, Proved):
+        return "all executions" if r.scope == "all-executions" else f"bound {r.bound}"
+    if isinstance(r, Unknown) and r.bound is not None:
+        return f"bound {r.bound}"
+    return ""
+
+
+def _mismatch_reason(program: Program, r: Result) -> str:
+    want = expect_text(program)
+    if isinstance(r, Unknown):
+        return f"expected {want}, but the verdict is unknown: {r.reason}"
+    if isinstance(r, Violated):
+        n = r.witness.length
+        return (f"expected {want}, got violated {r.check} in {n} step{'s' if n != 1 else ''}: "
+                f"{r.witness.message}")
+    missed = [c.name for c in r.covers if not c.reached]
+    if program.expect.verdict == "proved" and missed:
+        return (f"proved, but cover{'s' if len(missed) > 1 else ''} {', '.join(missed)} "
+                "never reached: the proof may be vacuous")
+    where = "for all executions" if r.scope == "all-executions" else f"up to {r.bound} steps"
+    return f"expected {want}, but it was proved {where}"
+
+
+def _error(path: str, kind: str, reason: str, detail: str, seconds: float, **kw) -> FileResult:
+    return FileResult(path=path, status=ERROR, expected=kw.pop("expected", ""), got="error",
+                      scope="", steps=None, seconds=seconds, reason=reason, detail=detail,
+                      error=kind, **kw)
+
+
+def check_file(path: str, options: CiOptions = CiOptions()) -> FileResult:
+    """Load, prove and compare one file.  Never raises for a problem in the file or in
+    an engine (both become an error result); KeyboardInterrupt goes through."""
+    from modproof.exports.text import result_text
+    from modproof.grammar.parser import parse_file
+    from modproof.spec.diagnostics import SpecError, render_all
+    from modproof.spec.lower import lower
+
+    start = time.perf_counter()
+
+    def elapsed() -> float:
+        return time.perf_counter() - start
+
+    try:
+        program = lower(parse_file(path))
+    except SpecError as exc:
+        n = len(exc.diagnostics)
+        source = _read_text(path)
+        detail = (render_all(exc.diagnostics, source)
+                  + f"\n{n} error{'s' if n != 1 else ''} in {path}")
+        first = exc.diagnostics[0] if exc.diagnostics else None
+        reason = f"{first.span}: error: {first.message}" if first else "the file has errors"
+        if n > 1:
+            reason += f" (and {n - 1} more)"
+        return _error(path, INPUT_ERROR, reason, detail, elapsed(), diagnostics=exc.diagnostics)
+    except OSError as exc:
+        reason = f"cannot read {path}: {exc.strerror or exc}"
+        return _error(path, INPUT_ERROR, reason, reason, elapsed())
+    except Exception as exc:  # noqa: BLE001 - a bug in the front end; report it, go on
+        return _internal(path, exc, elapsed(), program=None, expected="")
+
+    expected = expect_text(program)
+    try:
+        r = prove(program, options.prove_options())
+    except Exception as exc:  # noqa: BLE001 - a bug in an engine or in replay
+        return _internal(path, exc, elapsed(), program=program, expected=expected)
+    seconds = elapsed()
+    met = expectation_met(program, r)
+    common = dict(path=path, expected=expected, got=verdict_text(r), scope=scope_text(r),
+                  steps=r.witness.length if isinstance(r, Violated) else None, seconds=seconds,
+                  detail=result_text(program, r, met), program=program, result=r)
+    if program.expect is None:
+        if options.allow_missing_expect:
+            return FileResult(status=UNCHECKED, reason="", **common)
+        return FileResult(status=ERROR, error=MISSING_EXPECT,
+                          reason="no expect line: add 'expect proved' or 'expect violated CHECK' "
+                                 "(or pass --allow-missing-expect)", **common)
+    if met:
+        return FileResult(status=OK, reason="", **common)
+    return FileResult(status=FAIL, reason=_mismatch_reason(program, r), **common)
+
+
+def _internal(path: str, exc: Exception, seconds: float, program, expected: str) -> FileResult:
+    reason = f"internal error: {type(exc).__name__}: {exc}"
+    detail = (reason + "\nThis is a bug in modproof, not in your file. Please report it with the "
+              "input; run `modproof prove` on it with MODPROOF_DEBUG=1 for a traceback.")
+    return _error(path, INTERNAL_ERROR, reason, detail, seconds, program=program, expected=expected)
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+# --------------------------------------------------------------------------- many files
+
+# progress(done, total, running, finished): called when a file starts (finished is
+# None) and when one ends; `running` lists the files being checked, in file order.
+Progress = Callable[[int, int, tuple[str, ...], Optional[FileResult]], None]
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _worker_init() -> None:
+    # NOTE(ctrl-c): a terminal sends SIGINT to the whole process group.  Only the
+    # parent reacts to it: it stops the workers with SIGTERM (see _stop).  A worker
+    # ignores SIGINT, so it prints no traceback of its own, and on SIGTERM ends the
+    # engine processes it started (the portfolio engine runs its engines in child
+    # processes) before it exits.  Workers stay in the parent's process group, so
+    # whoever kills that group (a CI runner cancelling a job) reaches them too.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_terminate)
+    # An engine process forked from a worker must still die at once on SIGTERM
+    # (a Python handler waits for a Z3 call to return).
+    os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+
+
+def _worker_terminate(signum, frame) -> None:  # pragma: no cover - runs in a worker
+    import multiprocessing
+    for child in multiprocessing.active_children():
+        child.kill()
+    os._exit(128 + signum)
+
+
+def run_ci(files: Sequence[str], options: CiOptions = CiOptions(), jobs: Optional[int] = None,
+           progress: Optional[Progress] = None) -> CiRun:
+    """Check `files` in up to `jobs` worker processes (default: one per core).
+
+    At most `jobs` files are handed out at a time, so the files in flight are
+    exactly the ones running.  On KeyboardInterrupt the workers are stopped and
+    the run so far is returned with `interrupted` set; files not finished have
+    result None."""
+    files = tuple(files)
+    start = time.perf_counter()
+    results: list[Optional[FileResult]] = [None] * len(files)
+    if not files:
+        return CiRun(files, (), 0.0)
+    jobs = min(jobs or default_jobs(), len(files))
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
+    in_flight: dict[Future, int] = {}
+    done = 0
+    next_index = 0
+
+    def running() -> tuple[str, ...]:
+        return tuple(files[i] for i in sorted(in_flight.values()))
+
+    try:
+        while done < len(files):
+            while next_index < len(files) and len(in_flight) < jobs:
+                in_flight[pool.submit(check_file, files[next_index], options)] = next_index
+                next_index += 1
+                if progress:
+                    progress(done, len(files), running(), None)
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for fut in sorted(finished, key=in_flight.__getitem__):
+                i = in_flight.pop(fut)
+                try:
+                    results[i] = fut.result()
+                except Exception as exc:  # noqa: BLE001 - the worker died (killed, out of memory)
+                    results[i] = _internal(files[i], exc, 0.0, program=None, expected="")
+                done += 1
+                if progress:
+                    progress(done, len(files), running(), results[i])
+    except KeyboardInterrupt:
+        _stop(pool)
+        return CiRun(files, tuple(results), time.perf_counter() - start, interrupted=True)
+    pool.shutdown(wait=True)
+    return CiRun(files, tuple(results), time.perf_counter() - start)
+
+
+def _stop(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
+    """Drop the queued work and end the workers now: a proof in progress cannot be
+    cancelled any other way.  A worker inside a long Z3 call runs no Python signal
+    handler until the call returns, so one still alive after `grace` seconds is killed."""
+    # ProcessPoolExecutor has no public way to end running workers before Python
+    # 3.14 (terminate_workers); this reads its _processes map instead.
+    processes = getattr(pool, "_processes", None)
+    if processes is None and hasattr(pool, "terminate_workers"):  # pragma: no cover
+        pool.terminate_workers()
+        return
+    procs = list((processes or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + grace
+    for p in procs:
+        p.join(timeout=max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
+
+
+__all__ = ["CiOptions", "FileResult", "CiRun", "find_files", "check_file", "run_ci",
+           "MissingPathError", "default_jobs", "OK", "FAIL", "ERROR", "UNCHECKED",
+           "INPUT_ERROR", "MISSING_EXPECT", "INTERNAL_ERROR"]
