@@ -265,8 +265,12 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
     if source.endswith(".mproof"):
         p = load_program(source)
         if fmt == "promela":
-            from modproof.exports.promela import program_to_promela
-            text = program_to_promela(p)
+            from modproof.exports.promela import PromelaUnsupported, program_to_promela
+            try:
+                text = program_to_promela(p)
+            except PromelaUnsupported as exc:
+                _err(f"modproof: error: {source} cannot be exported to Promela: {exc}")
+                raise _Fail(EXIT_INPUT)
         else:
             from modproof.prove import prove
             from modproof.result import Violated

@@ -32,7 +32,7 @@ wraps silently in Spin (docs/promela.md).
 from __future__ import annotations
 
 import re
-from typing import Optional, Union
+from typing import Optional
 
 from modproof.spec.ast import BinOp, QueryKind
 from modproof.spec.model import (
