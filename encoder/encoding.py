@@ -3,34 +3,34 @@ of `modproof.spec.semantics`.
 
 Pure formula building: nothing here calls a solver (`bmc.py` and `kinduction.py`
 do).  An `Encoding` names one Z3 constant per state variable and time through
-one helper, `Encoding.name` (`refs(md_kobj)@3`, `pc(reader)@3`,
-`moved(admin)@3`), and builds:
+one helper, `Encoding.name` (`refs(md_kobj)@3`, `moved(admin)@3`,
+`pc(reader)=2@3`), and builds:
 
 - `init(t)`: state `t` is the initial state;
-- `trans(t)`: state `t+1` follows from state `t` by one step of exactly one
-  thread, `moved(thread)@t` says which, `choice@t` picks the branch of a
-  `choose` (or the path through an `atomic` block that contains one).  Once
-  every thread is done, the state may stutter (no thread moves) so that paths of
-  length K also cover executions that ended sooner;
-- `step_violation(t)`: the step from `t` violates a check;
-- `invariant_false(t)`, `deadlock(t)`, `can_move(t)`, `violation_enabled(t)`
-  (some thread could take a violating step: a state predicate, no `moved`).
+- `trans(t)`: state `t+1` follows from state `t` by one step of one thread,
+  `moved(thread)@t` says which and `choice@t` picks the branch of a `choose`.
+  Once every thread is done the state may stutter (no thread moves), so paths
+  of length K also cover the executions that ended sooner;
+- `step_violation(t)` / `step_violations(t)`: the step from `t` violates a check;
+- `invariant_false(t)`, `deadlock(t)`, `can_move(t)`, and for k-induction
+  `violation_enabled(t)`, `bad_state(t)`, `domain(t)`, `differ(t1, t2)`.
 
-Every step of every thread is turned into a list of `Outcome`s, mirroring
+State variables: a thread's position is one-hot (`pc(reader)=2@t`, one Bool per
+step and one for DONE: control flow stays propositional, which Z3 handles far
+better than `pc == 2` over an Int), its locals are Int or Bool by their initial
+value; counts, module states, mutex holders and vars are Ints (or Bools for bool
+vars), in the values of `spec.semantics`.
+
+Every step of every thread becomes a list of `Outcome`s, mirroring
 `semantics._effects`: a guard over the state before the step and either the
-state variables it writes or the check it violates.  `trans` then writes each
-next-state variable once, as an `If` over the outcomes that write it, else
-unchanged.
-
-NOTE(atomic-paths): an `atomic` block is executed symbolically into paths
-(guard, writes or violation).  `while` inside it is unrolled `atomic_unroll`
-times per path; a path that would need one more iteration becomes an outcome
-that "violates" the pseudo-check `ATOMIC_LIMIT`, which the engines turn into
-Unknown when it is reachable (it is never dropped silently).  Such a path counts
-as enabled, so it never makes a deadlock appear.
+state variables it writes and where it goes, or the check it violates.  `trans`
+writes each next-state variable once, as an `If` over the outcomes that write
+it, else unchanged.  NOTE(atomic-paths), NOTE(por) and NOTE(templates) explain
+atomic blocks, the partial-order reduction and how formulas move in time.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
@@ -42,12 +42,13 @@ from modproof.spec.model import DONE, GONE, LOADED, UINT_MAX, UNLOADING, StepKin
 from modproof.spec.semantics import FREE, State
 
 ATOMIC_UNROLL = 32          # loop iterations one path through an `atomic` block may take
-MAX_ATOMIC_PATHS = 4096     # paths through one `atomic` block before we give up
+MAX_ATOMIC_WORK = 100_000   # statements one `atomic` block may unroll to before we give up
 ATOMIC_LIMIT = "atomic-loop-limit"   # pseudo-check: an atomic path needs more unrolling
 CODE_AFTER_UNLOAD = "code-after-unload"
+USE_AFTER_UNLOAD = "use-after-unload"
 STEP_CHECKS = tuple(c for c in M.CHECKS if c not in ("invariant", "deadlock")) + (ATOMIC_LIMIT,)
 
-# A state variable: ("pc", thread) | ("loc", thread, slot) | ("refs", obj) |
+# A state variable: ("at", thread, pc) | ("loc", thread, slot) | ("refs", obj) |
 # ("done", completion) | ("mrefs", module) | ("mstate", module) | ("holder", mutex) |
 # ("var", var).
 Key = tuple
@@ -55,8 +56,8 @@ Value = Union[int, bool]
 
 
 class EncodingLimit(Exception):
-    """The program cannot be encoded within the fixed limits (too many paths
-    through an `atomic` block); the engines answer Unknown."""
+    """The program cannot be encoded within the fixed limits (an atomic block whose
+    nested loops unroll to too many statements); the engines answer Unknown."""
 
     def __init__(self, message: str, span: Optional[Span] = None):
         super().__init__(message)
@@ -70,7 +71,7 @@ class StateVar:
     is_bool: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Outcome:
     """One way a step can go: when `guard` holds in the state before the step,
     either it writes `updates` and continues at `next_pc`, or it violates the
@@ -81,9 +82,10 @@ class Outcome:
     next_pc: int = DONE
     violation: Optional[str] = None
     span: Optional[Span] = None     # for ATOMIC_LIMIT: the loop that ran out
+    choice: int = 0                 # of a CHOOSE step: the value of choice@t that takes it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NodeAt:
     """Step `step` of thread `thread` as a candidate move at one time."""
 
@@ -94,6 +96,8 @@ class NodeAt:
     outcomes: tuple[Outcome, ...]
     nondet: bool                    # outcomes are told apart by choice@t
     enabled: z3.BoolRef             # some outcome's guard holds (violations included)
+    selectors: tuple = ()           # choice[k]@t that `enabled` depends on (NOTE(atomic-paths))
+    freed: Optional[z3.BoolRef] = None  # v2: storage the step uses is gone (use-after-unload)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,25 @@ class StatementGroup:
     text: str
     span: Span
     members: tuple[tuple[int, int], ...]   # (thread index, step id)
+
+
+def _built_once(method):
+    """NOTE(templates): a formula about times t-1, t and t+1 is built once, at
+    t = 1, and moved to any other t by substituting its constants (one call into
+    Z3 instead of rebuilding it in Python).  t = 0 is built directly: there is no
+    step before it."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def at_time(self: "Encoding", *args):
+        *key, t = args
+        cache_key = (name, *key, min(t, 1))
+        built = self._templates.get(cache_key)
+        if built is None:
+            built = self._templates[cache_key] = method(self, *key, min(t, 1))
+        return built if t <= 1 else self._shift(built, t)
+
+    return at_time
 
 
 def _is_true(e: z3.ExprRef) -> bool:
@@ -118,17 +141,21 @@ class Encoding:
     two encodings in one context apart (the k-induction path uses its own)."""
 
     def __init__(self, program: M.Program, ctx: Optional[z3.Context] = None, prefix: str = "",
-                 atomic_unroll: int = ATOMIC_UNROLL):
+                 atomic_unroll: int = ATOMIC_UNROLL, por: bool = True):
         self.program = program
         self.ctx = ctx if ctx is not None else z3.Context()
         self.prefix = prefix
         self.atomic_unroll = atomic_unroll
+        self.por = por
         self.true = z3.BoolVal(True, self.ctx)
         self.false = z3.BoolVal(False, self.ctx)
         self.state_vars = self._state_vars()
         self._by_key = {sv.key: sv for sv in self.state_vars}
         self._consts: dict[tuple[str, int], z3.ExprRef] = {}
         self._nodes: dict[int, tuple[NodeAt, ...]] = {}
+        self._templates: dict[tuple, object] = {}
+        self._base: list[tuple[str, int, z3.ExprRef]] = []   # constants at times 0, 1, 2
+        self._pairs: dict[int, tuple[int, object, object]] = {}   # t -> (n, from, to)
 
     # ------------------------------------------------------------------ naming
 
@@ -142,13 +169,36 @@ class Encoding:
             n = self.name(label, t)
             c = z3.Bool(n, self.ctx) if is_bool else z3.Int(n, self.ctx)
             self._consts[(label, t)] = c
+            if t <= 2:
+                self._base.append((label, t, c))
         return c
+
+    def _shift(self, template, t: int):
+        """`template` (built at time 1) at time `t` (NOTE(templates))."""
+        n, src, dst = self._pairs.get(t, (0, None, None))
+        if n < len(self._base):
+            base = list(self._base)   # making the targets may add constants at times <= 2
+            n = len(base)
+            src, dst = (z3.Ast * n)(), (z3.Ast * n)()
+            for k, (label, t0, c) in enumerate(base):
+                src[k] = c.as_ast()
+                dst[k] = self._const(label, t - 1 + t0, z3.is_bool(c)).as_ast()
+            self._pairs[t] = (n, src, dst)
+
+        def move(e: z3.BoolRef) -> z3.BoolRef:
+            # z3.substitute would check every pair's sort on every call: built right here.
+            return z3.BoolRef(z3.Z3_substitute(self.ctx.ref(), e.as_ast(), n, src, dst), self.ctx)
+
+        if isinstance(template, dict):
+            return {k: move(v) for k, v in template.items()}
+        return move(template)
 
     def _state_vars(self) -> tuple[StateVar, ...]:
         p = self.program
         out = []
         for i, th in enumerate(p.threads):
-            out.append(StateVar(("pc", i), f"pc({th.name})", False))
+            for n in (DONE,) + tuple(st.id for st in th.steps):
+                out.append(StateVar(("at", i, n), f"pc({th.name})={'done' if n == DONE else n}", True))
             for j, sl in enumerate(th.locals):
                 label = f"{th.name}.{sl.name}" if sl.fn is None else f"{th.name}.{sl.fn}.{sl.name}"
                 out.append(StateVar(("loc", i, j), label, isinstance(sl.init, bool)))
@@ -166,15 +216,16 @@ class Encoding:
         sv = self._by_key[key]
         return self._const(sv.label, t, sv.is_bool)
 
-    def pc(self, i: int, t: int) -> z3.ArithRef:
-        return self.at(("pc", i), t)
+    def pc_is(self, i: int, pc: int, t: int) -> z3.BoolRef:
+        """Thread `i` is at step `pc` (or DONE) in state `t`."""
+        return self.at(("at", i, pc), t)
 
     def moved(self, i: int, t: int) -> z3.BoolRef:
         """Thread `i` takes the step from state `t` to `t+1`."""
         return self._const(f"moved({self.program.threads[i].name})", t, True)
 
     def choice(self, t: int) -> z3.ArithRef:
-        """Which branch of a `choose` (or path of an `atomic` with one) step `t` takes."""
+        """Which branch a `choose` statement takes at step `t`."""
         return self._const("choice", t, False)
 
     # ------------------------------------------------------------------ values and expressions
@@ -328,7 +379,7 @@ class Encoding:
             cond, upd = self._test(st.expr, read, i)
             return [out(cond, upd), out(z3.Not(cond), next_pc=st.alt)]
         if k is StepKind.CHOOSE:
-            return [out(T, next_pc=b) for b in st.branches]
+            return [Outcome(T, (), b, choice=k) for k, b in enumerate(st.branches)]
         if k is StepKind.ASSIGN:
             return [out(T, {self._lkey(st.target, i): self.expr(st.expr, read, i)})]
         if k is StepKind.ASSERT:
@@ -339,7 +390,7 @@ class Encoding:
         if k is StepKind.RETURN:
             return [out(T)]
         if k is StepKind.ATOMIC:
-            return self._atomic(st, i, t)
+            raise AssertionError("atomic blocks go through _atomic")
         viol, upd = self._prim(k, x, read, i)
         outs = []
         ok = T
@@ -361,70 +412,120 @@ class Encoding:
             return ("loc", thread, target.slot)
         return ("var", target.index)
 
-    def _atomic(self, st: M.Step, i: int, t: int) -> list[Outcome]:
-        """Symbolic execution of an atomic body into paths (NOTE(atomic-paths))."""
-        paths: list[Outcome] = []
+    def _atomic(self, st: M.Step, i: int, t: int) -> tuple[list[Outcome], tuple]:
+        """NOTE(atomic-paths): an atomic block is executed symbolically into
+        outcomes: where it completes (every await held, no violation) with its
+        writes, and where it violates a check.  Returns them and the selectors its
+        enabledness depends on.
 
-        def run(stmts: tuple, store: dict, conds: list, iters: int) -> None:
-            if len(paths) > MAX_ATOMIC_PATHS:
-                raise EncodingLimit(f"more than {MAX_ATOMIC_PATHS} paths through one atomic block",
-                                    st.span)
+        The two sides of an `if` or `while` test are merged again with `If`, so
+        sequences of them do not multiply paths.  Branch k of a `choose` runs where
+        the selector `choice[j]@t` of that choose equals k (the last branch
+        elsewhere): the solver picks it like any other unknown.  Whether the block
+        is enabled may then depend on a selector, when an `await` can run after the
+        choose; `deadlock` negates enabledness, so for such a block it reads
+        "blocked for every value of its selectors" (a ForAll).  Otherwise every
+        branch runs to the end or to a violation, which counts as enabled too.
 
+        `while` is unrolled `atomic_unroll` times (per loop entry); where it would
+        need one more iteration the block "violates" the pseudo-check
+        ATOMIC_LIMIT, which the engines report as Unknown when it is reachable:
+        never dropped silently.  It counts as enabled, so it never makes a
+        deadlock appear."""
+        await_after = _await_after_choose(st.body)
+        selectors: list[z3.ArithRef] = []
+        enabling: list[z3.ArithRef] = []   # selectors that enabledness depends on
+        work = [0]
+
+        def read_in(w: _World):
             def read(key):
-                v = store.get(key)
+                v = w.store.get(key)
                 return v if v is not None else self.at(key, t)
+            return read
 
-            def cont(rest, extra_cond=None, upd=None, n=iters):
-                c = conds
-                if extra_cond is not None:
-                    if _is_false(z3.simplify(extra_cond)):
-                        return
-                    c = conds + [extra_cond]
-                run(rest, {**store, **upd} if upd else store, c, n)
+        def branch(w: _World, cond, then_run, else_run) -> _World:
+            """Run `then_run` where `cond` holds and `else_run` where it does not."""
+            c = z3.simplify(cond)
+            if _is_true(c):
+                return then_run(w)
+            if _is_false(c):
+                return else_run(w)
+            a = then_run(w.fork(self._and([w.live, c])))
+            b = else_run(w.fork(self._and([w.live, z3.Not(c)])))
+            read = read_in(w)
+            store = dict(w.store)
+            for key in sorted(set(a.store) | set(b.store)):   # sorted: same formula every run
+                va = a.store[key] if key in a.store else read(key)
+                vb = b.store[key] if key in b.store else read(key)
+                store[key] = va if va.eq(vb) else z3.If(c, va, vb)
+            n0 = len(w.fails)
+            return _World(store, self._or([a.live, b.live]), a.fails + b.fails[n0:])
 
-            def fail(cond, check, span=None):
-                if not _is_false(z3.simplify(cond)):
-                    paths.append(Outcome(self._and(conds + [cond]), (), DONE, check, span))
+        def block(stmts, w: _World) -> _World:
+            for s in stmts:
+                w = stmt(s, w)
+            return w
 
-            if not stmts:
-                paths.append(Outcome(self._and(conds), tuple(store.items()), st.next))
-                return
-            first, rest = stmts[0], stmts[1:]
-            if isinstance(first, M.AOp):
-                viol, upd = self._prim(first.kind, first.operand, read, i)
-                if viol is None:
-                    cont(rest, None, upd)
-                else:
-                    fail(viol[0], viol[1])
-                    cont(rest, z3.Not(viol[0]), upd)
-            elif isinstance(first, M.AAssign):
-                cont(rest, None, {self._lkey(first.target, i): self.expr(first.value, read, i)})
-            elif isinstance(first, M.AAssert):
-                c = self.expr(first.cond, read, i)
-                fail(z3.Not(c), "assertion")
-                cont(rest, c)
-            elif isinstance(first, M.AAwait):
-                c, upd = self._test(first.cond, read, i)
-                cont(rest, c, upd)   # a false await drops the path: not enabled on it
-            elif isinstance(first, M.AIf):
-                c, upd = self._test(first.cond, read, i)
-                cont(first.then + rest, c, upd)
-                cont(first.orelse + rest, z3.Not(c))
-            elif isinstance(first, M.AWhile):
-                c, upd = self._test(first.cond, read, i)
-                if iters >= self.atomic_unroll:
-                    fail(c, ATOMIC_LIMIT, first.span)
-                else:
-                    cont(first.body + stmts, c, upd, iters + 1)
-                cont(rest, z3.Not(c))
-            elif isinstance(first, M.AChoose):
-                for branch in first.branches:
-                    cont(branch + rest)
-            else:
-                raise AssertionError(first)
+        def loop(s: M.AWhile, w: _World, k: int) -> _World:
+            c, upd = self._test(s.cond, read_in(w), i)
+            if k >= self.atomic_unroll:
+                def beyond(w1: _World) -> _World:
+                    w1.fail(w1.live, ATOMIC_LIMIT, s.span)
+                    w1.live = self.false
+                    return w1
+                return branch(w, c, beyond, lambda w1: w1)
+            return branch(w, c, lambda w1: loop(s, block(s.body, w1.update(upd)), k + 1),
+                          lambda w1: w1)
 
-        run(st.body, {}, [], 0)
-        return paths
+        def choose(w: _World, branches, sel, k: int = 0) -> _World:
+            if k == len(branches) - 1:
+                return block(branches[k], w)
+            return branch(w, sel == k, lambda w1: block(branches[k], w1),
+                          lambda w1: choose(w1, branches, sel, k + 1))
+
+        def stmt(s, w: _World) -> _World:
+            if _is_false(w.live):
+                return w
+            work[0] += 1
+            if work[0] > MAX_ATOMIC_WORK:
+                raise EncodingLimit(f"the loops of this atomic block unroll to more than "
+                                    f"{MAX_ATOMIC_WORK} statements", st.span)
+            read = read_in(w)
+            if isinstance(s, M.AOp):
+                viol, upd = self._prim(s.kind, s.operand, read, i)
+                if viol is not None:
+                    w.fail(self._and([w.live, viol[0]]), viol[1])
+                    w.live = self._and([w.live, z3.Not(viol[0])])
+                return w.update(upd)
+            if isinstance(s, M.AAssign):
+                return w.update({self._lkey(s.target, i): self.expr(s.value, read, i)})
+            if isinstance(s, M.AAssert):
+                c = self.expr(s.cond, read, i)
+                w.fail(self._and([w.live, z3.Not(c)]), "assertion")
+                w.live = self._and([w.live, c])
+                return w
+            if isinstance(s, M.AAwait):
+                c, upd = self._test(s.cond, read, i)
+                w.live = self._and([w.live, c])   # a false await: not enabled this way
+                return w.update(upd)
+            if isinstance(s, M.AIf):
+                c, upd = self._test(s.cond, read, i)
+                return branch(w, c, lambda w1: block(s.then, w1.update(upd)),
+                              lambda w1: block(s.orelse, w1))
+            if isinstance(s, M.AWhile):
+                return loop(s, w, 0)
+            if isinstance(s, M.AChoose):
+                sel = self._const(f"choice[{len(selectors)}]", t, False)
+                selectors.append(sel)
+                if await_after[id(s)]:
+                    enabling.append(sel)
+                return choose(w, s.branches, sel)
+            raise AssertionError(s)
+
+        w = block(st.body, _World({}, self.true, []))
+        outs = [Outcome(w.live, tuple(w.store.items()), st.next)]
+        outs += [Outcome(c, (), DONE, check, span) for c, check, span in w.fails if not _is_false(c)]
+        return outs, tuple(enabling)
 
     def nodes(self, t: int) -> tuple[NodeAt, ...]:
         """Every step of every thread as a candidate move from state `t`."""
@@ -433,14 +534,20 @@ class Encoding:
             return got
         out = []
         for i, th in enumerate(self.program.threads):
-            pc = self.pc(i, t)
             for st in th.steps:
-                outs = tuple(self._outcomes(st, i, t))
+                sels: tuple = ()
+                if st.kind is StepKind.ATOMIC:
+                    outs, sels = self._atomic(st, i, t)
+                else:
+                    outs = self._outcomes(st, i, t)
                 gone = None if st.owner < 0 else self.at(("mstate", st.owner), t) == GONE
-                nondet = st.kind is StepKind.CHOOSE or (
-                    st.kind is StepKind.ATOMIC and _has_choose(st.body))
-                out.append(NodeAt(i, st, pc == st.id, gone, outs, nondet,
-                                  self._or([o.guard for o in outs])))
+                nondet = st.kind is StepKind.CHOOSE
+                homes = sorted({(self.program.objects[x] if k == "object"
+                                 else self.program.completions[x]).storage for k, x in st.uses})
+                freed = self._or([self.at(("mstate", m), t) == GONE for m in homes if m >= 0]) \
+                    if any(m >= 0 for m in homes) else None
+                out.append(NodeAt(i, st, self.pc_is(i, st.id, t), gone, tuple(outs), nondet,
+                                  self._or([o.guard for o in outs]), sels, freed))
         got = tuple(out)
         self._nodes[t] = got
         return got
@@ -449,7 +556,7 @@ class Encoding:
         """Outcome `k` of `node` is the one taken (given the node moves and is enabled)."""
         o = node.outcomes[k]
         if node.nondet:
-            return z3.And(self.choice(t) == k, o.guard)
+            return self._and([self.choice(t) == o.choice, o.guard])
         return o.guard
 
     # ------------------------------------------------------------------ formulas
@@ -459,7 +566,8 @@ class Encoding:
         p = self.program
         eqs = []
         for i, th in enumerate(p.threads):
-            eqs.append(self.pc(i, t) == th.entry)
+            for n in (DONE,) + tuple(st.id for st in th.steps):
+                eqs.append(self.pc_is(i, n, t) if n == th.entry else z3.Not(self.pc_is(i, n, t)))
             eqs += [self.at(("loc", i, j), t) == self.val(sl.init) for j, sl in enumerate(th.locals)]
         eqs += [self.at(("refs", k), t) == o.refs for k, o in enumerate(p.objects)]
         eqs += [self.at(("done", k), t) == c.done for k, c in enumerate(p.completions)]
@@ -469,9 +577,18 @@ class Encoding:
         eqs += [self.at(("var", k), t) == self.val(v.init) for k, v in enumerate(p.vars)]
         return self._and(eqs)
 
-    def all_done(self, t: int) -> z3.BoolRef:
-        return self._and([self.pc(i, t) == DONE for i in range(len(self.program.threads))])
+    def all_done_or_idle(self, t: int) -> z3.BoolRef:
+        """Every thread is done or a v2 worker idles at its wait-for-work step."""
+        parts = []
+        for i, th in enumerate(self.program.threads):
+            idle = [self.pc_is(i, st.id, t) for st in th.steps if st.idle]
+            parts.append(self._or([self.pc_is(i, DONE, t)] + idle))
+        return self._and(parts)
 
+    def all_done(self, t: int) -> z3.BoolRef:
+        return self._and([self.pc_is(i, DONE, t) for i in range(len(self.program.threads))])
+
+    @_built_once
     def trans(self, t: int) -> z3.BoolRef:
         """State `t+1` follows from state `t`: at most one thread moves, by an enabled
         step (a violating one included: `step_violation(t)` tells those apart); no
@@ -485,9 +602,11 @@ class Encoding:
         else:
             cs.append(z3.AtMost(*moved, 1))
         cs.append(self._or(moved + [self.all_done(t)]))
+        if self.por and t > 0:
+            cs += self._por(t)
 
         writers: dict[Key, list] = {sv.key: [] for sv in self.state_vars}
-        pc_next: dict[int, list] = {i: [] for i in range(n)}
+        incoming: dict[tuple[int, int], list] = {}   # (thread, pc) -> ways to get there
         can: dict[int, list] = {i: [] for i in range(n)}
         for node in self.nodes(t):
             i = node.thread
@@ -505,20 +624,16 @@ class Encoding:
             for k in ok:
                 for key, value in node.outcomes[k].updates:
                     writers[key].append((self._and([base, sels[k]]), value))
-            if ok:
-                npc = self.val(node.outcomes[ok[-1]].next_pc)
-                for k in reversed(ok[:-1]):
-                    npc = z3.If(sels[k], self.val(node.outcomes[k].next_pc), npc)
-                pc_next[i].append((node.at_pc, npc))
+            for k in ok:
+                incoming.setdefault((i, node.outcomes[k].next_pc), []).append(
+                    self._and([node.at_pc, sels[k]]))
         for i in range(n):
             cs.append(z3.Implies(moved[i], self._or(can[i])))
-            cur = self.pc(i, t)
-            npc = cur
-            for at_pc, v in reversed(pc_next[i]):
-                npc = z3.If(at_pc, v, npc)
-            cs.append(self.pc(i, t + 1) == z3.If(moved[i], npc, cur))
+            for pc in (DONE,) + tuple(st.id for st in self.program.threads[i].steps):
+                arrive = self._or(incoming.get((i, pc), []))
+                cs.append(self.pc_is(i, pc, t + 1) == z3.If(moved[i], arrive, self.pc_is(i, pc, t)))
         for sv in self.state_vars:
-            if sv.key[0] == "pc":
+            if sv.key[0] == "at":
                 continue
             cur = self.at(sv.key, t)
             nxt = cur
@@ -527,6 +642,47 @@ class Encoding:
             cs.append(self.at(sv.key, t + 1) == nxt)
         return self._and(cs)
 
+    def _por(self, t: int) -> list[z3.BoolRef]:
+        """NOTE(por): the partial-order reduction of `trans(t)`.  A step of thread j
+        at t-1 followed by a step of thread i < j at t is ruled out when the two are
+        independent (neither writes what the other reads or writes) and j's step is
+        invisible (writes nothing an invariant or cover reads).  Swapping such a pair
+        gives an execution of the same length, same final state and same steps, whose
+        visible changes come no later; repeated swaps end (each removes one
+        inversion), so every state, cover, statement and shortest violation reachable
+        in L steps stays reachable in L steps.  Private state (pcs, locals) never
+        makes two threads dependent."""
+        visible, classes = self._por_facts()
+        prev: dict[tuple[int, Footprint], z3.BoolRef] = {}
+        for j, cls in enumerate(classes):
+            for fp, ids in cls.items():
+                if not (fp.writes & visible):
+                    prev[(j, fp)] = z3.And(self.moved(j, t - 1),
+                                           self._or([self.pc_is(j, m, t - 1) for m in ids]))
+        cs = []
+        for i, cls in enumerate(classes):
+            for fp, ids in cls.items():
+                ruled_out = [f for (j, fq), f in prev.items() if j > i and fp.independent(fq)]
+                if ruled_out:
+                    here = self._or([self.pc_is(i, n, t) for n in ids])
+                    cs.append(z3.Implies(z3.And(self.moved(i, t), here), z3.Not(self._or(ruled_out))))
+        return cs
+
+    def _por_facts(self) -> tuple[frozenset, list[dict["Footprint", list[int]]]]:
+        """What invariants and covers read, and each thread's steps grouped by
+        their footprint on shared state."""
+        reads: set = set()
+        for prop in self.program.invariants + self.program.covers:
+            _expr_reads(prop.expr, reads, set())
+        classes = []
+        for th in self.program.threads:
+            by: dict[Footprint, list[int]] = {}
+            for st in th.steps:
+                by.setdefault(footprint(st), []).append(st.id)
+            classes.append(by)
+        return frozenset(reads), classes
+
+    @_built_once
     def step_violations(self, t: int) -> dict[str, z3.BoolRef]:
         """For each check (and ATOMIC_LIMIT): the step from `t` violates it.
         code-after-unload comes first: an enabled step whose owner is gone."""
@@ -535,12 +691,19 @@ class Encoding:
             base = z3.And(self.moved(node.thread, t), node.at_pc)
             if node.gone is not None:
                 per[CODE_AFTER_UNLOAD].append(z3.And(base, node.gone, node.enabled))
+            if node.freed is not None:
+                c = [base, node.freed, node.enabled]
+                if node.gone is not None:
+                    c.append(z3.Not(node.gone))
+                per[USE_AFTER_UNLOAD].append(self._and(c))
             for k, o in enumerate(node.outcomes):
                 if o.violation is None:
                     continue
                 c = [base, self._select(node, k, t)]
                 if node.gone is not None:
                     c.append(z3.Not(node.gone))
+                if node.freed is not None:
+                    c.append(z3.Not(node.freed))
                 per[o.violation].append(self._and(c))
         return {c: self._or(v) for c, v in per.items()}
 
@@ -548,11 +711,14 @@ class Encoding:
         """The step from state `t` to `t+1` violates a check."""
         return self._or(list(self.step_violations(t).values()))
 
+    @_built_once
     def violation_enabled(self, t: int) -> z3.BoolRef:
         """Some thread could take a violating step from state `t` (no `moved`)."""
         cs = []
         for node in self.nodes(t):
             viol = self._or([o.guard for o in node.outcomes if o.violation is not None])
+            if node.freed is not None:
+                viol = z3.Or(z3.And(node.freed, node.enabled), z3.And(z3.Not(node.freed), viol))
             if node.gone is not None:
                 viol = z3.Or(z3.And(node.gone, node.enabled), z3.And(z3.Not(node.gone), viol))
             if not _is_false(viol):
@@ -563,14 +729,27 @@ class Encoding:
         return self._or([z3.And(n.at_pc, n.enabled) if not _is_true(n.enabled) else n.at_pc
                          for n in self.nodes(t) if n.thread == i])
 
+    @_built_once
     def can_move(self, t: int) -> z3.BoolRef:
         """Some thread has an enabled step in state `t` (a violating one counts)."""
         return self._or([self.thread_enabled(i, t) for i in range(len(self.program.threads))])
 
+    @_built_once
     def deadlock(self, t: int) -> z3.BoolRef:
-        """Some thread is not done and no thread can take a step (semantics.deadlocked)."""
-        return z3.And(z3.Not(self.all_done(t)), z3.Not(self.can_move(t)))
+        """Some thread is not done and no thread can take a step (semantics.deadlocked).
+        A block whose enabledness depends on its choices is blocked when it is for
+        every choice (NOTE(atomic-paths))."""
+        blocked = [z3.Not(self.all_done_or_idle(t))]
+        for n in self.nodes(t):
+            if _is_true(n.enabled):
+                blocked.append(z3.Not(n.at_pc))
+            elif n.selectors:
+                blocked.append(z3.Or(z3.Not(n.at_pc), z3.ForAll(list(n.selectors), z3.Not(n.enabled))))
+            else:
+                blocked.append(z3.Or(z3.Not(n.at_pc), z3.Not(n.enabled)))
+        return self._and(blocked)
 
+    @_built_once
     def invariant_false(self, t: int) -> z3.BoolRef:
         return self._or([z3.Not(self.prop(inv, t)) for inv in self.program.invariants])
 
@@ -578,9 +757,11 @@ class Encoding:
         """An invariant's or a cover's expression in state `t`."""
         return self.expr(prop.expr, lambda key: self.at(key, t))
 
+    @_built_once
     def cover(self, c: int, t: int) -> z3.BoolRef:
         return self.prop(self.program.covers[c], t)
 
+    @_built_once
     def bad_state(self, t: int) -> z3.BoolRef:
         """State `t` ends an execution with a violation: invariant false, deadlock,
         or a violating step (or an atomic path beyond the unrolling) enabled."""
@@ -589,35 +770,37 @@ class Encoding:
     # ------------------------------------------------------------------ statements
 
     def statement_groups(self) -> tuple[StatementGroup, ...]:
-        """The program's steps grouped by source statement, in source order."""
+        """The program's steps grouped by source statement, in source order.  The
+        implicit final return of a body is no statement of its own and is left out
+        (as `modproof.explicit.unreached_statements` does)."""
         groups: dict[tuple, list] = {}
         spans: dict[tuple, Span] = {}
         for i, th in enumerate(self.program.threads):
             for st in th.steps:
+                if st.synthetic:
+                    continue
                 key = (st.span.line, st.span.col, st.text)
                 groups.setdefault(key, []).append((i, st.id))
                 spans.setdefault(key, st.span)
         return tuple(StatementGroup(key[2], spans[key], tuple(m)) for key, m in sorted(groups.items()))
 
+    @_built_once
     def takeable(self, group: StatementGroup, t: int) -> z3.BoolRef:
         """Some step of `group` is enabled in state `t` (so some execution takes it next)."""
         by = {(n.thread, n.step.id): n for n in self.nodes(t)}
         return self._or([z3.And(by[m].at_pc, by[m].enabled) for m in group.members])
 
-    def taken(self, group: StatementGroup, t: int) -> z3.BoolRef:
-        """Some step of `group` is the step from state `t`."""
-        return self._or([z3.And(self.moved(i, t), self.pc(i, t) == sid) for i, sid in group.members])
-
     # ------------------------------------------------------------------ induction helpers
 
+    @_built_once
     def domain(self, t: int) -> z3.BoolRef:
         """Facts true in every reachable state (pcs, module states and holders in
         range, counts never negative): they strengthen the induction step."""
         p = self.program
         cs = []
         for i, th in enumerate(p.threads):
-            pc = self.pc(i, t)
-            cs.append(z3.Or(pc == DONE, z3.And(pc >= 0, pc < len(th.steps))))
+            at = [self.pc_is(i, pc, t) for pc in (DONE,) + tuple(st.id for st in th.steps)]
+            cs += [z3.Or(at), z3.AtMost(*at, 1)]
         for k in range(len(p.modules)):
             ms = self.at(("mstate", k), t)
             cs.append(z3.And(ms >= LOADED, ms <= GONE))
@@ -648,7 +831,8 @@ class Encoding:
 
         n = len(p.threads)
         return State(
-            pcs=tuple(get(("pc", i)) for i in range(n)),
+            pcs=tuple(next((pc for pc in (DONE,) + tuple(st.id for st in p.threads[i].steps)
+                            if get(("at", i, pc))), DONE) for i in range(n)),
             locs=tuple(tuple(get(("loc", i, j)) for j in range(len(p.threads[i].locals)))
                        for i in range(n)),
             refs=tuple(get(("refs", k)) for k in range(len(p.objects))),
@@ -667,12 +851,160 @@ class Encoding:
         return None
 
 
-def _has_choose(body) -> bool:
+@dataclass(frozen=True)
+class Footprint:
+    """The shared state variables a step may read and write (its guard, its checks
+    and the code-after-unload check of its owner included)."""
+
+    reads: frozenset
+    writes: frozenset
+
+    def independent(self, other: "Footprint") -> bool:
+        return not (self.writes & (other.reads | other.writes)) and not (other.writes & self.reads)
+
+
+_PRIM_READS_WRITES = {
+    StepKind.GET: ("refs", True, True), StepKind.PUT: ("refs", True, True),
+    StepKind.COMPLETE: ("done", True, True), StepKind.COMPLETE_AND_EXIT: ("done", True, True),
+    StepKind.WAIT: ("done", True, True),
+    StepKind.COMPLETE_ALL: ("done", False, True), StepKind.REINIT: ("done", False, True),
+    StepKind.LOCK: ("holder", True, True), StepKind.UNLOCK: ("holder", True, True),
+    StepKind.MODULE_PUT: ("mrefs", True, True), StepKind.MODULE_PUT_AND_EXIT: ("mrefs", True, True),
+    StepKind.MODULE_GET: ("mrefs", True, True),
+}
+
+
+def _prim_footprint(kind: StepKind, x: int, reads: set, writes: set) -> None:
+    if kind in _PRIM_READS_WRITES:
+        table, r, w = _PRIM_READS_WRITES[kind]
+        if r:
+            reads.add((table, x))
+        if w:
+            writes.add((table, x))
+    if kind is StepKind.MODULE_GET:
+        reads.add(("mstate", x))
+    elif kind is StepKind.UNLOAD:
+        reads.update({("mstate", x), ("mrefs", x)})
+        writes.add(("mstate", x))
+    elif kind is StepKind.UNLOAD_FREE:
+        writes.add(("mstate", x))
+
+
+_QUERY_TABLE = {QueryKind.REFS: "refs", QueryKind.MODULE_REFS: "mrefs", QueryKind.LOADED: "mstate",
+                QueryKind.DONE: "done", QueryKind.LOCKED: "holder"}
+
+
+def _expr_reads(e, reads: set, writes: set) -> None:
+    """Shared state read by `e` (and written, for a try_ query as a condition)."""
+    if isinstance(e, M.VarRef):
+        reads.add(("var", e.index))
+    elif isinstance(e, M.Neg):
+        _expr_reads(e.operand, reads, writes)
+    elif isinstance(e, M.Bin):
+        _expr_reads(e.left, reads, writes)
+        _expr_reads(e.right, reads, writes)
+    elif isinstance(e, M.Q):
+        if e.kind is QueryKind.TRY_GET:
+            reads.add(("refs", e.index))
+            writes.add(("refs", e.index))
+        elif e.kind is QueryKind.TRY_MODULE_GET:
+            reads.update({("mstate", e.index), ("mrefs", e.index)})
+            writes.add(("mrefs", e.index))
+        else:
+            reads.add((_QUERY_TABLE[e.kind], e.index))
+
+
+def _atomic_footprint(body, reads: set, writes: set) -> None:
     for s in body:
-        if isinstance(s, M.AChoose):
+        if isinstance(s, M.AOp):
+            _prim_footprint(s.kind, s.operand, reads, writes)
+        elif isinstance(s, M.AAssign):
+            _expr_reads(s.value, reads, writes)
+            if isinstance(s.target, M.VarRef):
+                writes.add(("var", s.target.index))
+        elif isinstance(s, (M.AAssert, M.AAwait)):
+            _expr_reads(s.cond, reads, writes)
+        elif isinstance(s, M.AIf):
+            _expr_reads(s.cond, reads, writes)
+            _atomic_footprint(s.then + s.orelse, reads, writes)
+        elif isinstance(s, M.AWhile):
+            _expr_reads(s.cond, reads, writes)
+            _atomic_footprint(s.body, reads, writes)
+        elif isinstance(s, M.AChoose):
+            for b in s.branches:
+                _atomic_footprint(b, reads, writes)
+
+
+def footprint(st: M.Step) -> Footprint:
+    """What step `st` may read and write of the shared state (not pcs, not locals)."""
+    reads: set = set()
+    writes: set = set()
+    if st.owner >= 0:
+        reads.add(("mstate", st.owner))      # the code-after-unload check
+    if st.expr is not None:
+        _expr_reads(st.expr, reads, writes)
+    if st.kind is StepKind.ASSIGN and isinstance(st.target, M.VarRef):
+        writes.add(("var", st.target.index))
+    elif st.kind is StepKind.ATOMIC:
+        _atomic_footprint(st.body, reads, writes)
+    else:
+        _prim_footprint(st.kind, st.operand, reads, writes)
+    return Footprint(frozenset(reads), frozenset(writes))
+
+
+class _World:
+    """An atomic block executed so far: the state variables written (`store`),
+    when it is still running (`live`: no violation, every await held) and the
+    violations met on the way (condition, check, span)."""
+
+    __slots__ = ("store", "live", "fails")
+
+    def __init__(self, store: dict, live: z3.BoolRef, fails: list):
+        self.store = store
+        self.live = live
+        self.fails = fails
+
+    def fork(self, live: z3.BoolRef) -> "_World":
+        return _World(dict(self.store), live, list(self.fails))
+
+    def update(self, writes: dict) -> "_World":
+        self.store.update(writes)
+        return self
+
+    def fail(self, cond: z3.BoolRef, check: str, span: Optional[Span] = None) -> None:
+        self.fails.append((cond, check, span))
+
+
+def _has_await(body) -> bool:
+    for s in body:
+        if isinstance(s, M.AAwait):
             return True
-        if isinstance(s, M.AIf) and (_has_choose(s.then) or _has_choose(s.orelse)):
+        if isinstance(s, M.AIf) and _has_await(s.then + s.orelse):
             return True
-        if isinstance(s, M.AWhile) and _has_choose(s.body):
+        if isinstance(s, M.AWhile) and _has_await(s.body):
+            return True
+        if isinstance(s, M.AChoose) and any(_has_await(b) for b in s.branches):
             return True
     return False
+
+
+def _await_after_choose(body) -> dict[int, bool]:
+    """For each `choose` of an atomic body (by id): may an `await` run after it
+    (in a branch, later in the block, or in a later iteration of a loop around it)?"""
+    out: dict[int, bool] = {}
+
+    def walk(stmts, after: bool) -> None:
+        for k, s in enumerate(stmts):
+            later = after or _has_await(stmts[k + 1:])
+            if isinstance(s, M.AIf):
+                walk(s.then, later)
+                walk(s.orelse, later)
+            elif isinstance(s, M.AWhile):
+                walk(s.body, later or _has_await(s.body))
+            elif isinstance(s, M.AChoose):
+                out[id(s)] = later or any(_has_await(b) for b in s.branches)
+                for b in s.branches:
+                    walk(b, later)
+
+    walk(body, False)
+    return out

@@ -188,11 +188,32 @@ class _Builder(Transformer_NonRecursive):
 
     def object_decl(self, meta, children):
         name, *options = children
-        opts = dict((key, (value, span)) for key, value, span in options)
+        opts = dict((key, (value, span)) for key, value, span in (o for o in options if o))
         refs, _ = opts.get("refs", (1, ast.NO_SPAN))
         release, release_span = opts.get("release", (None, ast.NO_SPAN))
+        storage, storage_span = opts.get("in", (None, ast.NO_SPAN))
         return ast.ObjectDecl(name.value, refs, release, name_span=self._tok(name),
-                              release_span=release_span, span=self._span(meta))
+                              release_span=release_span, span=self._span(meta),
+                              storage=storage, storage_span=storage_span)
+
+    def storage(self, meta, children):
+        return ("in", children[0].value, self._tok(children[0]))
+
+    def workqueue_decl(self, meta, children):
+        (name,) = children
+        return ast.WorkqueueDecl(name.value, name_span=self._tok(name), span=self._span(meta))
+
+    def work_decl(self, meta, children):
+        name, fn, queue = children
+        return ast.WorkDecl(name.value, fn.value, None if queue is None else queue.value,
+                            name_span=self._tok(name), fn_span=self._tok(fn),
+                            queue_span=ast.NO_SPAN if queue is None else self._tok(queue),
+                            span=self._span(meta))
+
+    def timer_decl(self, meta, children):
+        name, fn = children
+        return ast.TimerDecl(name.value, fn.value, name_span=self._tok(name),
+                             fn_span=self._tok(fn), span=self._span(meta))
 
     def module_refs(self, meta, children):
         return ("refs", int(children[0]), self._tok(children[0]))
@@ -206,9 +227,11 @@ class _Builder(Transformer_NonRecursive):
         return ("release", children[0].value, self._tok(children[0]))
 
     def completion_decl(self, meta, children):
-        name, done = children
+        name, done, storage = children
+        st, st_span = (None, ast.NO_SPAN) if storage is None else storage[1:]
         return ast.CompletionDecl(name.value, 0 if done is None else int(done),
-                                  name_span=self._tok(name), span=self._span(meta))
+                                  name_span=self._tok(name), span=self._span(meta),
+                                  storage=st, storage_span=st_span)
 
     def mutex_decl(self, meta, children):
         (name,) = children

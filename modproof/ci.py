@@ -43,11 +43,12 @@ INTERNAL_ERROR = "internal"      # an exception in modproof itself
 
 @dataclass(frozen=True)
 class CiOptions:
-    engine: str = "bmc"
+    engine: str = "auto"
     bound: int = DEFAULT_BOUND
     timeout: Optional[float] = None       # per file
     max_states: int = 2_000_000
     allow_missing_expect: bool = False
+    deferred_release: bool = False        # run release functions on workers (v2)
 
     def prove_options(self) -> Options:
         return Options(engine=self.engine, bound=self.bound, timeout=self.timeout,
@@ -199,7 +200,7 @@ def check_file(path: str, options: CiOptions = CiOptions()) -> FileResult:
         return time.perf_counter() - start
 
     try:
-        program = lower(parse_file(path))
+        program = lower(parse_file(path), deferred_release=options.deferred_release)
     except SpecError as exc:
         n = len(exc.diagnostics)
         source = _read_text(path)

@@ -146,6 +146,9 @@ def _write(path: str, what: str, write) -> None:
               help="State budget of the explicit engine per file.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Files checked in parallel, each in its own process (default: one per core).")
+@click.option("--deferred-release", is_flag=True,
+              help="Run every release function on a worker thread of its own after the put "
+                   "that drops the count to zero (like CONFIG_DEBUG_KOBJECT_RELEASE).")
 @click.option("--allow-missing-expect", is_flag=True,
               help="A file without an expect line is shown but not compared, instead of "
                    "being an error.")
@@ -154,8 +157,8 @@ def _write(path: str, what: str, write) -> None:
 @click.option("--sarif", type=click.Path(dir_okay=False), default=None,
               help="Write a SARIF 2.1.0 report to this file (violations with their "
                    "interleavings as code flows, and every failing file).")
-def ci(paths, engine, bound, timeout, max_states, jobs, allow_missing_expect, junit,
-       sarif) -> None:
+def ci(paths, engine, bound, timeout, max_states, jobs, deferred_release, allow_missing_expect,
+       junit, sarif) -> None:
     """Prove every .mproof file under PATHS (default: proofs/) and compare each verdict
     with the file's expect line.
 
@@ -170,7 +173,8 @@ def ci(paths, engine, bound, timeout, max_states, jobs, allow_missing_expect, ju
         raise click.UsageError(f"no .mproof files in {', '.join(paths)}")
     opts = CiOptions(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
                      timeout=timeout, max_states=max_states,
-                     allow_missing_expect=allow_missing_expect)
+                     allow_missing_expect=allow_missing_expect,
+                     deferred_release=deferred_release)
     progress = _Progress(tty=sys.stdout.isatty())
     run = run_ci(files, opts, jobs=jobs or default_jobs(), progress=progress)
     progress.clear()

@@ -32,14 +32,14 @@ def _err(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-def load_program(path: str):
+def load_program(path: str, deferred_release: bool = False):
     """Parse, check and lower `path`; on a mistake print the diagnostics and exit 2."""
     from modproof.spec.diagnostics import SpecError, render_all
     from modproof.spec.lower import lower
     from modproof.grammar.parser import parse_file
     try:
         spec = parse_file(path)
-        return lower(spec)
+        return lower(spec, deferred_release=deferred_release)
     except SpecError as exc:
         source = _read_text(path)
         _err(render_all(exc.diagnostics, source))
@@ -153,6 +153,9 @@ def _parse_export(ctx, param, values):
                    "explicit: breadth-first search of the reachable states.")
 @click.option("--no-reduce", is_flag=True,
               help="explicit engine: no symmetry, dead-variable or partial-order reduction.")
+@click.option("--deferred-release", is_flag=True,
+              help="Run every release function on a worker thread of its own after the put "
+                   "that drops the count to zero (like CONFIG_DEBUG_KOBJECT_RELEASE).")
 @click.option("--bound", type=click.IntRange(min=0), default=None,
               help="Most steps an execution may take for the bmc engine (default 40).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -166,8 +169,8 @@ def _parse_export(ctx, param, values):
               help="Write the witness of a violation as JSON to this file.")
 @click.option("--export", "exports", multiple=True, callback=_parse_export, metavar="FORMAT:PATH",
               help="Write the witness in FORMAT (text, json, ...) to PATH; repeatable.")
-def prove_cmd(file, engine, no_reduce, bound, timeout, max_states, as_json, check_expect,
-              witness_out, exports) -> None:
+def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_states, as_json,
+              check_expect, witness_out, exports) -> None:
     """Prove FILE safe, or print the shortest execution that violates a check."""
     from modproof.exports.jsonfmt import result_to_json, witness_to_json
     from modproof.exports.text import result_text
@@ -175,7 +178,7 @@ def prove_cmd(file, engine, no_reduce, bound, timeout, max_states, as_json, chec
     from modproof.result import Proved, Violated
     from modproof.writefile import write_atomic
 
-    p = load_program(file)
+    p = load_program(file, deferred_release=deferred_release)
     opts = Options(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
                    timeout=timeout, max_states=max_states, reduce=not no_reduce)
     r = prove(p, opts)

@@ -153,6 +153,16 @@ def _explain(p: Program, check: str, reason: str, steps: list[WitnessStep],
         if st.kind is StepKind.RETURN:
             return f"{last.thread}'s thread function, module {m}'s code, returns{when}"
         return f"{last.thread} executes '{last.statement}' in module {m}{when}"
+    if check == "use-after-unload" and steps:
+        last = steps[-1]
+        st = p.threads[last.thread_index].steps[last.pc]
+        for kind, x in st.uses:
+            thing = p.objects[x] if kind == "object" else p.completions[x]
+            if thing.storage >= 0 and final.mstate[thing.storage] == GONE:
+                m = p.modules[thing.storage].name
+                when = f", which was unloaded at step {gone_at[m]}" if m in gone_at else ""
+                return (f"{last.thread} uses {kind} {thing.name} in '{last.statement}', but it "
+                        f"lived in module {m}'s memory{when}")
     if check == "invariant":
         inv = S.invariant_violation(p, final)
         where = f"after step {len(steps)}" if steps else "in the initial state"

@@ -234,6 +234,8 @@ class ObjectDecl:
     name_span: Span = _span()
     release_span: Span = _span()
     span: Span = _span()
+    storage: Optional[str] = None     # v2: `in MOD`, the object lives in MOD's memory
+    storage_span: Span = _span()
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,8 @@ class CompletionDecl:
     done: int = 0
     name_span: Span = _span()
     span: Span = _span()
+    storage: Optional[str] = None     # v2: `in MOD`
+    storage_span: Span = _span()
 
 
 @dataclass(frozen=True)
@@ -282,6 +286,39 @@ class ThreadDecl:
 
 
 @dataclass(frozen=True)
+class WorkqueueDecl:
+    """v2: `workqueue NAME`."""
+
+    name: str
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class WorkDecl:
+    """v2: `work NAME runs FN [on WQ]`."""
+
+    name: str
+    fn: str
+    queue: Optional[str] = None
+    name_span: Span = _span()
+    fn_span: Span = _span()
+    queue_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class TimerDecl:
+    """v2: `timer NAME runs FN`."""
+
+    name: str
+    fn: str
+    name_span: Span = _span()
+    fn_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class InvariantDecl:
     name: str
     expr: Expr
@@ -309,7 +346,7 @@ class ExpectDecl:
 
 Decl = Union[
     ModuleDecl, ObjectDecl, CompletionDecl, MutexDecl, VarDecl, FnDecl, ThreadDecl,
-    InvariantDecl, CoverDecl, ExpectDecl,
+    InvariantDecl, CoverDecl, ExpectDecl, WorkqueueDecl, WorkDecl, TimerDecl,
 ]
 
 

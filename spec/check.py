@@ -54,14 +54,28 @@ ATOMIC_FORBIDDEN_PRIMS = {
     A.Prim.COMPLETE_AND_EXIT: "complete_and_exit ends the thread",
 }
 
+# Language v2 built-ins: written as calls, resolved here unless the file declares a
+# function of the same name (so a v1 file that does keeps its meaning).  The value
+# says what the argument must be (None: no argument).
+V2_BUILTINS = {
+    "queue_work": "work", "flush_work": "work", "cancel_work_sync": "work",
+    "flush_workqueue": "workqueue", "destroy_workqueue": "workqueue",
+    "call_rcu": "fn", "rcu_barrier": None, "synchronize_rcu": None,
+    "rcu_read_lock": None, "rcu_read_unlock": None,
+    "mod_timer": "timer", "del_timer_sync": "timer", "timer_shutdown_sync": "timer",
+    "wait_timeout": "completion",
+}
+
 KIND_OF = {
     A.ModuleDecl: "module", A.ObjectDecl: "object", A.CompletionDecl: "completion",
     A.MutexDecl: "mutex", A.VarDecl: "var", A.FnDecl: "fn", A.ThreadDecl: "thread",
     A.InvariantDecl: "invariant", A.CoverDecl: "cover",
+    A.WorkqueueDecl: "workqueue", A.WorkDecl: "work", A.TimerDecl: "timer",
 }
 ARTICLE = {"object": "an object", "module": "a module", "completion": "a completion",
            "mutex": "a mutex", "var": "a var", "fn": "a function", "thread": "a thread",
-           "invariant": "an invariant", "cover": "a cover", "local": "a local"}
+           "invariant": "an invariant", "cover": "a cover", "local": "a local",
+           "workqueue": "a workqueue", "work": "a work item", "timer": "a timer"}
 
 
 def _suggest(name: str, candidates) -> str:
@@ -90,6 +104,13 @@ class Symbols:
     invariants: list[A.InvariantDecl] = field(default_factory=list)
     covers: list[A.CoverDecl] = field(default_factory=list)
     expect: Optional[A.ExpectDecl] = None
+    workqueues: list[A.WorkqueueDecl] = field(default_factory=list)
+    works: list[A.WorkDecl] = field(default_factory=list)
+    timers: list[A.TimerDecl] = field(default_factory=list)
+
+    def builtin(self, call: A.CallStmt) -> bool:
+        """Whether `call` is a v2 built-in (not shadowed by a declared function)."""
+        return call.fn in V2_BUILTINS and call.fn not in self.decls
 
     def kind(self, name: str) -> Optional[str]:
         if name == "core":
@@ -99,7 +120,8 @@ class Symbols:
 
     def index(self, kind: str, name: str) -> int:
         table = {"module": self.modules, "object": self.objects, "completion": self.completions,
-                 "mutex": self.mutexes, "var": self.vars}[kind]
+                 "mutex": self.mutexes, "var": self.vars, "workqueue": self.workqueues,
+                 "work": self.works, "timer": self.timers}[kind]
         for i, d in enumerate(table):
             if d.name == name:
                 return i
@@ -146,6 +168,20 @@ class Checker:
                 if d.release is not None:
                     self.expect_kind(d.release, "fn", d.release_span,
                                      f"the release function of object '{d.name}'")
+                if d.storage is not None:
+                    self.expect_kind(d.storage, "module", d.storage_span,
+                                     f"the storage of object '{d.name}'")
+            elif isinstance(d, A.CompletionDecl):
+                if d.storage is not None:
+                    self.expect_kind(d.storage, "module", d.storage_span,
+                                     f"the storage of completion '{d.name}'")
+            elif isinstance(d, A.WorkDecl):
+                self.expect_kind(d.fn, "fn", d.fn_span, f"the function of work item '{d.name}'")
+                if d.queue is not None:
+                    self.expect_kind(d.queue, "workqueue", d.queue_span,
+                                     f"the workqueue of work item '{d.name}'")
+            elif isinstance(d, A.TimerDecl):
+                self.expect_kind(d.fn, "fn", d.fn_span, f"the function of timer '{d.name}'")
             elif isinstance(d, A.FnDecl):
                 self.check_owner(d.owner, d.owner_span, f"function '{d.name}'")
                 self.check_body(d.name, d.body, "fn", d)
@@ -211,6 +247,12 @@ class Checker:
                 self.sym.invariants.append(d)
             elif isinstance(d, A.CoverDecl):
                 self.sym.covers.append(d)
+            elif isinstance(d, A.WorkqueueDecl):
+                self.sym.workqueues.append(d)
+            elif isinstance(d, A.WorkDecl):
+                self.sym.works.append(d)
+            elif isinstance(d, A.TimerDecl):
+                self.sym.timers.append(d)
         # Locals of every body, to tell "a local is not allowed here" from "undeclared".
         for d in self.spec.decls:
             if isinstance(d, (A.FnDecl, A.ThreadDecl)):
@@ -314,6 +356,19 @@ class Checker:
                     mod = self.sym.decls[s.arg]
                     if mod.exit is not None:
                         self.calls[owner_name].append((mod.exit, s.span, f"unload({s.arg}) exits"))
+            return
+        if isinstance(s, A.CallStmt) and self.sym.builtin(s):
+            need = V2_BUILTINS[s.fn]
+            if in_atomic is not None:
+                self.atomic_forbidden(s.span, f"'{s.fn}'", in_atomic)
+            if need is None:
+                if s.arg is not None:
+                    self.error(s.span, f"'{s.fn}' takes no argument")
+            elif s.arg is None:
+                self.error(s.span, f"'{s.fn}' needs one argument, {ARTICLE[need]}")
+            else:
+                self.expect_kind(s.arg, need, s.span,
+                                 f"'{s.fn}' needs {ARTICLE[need]}")
             return
         if isinstance(s, A.CallStmt):
             if in_atomic is not None:

@@ -68,11 +68,13 @@ class _Ctx:
 
 
 class _ThreadBuilder:
-    def __init__(self, lowerer: "_Lowerer", decl: A.ThreadDecl, name: str, copy: Optional[int]):
+    def __init__(self, lowerer: "_Lowerer", decl: Optional[A.ThreadDecl], name: str,
+                 copy: Optional[int], index: int):
         self.lw = lowerer
         self.decl = decl
         self.name = name
         self.copy = copy
+        self.index = index
         self.nodes: list[dict] = []
         self.slots: list[M.LocalSlot] = []
         self.fn_slots: dict[str, dict[str, int]] = {}
@@ -98,7 +100,15 @@ class _ThreadBuilder:
         entry = self.block(d.body, final, ctx)
         return self.freeze(entry, owner)
 
-    def freeze(self, entry: int, owner: int) -> M.Thread:
+    def build_worker(self, trigger: tuple, fn: str, done: Optional[str], span: A.Span,
+                     group: str) -> M.Thread:
+        """A core worker thread (v2): see modproof.spec.deferred.worker."""
+        from modproof.spec.deferred import worker
+        entry = worker(self, trigger, fn, done, span, self.name)
+        return self.freeze(entry, M.CORE, group=group, span=span)
+
+    def freeze(self, entry: int, owner: int, group: Optional[str] = None,
+               span: Optional[A.Span] = None) -> M.Thread:
         # Renumber in reading order: depth-first from the entry, taken branches first.
         order: list[int] = []
         seen: set[int] = set()
@@ -124,9 +134,11 @@ class _ThreadBuilder:
                     nd[key] = new[nd[key]]
             if "branches" in nd:
                 nd["branches"] = tuple(new[b] for b in nd["branches"])
+            nd["uses"] = _uses(nd)
             steps.append(M.Step(id=new[old], **nd))
-        return M.Thread(name=self.name, group=self.decl.name, copy=self.copy, owner=owner,
-                        entry=0, steps=tuple(steps), locals=tuple(self.slots), span=self.decl.span)
+        return M.Thread(name=self.name, group=group or self.decl.name, copy=self.copy, owner=owner,
+                        entry=0, steps=tuple(steps), locals=tuple(self.slots),
+                        span=span or self.decl.span)
 
     def succ(self, n: int) -> list[int]:
         nd = self.nodes[n]
@@ -175,11 +187,17 @@ class _ThreadBuilder:
     def stmt(self, s: A.Stmt, cont: int, ctx: _Ctx) -> int:
         lw = self.lw
         common = dict(frame=ctx.frame)
+        if isinstance(s, A.CallStmt) and lw.sym.builtin(s):
+            from modproof.spec.deferred import V2
+            return V2(lw, self).stmt(s, cont, ctx)
         if isinstance(s, A.PrimStmt):
             kind = PRIM_STEP[s.kind]
             operand = lw.sym.index(PRIM_KIND[s.kind], s.arg)
             if kind is M.StepKind.PUT:
                 release = lw.sym.objects[operand].release
+                if release is not None and lw.deferred:
+                    from modproof.spec.deferred import V2
+                    return V2(lw, self).deferred_put(s, operand, cont, ctx)
                 if release is not None:
                     entry, inits = self.inline(release, cont, ctx)
                     return self.node(kind, ctx.owner, s.span, self.text(s), next=cont, alt=entry,
@@ -271,10 +289,19 @@ class _ThreadBuilder:
 
 
 class _Lowerer:
-    def __init__(self, spec: A.SpecFile, sym: Symbols):
+    def __init__(self, spec: A.SpecFile, sym: Symbols, deferred: bool = False):
         self.spec = spec
         self.sym = sym
+        self.deferred = deferred
         self.lines = spec.source.splitlines()
+        self.hidden: dict[str, int] = {}   # v2 hidden var name -> index into Program.vars
+        self.thread_names: list[str] = []
+        self.rcu_fns: list[str] = []
+        self.rcu_readers: list[int] = []
+        self.rcu_syncers: list[int] = []
+
+    def storage(self, module: Optional[str]) -> int:
+        return M.CORE if module is None else self.sym.index("module", module)
 
     def owner_index(self, owner: str) -> int:
         return M.CORE if owner == "core" else self.sym.index("module", owner)
@@ -305,13 +332,61 @@ class _Lowerer:
         raise AssertionError(f"cannot lower {e!r}")
 
     def program(self) -> M.Program:
+        from modproof.spec.deferred import var_names
         sym = self.sym
-        threads = []
+        user = []
         for d in sym.threads:
-            copies = [None] if d.count is None else list(range(d.count))
-            for c in copies:
-                name = d.name if c is None else f"{d.name}[{c}]"
-                threads.append(_ThreadBuilder(self, d, name, c).build())
+            for c in ([None] if d.count is None else list(range(d.count))):
+                user.append((d, d.name if c is None else f"{d.name}[{c}]", c))
+        calls = _builtin_calls(self.spec, sym)
+        self.rcu_fns = list(dict.fromkeys(a for f, a in calls if f == "call_rcu"))
+        releasers = [o for o in sym.objects if o.release is not None] if self.deferred else []
+        workers = ([f"kworker({w.name})" for w in sym.works] + [f"timer({t.name})" for t in sym.timers]
+                   + [f"rcu({f})" for f in self.rcu_fns] + [f"release({o.name})" for o in releasers])
+        self.thread_names = [n for _, n, _ in user] + workers
+        everyone = list(range(len(self.thread_names)))
+        if any(f in ("rcu_read_lock", "rcu_read_unlock", "synchronize_rcu") for f, _ in calls):
+            self.rcu_readers = everyone
+            self.rcu_syncers = everyone
+        hidden = var_names(sym, self.rcu_fns, self.rcu_readers, self.rcu_syncers,
+                           self.thread_names, self.deferred)
+        self.hidden = {name: len(sym.vars) + i for i, (name, _) in enumerate(hidden)}
+
+        threads = [_ThreadBuilder(self, d, name, c, i).build() for i, (d, name, c) in enumerate(user)]
+        idx = len(threads)
+
+        def var(name):
+            return M.VarRef(self.hidden[name])
+
+        for w in sym.works:
+            trig = (M.AAwait(var(f"pending({w.name})"), w.span),
+                    M.AAssign(var(f"pending({w.name})"), M.Const(False), w.span),
+                    M.AAssign(var(f"running({w.name})"), M.Const(True), w.span))
+            threads.append(_ThreadBuilder(self, None, f"kworker({w.name})", None, idx)
+                           .build_worker(trig, w.fn, f"running({w.name})", w.span, "kworker"))
+            idx += 1
+        for t in sym.timers:
+            trig = (M.AAwait(var(f"pending({t.name})"), t.span),
+                    M.AAssign(var(f"pending({t.name})"), M.Const(False), t.span),
+                    M.AAssign(var(f"running({t.name})"), M.Const(True), t.span))
+            threads.append(_ThreadBuilder(self, None, f"timer({t.name})", None, idx)
+                           .build_worker(trig, t.fn, f"running({t.name})", t.span, "timer"))
+            idx += 1
+        for f in self.rcu_fns:
+            span = sym.fns[f].span
+            pend = var(f"rcu_pending({f})")
+            trig = (M.AAwait(M.Bin(A.BinOp.GT, pend, M.Const(0)), span),
+                    M.AAssign(pend, M.Bin(A.BinOp.SUB, pend, M.Const(1)), span),
+                    M.AAssign(var(f"rcu_running({f})"), M.Const(True), span))
+            threads.append(_ThreadBuilder(self, None, f"rcu({f})", None, idx)
+                           .build_worker(trig, f, f"rcu_running({f})", span, "rcu"))
+            idx += 1
+        for o in releasers:
+            trig = (M.AAwait(var(f"release_pending({o.name})"), o.span),
+                    M.AAssign(var(f"release_pending({o.name})"), M.Const(False), o.span))
+            threads.append(_ThreadBuilder(self, None, f"release({o.name})", None, idx)
+                           .build_worker(trig, o.release, None, o.span, "release"))
+            idx += 1
 
         def prop(d) -> M.Prop:
             return M.Prop(d.name, self.expr(d.expr, {}), expr_to_source(d.expr), d.span)
@@ -319,10 +394,13 @@ class _Lowerer:
         exp = sym.expect
         return M.Program(
             modules=tuple(M.Module(m.name, m.refs, m.exit, m.span) for m in sym.modules),
-            objects=tuple(M.Obj(o.name, o.refs, o.release, o.span) for o in sym.objects),
-            completions=tuple(M.Completion(c.name, c.done, c.span) for c in sym.completions),
+            objects=tuple(M.Obj(o.name, o.refs, o.release, o.span, self.storage(o.storage))
+                          for o in sym.objects),
+            completions=tuple(M.Completion(c.name, c.done, c.span, self.storage(c.storage))
+                              for c in sym.completions),
             mutexes=tuple(M.Mutex(m.name, m.span) for m in sym.mutexes),
-            vars=tuple(M.Var(v.name, _lit(v.value), v.span) for v in sym.vars),
+            vars=tuple(M.Var(v.name, _lit(v.value), v.span) for v in sym.vars)
+            + tuple(M.Var(name, init, A.NO_SPAN) for name, init in hidden),
             threads=tuple(threads),
             invariants=tuple(prop(d) for d in sym.invariants),
             covers=tuple(prop(d) for d in sym.covers),
@@ -332,19 +410,102 @@ class _Lowerer:
         )
 
 
-def lower(spec: A.SpecFile, sym: Optional[Symbols] = None) -> M.Program:
-    """Check (unless `sym` is given) and lower `spec`; raises SpecError on a bad file."""
+def lower(spec: A.SpecFile, sym: Optional[Symbols] = None, deferred_release: bool = False
+          ) -> M.Program:
+    """Check (unless `sym` is given) and lower `spec`; raises SpecError on a bad file.
+
+    `deferred_release` runs every release function on a worker thread of its own
+    after the put that drops the count to zero (CONFIG_DEBUG_KOBJECT_RELEASE)."""
     if sym is None:
         sym = check(spec)
-    return _Lowerer(spec, sym).program()
+    return _Lowerer(spec, sym, deferred_release).program()
 
 
-def load(path: str) -> M.Program:
+def load(path: str, deferred_release: bool = False) -> M.Program:
     """Parse, check and lower the file at `path`."""
     from modproof.grammar.parser import parse_file
-    return lower(parse_file(path))
+    return lower(parse_file(path), deferred_release=deferred_release)
 
 
-def load_text(text: str, path: str = "<input>") -> M.Program:
+def load_text(text: str, path: str = "<input>", deferred_release: bool = False) -> M.Program:
     from modproof.grammar.parser import parse
-    return lower(parse(text, path))
+    return lower(parse(text, path), deferred_release=deferred_release)
+
+
+def _builtin_calls(spec: A.SpecFile, sym: Symbols) -> list[tuple[str, Optional[str]]]:
+    """Every v2 built-in call in the file, in source order: (name, argument)."""
+    out: list[tuple[str, Optional[str]]] = []
+
+    def walk(stmts) -> None:
+        for s in stmts:
+            if isinstance(s, A.CallStmt) and sym.builtin(s):
+                out.append((s.fn, s.arg))
+            elif isinstance(s, A.If):
+                walk(s.then)
+                walk(s.orelse or ())
+            elif isinstance(s, (A.While, A.Atomic)):
+                walk(s.body)
+            elif isinstance(s, A.Choose):
+                for b in s.branches:
+                    walk(b)
+
+    for d in spec.decls:
+        if isinstance(d, (A.FnDecl, A.ThreadDecl)):
+            walk(d.body)
+    return out
+
+
+def _expr_uses(e, out: set) -> None:
+    if isinstance(e, M.Q):
+        if e.kind in (A.QueryKind.REFS, A.QueryKind.TRY_GET):
+            out.add(("object", e.index))
+        elif e.kind is A.QueryKind.DONE:
+            out.add(("completion", e.index))
+    elif isinstance(e, M.Neg):
+        _expr_uses(e.operand, out)
+    elif isinstance(e, M.Bin):
+        _expr_uses(e.left, out)
+        _expr_uses(e.right, out)
+
+
+_OBJ_KINDS = (M.StepKind.GET, M.StepKind.PUT)
+_COMP_KINDS = (M.StepKind.COMPLETE, M.StepKind.COMPLETE_ALL, M.StepKind.WAIT, M.StepKind.REINIT,
+               M.StepKind.COMPLETE_AND_EXIT)
+
+
+def _atomic_uses(body, out: set) -> None:
+    for a in body:
+        if isinstance(a, M.AOp):
+            if a.kind in _OBJ_KINDS:
+                out.add(("object", a.operand))
+            elif a.kind in _COMP_KINDS:
+                out.add(("completion", a.operand))
+        elif isinstance(a, M.AAssign):
+            _expr_uses(a.value, out)
+        elif isinstance(a, (M.AAssert, M.AAwait)):
+            _expr_uses(a.cond, out)
+        elif isinstance(a, M.AIf):
+            _expr_uses(a.cond, out)
+            _atomic_uses(a.then, out)
+            _atomic_uses(a.orelse, out)
+        elif isinstance(a, M.AWhile):
+            _expr_uses(a.cond, out)
+            _atomic_uses(a.body, out)
+        elif isinstance(a, M.AChoose):
+            for b in a.branches:
+                _atomic_uses(b, out)
+
+
+def _uses(nd: dict) -> tuple[tuple[str, int], ...]:
+    """The objects and completions a step touches (for use-after-unload)."""
+    out: set = set()
+    k = nd["kind"]
+    if k in _OBJ_KINDS:
+        out.add(("object", nd["operand"]))
+    elif k in _COMP_KINDS:
+        out.add(("completion", nd["operand"]))
+    if nd.get("expr") is not None:
+        _expr_uses(nd["expr"], out)
+    if nd.get("body"):
+        _atomic_uses(nd["body"], out)
+    return tuple(sorted(out))

@@ -183,6 +183,8 @@ class Step:
     inits: tuple[tuple[int, Union[int, bool]], ...] = ()  # locals set afresh by this call
     frame: tuple[str, ...] = ()     # enclosing functions, outermost first (for display)
     synthetic: bool = False         # the implicit final return of a body (no statement of its own)
+    idle: bool = False              # a worker waiting for work here is not part of a deadlock
+    uses: tuple[tuple[str, int], ...] = ()  # ("object"|"completion", index) the step touches
 
     def successors(self) -> tuple[int, ...]:
         if self.kind is StepKind.CHOOSE:
@@ -229,6 +231,7 @@ class Obj:
     refs: int
     release: Optional[str]
     span: Span
+    storage: int = CORE    # v2: the module whose memory holds it (CORE: never freed)
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,7 @@ class Completion:
     name: str
     done: int
     span: Span
+    storage: int = CORE
 
 
 @dataclass(frozen=True)
@@ -291,6 +295,7 @@ class Program:
 
 CHECKS = (
     "code-after-unload",
+    "use-after-unload",        # v2: storage declared `in MOD` used after MOD is gone
     "get-after-release",
     "put-after-release",
     "module-refcount-underflow",

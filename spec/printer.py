@@ -13,7 +13,8 @@ from __future__ import annotations
 from modproof.spec.ast import (
     Assert, Assign, Atomic, Await, Binary, BinOp, BoolLit, CallStmt, Choose, CompletionDecl,
     CoverDecl, ExpectDecl, Expr, FnDecl, If, IntLit, InvariantDecl, Local, ModuleDecl, MutexDecl,
-    Name, Not, ObjectDecl, PrimStmt, Query, Return, SpecFile, Stmt, ThreadDecl, VarDecl, While,
+    Name, Not, ObjectDecl, PrimStmt, Query, Return, SpecFile, Stmt, ThreadDecl, TimerDecl, VarDecl,
+    While, WorkDecl, WorkqueueDecl,
 )
 
 INDENT = "    "
@@ -197,9 +198,17 @@ def _decl_lines(decl, out: list[str]) -> None:
                    + (f" exit {decl.exit}" if decl.exit is not None else ""))
     elif isinstance(decl, ObjectDecl):
         out.append(f"object {decl.name}" + (f" refs {decl.refs}" if decl.refs != 1 else "")
-                   + (f" release {decl.release}" if decl.release is not None else ""))
+                   + (f" release {decl.release}" if decl.release is not None else "")
+                   + (f" in {decl.storage}" if decl.storage is not None else ""))
     elif isinstance(decl, CompletionDecl):
-        out.append(f"completion {decl.name}" + (f" done {decl.done}" if decl.done != 0 else ""))
+        out.append(f"completion {decl.name}" + (f" done {decl.done}" if decl.done != 0 else "")
+                   + (f" in {decl.storage}" if decl.storage is not None else ""))
+    elif isinstance(decl, WorkqueueDecl):
+        out.append(f"workqueue {decl.name}")
+    elif isinstance(decl, WorkDecl):
+        out.append(f"work {decl.name} runs {decl.fn}" + (f" on {decl.queue}" if decl.queue else ""))
+    elif isinstance(decl, TimerDecl):
+        out.append(f"timer {decl.name} runs {decl.fn}")
     elif isinstance(decl, MutexDecl):
         out.append(f"mutex {decl.name}")
     elif isinstance(decl, VarDecl):

@@ -334,6 +334,14 @@ def successors(p: Program, s: State, t: int) -> list[Outcome]:
         return [Outcome(s, "code-after-unload",
                         f"{p.threads[t].name} executes '{st.text}' in module "
                         f"{p.modules[st.owner].name}, whose code is gone")]
+    if outs and st.uses:
+        for kind, x in st.uses:
+            thing = p.objects[x] if kind == "object" else p.completions[x]
+            if thing.storage >= 0 and s.mstate[thing.storage] == GONE:
+                return [Outcome(s, "use-after-unload",
+                                f"{p.threads[t].name} uses {kind} {thing.name} in '{st.text}', "
+                                f"but it lived in module {p.modules[thing.storage].name}, "
+                                "whose memory is gone")]
     return outs
 
 
@@ -356,7 +364,8 @@ BLOCKING_KINDS = frozenset((StepKind.WAIT, StepKind.LOCK, StepKind.UNLOAD, StepK
 
 def deadlocked(p: Program, s: State) -> bool:
     """Some thread is not done and no thread can take a step."""
-    if all(pc == DONE for pc in s.pcs):
+    # A worker idling at its wait-for-work step is not an unfinished thread.
+    if all(pc == DONE or p.threads[t].steps[pc].idle for t, pc in enumerate(s.pcs)):
         return False
     return not any(successors(p, s, t) for t in range(len(p.threads)))
 

@@ -1,0 +1,154 @@
+"""Benchmark: modproof against Spin on the dm family, and every file in proofs/ per engine.
+
+    python bench/run.py                 # K = 1 2 4 8 16 32, then proofs/
+    python bench/run.py --k 1 2 4 8     # fewer sizes
+    python bench/run.py --no-proofs     # only the dm family
+
+Both tools run in the same invocation on the same machine, one after the other,
+so the ratios are meaningful on a shared, noisy machine even if the absolute
+times are not.  Spin's time includes `spin -a` and compiling pan (a user pays
+both); it runs DFS on the safe variant and BFS on the crash, with its default
+partial-order reduction.  modproof runs `modproof prove` (the default portfolio)
+as a fresh process.  Peak memory is the child's maximum resident set size.
+Verdicts must agree, or the run fails.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from dm_family import dm_model  # noqa: E402
+
+SPIN_TIMEOUT = 600
+
+
+def run_measured(cmd, cwd=None, timeout=SPIN_TIMEOUT):
+    """Run `cmd`; (exit code or None on timeout, wall seconds, peak RSS in MB, output).
+    Waits through os.wait4, whose rusage gives the child's peak memory."""
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        deadline = start + timeout
+        while True:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                return None, time.monotonic() - start, None, ""
+            time.sleep(0.005)
+        wall = time.monotonic() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        return proc.returncode, wall, ru.ru_maxrss / 1024.0, out.read().decode(errors="replace")
+
+
+def modproof_cmd() -> list[str]:
+    exe = shutil.which("modproof", path=str(Path(sys.executable).parent)) or shutil.which("modproof")
+    return [exe] if exe else [sys.executable, "-m", "modproof"]
+
+
+def run_modproof(path: Path, engine: str = "auto"):
+    code, wall, mem, out = run_measured(modproof_cmd() + ["prove", "--engine", engine, str(path)])
+    verdict = {0: "proved", 1: "violated", 3: "unknown"}.get(code, f"error({code})")
+    return verdict, wall, mem, out
+
+
+def run_spin(k: int, crash: bool, workdir: Path):
+    src = HERE / "promela" / "dm_family.pml"
+    shutil.copy(src, workdir / "dm.pml")
+    defs = [f"-DK={k}"] + (["-DCRASH"] if crash else [])
+    total, peak = 0.0, 0.0
+    steps = [["spin", *defs, "-a", "dm.pml"],
+             ["cc", "-O2", "-DSAFETY", "-DMEMLIM=8192", *(["-DBFS"] if crash else []), "-DVECTORSZ=4096",
+              "-o", "pan", "pan.c"],
+             ["./pan", "-m1000000"]]
+    out = ""
+    for cmd in steps:
+        code, wall, mem, out = run_measured(cmd, cwd=workdir)
+        total += wall
+        peak = max(peak, mem or 0)
+        if code is None:
+            return "timeout", total, peak
+    if "out of memory" in out or "memory limit" in out.lower():
+        return "out of memory", total, peak
+    if "errors: 0" in out:
+        return "proved", total, peak
+    if "assertion violated" in out or "errors:" in out:
+        return "violated", total, peak
+    return "unknown", total, peak
+
+
+def dm_table(ks: list[int]) -> tuple[list[str], bool]:
+    rows = ["| K | variant | verdict (modproof / Spin) | modproof s | Spin s | Spin/modproof time | "
+            "modproof MB | Spin MB |", "|---|---|---|---|---|---|---|---|"]
+    agree = True
+    models = HERE / "models"
+    models.mkdir(exist_ok=True)
+    for k in ks:
+        for crash in (False, True):
+            name = f"dm_{'crash' if crash else 'safe'}_k{k}.mproof"
+            path = models / name
+            path.write_text(dm_model(k, safe=not crash))
+            mv, mt, mm, _ = run_modproof(path)
+            with tempfile.TemporaryDirectory() as d:
+                sv, st, sm = run_spin(k, crash, Path(d))
+            ok = mv == sv or sv in ("timeout", "out of memory")
+            agree &= ok
+            ratio = f"{st / mt:.1f}x" if mt else "-"
+            rows.append(f"| {k} | {'crash' if crash else 'safe'} | {mv} / {sv}{'' if ok else ' DISAGREE'} | "
+                        f"{mt:.2f} | {st:.2f}{'' if ok and mv == sv else '+'} | {ratio} | "
+                        f"{mm:.0f} | {sm:.0f} |")
+            print(rows[-1], flush=True)
+    return rows, agree
+
+
+def proofs_table() -> list[str]:
+    rows = ["| file | explicit s | bmc s | auto s | verdict |", "|---|---|---|---|---|"]
+    for path in sorted((ROOT / "proofs").rglob("*.mproof")):
+        times = {}
+        verdicts = set()
+        for engine in ("explicit", "bmc", "auto"):
+            v, t, _, _ = run_modproof(path, engine)
+            times[engine] = t
+            verdicts.add(v)
+        rel = path.relative_to(ROOT)
+        rows.append(f"| {rel} | {times['explicit']:.2f} | {times['bmc']:.2f} | {times['auto']:.2f} | "
+                    f"{'/'.join(sorted(verdicts))} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
+    ap.add_argument("--no-proofs", action="store_true")
+    args = ap.parse_args()
+    for tool in ("spin", "cc"):
+        if shutil.which(tool) is None:
+            print(f"bench: {tool} is not installed (apt-get install spin gcc)", file=sys.stderr)
+            return 2
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    rows, agree = dm_table(args.k)
+    print("\n".join(rows))
+    if not args.no_proofs:
+        print()
+        print("\n".join(proofs_table()))
+    if not agree:
+        print("bench: verdicts disagree", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Language v2: deferred work, RCU, timers, timed waits and deferred release, lowered to steps.
+
+Nothing here adds a kind of step.  Every v2 construct becomes v1 steps over
+hidden state (vars named like `pending(w)`, which no user can declare) plus
+worker threads owned by core:
+
+- `kworker(W)` runs W's function each time W is queued, `timer(T)` runs T's
+  function when T fires, `rcu(FN)` runs one queued `call_rcu(FN)` callback at a
+  time, and with `--deferred-release`, `release(O)` runs O's release function
+  after the put that dropped the count to zero.
+- A worker loops: one *idle* step that waits for its trigger and takes it, a
+  call of the function (the function's body runs as its owner's code), and a
+  step that marks it not running.  A worker waiting at its idle step is not
+  part of a deadlock (`Step.idle`).
+
+NOTE(v2-approximations): `call_rcu` callbacks may run as soon as they are
+queued (a grace period is not modelled for them); `synchronize_rcu` waits for
+the read-side sections in progress when it starts; `cancel_work_sync` and
+`del_timer_sync` are two steps (cancel, then wait for a running function).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from modproof.spec import ast as A
+from modproof.spec import model as M
+from modproof.spec.ast import BinOp, QueryKind
+
+TRUE = M.Const(True)
+
+
+def var_names(sym, rcu_fns: list[str], readers: list[int], syncers: list[int],
+              thread_names: list[str], deferred: bool) -> list[tuple[str, object]]:
+    """The hidden vars of a program, with their initial values, in a fixed order."""
+    out: list[tuple[str, object]] = []
+    for w in sym.works:
+        out += [(f"pending({w.name})", False), (f"running({w.name})", False)]
+    for t in sym.timers:
+        out += [(f"pending({t.name})", False), (f"running({t.name})", False),
+                (f"shutdown({t.name})", False)]
+    for fn in rcu_fns:
+        out += [(f"rcu_pending({fn})", 0), (f"rcu_running({fn})", False)]
+    for r in readers:
+        out.append((f"rcu_reader({thread_names[r]})", False))
+    for s in syncers:
+        for r in readers:
+            out.append((f"gp_wait({thread_names[s]},{thread_names[r]})", False))
+    if deferred:
+        for o in sym.objects:
+            if o.release is not None:
+                out.append((f"release_pending({o.name})", False))
+    return out
+
+
+def _and(parts: list[M.Expr]) -> M.Expr:
+    if not parts:
+        return TRUE
+    e = parts[0]
+    for p in parts[1:]:
+        e = M.Bin(BinOp.AND, e, p)
+    return e
+
+
+class V2:
+    """Lowers v2 statements inside one thread builder (see spec.lower)."""
+
+    def __init__(self, lw, tb):
+        self.lw = lw      # the _Lowerer: symbols and hidden var indices
+        self.tb = tb      # the _ThreadBuilder
+
+    def var(self, name: str) -> M.VarRef:
+        return M.VarRef(self.lw.hidden[name])
+
+    def idle_of(self, name: str) -> M.Expr:
+        return _and([M.Neg(self.var(f"pending({name})")), M.Neg(self.var(f"running({name})"))])
+
+    def stmt(self, s: A.CallStmt, cont: int, ctx) -> int:
+        tb, lw, fn, arg = self.tb, self.lw, s.fn, s.arg
+        text = lw.text_of(s)
+
+        def node(kind, nxt, **kw):
+            return tb.node(kind, ctx.owner, s.span, text, next=nxt, frame=ctx.frame, **kw)
+
+        def assign(name, value, nxt):
+            return node(M.StepKind.ASSIGN, nxt, target=self.var(name), expr=value)
+
+        if fn == "queue_work":
+            return assign(f"pending({arg})", TRUE, cont)
+        if fn == "flush_work":
+            return node(M.StepKind.AWAIT, cont, expr=self.idle_of(arg))
+        if fn in ("cancel_work_sync", "del_timer_sync"):
+            wait = node(M.StepKind.AWAIT, cont, expr=M.Neg(self.var(f"running({arg})")))
+            return assign(f"pending({arg})", M.Const(False), wait)
+        if fn in ("flush_workqueue", "destroy_workqueue"):
+            works = [w.name for w in lw.sym.works if w.queue == arg]
+            return node(M.StepKind.AWAIT, cont, expr=_and([self.idle_of(w) for w in works]))
+        if fn == "call_rcu":
+            v = self.var(f"rcu_pending({arg})")
+            return assign(f"rcu_pending({arg})", M.Bin(BinOp.ADD, v, M.Const(1)), cont)
+        if fn == "rcu_barrier":
+            parts = []
+            for f in lw.rcu_fns:
+                parts += [M.Bin(BinOp.EQ, self.var(f"rcu_pending({f})"), M.Const(0)),
+                          M.Neg(self.var(f"rcu_running({f})"))]
+            return node(M.StepKind.AWAIT, cont, expr=_and(parts))
+        me = lw.thread_names[tb.index]
+        if fn == "rcu_read_lock":
+            return assign(f"rcu_reader({me})", TRUE, cont)
+        if fn == "rcu_read_unlock":
+            body = [M.AAssign(self.var(f"rcu_reader({me})"), M.Const(False), s.span)]
+            for sy in lw.rcu_syncers:
+                body.append(M.AAssign(self.var(f"gp_wait({lw.thread_names[sy]},{me})"),
+                                      M.Const(False), s.span))
+            return node(M.StepKind.ATOMIC, cont, body=tuple(body))
+        if fn == "synchronize_rcu":
+            waits = [f"gp_wait({me},{lw.thread_names[r]})" for r in lw.rcu_readers]
+            wait = node(M.StepKind.AWAIT, cont, expr=_and([M.Neg(self.var(w)) for w in waits]))
+            snap = tuple(M.AAssign(self.var(w), self.var(f"rcu_reader({lw.thread_names[r]})"), s.span)
+                         for w, r in zip(waits, lw.rcu_readers))
+            return node(M.StepKind.ATOMIC, wait, body=snap)
+        if fn == "mod_timer":
+            body = (M.AIf(M.Neg(self.var(f"shutdown({arg})")),
+                          (M.AAssign(self.var(f"pending({arg})"), TRUE, s.span),), (), s.span),)
+            return node(M.StepKind.ATOMIC, cont, body=body)
+        if fn == "timer_shutdown_sync":
+            wait = node(M.StepKind.AWAIT, cont, expr=M.Neg(self.var(f"running({arg})")))
+            body = (M.AAssign(self.var(f"shutdown({arg})"), TRUE, s.span),
+                    M.AAssign(self.var(f"pending({arg})"), M.Const(False), s.span))
+            return node(M.StepKind.ATOMIC, wait, body=body)
+        if fn == "wait_timeout":
+            c = lw.sym.index("completion", arg)
+            got = (M.AAwait(M.Bin(BinOp.GT, M.Q(QueryKind.DONE, c), M.Const(0)), s.span),
+                   M.AOp(M.StepKind.WAIT, c, s.span))
+            return node(M.StepKind.ATOMIC, cont, body=(M.AChoose((got, ()), s.span),))
+        raise AssertionError(f"not a v2 built-in: {fn}")
+
+    def deferred_put(self, s: A.PrimStmt, operand: int, cont: int, ctx) -> int:
+        """`put(O)` under --deferred-release: the put, and at zero the release is queued."""
+        o = self.lw.sym.objects[operand]
+        body = (M.AOp(M.StepKind.PUT, operand, s.span),
+                M.AIf(M.Bin(BinOp.EQ, M.Q(QueryKind.REFS, operand), M.Const(0)),
+                      (M.AAssign(self.var(f"release_pending({o.name})"), TRUE, s.span),), (), s.span))
+        return self.tb.node(M.StepKind.ATOMIC, ctx.owner, s.span, self.lw.text_of(s), next=cont,
+                            frame=ctx.frame, body=body)
+
+
+def worker(tb, trigger: tuple, fn: str, done: Optional[str], span: A.Span, what: str) -> int:
+    """Build a worker loop in thread builder `tb`: idle step `trigger` (an atomic
+    body), call `fn`, then set var `done` false (if any), and back to idle."""
+    from modproof.spec.lower import _Ctx
+    lw = tb.lw
+    ctx = _Ctx(owner=M.CORE, ret_next=M.DONE, fn=None, frame=(), slots={})
+    idle = tb.node(M.StepKind.ATOMIC, M.CORE, span, f"{what}: wait for work", next=M.DONE,
+                   body=trigger, idle=True)
+    if done is not None:
+        after = tb.node(M.StepKind.ASSIGN, M.CORE, span, f"{what}: {fn} finished", next=idle,
+                        target=M.VarRef(lw.hidden[done]), expr=M.Const(False))
+    else:
+        after = idle
+    entry, inits = tb.inline(fn, after, ctx)
+    call = tb.node(M.StepKind.CALL, M.CORE, span, f"{fn}()", next=entry, fn=fn, inits=inits)
+    tb.nodes[idle]["next"] = call
+    return idle
