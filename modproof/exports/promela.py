@@ -287,7 +287,12 @@ class _Gen:
     def mrefs(self, i): return f"mrefs_{self.p.modules[i].name}"
     def mstate(self, i): return f"mstate_{self.p.modules[i].name}"
     def holder(self, i): return f"holder_{self.p.mutexes[i].name}"
-    def var(self, i): return f"v_{self.p.vars[i].name}"
+    def var(self, i):
+        # v2 hidden vars are named like pending(w): Promela names are identifiers.
+        name = self.p.vars[i].name
+        if name.isidentifier():
+            return f"v_{name}"
+        return f"h{i}_" + "".join(ch if ch.isalnum() else "_" for ch in name)
 
     @staticmethod
     def local(th: Thread, slot: int) -> str:
@@ -458,6 +463,13 @@ class _Gen:
             env[self.comp(x)] = _c(UINT_MAX)
         elif kind is StepKind.REINIT:
             env[self.comp(x)] = _c(0)
+        elif kind is StepKind.WAIT:  # v2 wait_timeout: after an await that done > 0
+            d = self.comp(x)
+            if x in self.saturable:
+                env[d] = ("ite", ("cmp", "==", env[d], _c(UINT_MAX)), _c(UINT_MAX),
+                          ("sub", env[d], _c(1)))
+            else:
+                bump(d, -1)
         elif kind is StepKind.UNLOCK:
             env[self.holder(x)] = _c(-1)
         elif kind is StepKind.MODULE_GET:
@@ -595,6 +607,9 @@ class _Gen:
         owner = p.owner_name(st.owner)
         where = f" in {'/'.join(st.frame)}" if st.frame else ""
         self._step_start = len(self.lines)
+        if st.idle:
+            # A v2 worker waiting for work here is at a valid end state (not a deadlock).
+            o(0, f"end_idle_{st.id}:")
         o(0, f"S{st.id}:  /* {st.kind.value} '{_comment(st.text)}'{where}, owner {owner}, "
              f"line {st.span.line} */")
         k, x = st.kind, st.operand
@@ -705,6 +720,11 @@ class _Gen:
             m = self.p.modules[st.owner].name
             self.assertion(indent, f"{self.mstate(st.owner)} != GONE", "code-after-unload",
                            f"{th.name} executes '{st.text}' in module {m}")
+        for kind, x in st.uses:  # v2: storage that lives in a module's memory
+            thing = self.p.objects[x] if kind == "object" else self.p.completions[x]
+            if thing.storage != CORE:
+                self.assertion(indent, f"{self.mstate(thing.storage)} != GONE", "use-after-unload",
+                               f"{th.name} uses {kind} {thing.name} in '{st.text}'")
 
     def inits(self, indent: int, th: Thread, st: Step) -> None:
         for slot, v in st.inits:
