@@ -21,12 +21,12 @@ from typing import Optional
 import z3
 
 from modproof.encoder.encoding import (
-    ATOMIC_LIMIT, ATOMIC_UNROLL, STEP_CHECKS, Encoding, EncodingLimit, StatementGroup,
+    ATOMIC_LIMIT, ATOMIC_UNROLL, Encoding, EncodingLimit, StatementGroup,
 )
 from modproof.result import (
     CoverResult, Proved, RawTrace, Result, Stats, Unknown, Unreached, Violated,
 )
-from modproof.spec.model import Program
+from modproof.spec.model import CHECKS, Program
 
 DEFAULT_BOUND = 40
 SEED = 0
@@ -111,12 +111,23 @@ class Targets:
     def open_groups(self) -> list[int]:
         return [g for g in range(len(self.groups)) if g not in self.reached]
 
+    def all(self) -> list[tuple[str, int]]:
+        return ([("cover", c) for c in range(len(self.enc.program.covers))]
+                + [("stmt", g) for g in range(len(self.groups))])
+
+    def open(self, statements: bool = True) -> list[tuple[str, int]]:
+        return ([("cover", c) for c in self.open_covers()]
+                + ([("stmt", g) for g in self.open_groups()] if statements else []))
+
+    def predicate(self, what: tuple[str, int], enc: Encoding, t: int) -> z3.BoolRef:
+        """Target `what` holds in state `t` of `enc`: the cover is true, or a step
+        of the statement is enabled (so some execution takes it next)."""
+        kind, k = what
+        return enc.cover(k, t) if kind == "cover" else enc.takeable(self.groups[k], t)
+
     def items(self, t: int, statements: bool) -> list[tuple[tuple[str, int], z3.BoolRef]]:
         """What is still open, as predicates of state `t`."""
-        out = [(("cover", c), self.enc.cover(c, t)) for c in self.open_covers()]
-        if statements:
-            out += [(("stmt", g), self.enc.takeable(self.groups[g], t)) for g in self.open_groups()]
-        return out
+        return [(w, self.predicate(w, self.enc, t)) for w in self.open(statements)]
 
     def mark(self, what: tuple[str, int], t: int) -> None:
         kind, k = what
@@ -141,9 +152,10 @@ class Unroller:
     """The BMC path of one run: `depth` transitions from the initial state, every
     violation of at most `refuted` steps refuted."""
 
-    def __init__(self, enc: Encoding, budget: Budget):
+    def __init__(self, enc: Encoding, budget: Budget, engine: str = "bmc"):
         self.enc = enc
         self.budget = budget
+        self.engine = engine
         self.solver = budget.new_solver(enc.ctx)
         self.solver.add(enc.init(0))
         self.depth = 0
@@ -163,11 +175,28 @@ class Unroller:
         if L > 0:
             parts.append(enc.step_violation(L - 1))
         if self._query("violation", z3.Or(parts)):
-            return self._decode(self.solver.model())
-        if L > 0:
-            self.solver.add(z3.Not(enc.step_violation(L - 1)))
-        self.refuted = L
+            # NOTE(check-priority): of the violations at this (shortest) length, report
+            # the check that comes first in CHECKS, as the explicit engine does; an
+            # atomic loop past its unrolling comes before all (it makes the answer unknown).
+            per = enc.step_violations(L - 1) if L > 0 else {}
+            per["invariant"] = enc.invariant_false(L)
+            per["deadlock"] = enc.deadlock(L)
+            for c in (ATOMIC_LIMIT,) + CHECKS:
+                f = per.get(c)
+                if f is None or z3.is_false(f):
+                    continue
+                if self._query(f"violation:{c}", f):
+                    return self._decode(self.solver.model(), c)
+            raise AssertionError("a violation was found but no check explains it")
+        self.assume_safe()
         return None
+
+    def assume_safe(self) -> None:
+        """Record that no violation ends an execution of `depth` steps (refuted, or
+        proved by induction)."""
+        if self.depth > 0:
+            self.solver.add(z3.Not(self.enc.step_violation(self.depth - 1)))
+        self.refuted = self.depth
 
     def check_targets(self, statements: bool) -> None:
         """Settle the open covers in state `depth`, and (when `statements`) the open
@@ -192,16 +221,9 @@ class Unroller:
         self.solver.add(self.enc.trans(self.depth))
         self.depth += 1
 
-    def _decode(self, model: z3.ModelRef) -> RawTrace:
+    def _decode(self, model: z3.ModelRef, check: str) -> RawTrace:
+        """The execution of `model` that ends in a violation of `check` at `depth`."""
         enc, L = self.enc, self.depth
-        check = None
-        if L > 0:
-            per = enc.step_violations(L - 1)
-            check = next((c for c in STEP_CHECKS
-                          if z3.is_true(model.eval(per[c], model_completion=True))), None)
-        if check is None:
-            inv = model.eval(enc.invariant_false(L), model_completion=True)
-            check = "invariant" if z3.is_true(inv) else "deadlock"
         steps = []
         for t in range(L):
             i = enc.decode_mover(model, t)
@@ -223,17 +245,19 @@ class Unroller:
 
 
 def prove_bmc(program: Program, bound: int = DEFAULT_BOUND, timeout: Optional[float] = None,
-              rlimit: Optional[int] = None, atomic_unroll: int = ATOMIC_UNROLL) -> Result:
+              rlimit: Optional[int] = None, atomic_unroll: int = ATOMIC_UNROLL,
+              por: bool = True) -> Result:
     """Bounded model checking of `program` up to `bound` steps.
 
     Violated: a shortest witness.  Proved("all-executions") when every execution
     ends within the bound (no execution can take another step), else
     Proved("bounded", bound).  Unknown when the budget (`timeout` seconds of wall
     clock, `rlimit` Z3 resource units) runs out, when Z3 says unknown, or when an
-    atomic loop would need more than `atomic_unroll` iterations.
+    atomic loop would need more than `atomic_unroll` iterations.  `por=False`
+    switches off the partial-order reduction (NOTE(por) in encoding.py).
     """
     budget = Budget(timeout, rlimit)
-    enc = Encoding(program, z3.Context(), atomic_unroll=atomic_unroll)
+    enc = Encoding(program, z3.Context(), atomic_unroll=atomic_unroll, por=por)
     run = None
     try:
         run = Unroller(enc, budget)
@@ -267,14 +291,15 @@ def step_once(run: Unroller, bound: Optional[int], method: str) -> Optional[Resu
     return None
 
 
-def stats(run: Unroller, method: str, engine: str = "bmc", extra: tuple = ()) -> Stats:
-    return Stats(engine=engine, method=method, seconds=run.budget.elapsed(), depth=run.depth,
+def stats(run: Unroller, method: str, extra: tuple = ()) -> Stats:
+    return Stats(engine=run.engine, method=method, seconds=run.budget.elapsed(), depth=run.depth,
                  extra=(("queries", run.budget.queries),) + extra)
 
 
 def unknown(run: Optional[Unroller], budget: Budget, reason: str, method: str,
             engine: str = "bmc") -> Unknown:
     depth = run.depth if run is not None else 0
+    engine = run.engine if run is not None else engine
     return Unknown(reason=reason,
                    stats=Stats(engine=engine, method=method, seconds=budget.elapsed(), depth=depth,
                                extra=(("queries", budget.queries),)),

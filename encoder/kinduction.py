@@ -1,0 +1,150 @@
+"""k-induction with the simple-path constraint: proofs for all executions.
+
+The base case is the BMC run of `bmc.Unroller`: depth k refutes every violation
+that ends an execution of at most k steps.  The induction step asks, on a path
+of its own (names prefixed `ind:`) that starts in any state within the domain
+(`Encoding.domain`): can k steps through pairwise distinct states none of which
+is bad (`Encoding.bad_state`: invariant false, deadlock, or a violating step
+enabled) end in a bad state?  If not, no reachable state is bad: a shortest
+violating execution visits pairwise distinct states (else cut the loop), its
+states before the last are not bad (else a shorter one), and its last k+1 states
+would be such a path.  For finite-state models the simple paths are bounded, so
+some k closes the proof; with mathematical integers a model may have infinitely
+many states, and then the honest answer at `max_k` is Unknown.
+
+Once safety is proved, the covers and statements still open (not seen by BMC)
+get the same treatment: a target that is not k-inductively unreachable within
+the budget stays open, so a cover is reported as not reached (the conservative
+side: CI fails) and a statement as unreached; `Stats.extra` then says
+`targets_complete=False` and the depth they were searched to.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import z3
+
+from modproof.encoder.bmc import (
+    Budget, OutOfBudget, Targets, Unroller, step_once, unknown,
+)
+from modproof.encoder.encoding import ATOMIC_UNROLL, Encoding, EncodingLimit
+from modproof.result import Proved, Result, Stats
+from modproof.spec.model import Program
+
+DEFAULT_MAX_K = 60
+METHOD = "k-induction"
+
+
+class InductionPath:
+    """A path of `k` transitions from an arbitrary in-domain state through
+    pairwise distinct states, for the induction step."""
+
+    def __init__(self, enc: Encoding, budget: Budget):
+        self.enc = enc
+        self.budget = budget
+        self.solver = budget.new_solver(enc.ctx)
+        self.k = -1
+
+    def grow(self, good_last: bool = False) -> None:
+        """Add state k+1; the state before it is assumed not bad.  With `good_last`
+        (safety already proved) the new state is assumed not bad as well."""
+        enc, k = self.enc, self.k + 1
+        s = self.solver
+        s.add(enc.domain(k))
+        if k > 0:
+            s.add(enc.trans(k - 1))
+            if not good_last:
+                s.add(z3.Not(enc.bad_state(k - 1)))
+        if good_last:
+            s.add(z3.Not(enc.bad_state(k)))
+        for j in range(k):
+            s.add(enc.differ(j, k))
+        self.k = k
+
+    def reaches(self, goal: z3.BoolRef, *assumptions: z3.BoolRef) -> bool:
+        lit = z3.Bool(self.enc.name("goal", self.k), self.enc.ctx)
+        self.solver.add(z3.Implies(lit, goal))
+        return self.budget.check(self.solver, lit, *assumptions)
+
+
+def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
+                     timeout: Optional[float] = None, rlimit: Optional[int] = None,
+                     atomic_unroll: int = ATOMIC_UNROLL, por: bool = True) -> Result:
+    """Prove `program` for all executions by k-induction (k <= `max_k`).
+
+    Violated: the shortest BMC witness.  Proved("all-executions"): either every
+    execution ends within the depth explored, or the induction step closed at
+    some k (in `Stats.method` and `Stats.extra["k"]`).  Unknown when max_k or the
+    budget (`timeout` seconds, `rlimit` Z3 resource units) runs out first.
+    `por=False` switches off the partial-order reduction.
+    """
+    budget = Budget(timeout, rlimit)
+    ctx = z3.Context()
+    run: Optional[Unroller] = None
+    try:
+        run = Unroller(Encoding(program, ctx, atomic_unroll=atomic_unroll, por=por), budget,
+                       engine="k-induction")
+        step = InductionPath(Encoding(program, ctx, prefix="ind:", atomic_unroll=atomic_unroll,
+                                      por=por), budget)
+        for k in range(max_k + 1):
+            verdict = step_once(run, bound=None, method=METHOD)
+            if verdict is not None:
+                return verdict
+            step.grow()
+            if not step.reaches(step.enc.bad_state(k)):
+                return _proved(run, budget, k, max_k)
+            run.extend()
+        return unknown(run, budget, f"k-induction did not close for k <= {max_k} (the model may "
+                       "have infinitely many states)", METHOD)
+    except OutOfBudget as e:
+        return unknown(run, budget, e.reason, METHOD, engine="k-induction")
+    except EncodingLimit as e:
+        return unknown(run, budget, f"{e} (at {e.span})", METHOD, engine="k-induction")
+
+
+def _proved(run: Unroller, budget: Budget, k: int, max_k: int) -> Proved:
+    """Safety holds by k-induction; settle the open covers and statements."""
+    complete = True
+    try:
+        complete = _settle_targets(run, budget, max_k)
+    except OutOfBudget:
+        complete = False
+    extra = (("queries", budget.queries), ("k", k), ("targets_complete", complete),
+             ("targets_depth", run.depth))
+    return Proved(scope="all-executions", bound=run.depth,
+                  stats=Stats(engine="k-induction", method=f"{METHOD} (k={k})",
+                              seconds=budget.elapsed(), depth=run.depth, extra=extra),
+                  covers=run.targets.cover_results(), unreached=run.targets.unreached())
+
+
+def _settle_targets(run: Unroller, budget: Budget, max_k: int) -> bool:
+    """Deepen BMC to find open targets and prove the others unreachable by
+    k-induction; True when nothing is left undecided."""
+    targets: Targets = run.targets
+    if not targets.open():
+        return True
+    enc = Encoding(run.enc.program, run.enc.ctx, prefix="tgt:", atomic_unroll=run.enc.atomic_unroll,
+                   por=run.enc.por)
+    path = InductionPath(enc, budget)
+    lits = {w: z3.Bool(f"tgt:open[{w[0]}{w[1]}]", enc.ctx) for w in targets.all()}
+    for j in range(max_k + 1):
+        if not targets.open():
+            return True
+        if j > run.depth:     # the base case must cover states 0..j-1
+            run.extend()
+            run.assume_safe()
+            run.check_targets(statements=True)
+            if not run.can_move():
+                return True   # every execution ended: what is open is unreachable
+            if not targets.open():
+                return True
+        if j > 0:
+            for w, lit in lits.items():
+                path.solver.add(z3.Implies(lit, z3.Not(targets.predicate(w, enc, j - 1))))
+        path.grow(good_last=True)
+        open_now = set(targets.open())
+        goal = z3.Or([z3.And(lit, targets.predicate(w, enc, j)) for w, lit in lits.items()])
+        flags = [lit if w in open_now else z3.Not(lit) for w, lit in lits.items()]
+        if not path.reaches(goal, *flags):
+            return True
+    return False
