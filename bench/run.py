@@ -31,9 +31,10 @@ from dm_family import dm_model  # noqa: E402
 SPIN_TIMEOUT = 600
 
 
-def run_measured(cmd, cwd=None, timeout=SPIN_TIMEOUT):
+def run_measured(cmd, cwd=None, timeout=None):
     """Run `cmd`; (exit code or None on timeout, wall seconds, peak RSS in MB, output).
     Waits through os.wait4, whose rusage gives the child's peak memory."""
+    timeout = SPIN_TIMEOUT if timeout is None else timeout
     start = time.monotonic()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
@@ -130,10 +131,14 @@ def proofs_table() -> list[str]:
 
 
 def main() -> int:
+    global SPIN_TIMEOUT
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     ap.add_argument("--no-proofs", action="store_true")
+    ap.add_argument("--spin-timeout", type=float, default=600.0,
+                    help="seconds each Spin command may take (default %(default)s)")
     args = ap.parse_args()
+    SPIN_TIMEOUT = args.spin_timeout
     for tool in ("spin", "cc"):
         if shutil.which(tool) is None:
             print(f"bench: {tool} is not installed (apt-get install spin gcc)", file=sys.stderr)
