@@ -14,9 +14,12 @@ worker threads owned by core:
   part of a deadlock (`Step.idle`).
 
 NOTE(v2-approximations): `call_rcu` callbacks may run as soon as they are
-queued (a grace period is not modelled for them); `synchronize_rcu` waits for
-the read-side sections in progress when it starts; `cancel_work_sync` and
-`del_timer_sync` are two steps (cancel, then wait for a running function).
+queued (a grace period is not modelled for them: more executions than the
+kernel allows, so a proof still holds, but a model of RCU-protected freeing may
+get a false alarm); `synchronize_rcu` waits for the read-side sections in
+progress when it starts; `cancel_work_sync` is two steps (take the item, then
+wait for a running instance), `del_timer_sync` one (wait until the handler is
+not running, and disarm).
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ def var_names(sym, rcu_fns: list[str], readers: list[int], syncers: list[int],
     """The hidden vars of a program, with their initial values, in a fixed order."""
     out: list[tuple[str, object]] = []
     for w in sym.works:
-        out += [(f"pending({w.name})", False), (f"running({w.name})", False)]
+        out += [(f"pending({w.name})", False), (f"running({w.name})", False),
+                (f"canceling({w.name})", False)]
     for t in sym.timers:
         out += [(f"pending({t.name})", False), (f"running({t.name})", False),
                 (f"shutdown({t.name})", False)]
@@ -85,12 +89,29 @@ class V2:
             return node(M.StepKind.ASSIGN, nxt, target=self.var(name), expr=value)
 
         if fn == "queue_work":
-            return assign(f"pending({arg})", TRUE, cont)
+            # A no-op while pending, and while cancel_work_sync owns the item.
+            body = (M.AIf(M.Neg(self.var(f"canceling({arg})")),
+                          (M.AAssign(self.var(f"pending({arg})"), TRUE, s.span),), (), s.span),)
+            return node(M.StepKind.ATOMIC, cont, body=body)
         if fn == "flush_work":
             return node(M.StepKind.AWAIT, cont, expr=self.idle_of(arg))
-        if fn in ("cancel_work_sync", "del_timer_sync"):
-            wait = node(M.StepKind.AWAIT, cont, expr=M.Neg(self.var(f"running({arg})")))
-            return assign(f"pending({arg})", M.Const(False), wait)
+        if fn == "cancel_work_sync":
+            # As the kernel's: the canceller owns the item (queueing it is a no-op, even
+            # from its own handler) until the running instance has finished.
+            done = node(M.StepKind.ATOMIC, cont, body=(
+                M.AAwait(M.Neg(self.var(f"running({arg})")), s.span),
+                M.AAssign(self.var(f"pending({arg})"), M.Const(False), s.span),
+                M.AAssign(self.var(f"canceling({arg})"), M.Const(False), s.span)))
+            return node(M.StepKind.ATOMIC, done, body=(
+                M.AAssign(self.var(f"pending({arg})"), M.Const(False), s.span),
+                M.AAssign(self.var(f"canceling({arg})"), TRUE, s.span)))
+        if fn == "del_timer_sync":
+            # timer_delete_sync retries until the handler is not running: on return the
+            # timer is neither armed nor running (a later re-arm, e.g. by work the
+            # handler queued, arms it again).
+            return node(M.StepKind.ATOMIC, cont, body=(
+                M.AAwait(M.Neg(self.var(f"running({arg})")), s.span),
+                M.AAssign(self.var(f"pending({arg})"), M.Const(False), s.span)))
         if fn in ("flush_workqueue", "destroy_workqueue"):
             works = [w.name for w in lw.sym.works if w.queue == arg]
             return node(M.StepKind.AWAIT, cont, expr=_and([self.idle_of(w) for w in works]))
