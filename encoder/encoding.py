@@ -7,10 +7,9 @@ one helper, `Encoding.name` (`refs(md_kobj)@3`, `moved(admin)@3`,
 `pc(reader)=2@3`), and builds:
 
 - `init(t)`: state `t` is the initial state;
-- `trans(t)`: state `t+1` follows from state `t` by one step of one thread,
-  `moved(thread)@t` says which and `choice@t` picks the branch of a `choose`.
-  Once every thread is done the state may stutter (no thread moves), so paths
-  of length K also cover the executions that ended sooner;
+- `trans(t)`: state `t+1` follows from state `t` by one step of exactly one
+  thread, `moved(thread)@t` says which and `choice@t` picks the branch of a
+  `choose`: a path of L transitions is an execution of exactly L steps;
 - `step_violation(t)` / `step_violations(t)`: the step from `t` violates a check;
 - `invariant_false(t)`, `deadlock(t)`, `can_move(t)`, and for k-induction
   `violation_enabled(t)`, `bad_state(t)`, `domain(t)`, `differ(t1, t2)`.
@@ -542,10 +541,9 @@ class Encoding:
                     outs = self._outcomes(st, i, t)
                 gone = None if st.owner < 0 else self.at(("mstate", st.owner), t) == GONE
                 nondet = st.kind is StepKind.CHOOSE
-                homes = sorted({(self.program.objects[x] if k == "object"
-                                 else self.program.completions[x]).storage for k, x in st.uses})
-                freed = self._or([self.at(("mstate", m), t) == GONE for m in homes if m >= 0]) \
-                    if any(m >= 0 for m in homes) else None
+                homes = _storage_modules(self.program, st)
+                freed = (self._or([self.at(("mstate", m), t) == GONE for m in homes])
+                         if homes else None)
                 out.append(NodeAt(i, st, self.pc_is(i, st.id, t), gone, tuple(outs), nondet,
                                   self._or([o.guard for o in outs]), sels, freed))
         got = tuple(out)
@@ -585,23 +583,20 @@ class Encoding:
             parts.append(self._or([self.pc_is(i, DONE, t)] + idle))
         return self._and(parts)
 
-    def all_done(self, t: int) -> z3.BoolRef:
-        return self._and([self.pc_is(i, DONE, t) for i in range(len(self.program.threads))])
-
     @_built_once
     def trans(self, t: int) -> z3.BoolRef:
-        """State `t+1` follows from state `t`: at most one thread moves, by an enabled
-        step (a violating one included: `step_violation(t)` tells those apart); no
-        thread moves only when all are done.  Every state variable at `t+1` is an
-        `If` over the outcomes that write it, else its value at `t`."""
+        """State `t+1` follows from state `t`: exactly one thread moves, by an enabled
+        step (a violating one included: `step_violation(t)` tells those apart).
+        Every state variable at `t+1` is an `If` over the outcomes that write it,
+        else its value at `t`.  An execution that ends sooner has no path of this
+        length: each depth is asked about its own executions."""
         n = len(self.program.threads)
         moved = [self.moved(i, t) for i in range(n)]
-        cs = []
+        cs = [self._or(moved)]
         if n <= 6:
             cs += [z3.Not(z3.And(moved[a], moved[b])) for a in range(n) for b in range(a + 1, n)]
         else:
             cs.append(z3.AtMost(*moved, 1))
-        cs.append(self._or(moved + [self.all_done(t)]))
         if self.por and t > 0:
             cs += self._por(t)
 
@@ -678,7 +673,7 @@ class Encoding:
         for th in self.program.threads:
             by: dict[Footprint, list[int]] = {}
             for st in th.steps:
-                by.setdefault(footprint(st), []).append(st.id)
+                by.setdefault(footprint(self.program, st), []).append(st.id)
             classes.append(by)
         return frozenset(reads), classes
 
@@ -844,7 +839,7 @@ class Encoding:
         )
 
     def decode_mover(self, model: z3.ModelRef, t: int) -> Optional[int]:
-        """The thread that moved at step `t` of `model` (None: nobody, all done)."""
+        """The thread that moved at step `t` of `model`."""
         for i in range(len(self.program.threads)):
             if z3.is_true(model.eval(self.moved(i, t), model_completion=True)):
                 return i
@@ -935,12 +930,19 @@ def _atomic_footprint(body, reads: set, writes: set) -> None:
                 _atomic_footprint(b, reads, writes)
 
 
-def footprint(st: M.Step) -> Footprint:
+def _storage_modules(p: M.Program, st: M.Step) -> tuple[int, ...]:
+    """The modules whose memory holds what `st` uses (its use-after-unload check)."""
+    return tuple(sorted({m for m in ((p.objects[x] if kind == "object" else p.completions[x]).storage
+                                     for kind, x in st.uses) if m >= 0}))
+
+
+def footprint(p: M.Program, st: M.Step) -> Footprint:
     """What step `st` may read and write of the shared state (not pcs, not locals)."""
     reads: set = set()
     writes: set = set()
     if st.owner >= 0:
         reads.add(("mstate", st.owner))      # the code-after-unload check
+    reads.update(("mstate", m) for m in _storage_modules(p, st))   # the use-after-unload check
     if st.expr is not None:
         _expr_reads(st.expr, reads, writes)
     if st.kind is StepKind.ASSIGN and isinstance(st.target, M.VarRef):

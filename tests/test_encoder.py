@@ -407,6 +407,12 @@ var y = 0
 thread a { atomic { while y < 2 { y = y + 1; choose { x = 1 } or { x = 2 } }; await x == 2 } }
 cover two: x == 2
 """,
+    "storage_used_after_free": """
+module m
+completion c in m
+thread user { complete(c) }
+thread admin { unload(m) }
+""",
     "atomic_get_after_release": """
 object o refs 1
 thread a { put(o) }
