@@ -31,12 +31,14 @@ KEYWORDS = frozenset(DECL_KEYWORDS + (
     "in", "local", "assert", "await", "return", "if", "else", "while", "choose", "or",
     "atomic", "and", "not", "true", "false"))
 OPTION_WORDS = frozenset({"refs", "exit", "release", "done", "proved", "violated"})
+# Language v2 declarations: soft keywords, only at the start of a declaration.
+V2_DECL_KEYWORDS = ("workqueue", "work", "timer")
 
 END = "$END"
 SEP = "_SEP"
 CONTINUATIONS = frozenset({"_CONT_ELSE", "_CONT_OR"})  # newline before else / or
 
-DECL_STARTS = frozenset(word.upper() for word in DECL_KEYWORDS)
+DECL_STARTS = frozenset(word.upper() for word in DECL_KEYWORDS + V2_DECL_KEYWORDS)
 STMT_STARTS = frozenset({"LOCAL", "NAME", "ASSERT", "AWAIT", "RETURN", "IF", "WHILE",
                          "CHOOSE", "ATOMIC"})
 OPERAND_STARTS = frozenset({"NAME", "INT", "TRUE", "FALSE", "LPAR"})
@@ -136,7 +138,7 @@ def describe_expected(expected: Iterable[str]) -> str:
     top_level = END in rest
     items = []
     if DECL_STARTS <= rest:  # between declarations: blank lines are not worth naming
-        items.append("a declaration (" + ", ".join(DECL_KEYWORDS) + ")")
+        items.append("a declaration (" + ", ".join(DECL_KEYWORDS + V2_DECL_KEYWORDS) + ")")
         rest -= DECL_STARTS | {SEP}
     if STMT_STARTS <= rest:
         items.append("a statement")

@@ -485,7 +485,7 @@ def test_parse_file_reads_bytes(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("thread t\n{\n}", "unexpected newline; expected '{' (a block opens on the line of its header)"),
     ("xyz", "unexpected 'xyz'; expected a declaration (module, object, completion, mutex, var, "
-            "fn, thread, invariant, cover, expect)"),
+            "fn, thread, invariant, cover, expect, workqueue, work, timer)"),
     ("thread t {\n    x = 1\n", "unexpected end of file; expected '}'"),
     ("invariant i: a < b < c",
      "unexpected '<'; comparisons do not chain (join two comparisons with 'and')"),

@@ -49,6 +49,16 @@ INTERNAL_ERROR = "internal-error"
 
 # rule id -> (shortDescription, fullDescription, help)
 RULES: dict[str, tuple[str, str, str]] = {
+    "use-after-unload": (
+        "An object or completion that lived in a module's memory is used after the module was unloaded.",
+        "A thread touches an object or a completion declared `in MOD` - a get, put, complete, "
+        "wait, or a query of its count - after MOD was unloaded and its memory freed (or, "
+        "for a completion on a stack modelled as a module, after the frame returned). In the "
+        "kernel this is a use-after-free of module data.",
+        "Make sure nothing can reach the storage once it is freed: wait for every user "
+        "before the module (or the stack frame) goes away, e.g. wait without a timeout, "
+        "cancel or flush deferred work, or move the object into refcounted memory whose "
+        "last put frees it."),
     "code-after-unload": (
         "Code of a module runs after the module was unloaded.",
         "A thread executes a statement owned by a module - its function body, a return into "
