@@ -191,7 +191,7 @@ def check_file(path: str, options: CiOptions = CiOptions()) -> FileResult:
     an engine (both become an error result); KeyboardInterrupt goes through."""
     from modproof.exports.text import result_text
     from modproof.grammar.parser import parse_file
-    from modproof.spec.diagnostics import SpecError, render_all
+    from modproof.spec.diagnostics import SpecError, read_source, render_all
     from modproof.spec.lower import lower
 
     start = time.perf_counter()
@@ -203,7 +203,7 @@ def check_file(path: str, options: CiOptions = CiOptions()) -> FileResult:
         program = lower(parse_file(path), deferred_release=options.deferred_release)
     except SpecError as exc:
         n = len(exc.diagnostics)
-        source = _read_text(path)
+        source = read_source(path)
         detail = (render_all(exc.diagnostics, source)
                   + f"\n{n} error{'s' if n != 1 else ''} in {path}")
         first = exc.diagnostics[0] if exc.diagnostics else None
@@ -243,14 +243,6 @@ def _internal(path: str, exc: Exception, seconds: float, program, expected: str)
     detail = (reason + "\nThis is a bug in modproof, not in your file. Please report it with the "
               "input; run `modproof prove` on it with MODPROOF_DEBUG=1 for a traceback.")
     return _error(path, INTERNAL_ERROR, reason, detail, seconds, program=program, expected=expected)
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 # --------------------------------------------------------------------------- many files

@@ -34,14 +34,14 @@ def _err(msg: str) -> None:
 
 def load_program(path: str, deferred_release: bool = False):
     """Parse, check and lower `path`; on a mistake print the diagnostics and exit 2."""
-    from modproof.spec.diagnostics import SpecError, render_all
+    from modproof.spec.diagnostics import SpecError, read_source, render_all
     from modproof.spec.lower import lower
     from modproof.grammar.parser import parse_file
     try:
         spec = parse_file(path)
         return lower(spec, deferred_release=deferred_release)
     except SpecError as exc:
-        source = _read_text(path)
+        source = read_source(path)
         _err(render_all(exc.diagnostics, source))
         n = len(exc.diagnostics)
         _err(f"{n} error{'s' if n != 1 else ''} in {path}")
@@ -49,14 +49,6 @@ def load_program(path: str, deferred_release: bool = False):
     except OSError as exc:
         _err(f"modproof: error: cannot read {path}: {exc.strerror or exc}")
         raise _Fail(EXIT_INPUT)
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 class _Group(click.Group):
@@ -211,6 +203,16 @@ def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_sta
 # --------------------------------------------------------------------------- replay
 
 
+def _load_json_witness(path: str):
+    """The parsed JSON of a witness file; on a bad file print why and exit 2."""
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _err(f"{path}: error: not a readable JSON witness: {exc}")
+        raise _Fail(EXIT_INPUT)
+
+
 @main.command("replay")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("witness", type=click.Path(dir_okay=False))
@@ -223,12 +225,7 @@ def replay_cmd(file: str, witness: str) -> None:
     from modproof.witness import ReplayError
 
     p = load_program(file)
-    try:
-        with open(witness, "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _err(f"{witness}: error: not a readable JSON witness: {exc}")
-        raise _Fail(EXIT_INPUT)
+    data = _load_json_witness(witness)
     try:
         w = replay_file(p, data)
     except WitnessFileError as exc:
@@ -288,12 +285,7 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
             raise _Fail(EXIT_INPUT)
         from modproof.replayfile import WitnessFileError, replay_file
         from modproof.witness import ReplayError
-        try:
-            with open(source, "rb") as f:
-                data = json.loads(f.read().decode("utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            _err(f"{source}: error: not a readable JSON witness: {exc}")
-            raise _Fail(EXIT_INPUT)
+        data = _load_json_witness(source)
         model_path = model or (data.get("file") if isinstance(data, dict) else None)
         if not model_path:
             _err(f"{source}: error: the witness names no model file; pass --model FILE")

@@ -47,6 +47,16 @@ def _excerpt(source: str, span: Span) -> list[str]:
     return [f"    {text}", "    " + " " * (col - 1) + "^" + "~" * (width - 1)]
 
 
+def read_source(path: str) -> str:
+    """The file's text for quoting lines in messages: undecodable bytes replaced,
+    "" when it cannot be read (the error being reported says why)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def render(diag: Diagnostic, source: str) -> str:
     """`file:line:col: error: message`, the source line, a caret, then the notes."""
     out = [f"{diag.span}: {diag.severity}: {diag.message}"]

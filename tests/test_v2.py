@@ -60,7 +60,9 @@ cover gone: not loaded(m)
 def both(src: str, **kw):
     p = load_text(src, "v2.mproof", **kw)
     ex = prove(p, Options(engine="explicit", reduce=False))
-    bm = prove(p, Options(engine="bmc", bound=60))
+    # k-induction does not close on a timer/work re-arm cycle: then the Z3 engine
+    # gives a bounded proof; keep the bound (and the test) short.
+    bm = prove(p, Options(engine="bmc", bound=30, timeout=120))
     if isinstance(ex, Violated):
         assert isinstance(bm, Violated), bm
         assert (bm.check, bm.witness.length) == (ex.check, ex.witness.length)
