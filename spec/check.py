@@ -72,6 +72,13 @@ KIND_OF = {
     A.InvariantDecl: "invariant", A.CoverDecl: "cover",
     A.WorkqueueDecl: "workqueue", A.WorkDecl: "work", A.TimerDecl: "timer",
 }
+# Where collect() files each kind of declaration in Symbols (functions go by name).
+_TABLE_OF = {
+    A.ModuleDecl: "modules", A.ObjectDecl: "objects", A.CompletionDecl: "completions",
+    A.MutexDecl: "mutexes", A.VarDecl: "vars", A.ThreadDecl: "threads",
+    A.InvariantDecl: "invariants", A.CoverDecl: "covers", A.WorkqueueDecl: "workqueues",
+    A.WorkDecl: "works", A.TimerDecl: "timers",
+}
 ARTICLE = {"object": "an object", "module": "a module", "completion": "a completion",
            "mutex": "a mutex", "var": "a var", "fn": "a function", "thread": "a thread",
            "invariant": "an invariant", "cover": "a cover", "local": "a local",
@@ -227,32 +234,12 @@ class Checker:
                            Note(prev.name_span, f"first declaration of '{name}'"))
                 continue
             self.sym.decls[name] = d
-            if isinstance(d, A.ModuleDecl):
-                self.sym.modules.append(d)
-            elif isinstance(d, A.ObjectDecl):
-                self.sym.objects.append(d)
-                if d.refs < 0:
-                    self.error(d.span, "an object's count cannot be negative")
-            elif isinstance(d, A.CompletionDecl):
-                self.sym.completions.append(d)
-            elif isinstance(d, A.MutexDecl):
-                self.sym.mutexes.append(d)
-            elif isinstance(d, A.VarDecl):
-                self.sym.vars.append(d)
-            elif isinstance(d, A.FnDecl):
+            if isinstance(d, A.FnDecl):
                 self.sym.fns[name] = d
-            elif isinstance(d, A.ThreadDecl):
-                self.sym.threads.append(d)
-            elif isinstance(d, A.InvariantDecl):
-                self.sym.invariants.append(d)
-            elif isinstance(d, A.CoverDecl):
-                self.sym.covers.append(d)
-            elif isinstance(d, A.WorkqueueDecl):
-                self.sym.workqueues.append(d)
-            elif isinstance(d, A.WorkDecl):
-                self.sym.works.append(d)
-            elif isinstance(d, A.TimerDecl):
-                self.sym.timers.append(d)
+            else:
+                getattr(self.sym, _TABLE_OF[type(d)]).append(d)
+            if isinstance(d, A.ObjectDecl) and d.refs < 0:
+                self.error(d.span, "an object's count cannot be negative")
         # Locals of every body, to tell "a local is not allowed here" from "undeclared".
         for d in self.spec.decls:
             if isinstance(d, (A.FnDecl, A.ThreadDecl)):

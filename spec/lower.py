@@ -358,20 +358,14 @@ class _Lowerer:
         def var(name):
             return M.VarRef(self.hidden[name])
 
-        for w in sym.works:
-            trig = (M.AAwait(var(f"pending({w.name})"), w.span),
-                    M.AAssign(var(f"pending({w.name})"), M.Const(False), w.span),
-                    M.AAssign(var(f"running({w.name})"), M.Const(True), w.span))
-            threads.append(_ThreadBuilder(self, None, f"kworker({w.name})", None, idx)
-                           .build_worker(trig, w.fn, f"running({w.name})", w.span, "kworker"))
-            idx += 1
-        for t in sym.timers:
-            trig = (M.AAwait(var(f"pending({t.name})"), t.span),
-                    M.AAssign(var(f"pending({t.name})"), M.Const(False), t.span),
-                    M.AAssign(var(f"running({t.name})"), M.Const(True), t.span))
-            threads.append(_ThreadBuilder(self, None, f"timer({t.name})", None, idx)
-                           .build_worker(trig, t.fn, f"running({t.name})", t.span, "timer"))
-            idx += 1
+        for group, items in (("kworker", sym.works), ("timer", sym.timers)):
+            for d in items:
+                trig = (M.AAwait(var(f"pending({d.name})"), d.span),
+                        M.AAssign(var(f"pending({d.name})"), M.Const(False), d.span),
+                        M.AAssign(var(f"running({d.name})"), M.Const(True), d.span))
+                threads.append(_ThreadBuilder(self, None, f"{group}({d.name})", None, idx)
+                               .build_worker(trig, d.fn, f"running({d.name})", d.span, group))
+                idx += 1
         for f in self.rcu_fns:
             span = sym.fns[f].span
             pend = var(f"rcu_pending({f})")
