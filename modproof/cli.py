@@ -74,7 +74,9 @@ class _Group(click.Group):
             ctx.exit(EXIT_INTERNAL)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Exit codes: 0 proved (or fine), 1 violated (or a witness diverges, or a CI "
+                    "file does not match), 2 bad input or usage, 3 unknown, 4 internal error.")
 @click.version_option(__version__, prog_name="modproof")
 def main() -> None:
     """modproof: prove Linux-kernel module-unload and lifetime designs safe, or show the crash."""
