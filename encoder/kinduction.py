@@ -25,7 +25,7 @@ from typing import Optional
 import z3
 
 from modproof.encoder.bmc import (
-    Budget, OutOfBudget, Targets, Unroller, step_once, unknown,
+    Budget, OutOfBudget, Targets, Unroller, stats, step_once, unknown,
 )
 from modproof.encoder.encoding import ATOMIC_UNROLL, Encoding, EncodingLimit
 from modproof.result import Proved, Result, Stats
@@ -69,14 +69,17 @@ class InductionPath:
 
 def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
                      timeout: Optional[float] = None, rlimit: Optional[int] = None,
-                     atomic_unroll: int = ATOMIC_UNROLL, por: bool = True) -> Result:
+                     atomic_unroll: int = ATOMIC_UNROLL, por: bool = True,
+                     bounded_fallback: bool = False) -> Result:
     """Prove `program` for all executions by k-induction (k <= `max_k`).
 
     Violated: the shortest BMC witness.  Proved("all-executions"): either every
     execution ends within the depth explored, or the induction step closed at
     some k (in `Stats.method` and `Stats.extra["k"]`).  Unknown when max_k or the
     budget (`timeout` seconds, `rlimit` Z3 resource units) runs out first.
-    `por=False` switches off the partial-order reduction.
+    `por=False` switches off the partial-order reduction.  With `bounded_fallback`,
+    an induction that does not close by `max_k` gives what the base case showed,
+    Proved("bounded", max_k), instead of Unknown.
     """
     budget = Budget(timeout, rlimit)
     ctx = z3.Context()
@@ -94,6 +97,11 @@ def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
             if not step.reaches(step.enc.bad_state(k)):
                 return _proved(run, budget, k, max_k)
             run.extend()
+        if bounded_fallback:
+            return Proved(scope="bounded", bound=max_k,
+                          stats=stats(run, f"bounded model checking to depth {max_k} "
+                                      "(k-induction did not close)"),
+                          covers=run.targets.cover_results(), unreached=run.targets.unreached())
         return unknown(run, budget, f"k-induction did not close for k <= {max_k} (the model may "
                        "have infinitely many states)", METHOD)
     except OutOfBudget as e:

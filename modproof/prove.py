@@ -52,13 +52,7 @@ def _z3(program: Program, opts: Options) -> Result:
     when the induction does not close within the bound, what remains is the
     bounded proof."""
     from modproof.encoder.kinduction import prove_kinduction
-    r = prove_kinduction(program, max_k=opts.bound, timeout=opts.timeout)
-    if isinstance(r, Unknown) and r.reason.startswith("k-induction did not close"):
-        return Proved(scope="bounded", bound=opts.bound,
-                      stats=replace(r.stats, method=f"bounded model checking to depth {opts.bound} "
-                                    "(k-induction did not close)"),
-                      covers=r.covers)
-    return r
+    return prove_kinduction(program, max_k=opts.bound, timeout=opts.timeout, bounded_fallback=True)
 
 
 def checked(program: Program, result: Result) -> Result:
