@@ -8,9 +8,8 @@ checking for bugs, then k-induction for unbounded proofs).  The first
 engine gave up.  The answer says which engine gave it.
 
 Determinism: the explicit engine first runs in-process for `FIRST_SLICE`
-seconds, and in the portfolio it is given a head start (`GRACE` seconds) before
-a Z3 answer is taken, so small models, where both would answer quickly, always
-get the explicit engine's deterministic witness.
+seconds, so small models, where both engines would answer quickly, always get
+its deterministic witness; only models it cannot decide in that time race.
 """
 from __future__ import annotations
 
@@ -23,7 +22,6 @@ from typing import Optional
 from modproof.result import Proved, Result, Stats, Unknown, Violated
 from modproof.spec.model import Program
 
-GRACE = 0.5  # seconds during which only the explicit engine's answer is taken
 FIRST_SLICE = 0.5  # seconds the explicit engine gets in-process before the portfolio starts
 
 
@@ -51,7 +49,9 @@ def prove_portfolio(program: Program, opts) -> Result:
     if opts.timeout is not None and time.monotonic() - start >= opts.timeout:
         return first
     ctx = mp.get_context("fork")
-    engines = ("explicit", "bmc")
+    # Only a slice that ran out of time is worth running longer; a state budget or an
+    # atomic loop limit would stop the explicit engine again.
+    engines = ("explicit", "bmc") if first.reason.startswith("timeout") else ("bmc",)
     procs = {}
     for name in engines:
         recv, send = ctx.Pipe(duplex=False)
@@ -59,7 +59,7 @@ def prove_portfolio(program: Program, opts) -> Result:
         proc.start()
         send.close()
         procs[recv] = (name, proc)
-    answers: dict[str, Result] = {}
+    answers: dict[str, Result] = {} if "explicit" in engines else {"explicit": first}
     errors: dict[str, str] = {}
     pending: dict[str, Result] = {}
     try:
@@ -69,12 +69,7 @@ def prove_portfolio(program: Program, opts) -> Result:
                 left = opts.timeout - (time.monotonic() - start)
                 if left <= 0:
                     break
-            waiting_grace = [r for r in pending if "explicit" not in answers and "explicit" not in errors]
-            step = left
-            if pending and waiting_grace:
-                grace_left = GRACE - (time.monotonic() - start)
-                step = max(0.0, grace_left) if step is None else min(step, max(0.0, grace_left))
-            ready = wait(list(procs), timeout=step)
+            ready = wait(list(procs), timeout=left)
             for conn in ready:
                 name, proc = procs.pop(conn)
                 try:
@@ -88,14 +83,8 @@ def prove_portfolio(program: Program, opts) -> Result:
                         pending[name] = payload
                 else:
                     errors[name] = payload
-            if "explicit" in pending:
-                return _tag(pending["explicit"], start)
-            if pending and (time.monotonic() - start >= GRACE or "explicit" in answers
-                            or "explicit" in errors):
-                name = sorted(pending)[0]
-                return _tag(pending[name], start)
-            if not procs and not pending:
-                break
+            if pending:  # of answers arriving together, the explicit engine's (sorted first)
+                return _tag(pending[sorted(pending)[0]], start)
     finally:
         for conn, (_, proc) in procs.items():
             proc.terminate()
