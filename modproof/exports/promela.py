@@ -732,6 +732,15 @@ class _Gen:
 
     # ------------------------------------------------------------------ atomic without await
 
+    def option_on(self, i: int, cond, th: Thread) -> None:
+        """The `:: COND ->` line of an if/do option, with a try_ query's side effect."""
+        tp = self.try_parts(cond, self.env(th))
+        if tp:
+            self.out(i, f":: {emit(tp[0])} ->")
+            self.out(i + 1, tp[1] + ";")
+        else:
+            self.out(i, f":: {self.live(cond, th)} ->")
+
     def atomic_body(self, i: int, t: int, th: Thread, body) -> None:
         o = self.out
         if not body:
@@ -750,25 +759,15 @@ class _Gen:
                 self.assertion(i, self.live(a.cond, th), "assertion",
                                f"{th.name}: assert at line {a.span.line} (in atomic)")
             elif isinstance(a, AIf):
-                tp = self.try_parts(a.cond, self.env(th))
                 o(i, "if")
-                if tp:
-                    o(i, f":: {emit(tp[0])} ->")
-                    o(i + 1, tp[1] + ";")
-                else:
-                    o(i, f":: {self.live(a.cond, th)} ->")
+                self.option_on(i, a.cond, th)
                 self.atomic_body(i + 1, t, th, a.then)
                 o(i, ":: else ->")
                 self.atomic_body(i + 1, t, th, a.orelse)
                 o(i, "fi;")
             elif isinstance(a, AWhile):
-                tp = self.try_parts(a.cond, self.env(th))
                 o(i, "do")
-                if tp:
-                    o(i, f":: {emit(tp[0])} ->")
-                    o(i + 1, tp[1] + ";")
-                else:
-                    o(i, f":: {self.live(a.cond, th)} ->")
+                self.option_on(i, a.cond, th)
                 self.atomic_body(i + 1, t, th, a.body)
                 o(i, ":: else -> break")
                 o(i, "od;")
