@@ -265,8 +265,9 @@ class Checker:
         if got in ("core", "module"):
             return
         if got is None:
+            mods = [m.name for m in self.sym.modules] + ["core"]
             self.error(span, f"the owner of {what} must be a module or 'core', "
-                       f"but '{owner}' is not declared")
+                       f"but '{owner}' is not declared{_suggest(owner, mods)}")
         else:
             self.error(span, f"the owner of {what} must be a module or 'core', "
                        f"but '{owner}' is {ARTICLE.get(got, got)}", *self.decl_note(owner))
