@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import os
 import re
+import sys
+import tempfile
 from pathlib import Path
 from typing import Optional
 
+import lark
 from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
@@ -41,16 +46,78 @@ def _reserve_keyword(tok: Token) -> Token:
     return Token.new_borrow_pos(kind, tok.value, tok) if kind else tok
 
 
+_GRAMMAR = "modproof.lark"
+_LARK_OPTIONS = dict(parser="lalr", lexer="contextual", propagate_positions=True,
+                     maybe_placeholders=True)
+
+
+def _open(**extra) -> Lark:
+    return Lark.open(_GRAMMAR, rel_to=__file__, lexer_callbacks={"NAME": _reserve_keyword},
+                     **_LARK_OPTIONS, **extra)
+
+
 @functools.lru_cache(maxsize=None)
 def _lark() -> Lark:
-    """The parser, built once: a Lark instance is immutable once built."""
-    parser = Lark.open(
-        "modproof.lark", rel_to=__file__, parser="lalr", lexer="contextual",
-        propagate_positions=True, maybe_placeholders=True,
-        lexer_callbacks={"NAME": _reserve_keyword},
-    )
+    """The parser, built once per process: a Lark instance is immutable once built.
+
+    Building the LALR tables costs about 0.1 s, more than parsing and proving a
+    small model together, so the built parser is kept in the user's cache folder
+    (see `_cache_path`) and loaded from there when the grammar, Lark and Python
+    are the same.  Without a usable cache folder the parser is built every time.
+    """
+    cached = _cache_path((Path(__file__).parent / _GRAMMAR).read_text(encoding="utf-8"))
+    if cached is None:
+        parser = _open()
+    elif cached.exists():
+        parser = _open(cache=str(cached))
+    else:
+        parser = _build_into_cache(cached)
     missing = set(_KEYWORD_TYPES.values()) - {t.name for t in parser.terminals}
     assert not missing, f"grammar lacks keyword terminals {sorted(missing)}"
+    return parser
+
+
+def _cache_path(grammar: str) -> Optional[Path]:
+    """Where the built parser for this grammar is kept, or None for no cache.
+
+    MODPROOF_CACHE_DIR names the folder (empty: no cache); otherwise
+    $XDG_CACHE_HOME/modproof or ~/.cache/modproof.  The name carries a digest of
+    the grammar and the Lark and Python versions, so a stale file is never read
+    (Lark checks the digest stored inside it too).
+    """
+    folder = os.environ.get("MODPROOF_CACHE_DIR")
+    if folder is None:
+        home = os.path.expanduser("~")
+        base = os.environ.get("XDG_CACHE_HOME") or (home != "~" and os.path.join(home, ".cache"))
+        folder = os.path.join(base, "modproof") if base else ""
+    if not folder:
+        return None
+    key = f"{grammar}\0{_LARK_OPTIONS}\0{lark.__version__}\0{sys.version_info[:2]}"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+    return Path(folder) / f"parser-{digest}.lark"
+
+
+def _build_into_cache(cached: Path) -> Lark:
+    """Build the parser, saving it to a private file then renaming it to `cached`.
+
+    Lark writes its cache file in place; going through a private name means a
+    concurrent `modproof ci -j N` never reads a half-written file.  Any OS error
+    (read-only home, full disk) just means no cache.
+    """
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".parser-", suffix=".tmp", dir=cached.parent)
+        os.close(fd)
+        os.unlink(tmp)  # Lark must not find an empty cache file
+    except OSError:
+        return _open()
+    try:
+        parser = _open(cache=tmp)
+        if os.path.exists(tmp):
+            os.replace(tmp, cached)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return parser
 
 

@@ -52,7 +52,24 @@ def load_program(path: str, deferred_release: bool = False):
 
 
 class _Group(click.Group):
-    """Turns every unexpected exception into an 'internal error' message, exit 4."""
+    """Turns every unexpected exception into an 'internal error' message, exit 4.
+
+    Subcommands in `_LAZY` are imported only when used (or listed by --help):
+    `ci` brings process pools and the exporters with it, which `prove` on one
+    file should not pay for at start-up.
+    """
+
+    _LAZY = {"ci": ("modproof.ci_cmd", "ci")}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self._LAZY))
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name in self._LAZY and cmd_name not in self.commands:
+            import importlib
+            module, attr = self._LAZY[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx):
         try:
@@ -319,5 +336,3 @@ def _render_witness(fmt: str, witness, program) -> str:
 
 def run() -> None:  # pragma: no cover - console entry for `python -m modproof`
     main(prog_name="modproof")
-from modproof import ci_cmd  # noqa: E402  (last: ci_cmd does not import this module)
-main.add_command(ci_cmd.ci)

@@ -13,10 +13,8 @@ its deterministic witness; only models it cannot decide in that time race.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 from dataclasses import replace
-from multiprocessing.connection import wait
 from typing import Optional
 
 from modproof.result import Proved, Result, Stats, Unknown, Violated
@@ -48,6 +46,8 @@ def prove_portfolio(program: Program, opts) -> Result:
         return _tag(first, start)
     if opts.timeout is not None and time.monotonic() - start >= opts.timeout:
         return first
+    import multiprocessing as mp  # here: most runs never get this far
+    from multiprocessing.connection import wait
     ctx = mp.get_context("fork")
     # Only a slice that ran out of time is worth running longer; a state budget or an
     # atomic loop limit would stop the explicit engine again.

@@ -154,36 +154,47 @@ class Reducer:
         self.local = [[is_local_step(st) for st in t.steps] for t in p.threads] if por else None
 
     def canon(self, s: S.State) -> S.State:
+        # The hot loop of the explicit engine: every successor goes through here.
         if self.dead_masks is not None:
-            locs = list(s.locs)
-            changed = False
+            locs = None
             for t, pc in enumerate(s.pcs):
                 dead = self.dead_masks[t][pc]
                 if dead:
-                    cur = locs[t]
+                    cur = s.locs[t] if locs is None else locs[t]
                     init = self.inits[t]
                     if any(cur[j] != init[j] for j in dead):
                         lst = list(cur)
                         for j in dead:
                             lst[j] = init[j]
+                        if locs is None:
+                            locs = list(s.locs)
                         locs[t] = tuple(lst)
-                        changed = True
-            if changed:
+            if locs is not None:
                 s = s._replace(locs=tuple(locs))
         for g in self.groups:
-            holders = s.holders
-            keys = [(s.pcs[i], s.locs[i], tuple(h == i for h in holders)) for i in g]
+            pcs, locs, holders = s.pcs, s.locs, s.holders
+            if not holders:
+                keys = [(pcs[i], locs[i]) for i in g]
+                ordered = sorted(keys)
+                if ordered == keys:
+                    continue
+                new_pcs, new_locs = list(pcs), list(locs)
+                for i, (pc, loc) in zip(g, ordered):
+                    new_pcs[i] = pc
+                    new_locs[i] = loc
+                s = s._replace(pcs=tuple(new_pcs), locs=tuple(new_locs))
+                continue
+            keys = [(pcs[i], locs[i], tuple(h == i for h in holders)) for i in g]
             order = sorted(range(len(g)), key=keys.__getitem__)
             if order == list(range(len(g))):
                 continue
             perm = {g[new]: g[old] for new, old in enumerate(order)}  # new position <- old thread
             back = {old: new for new, old in perm.items()}
-            pcs = list(s.pcs)
-            locs = list(s.locs)
+            new_pcs, new_locs = list(pcs), list(locs)
             for new_i, old_i in perm.items():
-                pcs[new_i] = s.pcs[old_i]
-                locs[new_i] = s.locs[old_i]
-            s = s._replace(pcs=tuple(pcs), locs=tuple(locs),
+                new_pcs[new_i] = pcs[old_i]
+                new_locs[new_i] = locs[old_i]
+            s = s._replace(pcs=tuple(new_pcs), locs=tuple(new_locs),
                            holders=tuple(back.get(h, h) for h in holders))
         return s
 
@@ -192,14 +203,15 @@ class Reducer:
         if not self.groups:
             return list(range(len(s.pcs)))
         skip = set()
+        pcs, locs, holders = s.pcs, s.locs, s.holders
         for g in self.groups:
             prev = None
             for i in g:
-                key = (s.pcs[i], s.locs[i], tuple(h == i for h in s.holders))
+                key = (pcs[i], locs[i], tuple(h == i for h in holders) if holders else ())
                 if key == prev:
                     skip.add(i)
                 prev = key
-        return [t for t in range(len(s.pcs)) if t not in skip]
+        return [t for t in range(len(pcs)) if t not in skip]
 
     def ample_thread(self, s: S.State) -> Optional[int]:
         """A thread whose next step is local, or None."""
