@@ -108,7 +108,7 @@ def _realize(p: Program, canon, raw: RawTrace) -> RawTrace:
 
 def _search(p: Program, max_states: int, timeout: Optional[float], start: float, red):
     nthreads = len(p.threads)
-    canon = red.canon if red is not None else (lambda x: x)
+    canon = red.canon if red is not None else (lambda x, moved=None: x)
     method = "explicit-state breadth-first search"
     if red is not None:
         method += (" with symmetry, dead-variable and partial-order reduction" if red.por
@@ -179,7 +179,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
             t = red.ample_thread(s)
             # The cycle proviso: an ample step must not lead back to an expanded state
             # (so no cycle is reduced all the way round); otherwise expand fully.
-            if t is not None and all(canon(o.state) not in closed for o in S.successors(p, s, t)):
+            if t is not None and all(canon(o.state, t) not in closed for o in S.successors(p, s, t)):
                 threads = (t,)
             else:
                 # Identical copies in a canonical state have symmetric successors:
@@ -193,7 +193,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
                 if out.violation is not None:
                     offer(_trace(parents, s, (t, None), out.violation), d + 1)
                     continue
-                s2 = canon(out.state)
+                s2 = canon(out.state, t)
                 if s2 in parents:
                     continue
                 parents[s2] = (s, t)

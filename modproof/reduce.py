@@ -153,12 +153,15 @@ class Reducer:
         self.groups = [g for g in groups.values() if len(g) > 1] if symmetry else []
         self.local = [[is_local_step(st) for st in t.steps] for t in p.threads] if por else None
 
-    def canon(self, s: S.State) -> S.State:
+    def canon(self, s: S.State, moved: Optional[int] = None) -> S.State:
+        """The representative of `s`.  `moved`: `s` is a successor, by thread
+        `moved`, of a state that was its own representative; only that thread's
+        locals can then hold dead values (steps write only their own locals)."""
         # The hot loop of the explicit engine: every successor goes through here.
         if self.dead_masks is not None:
             locs = None
-            for t, pc in enumerate(s.pcs):
-                dead = self.dead_masks[t][pc]
+            for t in range(len(s.pcs)) if moved is None else (moved,):
+                dead = self.dead_masks[t][s.pcs[t]]
                 if dead:
                     cur = s.locs[t] if locs is None else locs[t]
                     init = self.inits[t]
