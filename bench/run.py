@@ -81,7 +81,10 @@ def run_spin(k: int, crash: bool, workdir: Path):
         peak = max(peak, mem or 0)
         if code is None:
             return "timeout", total, peak
-    if "out of memory" in out or "memory limit" in out.lower():
+    # pan stopped at -DMEMLIM prints "errors: 0" too, after "Search not completed":
+    # an incomplete search is no proof.
+    if ("out of memory" in out or "memory limit" in out.lower() or "MEMLIM bound" in out
+            or "Search not completed" in out):
         return "out of memory", total, peak
     if "errors: 0" in out:
         return "proved", total, peak

@@ -59,6 +59,29 @@ class Budget:
         s.set("random_seed", SEED)
         return s
 
+    def check_capped(self, solver: z3.Solver, cap: int, *assumptions: z3.BoolRef) -> Optional[bool]:
+        """Like `check`, with at most `cap` more Z3 resource units for this query:
+        None when the cap (and not the run's own budget) ran out.  Resource units
+        are deterministic, so the same input gives up at the same place."""
+        own_limit, used_before = self.rlimit, self.used
+        if own_limit is not None and own_limit - used_before <= cap:
+            return self.check(solver, *assumptions)
+        self.rlimit = used_before + cap      # `check` counts what this query uses
+        try:
+            return self.check(solver, *assumptions)
+        except OutOfBudget:
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                raise
+            # Z3 may report an exhausted cap as "canceled" rather than as a resource limit.
+            why = solver.reason_unknown()
+            if self.used - used_before >= cap or "resource" in why or why == "canceled":
+                return None
+            raise
+        finally:
+            self.rlimit = own_limit
+            if own_limit is None:
+                solver.set("rlimit", 0)   # no cap on this solver's later queries
+
     def check(self, solver: z3.Solver, *assumptions: z3.BoolRef) -> bool:
         """True when sat, False when unsat; raises OutOfBudget otherwise."""
         if self.deadline is not None:
@@ -246,7 +269,7 @@ class Unroller:
 
 def prove_bmc(program: Program, bound: int = DEFAULT_BOUND, timeout: Optional[float] = None,
               rlimit: Optional[int] = None, atomic_unroll: int = ATOMIC_UNROLL,
-              por: bool = True) -> Result:
+              por: bool = True, symmetry: bool = True) -> Result:
     """Bounded model checking of `program` up to `bound` steps.
 
     Violated: a shortest witness.  Proved("all-executions") when every execution
@@ -254,10 +277,11 @@ def prove_bmc(program: Program, bound: int = DEFAULT_BOUND, timeout: Optional[fl
     Proved("bounded", bound).  Unknown when the budget (`timeout` seconds of wall
     clock, `rlimit` Z3 resource units) runs out, when Z3 says unknown, or when an
     atomic loop would need more than `atomic_unroll` iterations.  `por=False`
-    switches off the partial-order reduction (NOTE(por) in encoding.py).
+    switches off the partial-order reduction (NOTE(por) in encoding.py),
+    `symmetry=False` the ordering of identical copies (NOTE(symmetry-breaking)).
     """
     budget = Budget(timeout, rlimit)
-    enc = Encoding(program, z3.Context(), atomic_unroll=atomic_unroll, por=por)
+    enc = Encoding(program, z3.Context(), atomic_unroll=atomic_unroll, por=por, symmetry=symmetry)
     run = None
     try:
         run = Unroller(enc, budget)

@@ -140,7 +140,7 @@ class Encoding:
     two encodings in one context apart (the k-induction path uses its own)."""
 
     def __init__(self, program: M.Program, ctx: Optional[z3.Context] = None, prefix: str = "",
-                 atomic_unroll: int = ATOMIC_UNROLL, por: bool = True):
+                 atomic_unroll: int = ATOMIC_UNROLL, por: bool = True, symmetry: bool = True):
         self.program = program
         self.ctx = ctx if ctx is not None else z3.Context()
         self.prefix = prefix
@@ -148,6 +148,7 @@ class Encoding:
         self.por = por
         self.true = z3.BoolVal(True, self.ctx)
         self.false = z3.BoolVal(False, self.ctx)
+        self.symmetric_pairs = _symmetric_pairs(program) if symmetry else ()
         self.state_vars = self._state_vars()
         self._by_key = {sv.key: sv for sv in self.state_vars}
         self._consts: dict[tuple[str, int], z3.ExprRef] = {}
@@ -208,6 +209,8 @@ class Encoding:
                 for k, m in enumerate(p.modules)]
         out += [StateVar(("holder", k), f"holder({x.name})", False) for k, x in enumerate(p.mutexes)]
         out += [StateVar(("var", k), v.name, isinstance(v.init, bool)) for k, v in enumerate(p.vars)]
+        out += [StateVar(("started", i), f"started({p.threads[i].name})", True)
+                for i, _ in self.symmetric_pairs]
         return tuple(out)
 
     def at(self, key: Key, t: int) -> z3.ExprRef:
@@ -573,6 +576,7 @@ class Encoding:
         eqs += [self.at(("mstate", k), t) == LOADED for k in range(len(p.modules))]
         eqs += [self.at(("holder", k), t) == FREE for k in range(len(p.mutexes))]
         eqs += [self.at(("var", k), t) == self.val(v.init) for k, v in enumerate(p.vars)]
+        eqs += [z3.Not(self.at(("started", i), t)) for i, _ in self.symmetric_pairs]
         return self._and(eqs)
 
     def all_done_or_idle(self, t: int) -> z3.BoolRef:
@@ -599,6 +603,7 @@ class Encoding:
             cs.append(z3.AtMost(*moved, 1))
         if self.por and t > 0:
             cs += self._por(t)
+        cs += self._symmetry(t)
 
         writers: dict[Key, list] = {sv.key: [] for sv in self.state_vars}
         incoming: dict[tuple[int, int], list] = {}   # (thread, pc) -> ways to get there
@@ -628,7 +633,7 @@ class Encoding:
                 arrive = self._or(incoming.get((i, pc), []))
                 cs.append(self.pc_is(i, pc, t + 1) == z3.If(moved[i], arrive, self.pc_is(i, pc, t)))
         for sv in self.state_vars:
-            if sv.key[0] == "at":
+            if sv.key[0] in ("at", "started"):
                 continue
             cur = self.at(sv.key, t)
             nxt = cur
@@ -661,6 +666,26 @@ class Encoding:
                 if ruled_out:
                     here = self._or([self.pc_is(i, n, t) for n in ids])
                     cs.append(z3.Implies(z3.And(self.moved(i, t), here), z3.Not(self._or(ruled_out))))
+        return cs
+
+    def _symmetry(self, t: int) -> list[z3.BoolRef]:
+        """NOTE(symmetry-breaking): the copies of `thread NAME[K]` make their first
+        moves in index order: copy j+1 moves only once copy j has moved
+        (`started`).  Any execution becomes one of this shape, of the same length
+        and with the same checks, by renaming the copies (and mutex holders) in the
+        order of their first moves: copies run the same code from the same locals
+        and nothing a check or property reads can tell them apart.  The renaming
+        keeps the partial-order constraint's normal form (its swaps only move a
+        lower thread's step earlier).  On the induction path the window may start
+        with any flags, all true included, which is the unrestricted system; the
+        flags stay out of `differ`, which is sound because a shortest violating
+        execution of the restricted system visits distinct states (cutting a loop
+        gives a shorter execution, which renaming turns into a restricted one)."""
+        cs = []
+        for i, j in self.symmetric_pairs:
+            started = self.at(("started", i), t)
+            cs.append(self.at(("started", i), t + 1) == z3.Or(started, self.moved(i, t)))
+            cs.append(z3.Implies(self.moved(j, t), started))
         return cs
 
     def _por_facts(self) -> tuple[frozenset, list[dict["Footprint", list[int]]]]:
@@ -811,7 +836,8 @@ class Encoding:
 
     def differ(self, t1: int, t2: int) -> z3.BoolRef:
         """States `t1` and `t2` differ (the simple-path constraint)."""
-        return self._or([self.at(sv.key, t1) != self.at(sv.key, t2) for sv in self.state_vars])
+        return self._or([self.at(sv.key, t1) != self.at(sv.key, t2) for sv in self.state_vars
+                         if sv.key[0] != "started"])
 
     # ------------------------------------------------------------------ decoding
 
@@ -844,6 +870,15 @@ class Encoding:
             if z3.is_true(model.eval(self.moved(i, t), model_completion=True)):
                 return i
         return None
+
+
+def _symmetric_pairs(p: M.Program) -> tuple[tuple[int, int], ...]:
+    """(copy j, copy j+1) of every `thread NAME[K]`, by thread index."""
+    groups: dict[str, list[int]] = {}
+    for i, th in enumerate(p.threads):
+        if th.copy is not None:
+            groups.setdefault(th.group, []).append(i)
+    return tuple((a, b) for g in groups.values() for a, b in zip(g, g[1:]))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Optional
 import z3
 
 from modproof.encoder.bmc import (
-    Budget, OutOfBudget, Targets, Unroller, stats, step_once, unknown,
+    Budget, OutOfBudget, Targets, Unroller, _rlimit_count, stats, step_once, unknown,
 )
 from modproof.encoder.encoding import ATOMIC_UNROLL, Encoding, EncodingLimit
 from modproof.result import Proved, Result, Stats
@@ -33,6 +33,7 @@ from modproof.spec.model import Program
 
 DEFAULT_MAX_K = 60
 METHOD = "k-induction"
+INDUCTION_CAP_MIN = 1_000_000      # Z3 resource units an induction attempt may always use
 
 
 class InductionPath:
@@ -61,15 +62,19 @@ class InductionPath:
             s.add(enc.differ(j, k))
         self.k = k
 
-    def reaches(self, goal: z3.BoolRef, *assumptions: z3.BoolRef) -> bool:
+    def reaches(self, goal: z3.BoolRef, *assumptions: z3.BoolRef,
+                cap: Optional[int] = None) -> Optional[bool]:
+        """Can the path end in `goal`?  None when `cap` resource units were not enough."""
         lit = z3.Bool(self.enc.name("goal", self.k), self.enc.ctx)
         self.solver.add(z3.Implies(lit, goal))
-        return self.budget.check(self.solver, lit, *assumptions)
+        if cap is None:
+            return self.budget.check(self.solver, lit, *assumptions)
+        return self.budget.check_capped(self.solver, cap, lit, *assumptions)
 
 
 def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
                      timeout: Optional[float] = None, rlimit: Optional[int] = None,
-                     atomic_unroll: int = ATOMIC_UNROLL, por: bool = True,
+                     atomic_unroll: int = ATOMIC_UNROLL, por: bool = True, symmetry: bool = True,
                      bounded_fallback: bool = False) -> Result:
     """Prove `program` for all executions by k-induction (k <= `max_k`).
 
@@ -77,7 +82,8 @@ def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
     execution ends within the depth explored, or the induction step closed at
     some k (in `Stats.method` and `Stats.extra["k"]`).  Unknown when max_k or the
     budget (`timeout` seconds, `rlimit` Z3 resource units) runs out first.
-    `por=False` switches off the partial-order reduction.  With `bounded_fallback`,
+    `por=False` switches off the partial-order reduction, `symmetry=False` the
+    ordering of identical copies.  With `bounded_fallback`,
     an induction that does not close by `max_k` gives what the base case showed,
     Proved("bounded", max_k), instead of Unknown.
     """
@@ -85,17 +91,30 @@ def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
     ctx = z3.Context()
     run: Optional[Unroller] = None
     try:
-        run = Unroller(Encoding(program, ctx, atomic_unroll=atomic_unroll, por=por), budget,
+        run = Unroller(Encoding(program, ctx, atomic_unroll=atomic_unroll, por=por,
+                                symmetry=symmetry), budget,
                        engine="k-induction")
         step = InductionPath(Encoding(program, ctx, prefix="ind:", atomic_unroll=atomic_unroll,
-                                      por=por), budget)
+                                      por=por, symmetry=symmetry), budget)
+        gave_up = 0
         for k in range(max_k + 1):
+            before = _rlimit_count(run.solver)
             verdict = step_once(run, bound=None, method=METHOD)
             if verdict is not None:
                 return verdict
             step.grow()
-            if not step.reaches(step.enc.bad_state(k)):
+            # NOTE(induction-cap): an induction step may cost far more than the BMC
+            # that settles a terminating model a few steps deeper.  So each attempt
+            # gets a resource cap: what BMC spent at this depth, doubled for every
+            # attempt that gave up (the induction pays at most about twice what its
+            # successful attempt costs).  An attempt that gives up means "not closed
+            # at this k" (only an unsat answer is used, so this is sound); resource
+            # units, not seconds, keep it deterministic.
+            cap = max(INDUCTION_CAP_MIN, _rlimit_count(run.solver) - before) << gave_up
+            closed = step.reaches(step.enc.bad_state(k), cap=cap)
+            if closed is False:
                 return _proved(run, budget, k, max_k)
+            gave_up += closed is None
             run.extend()
         if bounded_fallback:
             return Proved(scope="bounded", bound=max_k,
@@ -132,7 +151,7 @@ def _settle_targets(run: Unroller, budget: Budget, max_k: int) -> bool:
     if not targets.open():
         return True
     enc = Encoding(run.enc.program, run.enc.ctx, prefix="tgt:", atomic_unroll=run.enc.atomic_unroll,
-                   por=run.enc.por)
+                   por=run.enc.por, symmetry=bool(run.enc.symmetric_pairs))
     path = InductionPath(enc, budget)
     lits = {w: z3.Bool(f"tgt:open[{w[0]}{w[1]}]", enc.ctx) for w in targets.all()}
     for j in range(max_k + 1):

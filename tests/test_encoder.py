@@ -877,3 +877,92 @@ def test_trans_is_the_step_function(name, t0):
         assert (solver.check(enc.invariant_false(t0)) == z3.sat) == (
             S.invariant_violation(p, s) is not None), s
         solver.pop()
+
+
+# --------------------------------------------------------------------------- symmetry breaking
+
+SYMMETRIC = {
+    # Only the copy that goes second can finish: the constraint must not lose it.
+    "second_copy_completes": """
+completion c
+var n = 0
+thread t[2] { n = n + 1; if n == 2 { complete(c) } else { wait(c) } }
+cover both: n == 2
+""",
+    "mutex_holders": """
+mutex l
+var inside = 0
+thread t[3] { lock(l); inside = inside + 1; assert inside == 1; inside = inside - 1; unlock(l) }
+""",
+    "mutex_race": """
+mutex l
+var inside = 0
+thread t[3] { lock(l); inside = inside + 1; unlock(l); assert inside < 3 }
+""",
+    "copies_and_a_single_thread": """
+module m refs 1
+object o refs 2 release rel
+completion done_c
+fn rel in m { complete(done_c) }
+thread r[2] { put(o) }
+thread admin { wait(done_c); module_put(m); unload(m) }
+""",
+    "deadlock_among_copies": """
+completion c
+thread w[3] { wait(c) }
+thread s { complete(c); complete(c) }
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SYMMETRIC))
+def test_symmetry_breaking_keeps_verdicts_checks_and_lengths(name):
+    p = load_text(SYMMETRIC[name], f"{name}.mproof")
+    o = bfs(p, max_depth=25)
+    with_sym = prove_bmc(p, bound=24)
+    without = prove_bmc(p, bound=24, symmetry=False)
+    agree(p, with_sym, o, 24)
+    agree(p, without, o, 24)
+    assert with_sym.verdict == without.verdict
+    if isinstance(with_sym, Violated):
+        assert (with_sym.check, len(with_sym.trace.steps)) == (without.check, len(without.trace.steps))
+    else:
+        assert with_sym.scope == without.scope
+        assert with_sym.covers == without.covers
+    k = prove_kinduction(p, max_k=25)
+    assert k.verdict == with_sym.verdict
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("safe", [True, False])
+def test_symmetry_breaking_on_the_dm_family(k, safe):
+    import sys as _sys
+    from conftest import ROOT
+    _sys.path.insert(0, str(ROOT / "bench"))
+    from dm_family import dm_model
+    p = load_text(dm_model(k, safe), f"dm{k}.mproof")
+    a, b = prove_bmc(p, bound=16), prove_bmc(p, bound=16, symmetry=False)
+    assert a.verdict == b.verdict == ("proved" if safe else "violated")
+    if not safe:
+        assert (a.check, len(a.trace.steps)) == (b.check, len(b.trace.steps)) == ("code-after-unload", 14)
+        replay(p, a.trace)
+
+
+def test_a_capped_query_gives_up_and_leaves_the_solver_uncapped():
+    from modproof.encoder.bmc import Budget
+    ctx = z3.Context()
+    xs = [z3.Bool(f"x{i}", ctx) for i in range(60)]
+    budget = Budget(None, None)
+    s = budget.new_solver(ctx)
+    # A pigeonhole-like instance: hard enough that 10 resource units cannot decide it.
+    pigeons, holes = 7, 6
+    v = [[z3.Bool(f"p{i}h{j}", ctx) for j in range(holes)] for i in range(pigeons)]
+    for i in range(pigeons):
+        s.add(z3.Or(v[i]))
+    for j in range(holes):
+        for a in range(pigeons):
+            for b in range(a + 1, pigeons):
+                s.add(z3.Not(z3.And(v[a][j], v[b][j])))
+    assert budget.check_capped(s, 10) is None
+    assert budget.check(s) is False          # later queries are not capped
+    assert budget.check_capped(z3.Solver(ctx=ctx), 1_000_000, xs[0]) is True
