@@ -34,7 +34,14 @@ def test_reductions_preserve_verdicts_and_shortest_witnesses(src):
     p = load_text(src, "random.mproof")
     plain = prove_explicit(p, max_states=200_000)
     reduced = prove_explicit(p, max_states=200_000, reduce=True)
-    assert not isinstance(plain, Unknown), src
+    if isinstance(plain, Unknown):
+        # Rare (unbounded counters in loops): the plain search ran out of states.
+        # Nothing to compare with, but what the reduced search claims must hold up.
+        assert "state budget" in plain.reason, (plain.reason, src)
+        event("plain search ran out of states")
+        if isinstance(reduced, Violated):
+            assert replay(p, reduced.trace).check == reduced.check
+        return
     assert summary(plain) == summary(reduced), src
     if isinstance(plain, Violated):
         assert replay(p, plain.trace).length == len(plain.trace.steps)
