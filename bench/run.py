@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,16 +82,24 @@ def run_spin(k: int, crash: bool, workdir: Path):
         peak = max(peak, mem or 0)
         if code is None:
             return "timeout", total, peak
+    return spin_verdict(out), total, peak
+
+
+def spin_verdict(out: str) -> str:
+    """What pan's output says: violated, proved, out of memory (an incomplete
+    search) or unknown."""
+    # A violation pan reports is one, complete search or not (it stops at the first).
+    if (re.search(r"^pan:\S*\s+(assertion violated|invalid end state)", out, re.M)
+            or re.search(r"errors: [1-9]", out)):
+        return "violated"
     # pan stopped at -DMEMLIM prints "errors: 0" too, after "Search not completed":
     # an incomplete search is no proof.
     if ("out of memory" in out or "memory limit" in out.lower() or "MEMLIM bound" in out
             or "Search not completed" in out):
-        return "out of memory", total, peak
+        return "out of memory"
     if "errors: 0" in out:
-        return "proved", total, peak
-    if "assertion violated" in out or "errors:" in out:
-        return "violated", total, peak
-    return "unknown", total, peak
+        return "proved"
+    return "unknown"
 
 
 def dm_table(ks: list[int]) -> tuple[list[str], bool]:
