@@ -151,7 +151,7 @@ def _explain(p: Program, check: str, reason: str, steps: list[WitnessStep],
         if st.kind is StepKind.RETURN and st.fn is not None:
             return f"{last.thread} returns from {st.fn} into module {m}{when}"
         if st.kind is StepKind.RETURN:
-            return f"{last.thread}'s thread function, module {m}'s code, returns{when}"
+            return f"{last.thread} returns from its thread function in module {m}{when}"
         return f"{last.thread} executes '{last.statement}' in module {m}{when}"
     if check == "use-after-unload" and steps:
         last = steps[-1]
