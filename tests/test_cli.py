@@ -29,6 +29,22 @@ def test_prove_exit_codes(engine):
         in bad.output
 
 
+@pytest.mark.parametrize("body, message", [
+    ("thread t in m { module_put(m) }",
+     "t returns from its thread function in module m, which was unloaded at step 3"),
+    ("fn f in m { module_put(m) }\nthread t { f() }",
+     "t returns from f into module m, which was unloaded at step 4"),
+    ("fn f in m { module_put(m); x = 1 }\nvar x = 0\nthread t { f() }",
+     "t executes 'x = 1' in module m, which was unloaded at step 4"),
+])
+def test_code_after_unload_is_explained_in_one_line(tmp_path, body, message):
+    f = tmp_path / "k.mproof"
+    f.write_text(f"module m refs 1\n{body}\nthread a {{ unload(m) }}\n")
+    r = invoke("prove", "--engine", "explicit", str(f))
+    assert r.exit_code == 1, r.output
+    assert r.output.splitlines()[1].strip() == message
+
+
 def test_bad_input_is_exit_2_with_a_positioned_message(tmp_path):
     f = tmp_path / "broken.mproof"
     f.write_text("object o\nthread t {\n    wait(o)\n}\n")
