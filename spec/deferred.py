@@ -13,10 +13,11 @@ worker threads owned by core:
   step that marks it not running.  A worker waiting at its idle step is not
   part of a deadlock (`Step.idle`).
 
-NOTE(v2-approximations): `call_rcu` callbacks may run as soon as they are
-queued (a grace period is not modelled for them: more executions than the
-kernel allows, so a proof still holds, but a model of RCU-protected freeing may
-get a false alarm); `synchronize_rcu` waits for the read-side sections in
+NOTE(v2-approximations): a `call_rcu` callback waits for the read-side
+sections in progress when it was queued (NOTE(rcu-grace-period)), except one
+queued while another callback of the same function was still waiting, which
+may run right after that one (more executions than the kernel allows, so a
+proof still holds); `synchronize_rcu` waits for the read-side sections in
 progress when it starts; `cancel_work_sync` is two steps (take the item, then
 wait for a running instance), `del_timer_sync` one (wait until the handler is
 not running, and disarm).
@@ -30,6 +31,11 @@ from modproof.spec import model as M
 from modproof.spec.ast import BinOp, QueryKind
 
 TRUE = M.Const(True)
+
+
+def cb_wait(fn: str, reader: str) -> str:
+    """The hidden var: the oldest queued `call_rcu(fn)` callback waits for `reader`."""
+    return f"cb_wait({fn},{reader})"
 
 
 def var_names(sym, rcu_fns: list[str], readers: list[int], syncers: list[int],
@@ -49,6 +55,9 @@ def var_names(sym, rcu_fns: list[str], readers: list[int], syncers: list[int],
     for s in syncers:
         for r in readers:
             out.append((f"gp_wait({thread_names[s]},{thread_names[r]})", False))
+    for fn in rcu_fns:
+        for r in readers:
+            out.append((cb_wait(fn, thread_names[r]), False))
     if deferred:
         for o in sym.objects:
             if o.release is not None:
@@ -117,7 +126,18 @@ class V2:
             return node(M.StepKind.AWAIT, cont, expr=_and([self.idle_of(w) for w in works]))
         if fn == "call_rcu":
             v = self.var(f"rcu_pending({arg})")
-            return assign(f"rcu_pending({arg})", M.Bin(BinOp.ADD, v, M.Const(1)), cont)
+            bump = M.AAssign(v, M.Bin(BinOp.ADD, v, M.Const(1)), s.span)
+            if not lw.rcu_readers:
+                return node(M.StepKind.ATOMIC, cont, body=(bump,))
+            # NOTE(rcu-grace-period): a callback queued when none is waiting notes the
+            # read-side sections in progress; the worker runs it only after each has
+            # ended.  A callback queued behind another one gets no grace period of
+            # its own (more executions than the kernel's: sound for proofs).
+            snap = tuple(M.AAssign(self.var(cb_wait(arg, lw.thread_names[r])),
+                                   self.var(f"rcu_reader({lw.thread_names[r]})"), s.span)
+                         for r in lw.rcu_readers)
+            first = M.Bin(BinOp.EQ, v, M.Const(0))
+            return node(M.StepKind.ATOMIC, cont, body=(M.AIf(first, snap, (), s.span), bump))
         if fn == "rcu_barrier":
             parts = []
             for f in lw.rcu_fns:
@@ -132,6 +152,8 @@ class V2:
             for sy in lw.rcu_syncers:
                 body.append(M.AAssign(self.var(f"gp_wait({lw.thread_names[sy]},{me})"),
                                       M.Const(False), s.span))
+            for f in lw.rcu_fns:
+                body.append(M.AAssign(self.var(cb_wait(f, me)), M.Const(False), s.span))
             return node(M.StepKind.ATOMIC, cont, body=tuple(body))
         if fn == "synchronize_rcu":
             waits = [f"gp_wait({me},{lw.thread_names[r]})" for r in lw.rcu_readers]

@@ -130,6 +130,40 @@ thread updater { synchronize_rcu(); freed = true }
     assert isinstance(r, Violated) and r.check == "assertion"
 
 
+GRACE = """
+var published = true
+var freed = false
+fn free_elem in core {{ freed = true }}
+thread reader {{
+    local seen = false
+    {lock}
+    seen = published
+    if seen {{ assert not freed }}
+    {unlock}
+}}
+thread updater {{ published = false; call_rcu(free_elem) }}
+cover reclaimed: freed
+"""
+
+
+def test_call_rcu_callbacks_wait_for_readers_that_began_before_them():
+    r = both(GRACE.format(lock="rcu_read_lock()", unlock="rcu_read_unlock()"))
+    assert isinstance(r, Proved) and r.covers[0].reached
+    # Without a read-side section nothing holds the callback back.
+    r = both(GRACE.format(lock="", unlock="") + "thread other { rcu_read_lock(); rcu_read_unlock() }\n")
+    assert isinstance(r, Violated) and r.check == "assertion"
+
+
+def test_a_callback_queued_inside_a_read_side_section_waits_for_it():
+    r = both("""
+var freed = false
+fn free_elem in core { freed = true }
+thread t { rcu_read_lock(); call_rcu(free_elem); assert not freed; rcu_read_unlock() }
+cover reclaimed: freed
+""")
+    assert isinstance(r, Proved) and r.covers[0].reached
+
+
 def test_del_timer_sync_cannot_stop_a_timer_rearmed_by_its_work():
     r = both(TIMER.format(stop="del_timer_sync(t)"))
     assert isinstance(r, Violated) and r.check == "code-after-unload"
