@@ -151,6 +151,7 @@ class Reducer:
             if t.copy is not None:
                 groups.setdefault(t.group, []).append(i)
         self.groups = [g for g in groups.values() if len(g) > 1] if symmetry else []
+        self.group_of = {i: g for g in self.groups for i in g}
         self.local = [[is_local_step(st) for st in t.steps] for t in p.threads] if por else None
 
     def canon(self, s: S.State, moved: Optional[int] = None) -> S.State:
@@ -174,7 +175,15 @@ class Reducer:
                         locs[t] = tuple(lst)
             if locs is not None:
                 s = s._replace(locs=tuple(locs))
-        for g in self.groups:
+        # Only the group of the thread that moved can have left sorted order: the
+        # others' pcs and locals did not change, and their mutex keys only compare
+        # holders with their own indices.
+        if moved is None:
+            groups = self.groups
+        else:
+            g = self.group_of.get(moved)
+            groups = () if g is None else (g,)
+        for g in groups:
             pcs, locs, holders = s.pcs, s.locs, s.holders
             if not holders:
                 keys = [(pcs[i], locs[i]) for i in g]
