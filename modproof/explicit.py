@@ -130,6 +130,8 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
                      for i, c in enumerate(p.covers))
 
     def note_covers(s: S.State, depth: int) -> None:
+        if all(c is not None for c in covers):
+            return   # every cover already has its first (fewest-steps) depth
         for i in S.covers_hit(p, s):
             if covers[i] is None:
                 covers[i] = depth
