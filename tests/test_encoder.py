@@ -966,3 +966,13 @@ def test_a_capped_query_gives_up_and_leaves_the_solver_uncapped():
     assert budget.check_capped(s, 10) is None
     assert budget.check(s) is False          # later queries are not capped
     assert budget.check_capped(z3.Solver(ctx=ctx), 1_000_000, xs[0]) is True
+
+
+def test_kinduction_with_capped_attempts_is_reproducible_under_an_rlimit():
+    p = load(str(EXAMPLES / "dm_builtin.mproof"))
+    a = prove_kinduction(p, max_k=40, rlimit=300_000)
+    b = prove_kinduction(p, max_k=40, rlimit=300_000)
+    assert isinstance(a, Unknown) and "resource limit" in a.reason
+    assert (a.bound, a.stats.depth, a.reason) == (b.bound, b.stats.depth, b.reason)
+    full = prove_kinduction(p, max_k=40)
+    assert isinstance(full, Proved) and full.scope == "all-executions"
