@@ -95,11 +95,11 @@ class Budget:
             if left_r <= 0:
                 raise OutOfBudget(f"resource limit {self.rlimit} exhausted")
             solver.set("rlimit", left_r)
-            before = _rlimit_count(solver)
+            before = rlimit_count(solver)
         self.queries += 1
         r = solver.check(*assumptions)
         if self.rlimit is not None:
-            self.used += _rlimit_count(solver) - before
+            self.used += rlimit_count(solver) - before
         if r == z3.sat:
             return True
         if r == z3.unsat:
@@ -113,7 +113,7 @@ class Budget:
         raise OutOfBudget(f"z3 answered unknown ({why})")
 
 
-def _rlimit_count(solver: z3.Solver) -> int:
+def rlimit_count(solver: z3.Solver) -> int:
     st = solver.statistics()
     return int(st.get_key_value("rlimit count")) if "rlimit count" in st.keys() else 0
 

@@ -25,7 +25,7 @@ from typing import Optional
 import z3
 
 from modproof.encoder.bmc import (
-    Budget, OutOfBudget, Targets, Unroller, _rlimit_count, stats, step_once, unknown,
+    Budget, OutOfBudget, Targets, Unroller, rlimit_count, stats, step_once, unknown,
 )
 from modproof.encoder.encoding import ATOMIC_UNROLL, Encoding, EncodingLimit
 from modproof.result import Proved, Result, Stats
@@ -98,7 +98,7 @@ def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
                                       por=por, symmetry=symmetry), budget)
         gave_up = 0
         for k in range(max_k + 1):
-            before = _rlimit_count(run.solver)
+            before = rlimit_count(run.solver)
             verdict = step_once(run, bound=None, method=METHOD)
             if verdict is not None:
                 return verdict
@@ -110,7 +110,7 @@ def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
             # successful attempt costs).  An attempt that gives up means "not closed
             # at this k" (only an unsat answer is used, so this is sound); resource
             # units, not seconds, keep it deterministic.
-            cap = max(INDUCTION_CAP_MIN, _rlimit_count(run.solver) - before) << gave_up
+            cap = max(INDUCTION_CAP_MIN, rlimit_count(run.solver) - before) << gave_up
             closed = step.reaches(step.enc.bad_state(k), cap=cap)
             if closed is False:
                 return _proved(run, budget, k, max_k)
