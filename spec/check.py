@@ -541,4 +541,61 @@ class Checker:
 
 def check(spec: A.SpecFile) -> Symbols:
     """Check `spec`; return its symbol table or raise SpecError with every mistake found."""
+    too_deep = nesting_errors(spec)
+    if too_deep:   # the later passes recurse along the nesting: stop here
+        raise SpecError(too_deep)
     return Checker(spec).run()
+
+
+# NOTE(nesting-limits): every later stage (these checks, the lowering, the
+# reference semantics, the Z3 encoding) walks expressions and blocks
+# recursively, so nesting is bounded here, by a walk that does not recurse.  The
+# limits are far beyond hand-written models (a sum of 150 terms, 100 nested
+# blocks) and keep every stage well inside Python's default recursion limit.
+MAX_EXPR_DEPTH = 150
+MAX_BLOCK_DEPTH = 100
+
+
+def nesting_errors(spec: A.SpecFile) -> list[Diagnostic]:
+    """One diagnostic for each top-level expression or body nested too deeply."""
+    errors: list[Diagnostic] = []
+    bodies: list[tuple] = []
+    exprs: list = []
+    for d in spec.decls:
+        if isinstance(d, (A.FnDecl, A.ThreadDecl)):
+            bodies.append(d.body)
+        elif isinstance(d, (A.InvariantDecl, A.CoverDecl)):
+            exprs.append(d.expr)
+    # Blocks: (statements, depth) pairs, depth-first.
+    stack = [(b, 1) for b in reversed(bodies)]
+    while stack:
+        block, depth = stack.pop()
+        for st in block:
+            inner: list[tuple] = []
+            if isinstance(st, A.If):
+                inner = [st.then] + ([st.orelse] if st.orelse is not None else [])
+            elif isinstance(st, (A.While, A.Atomic)):
+                inner = [st.body]
+            elif isinstance(st, A.Choose):
+                inner = list(st.branches)
+            for field_name in ("cond", "expr", "value"):
+                e = getattr(st, field_name, None)
+                if e is not None and not isinstance(e, (str, tuple)):
+                    exprs.append(e)
+            if inner and depth + 1 > MAX_BLOCK_DEPTH:
+                errors.append(Diagnostic(st.span, f"blocks nested more than {MAX_BLOCK_DEPTH} "
+                                         "deep; split the code into functions"))
+                continue
+            stack.extend((b, depth + 1) for b in reversed(inner))
+    operators = (A.Not, A.Binary)
+    for top in exprs:
+        work = [(top, 1)] if isinstance(top, operators) else []   # (operator, operators above + 1)
+        while work:
+            e, depth = work.pop()
+            if depth > MAX_EXPR_DEPTH:
+                errors.append(Diagnostic(top.span, f"expression nested more than {MAX_EXPR_DEPTH} "
+                                         "operators deep; split it with a local or a var"))
+                break
+            kids = (e.operand,) if isinstance(e, A.Not) else (e.right, e.left)
+            work += [(k, depth + 1) for k in kids if isinstance(k, operators)]
+    return errors
