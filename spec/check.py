@@ -198,6 +198,9 @@ class Checker:
                 if d.count is not None and d.count < 1:
                     self.error(d.count_span, f"thread '{d.name}[{d.count}]' needs at least one copy "
                                "(K must be 1 or more)")
+                elif d.count is not None and d.count > MAX_COPIES:
+                    self.error(d.count_span, f"thread '{d.name}[{d.count}]' has too many copies "
+                               f"(at most {MAX_COPIES})")
                 self.check_body(d.name, d.body, "thread", d)
             elif isinstance(d, (A.InvariantDecl, A.CoverDecl)):
                 what = "invariant" if isinstance(d, A.InvariantDecl) else "cover"
@@ -554,6 +557,7 @@ def check(spec: A.SpecFile) -> Symbols:
 # blocks) and keep every stage well inside Python's default recursion limit.
 MAX_EXPR_DEPTH = 150
 MAX_BLOCK_DEPTH = 100
+MAX_COPIES = 10_000     # of one `thread NAME[K]`: every copy is a thread of the model
 
 
 def nesting_errors(spec: A.SpecFile) -> list[Diagnostic]:

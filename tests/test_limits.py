@@ -91,3 +91,11 @@ def test_parentheses_alone_do_not_nest():
     # A parenthesised expression has no node of its own: thousands of them are fine.
     from modproof.spec.lower import load_text
     load_text("var x = 0\nthread t { x = " + "(" * 3000 + "1" + ")" * 3000 + " }\n")
+
+
+def test_too_many_copies_is_a_user_error(tmp_path):
+    from modproof.spec.check import MAX_COPIES
+    r = run(tmp_path, "thread t[99999999999] { }\n", "prove")
+    assert r.exit_code == 2, r.output
+    assert f"thread 't[99999999999]' has too many copies (at most {MAX_COPIES})" in r.output
+    assert r.output.startswith(str(tmp_path / "deep.mproof") + ":1:10: error:")
