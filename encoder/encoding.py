@@ -148,7 +148,9 @@ class Encoding:
         self.por = por
         self.true = z3.BoolVal(True, self.ctx)
         self.false = z3.BoolVal(False, self.ctx)
-        self.symmetric_pairs = _symmetric_pairs(program) if symmetry else ()
+        # (copy j, copy j+1) of every `thread NAME[K]`: NOTE(symmetry-breaking).
+        self.symmetric_pairs = (tuple((a, b) for g in program.copy_groups() for a, b in zip(g, g[1:]))
+                                if symmetry else ())
         self.state_vars = self._state_vars()
         self._by_key = {sv.key: sv for sv in self.state_vars}
         self._consts: dict[tuple[str, int], z3.ExprRef] = {}
@@ -870,15 +872,6 @@ class Encoding:
             if z3.is_true(model.eval(self.moved(i, t), model_completion=True)):
                 return i
         return None
-
-
-def _symmetric_pairs(p: M.Program) -> tuple[tuple[int, int], ...]:
-    """(copy j, copy j+1) of every `thread NAME[K]`, by thread index."""
-    groups: dict[str, list[int]] = {}
-    for i, th in enumerate(p.threads):
-        if th.copy is not None:
-            groups.setdefault(th.group, []).append(i)
-    return tuple((a, b) for g in groups.values() for a, b in zip(g, g[1:]))
 
 
 @dataclass(frozen=True)

@@ -146,11 +146,7 @@ class Reducer:
                 per_pc[DONE] = tuple(range(len(t.locals))) or None
                 masks.append(per_pc)
             self.dead_masks = masks
-        groups: dict[str, list[int]] = {}
-        for i, t in enumerate(p.threads):
-            if t.copy is not None:
-                groups.setdefault(t.group, []).append(i)
-        self.groups = [g for g in groups.values() if len(g) > 1] if symmetry else []
+        self.groups = p.copy_groups() if symmetry else ()
         self.group_of = {i: g for g in self.groups for i in g}
         self.local = [[is_local_step(st) for st in t.steps] for t in p.threads] if por else None
 

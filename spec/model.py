@@ -292,6 +292,15 @@ class Program:
     def step_count(self) -> int:
         return sum(len(t.steps) for t in self.threads)
 
+    def copy_groups(self) -> tuple[tuple[int, ...], ...]:
+        """The thread indices of each `thread NAME[K]` with K >= 2, copies in order:
+        the threads the engines may treat as interchangeable."""
+        groups: dict[str, list[int]] = {}
+        for i, t in enumerate(self.threads):
+            if t.copy is not None:
+                groups.setdefault(t.group, []).append(i)
+        return tuple(tuple(g) for g in groups.values() if len(g) > 1)
+
 
 CHECKS = (
     "code-after-unload",
