@@ -65,7 +65,8 @@ def var_names(sym, rcu_fns: list[str], readers: list[int], syncers: list[int],
     return out
 
 
-def _and(parts: list[M.Expr]) -> M.Expr:
+def and_all(parts: list[M.Expr]) -> M.Expr:
+    """The conjunction of `parts`, left-nested (true when empty)."""
     if not parts:
         return TRUE
     e = parts[0]
@@ -85,7 +86,7 @@ class V2:
         return M.VarRef(self.lw.hidden[name])
 
     def idle_of(self, name: str) -> M.Expr:
-        return _and([M.Neg(self.var(f"pending({name})")), M.Neg(self.var(f"running({name})"))])
+        return and_all([M.Neg(self.var(f"pending({name})")), M.Neg(self.var(f"running({name})"))])
 
     def stmt(self, s: A.CallStmt, cont: int, ctx) -> int:
         tb, lw, fn, arg = self.tb, self.lw, s.fn, s.arg
@@ -123,7 +124,7 @@ class V2:
                 M.AAssign(self.var(f"pending({arg})"), M.Const(False), s.span)))
         if fn in ("flush_workqueue", "destroy_workqueue"):
             works = [w.name for w in lw.sym.works if w.queue == arg]
-            return node(M.StepKind.AWAIT, cont, expr=_and([self.idle_of(w) for w in works]))
+            return node(M.StepKind.AWAIT, cont, expr=and_all([self.idle_of(w) for w in works]))
         if fn == "call_rcu":
             v = self.var(f"rcu_pending({arg})")
             bump = M.AAssign(v, M.Bin(BinOp.ADD, v, M.Const(1)), s.span)
@@ -143,7 +144,7 @@ class V2:
             for f in lw.rcu_fns:
                 parts += [M.Bin(BinOp.EQ, self.var(f"rcu_pending({f})"), M.Const(0)),
                           M.Neg(self.var(f"rcu_running({f})"))]
-            return node(M.StepKind.AWAIT, cont, expr=_and(parts))
+            return node(M.StepKind.AWAIT, cont, expr=and_all(parts))
         me = lw.thread_names[tb.index]
         if fn == "rcu_read_lock":
             return assign(f"rcu_reader({me})", TRUE, cont)
@@ -157,7 +158,7 @@ class V2:
             return node(M.StepKind.ATOMIC, cont, body=tuple(body))
         if fn == "synchronize_rcu":
             waits = [f"gp_wait({me},{lw.thread_names[r]})" for r in lw.rcu_readers]
-            wait = node(M.StepKind.AWAIT, cont, expr=_and([M.Neg(self.var(w)) for w in waits]))
+            wait = node(M.StepKind.AWAIT, cont, expr=and_all([M.Neg(self.var(w)) for w in waits]))
             snap = tuple(M.AAssign(self.var(w), self.var(f"rcu_reader({lw.thread_names[r]})"), s.span)
                          for w, r in zip(waits, lw.rcu_readers))
             return node(M.StepKind.ATOMIC, wait, body=snap)

@@ -332,7 +332,7 @@ class _Lowerer:
         raise AssertionError(f"cannot lower {e!r}")
 
     def program(self) -> M.Program:
-        from modproof.spec.deferred import cb_wait, var_names
+        from modproof.spec.deferred import and_all, cb_wait, var_names
         sym = self.sym
         user = []
         for d in sym.threads:
@@ -370,9 +370,7 @@ class _Lowerer:
             span = sym.fns[f].span
             pend = var(f"rcu_pending({f})")
             grace = [M.Neg(var(cb_wait(f, self.thread_names[r]))) for r in self.rcu_readers]
-            ready = M.Bin(A.BinOp.GT, pend, M.Const(0))
-            for g in grace:   # NOTE(rcu-grace-period)
-                ready = M.Bin(A.BinOp.AND, ready, g)
+            ready = and_all([M.Bin(A.BinOp.GT, pend, M.Const(0))] + grace)   # NOTE(rcu-grace-period)
             trig = (M.AAwait(ready, span),
                     M.AAssign(pend, M.Bin(A.BinOp.SUB, pend, M.Const(1)), span),
                     M.AAssign(var(f"rcu_running({f})"), M.Const(True), span))
