@@ -213,6 +213,17 @@ class Atomic:
 Stmt = Union[PrimStmt, CallStmt, Assign, Assert, Await, Return, Local, If, While, Choose, Atomic]
 
 
+def blocks_of(s: "Stmt") -> tuple[tuple["Stmt", ...], ...]:
+    """The blocks directly inside statement `s`, in source order (none for a simple one)."""
+    if isinstance(s, If):
+        return (s.then,) if s.orelse is None else (s.then, s.orelse)
+    if isinstance(s, (While, Atomic)):
+        return (s.body,)
+    if isinstance(s, Choose):
+        return s.branches
+    return ()
+
+
 # --------------------------------------------------------------------------- declarations
 
 

@@ -575,17 +575,11 @@ def nesting_errors(spec: A.SpecFile) -> list[Diagnostic]:
     while stack:
         block, depth = stack.pop()
         for st in block:
-            inner: list[tuple] = []
-            if isinstance(st, A.If):
-                inner = [st.then] + ([st.orelse] if st.orelse is not None else [])
-            elif isinstance(st, (A.While, A.Atomic)):
-                inner = [st.body]
-            elif isinstance(st, A.Choose):
-                inner = list(st.branches)
-            for field_name in ("cond", "expr", "value"):
-                e = getattr(st, field_name, None)
-                if e is not None and not isinstance(e, (str, tuple)):
-                    exprs.append(e)
+            if isinstance(st, (A.If, A.While, A.Assert, A.Await)):
+                exprs.append(st.cond)
+            elif isinstance(st, A.Assign):
+                exprs.append(st.value)
+            inner = A.blocks_of(st)
             if inner and depth + 1 > MAX_BLOCK_DEPTH:
                 errors.append(Diagnostic(st.span, f"blocks nested more than {MAX_BLOCK_DEPTH} "
                                          "deep; split the code into functions"))

@@ -436,14 +436,8 @@ def _builtin_calls(spec: A.SpecFile, sym: Symbols) -> list[tuple[str, Optional[s
         for s in stmts:
             if isinstance(s, A.CallStmt) and sym.builtin(s):
                 out.append((s.fn, s.arg))
-            elif isinstance(s, A.If):
-                walk(s.then)
-                walk(s.orelse or ())
-            elif isinstance(s, (A.While, A.Atomic)):
-                walk(s.body)
-            elif isinstance(s, A.Choose):
-                for b in s.branches:
-                    walk(b)
+            for b in A.blocks_of(s):
+                walk(b)
 
     for d in spec.decls:
         if isinstance(d, (A.FnDecl, A.ThreadDecl)):
