@@ -23,6 +23,19 @@ def expected_rows() -> list[dict]:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
+def expected_of(row: dict) -> tuple[str, str, str]:
+    """A calibration row as (verdict, check, shortest witness length), as in expected.tsv."""
+    return (row["verdict"], row["check"], row["shortest_witness_steps"])
+
+
+def table_verdict(result) -> tuple[str, str, str]:
+    """An engine's result in the terms of expected.tsv."""
+    from modproof.result import Violated
+    if isinstance(result, Violated):
+        return ("violated", result.check, str(len(result.trace.steps)))
+    return (result.verdict, "-", "-")
+
+
 def proof_files() -> list[Path]:
     return sorted(PROOFS.rglob("*.mproof"))
 

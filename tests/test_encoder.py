@@ -10,7 +10,7 @@ from typing import Optional
 import pytest
 import z3
 
-from conftest import EXAMPLES, expected_rows
+from conftest import EXAMPLES, expected_of, expected_rows, table_verdict
 from modproof.encoder.bmc import prove_bmc
 from modproof.encoder.encoding import ATOMIC_LIMIT, Encoding
 from modproof.encoder.kinduction import prove_kinduction
@@ -190,17 +190,11 @@ def agree(p: Program, r, o: Oracle, bound: int) -> None:
 # --------------------------------------------------------------------------- calibration
 
 
-def verdict(r):
-    if isinstance(r, Violated):
-        return ("violated", r.check, str(len(r.trace.steps)))
-    return (r.verdict, "-", "-")
-
-
 @pytest.mark.parametrize("row", ROWS, ids=[r["file"] for r in ROWS])
 def test_calibration_table_bmc(row):
     p = load(str(EXAMPLES / row["file"]))
     r = prove_bmc(p, bound=30)
-    assert verdict(r) == (row["verdict"], row["check"], row["shortest_witness_steps"])
+    assert table_verdict(r) == expected_of(row)
     if isinstance(r, Violated):
         replay(p, r.trace)
 
@@ -209,7 +203,7 @@ def test_calibration_table_bmc(row):
 def test_calibration_table_kinduction(row):
     p = load(str(EXAMPLES / row["file"]))
     r = prove_kinduction(p, max_k=40)
-    assert verdict(r) == (row["verdict"], row["check"], row["shortest_witness_steps"])
+    assert table_verdict(r) == expected_of(row)
     if isinstance(r, Proved):
         assert r.scope == "all-executions"
         assert all(c.reached for c in r.covers)

@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import EXAMPLES, expected_rows
+from conftest import EXAMPLES, expected_of, expected_rows, table_verdict
 from modproof.explicit import prove_explicit
 from modproof.result import Proved, Unknown, Violated
 from modproof.spec import semantics as S
 from modproof.spec.lower import load, load_text
-from modproof.spec.model import GONE, LOADED, UINT_MAX, UNLOADING
+from modproof.spec.model import GONE, UINT_MAX, UNLOADING
 from modproof.witness import replay
 
 ROWS = expected_rows()
-
-
-def verdict(r):
-    if isinstance(r, Violated):
-        return ("violated", r.check, str(len(r.trace.steps)))
-    return (r.verdict, "-", "-")
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["file"] for r in ROWS])
 def test_calibration_table(row):
     p = load(str(EXAMPLES / row["file"]))
     r = prove_explicit(p)
-    assert verdict(r) == (row["verdict"], row["check"], row["shortest_witness_steps"])
+    assert table_verdict(r) == expected_of(row)
     if isinstance(r, Proved):
         assert r.scope == "all-executions"
         # No reduction in this engine: it counts exactly the reachable states.
