@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Optional
 
-from modproof.result import Proved, Result, Stats, Unknown, Violated
+from modproof.result import Result, Stats, Unknown
 from modproof.spec.model import Program
 
 FIRST_SLICE = 0.5  # seconds the explicit engine gets in-process before the portfolio starts

@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Optional
 
 from modproof.spec.model import (
-    CORE, DONE, AAssert, AAssign, AAwait, AChoose, AIf, AOp, AWhile, Bin, Const, LocalRef,
-    Neg, Program, Q, Step, StepKind, Thread, VarRef,
+    CORE, DONE, AAssert, AAssign, AAwait, AChoose, AIf, AWhile, Bin, Const, LocalRef, Neg,
+    Program, Q, Step, StepKind, Thread, VarRef,
 )
 from modproof.spec import semantics as S
 

@@ -14,7 +14,7 @@ follows is owned by the code that called `unload`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Optional
 
 from modproof.spec import ast as A

@@ -5,7 +5,6 @@ import pytest
 
 from conftest import PROOFS, proof_files
 from modproof.prove import Options, expectation_met, prove
-from modproof.result import Proved, Violated
 from modproof.spec.lower import load
 from modproof.spec.model import CHECKS
 

@@ -1,7 +1,7 @@
 """The human-readable rendering: the verdict, what exactly was proved, and the witness."""
 from __future__ import annotations
 
-from modproof.result import Proved, Result, Unknown, Violated
+from modproof.result import Proved, Result, Violated
 from modproof.spec.model import Program
 from modproof.witness import Witness, show_value
 
