@@ -21,7 +21,6 @@ import os
 import re
 import sys
 import tempfile
-from pathlib import Path
 from typing import Optional
 
 import lark
@@ -65,11 +64,12 @@ def _lark() -> Lark:
     (see `_cache_path`) and loaded from there when the grammar, Lark and Python
     are the same.  Without a usable cache folder the parser is built every time.
     """
-    cached = _cache_path((Path(__file__).parent / _GRAMMAR).read_text(encoding="utf-8"))
+    with open(os.path.join(os.path.dirname(__file__), _GRAMMAR), encoding="utf-8") as f:
+        cached = _cache_path(f.read())
     if cached is None:
         parser = _open()
-    elif cached.exists():
-        parser = _open(cache=str(cached))
+    elif os.path.exists(cached):
+        parser = _open(cache=cached)
     else:
         parser = _build_into_cache(cached)
     missing = set(_KEYWORD_TYPES.values()) - {t.name for t in parser.terminals}
@@ -77,7 +77,7 @@ def _lark() -> Lark:
     return parser
 
 
-def _cache_path(grammar: str) -> Optional[Path]:
+def _cache_path(grammar: str) -> Optional[str]:
     """Where the built parser for this grammar is kept, or None for no cache.
 
     MODPROOF_CACHE_DIR names the folder (empty: no cache); otherwise
@@ -94,10 +94,10 @@ def _cache_path(grammar: str) -> Optional[Path]:
         return None
     key = f"{grammar}\0{_LARK_OPTIONS}\0{lark.__version__}\0{sys.version_info[:2]}"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
-    return Path(folder) / f"parser-{digest}.lark"
+    return os.path.join(folder, f"parser-{digest}.lark")
 
 
-def _build_into_cache(cached: Path) -> Lark:
+def _build_into_cache(cached: str) -> Lark:
     """Build the parser, saving it to a private file then renaming it to `cached`.
 
     Lark writes its cache file in place; going through a private name means a
@@ -105,8 +105,8 @@ def _build_into_cache(cached: Path) -> Lark:
     (read-only home, full disk) just means no cache.
     """
     try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".parser-", suffix=".tmp", dir=cached.parent)
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".parser-", suffix=".tmp", dir=os.path.dirname(cached))
         os.close(fd)
         os.unlink(tmp)  # Lark must not find an empty cache file
     except OSError:
@@ -155,9 +155,11 @@ def parse_bytes(data: bytes, path: str = "<input>") -> ast.SpecFile:
     return parse(text, path)
 
 
-def parse_file(path: str | Path) -> ast.SpecFile:
+def parse_file(path: str | os.PathLike) -> ast.SpecFile:
     """Read and parse a file; its path (as given) names it in spans."""
-    return parse_bytes(Path(path).read_bytes(), str(path))
+    with open(path, "rb") as f:
+        data = f.read()
+    return parse_bytes(data, str(path))
 
 
 # --------------------------------------------------------------------------- input hygiene

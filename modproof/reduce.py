@@ -19,7 +19,7 @@ search to produce a shortest witness when the reduced one finds a violation.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from modproof.spec.model import (
     CORE, DONE, AAssert, AAssign, AAwait, AChoose, AIf, AWhile, Bin, Const, LocalRef, Neg,
@@ -148,7 +148,8 @@ class Reducer:
             self.dead_masks = masks
         self.groups = p.copy_groups() if symmetry else ()
         self.group_of = {i: g for g in self.groups for i in g}
-        self.local = [[is_local_step(st) for st in t.steps] for t in p.threads] if por else None
+        self.local = [[is_local_step(st) for st in t.steps] for t in p.threads]
+        self._chains: dict[tuple, Chains] = {}
 
     def canon(self, s: S.State, moved: Optional[int] = None) -> S.State:
         """The representative of `s`.  `moved`: `s` is a successor, by thread
@@ -223,9 +224,87 @@ class Reducer:
 
     def ample_thread(self, s: S.State) -> Optional[int]:
         """A thread whose next step is local, or None."""
-        if self.local is None:
+        if not self.por:
             return None
         for t, pc in enumerate(s.pcs):
             if pc != DONE and self.local[t][pc]:
                 return t
         return None
+
+    def chains(self, s: S.State, t: int, budget: "ChainBudget") -> "Chains":
+        """Where thread `t`, standing at a local step in `s`, gets to by local
+        steps alone: each end (the first pc that is not a local step, or the
+        thread's end) with the fewest steps to it and the pcs and locals after
+        each of those steps.  NOTE(deferred-chains) in modproof.shortest says how
+        the shortest-witness search uses them.  A chain depends only on the
+        thread's pc and locals, so chains are kept per (thread, pc, locals).
+        Integers are unbounded, so a local loop can run away: `budget` counts the
+        pcs-and-locals visited.  No ends: the thread can only loop locally.
+        """
+        key = (t, s.pcs[t], s.locs[t])
+        hit = self._chains.get(key)
+        if hit is not None:
+            return hit
+        local = self.local[t]
+        start = (s.pcs[t], s.locs[t])
+        parent: dict[tuple, Optional[tuple]] = {start: None}
+        frontier = [s]
+        ends: list[tuple[tuple, int]] = []
+        depth = 0
+        while frontier:
+            depth += 1
+            nxt = []
+            for x in frontier:
+                outs = S.successors(self.p, x, t)
+                here = (x.pcs[t], x.locs[t])
+                for o in outs:
+                    assert o.violation is None, "a local step cannot fail"
+                    y = o.state
+                    cfg = (y.pcs[t], y.locs[t])
+                    if cfg in parent:
+                        continue
+                    parent[cfg] = here
+                    budget.spend()
+                    if cfg[0] == DONE or not local[cfg[0]]:
+                        ends.append((cfg, depth))
+                    else:
+                        nxt.append(y)
+            frontier = nxt
+        out = []
+        for cfg, length in ends:
+            path = []
+            c: Optional[tuple] = cfg
+            while c != start:
+                path.append(c)
+                c = parent[c]
+            path.reverse()
+            out.append((cfg[0], cfg[1], length, tuple(path)))
+        chains = Chains(tuple(out))
+        self._chains[key] = chains
+        return chains
+
+
+def place(s: S.State, t: int, pc: int, locs: tuple) -> S.State:
+    """`s` with thread `t` at `pc` with locals `locs`."""
+    return s._replace(pcs=s.pcs[:t] + (pc,) + s.pcs[t + 1:], locs=s.locs[:t] + (locs,) + s.locs[t + 1:])
+
+
+class Chains(NamedTuple):
+    """The ends of the local chains from one thread's pc and locals (Reducer.chains)."""
+
+    ends: tuple[tuple[int, tuple, int, tuple], ...]   # (pc, locals, steps, path)
+
+
+class ChainBudget:
+    """Counts pcs-and-locals visited inside local chains; raises Exhausted past the limit."""
+
+    class Exhausted(Exception):
+        pass
+
+    def __init__(self, limit: int):
+        self.left = limit
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise ChainBudget.Exhausted()

@@ -8,7 +8,6 @@ one entry below.
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Callable
 
 
@@ -73,5 +72,6 @@ def write_export(fmt: str, witness, program, path: str) -> None:
 
 def witness_schema() -> dict:
     """The JSON Schema (draft 2020-12) of the JSON witness format, shipped as package data."""
+    from importlib import resources  # pathlib and more: only when asked
     text = resources.files("modproof").joinpath("schemas/witness.schema.json").read_text("utf-8")
     return json.loads(text)

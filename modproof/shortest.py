@@ -1,0 +1,235 @@
+"""A shortest violation, searched with symmetry, dead-variable reduction and local chains.
+
+The explicit engine first searches under partial-order reduction, which decides
+the verdict quickly but may find a longer violation than the shortest.  This
+search then finds a shortest one, with the same reductions except that local
+steps are handled as NOTE(deferred-chains) says, which keeps lengths exact.
+"""
+from __future__ import annotations
+
+import heapq
+import time
+from typing import Optional
+
+from modproof.reduce import ChainBudget, Reducer, place
+from modproof.result import CoverResult, RawTrace, Stats, Violated
+from modproof.spec import semantics as S
+from modproof.spec.model import CHECKS, DONE, Program
+
+METHOD = ("explicit-state shortest-path search with symmetry, dead-variable reduction and "
+          "deferred local chains")
+
+# NOTE(deferred-chains): a local step (modproof.reduce.is_local_step) touches only
+# its own thread's pc and locals, in core code; it commutes with every step of
+# another thread and no check, invariant, cover or deadlock can see it.  So every
+# execution can be rearranged, without changing its length or where it ends, so
+# that each local step comes right after its thread's previous other step: a
+# thread's moves become "one step, then the chain of local steps after it".
+# Searching with such moves alone keeps the verdict but not lengths: the chain
+# after a thread's last step is not needed unless a deadlock waits for the thread
+# to reach the step it blocks on or its end.  So a chain is paid for only when it
+# is needed: the state carries, per thread, the length of the chain it ran but did
+# not pay for (its debt, an extra local slot, so symmetry sorts and compares it
+# with the thread's other locals).  A thread's next step costs its debt plus one;
+# an invariant violation costs nothing more; a deadlock costs every debt.  A
+# chain takes the fewest steps to each of its ends, and a thread whose chain
+# never ends stays where it is: it never needs to move again, and a thread that
+# can still move is not part of a deadlock.  Distances are then exact lengths of
+# real executions: the witness is the search's execution without the unpaid
+# chains (the last chains of threads that do not move again), which changes no
+# step of any other thread and nothing a check reads.
+
+
+def _augment(s: S.State, debts) -> S.State:
+    return s._replace(locs=tuple(loc + (d,) for loc, d in zip(s.locs, debts)))
+
+
+def _real(a: S.State) -> S.State:
+    return a._replace(locs=tuple(loc[:-1] for loc in a.locs))
+
+
+def shortest_violation(p: Program, max_states: int, timeout: Optional[float],
+                       start: float) -> Optional[Violated]:
+    """A shortest violation of `p`, as a real execution, or None when the search ran
+    out of states or time first (or found none)."""
+    red = Reducer(p, por=False)
+    budget = ChainBudget(max_states)
+
+    def settle(s: S.State, t: int):
+        """Thread t's chains from s: (state, steps, path) per end; s itself when t
+        is not at a local step or can only loop locally."""
+        if s.pcs[t] == DONE or not red.local[t][s.pcs[t]]:
+            return [(s, 0, None)]
+        ends = red.chains(s, t, budget).ends
+        if not ends:
+            return [(s, 0, None)]
+        return [(place(s, t, pc, locs), w, path) for pc, locs, w, path in ends]
+
+    nthreads = len(p.threads)
+    # The initial states: every thread runs its first chain (unpaid).
+    starts: list[tuple[S.State, tuple, tuple]] = [(S.initial(p), (0,) * nthreads, ())]
+    try:
+        for t in range(nthreads):
+            starts = [(s2, debts[:t] + (w,) + debts[t + 1:], paths + ((t, path),))
+                      for s, debts, paths in starts for s2, w, path in settle(s, t)]
+    except ChainBudget.Exhausted:
+        return None
+    dist: dict[S.State, int] = {}
+    parents: dict[S.State, tuple] = {}
+    heap: list[tuple[int, int, S.State]] = []
+    seq = 0
+    for s, debts, paths in starts:
+        a = red.canon(_augment(s, debts))
+        if a not in dist:
+            dist[a] = 0
+            parents[a] = ("init", paths)
+            heap.append((0, seq, a))
+            seq += 1
+    covers: list[Optional[int]] = [None] * len(p.covers)
+    closed: set[S.State] = set()
+    best: Optional[tuple[int, int, tuple]] = None  # (length, rank, (state, last))
+
+    def offer(length: int, check: str, at: S.State, last) -> None:
+        # NOTE(check-priority): the first check in CHECKS wins among the shortest.
+        nonlocal best
+        key = (length, CHECKS.index(check))
+        if best is None or key < best[:2]:
+            best = (*key, (at, last, check))
+
+    try:
+        while heap:
+            d, _, a = heapq.heappop(heap)
+            if a in closed:
+                continue
+            if best is not None and d > best[0]:
+                break
+            if timeout is not None and time.monotonic() - start > timeout:
+                return None
+            closed.add(a)
+            r = _real(a)
+            debts = [loc[-1] for loc in a.locs]
+            for i in S.covers_hit(p, r):
+                if covers[i] is None:
+                    covers[i] = d
+            if S.invariant_violation(p, r) is not None:
+                offer(d, "invariant", a, None)
+            elif S.deadlocked(p, r):
+                offer(d + sum(debts), "deadlock", a, None)
+            if best is not None and d + 1 > best[0]:
+                continue  # a step from here is longer than the violation in hand
+            for t in red.distinct_threads(a):
+                pc = r.pcs[t]
+                if pc == DONE or red.local[t][pc]:
+                    continue  # finished, or a thread whose chain only loops
+                cost = debts[t] + 1
+                for o in S.successors(p, r, t):
+                    if o.violation is not None:
+                        offer(d + cost, o.violation, a, (t, None))
+                        continue
+                    for s2, w, path in settle(o.state, t):
+                        a2 = red.canon(_augment(s2, debts[:t] + [w] + debts[t + 1:]), t)
+                        d2 = d + cost
+                        if a2 in closed or dist.get(a2, d2 + 1) <= d2:
+                            continue
+                        dist[a2] = d2
+                        parents[a2] = (a, t, o.state, path)
+                        if len(dist) > max_states:
+                            return None
+                        heapq.heappush(heap, (d2, seq, a2))
+                        seq += 1
+    except ChainBudget.Exhausted:
+        return None
+    if best is None:
+        return None
+    length, _, (a, last, check) = best
+    raw, chain = _canonical_trace(p, red, parents, a, last, check)
+    from modproof.explicit import _realize
+    real = _realize(p, red.canon, raw)
+    trace = _drop_unpaid(p, real, chain)
+    assert len(trace.steps) == length, (len(trace.steps), length)
+    stats = Stats(engine="explicit", method=METHOD, seconds=time.monotonic() - start,
+                  states=len(dist), depth=length)
+    covered = tuple(CoverResult(c.name, covers[i] is not None, covers[i])
+                    for i, c in enumerate(p.covers))
+    return Violated(trace, stats, covers=covered)
+
+
+def _canonical_trace(p: Program, red: Reducer, parents: dict, a: S.State, last, check: str):
+    """The search's execution to `a` (then `last`) as canonical states, and for each
+    step whether it belongs to a chain."""
+    edges = []
+    cur = a
+    while True:
+        entry = parents[cur]
+        if entry[0] == "init":
+            init_paths = entry[1]
+            break
+        edges.append(entry)
+        cur = entry[0]
+    edges.reverse()
+    steps: list[tuple[int, Optional[S.State]]] = []
+    chain: list[bool] = []
+    s = S.initial(p)
+    for t, path in init_paths:
+        for pc, locs in path or ():
+            s = place(s, t, pc, locs)
+            steps.append((t, red.canon(s)))
+            chain.append(True)
+    for parent, t, after, path in edges:
+        steps.append((t, red.canon(after)))
+        chain.append(False)
+        for pc, locs in path or ():
+            steps.append((t, red.canon(place(after, t, pc, locs))))
+            chain.append(True)
+    if last is not None:
+        steps.append(last)
+        chain.append(False)
+    return RawTrace(tuple(steps), check), chain
+
+
+def _drop_unpaid(p: Program, real: RawTrace, chain: list[bool]) -> RawTrace:
+    """`real` without the chains no later step of their thread needed, and with each
+    thread's first chain moved to just before its first other step, where a reader
+    expects it (NOTE(deferred-chains)).  Before a deadlock every chain is needed."""
+    steps = real.steps
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for i, (t, _) in enumerate(steps):
+        if not chain[i]:
+            first.setdefault(t, i)
+            last[t] = i
+    order: list[int] = []
+    moved: dict[int, list[int]] = {}   # index of a first other step -> chain steps before it
+    for i, (t, _) in enumerate(steps):
+        if chain[i] and i > last.get(t, -1):
+            if real.check == "deadlock":
+                order.append(i)
+            continue  # unpaid
+        if chain[i] and i < first[t]:
+            moved.setdefault(first[t], []).append(i)
+            continue
+        order.extend(moved.pop(i, ()))
+        order.append(i)
+    return _replay_in_order(p, real, order, chain)
+
+
+def _replay_in_order(p: Program, real: RawTrace, order: list[int], chain: list[bool]) -> RawTrace:
+    """The steps of `real` taken in `order`, which only moves or drops local-chain steps.
+    A step changes its own thread's pc and locals and, unless it is local, the
+    shared state; each new state is checked to be one the step can reach."""
+    cur = S.initial(p)
+    out = []
+    for i in order:
+        t, after = real.steps[i]
+        if after is None:
+            out.append((t, None))
+            continue
+        new = place(cur, t, after.pcs[t], after.locs[t])
+        if not chain[i]:
+            new = new._replace(refs=after.refs, done=after.done, mrefs=after.mrefs,
+                               mstate=after.mstate, holders=after.holders, vars=after.vars)
+        assert any(o.violation is None and o.state == new for o in S.successors(p, cur, t)), \
+            "a rearranged step is not a step of the program"
+        out.append((t, new))
+        cur = new
+    return RawTrace(tuple(out), real.check)
