@@ -19,6 +19,7 @@ from modproof.spec import semantics as S
 from modproof.spec.model import CHECKS, Program
 
 DEFAULT_MAX_STATES = 2_000_000
+MAX_BURST = 256  # NOTE(ample-proviso)
 
 
 def unreached_statements(p: Program, taken: set[tuple[int, int]]) -> tuple[Unreached, ...]:
@@ -153,6 +154,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
         return Violated(RawTrace((), v), stats(0), covers=cover_results())
     queue = deque([init])
     closed: set[S.State] = set()
+    burst: dict[S.State, int] = {}  # NOTE(ample-proviso): ample steps in a row before a state
     max_depth = 0
     # NOTE(check-priority): of the violations at the shortest length, the one whose
     # check comes first in CHECKS is reported, so every engine reports the same check.
@@ -178,11 +180,20 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
         closed.add(s)
         threads = range(nthreads)
         if red is not None:
-            t = red.ample_thread(s)
-            # The cycle proviso: an ample step must not lead back to an expanded state
-            # (so no cycle is reduced all the way round); otherwise expand fully.
-            if t is not None and all(canon(o.state, t) not in closed for o in S.successors(p, s, t)):
+            t = red.ample_thread(s) if burst.get(s, 0) < MAX_BURST else None
+            # NOTE(ample-proviso): an ample step must not lead back to an expanded
+            # state (so no cycle is reduced all the way round), and a state at the
+            # end of MAX_BURST ample steps in a row is expanded fully (so a thread
+            # counting up in a local loop forever, through ever new states, cannot
+            # postpone the others forever either); otherwise expand fully.  The
+            # count is raised on the successors before they are expanded, so along
+            # any run of ample expansions it grows by one per step.
+            ample_outs = S.successors(p, s, t) if t is not None else ()
+            if t is not None and all(canon(o.state, t) not in closed for o in ample_outs):
                 threads = (t,)
+                for o in ample_outs:
+                    s2 = canon(o.state, t)
+                    burst[s2] = max(burst.get(s2, 0), burst.get(s, 0) + 1)
             else:
                 # Identical copies in a canonical state have symmetric successors:
                 # expanding the first of each run of identical copies is enough.

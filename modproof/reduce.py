@@ -125,6 +125,9 @@ def is_local_step(st: Step) -> bool:
     return False
 
 
+CHAIN_LIMIT = 10_000  # pcs-and-locals one local chain may visit (Reducer.chains)
+
+
 class Reducer:
     """Canonical representatives and ample steps for one program."""
 
@@ -149,7 +152,7 @@ class Reducer:
         self.groups = p.copy_groups() if symmetry else ()
         self.group_of = {i: g for g in self.groups for i in g}
         self.local = [[is_local_step(st) for st in t.steps] for t in p.threads]
-        self._chains: dict[tuple, Chains] = {}
+        self._chains: dict[tuple, Optional[Chains]] = {}
 
     def canon(self, s: S.State, moved: Optional[int] = None) -> S.State:
         """The representative of `s`.  `moved`: `s` is a successor, by thread
@@ -231,20 +234,23 @@ class Reducer:
                 return t
         return None
 
-    def chains(self, s: S.State, t: int, budget: "ChainBudget") -> "Chains":
+    def chains(self, s: S.State, t: int) -> Optional["Chains"]:
         """Where thread `t`, standing at a local step in `s`, gets to by local
         steps alone: each end (the first pc that is not a local step, or the
         thread's end) with the fewest steps to it and the pcs and locals after
-        each of those steps.  NOTE(deferred-chains) in modproof.shortest says how
-        the shortest-witness search uses them.  A chain depends only on the
-        thread's pc and locals, so chains are kept per (thread, pc, locals).
-        Integers are unbounded, so a local loop can run away: `budget` counts the
-        pcs-and-locals visited.  No ends: the thread can only loop locally.
+        each of those steps; no ends when the thread can only loop locally.
+        NOTE(deferred-chains) in modproof.shortest says how the shortest-witness
+        search uses them.  A chain depends only on the thread's pc and locals, so
+        chains are kept per (thread, pc, locals).
+
+        Integers are unbounded, so a local loop can run through ever new locals:
+        past CHAIN_LIMIT pcs-and-locals the answer is None, "take these steps one
+        by one", for this start and every one visited on the way (always exact,
+        only less reduced).
         """
         key = (t, s.pcs[t], s.locs[t])
-        hit = self._chains.get(key)
-        if hit is not None:
-            return hit
+        if key in self._chains:
+            return self._chains[key]
         local = self.local[t]
         start = (s.pcs[t], s.locs[t])
         parent: dict[tuple, Optional[tuple]] = {start: None}
@@ -255,16 +261,18 @@ class Reducer:
             depth += 1
             nxt = []
             for x in frontier:
-                outs = S.successors(self.p, x, t)
                 here = (x.pcs[t], x.locs[t])
-                for o in outs:
+                for o in S.successors(self.p, x, t):
                     assert o.violation is None, "a local step cannot fail"
                     y = o.state
                     cfg = (y.pcs[t], y.locs[t])
                     if cfg in parent:
                         continue
                     parent[cfg] = here
-                    budget.spend()
+                    if len(parent) > CHAIN_LIMIT:
+                        for pc, locs in parent:
+                            self._chains[(t, pc, locs)] = None
+                        return None
                     if cfg[0] == DONE or not local[cfg[0]]:
                         ends.append((cfg, depth))
                     else:
@@ -273,7 +281,7 @@ class Reducer:
         out = []
         for cfg, length in ends:
             path = []
-            c: Optional[tuple] = cfg
+            c = cfg
             while c != start:
                 path.append(c)
                 c = parent[c]
@@ -293,18 +301,3 @@ class Chains(NamedTuple):
     """The ends of the local chains from one thread's pc and locals (Reducer.chains)."""
 
     ends: tuple[tuple[int, tuple, int, tuple], ...]   # (pc, locals, steps, path)
-
-
-class ChainBudget:
-    """Counts pcs-and-locals visited inside local chains; raises Exhausted past the limit."""
-
-    class Exhausted(Exception):
-        pass
-
-    def __init__(self, limit: int):
-        self.left = limit
-
-    def spend(self) -> None:
-        self.left -= 1
-        if self.left < 0:
-            raise ChainBudget.Exhausted()

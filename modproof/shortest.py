@@ -11,7 +11,7 @@ import heapq
 import time
 from typing import Optional
 
-from modproof.reduce import ChainBudget, Reducer, place
+from modproof.reduce import Reducer, place
 from modproof.result import CoverResult, RawTrace, Stats, Violated
 from modproof.spec import semantics as S
 from modproof.spec.model import CHECKS, DONE, Program
@@ -53,27 +53,24 @@ def shortest_violation(p: Program, max_states: int, timeout: Optional[float],
     """A shortest violation of `p`, as a real execution, or None when the search ran
     out of states or time first (or found none)."""
     red = Reducer(p, por=False)
-    budget = ChainBudget(max_states)
 
     def settle(s: S.State, t: int):
         """Thread t's chains from s: (state, steps, path) per end; s itself when t
-        is not at a local step or can only loop locally."""
+        is not at a local step, can only loop locally, or takes its local steps
+        one by one (Reducer.chains)."""
         if s.pcs[t] == DONE or not red.local[t][s.pcs[t]]:
             return [(s, 0, None)]
-        ends = red.chains(s, t, budget).ends
-        if not ends:
+        chains = red.chains(s, t)
+        if chains is None or not chains.ends:
             return [(s, 0, None)]
-        return [(place(s, t, pc, locs), w, path) for pc, locs, w, path in ends]
+        return [(place(s, t, pc, locs), w, path) for pc, locs, w, path in chains.ends]
 
     nthreads = len(p.threads)
     # The initial states: every thread runs its first chain (unpaid).
     starts: list[tuple[S.State, tuple, tuple]] = [(S.initial(p), (0,) * nthreads, ())]
-    try:
-        for t in range(nthreads):
-            starts = [(s2, debts[:t] + (w,) + debts[t + 1:], paths + ((t, path),))
-                      for s, debts, paths in starts for s2, w, path in settle(s, t)]
-    except ChainBudget.Exhausted:
-        return None
+    for t in range(nthreads):
+        starts = [(s2, debts[:t] + (w,) + debts[t + 1:], paths + ((t, path),))
+                  for s, debts, paths in starts for s2, w, path in settle(s, t)]
     dist: dict[S.State, int] = {}
     parents: dict[S.State, tuple] = {}
     heap: list[tuple[int, int, S.State]] = []
@@ -96,49 +93,46 @@ def shortest_violation(p: Program, max_states: int, timeout: Optional[float],
         if best is None or key < best[:2]:
             best = (*key, (at, last, check))
 
-    try:
-        while heap:
-            d, _, a = heapq.heappop(heap)
-            if a in closed:
-                continue
-            if best is not None and d > best[0]:
-                break
-            if timeout is not None and time.monotonic() - start > timeout:
-                return None
-            closed.add(a)
-            r = _real(a)
-            debts = [loc[-1] for loc in a.locs]
-            for i in S.covers_hit(p, r):
-                if covers[i] is None:
-                    covers[i] = d
-            if S.invariant_violation(p, r) is not None:
-                offer(d, "invariant", a, None)
-            elif S.deadlocked(p, r):
-                offer(d + sum(debts), "deadlock", a, None)
-            if best is not None and d + 1 > best[0]:
-                continue  # a step from here is longer than the violation in hand
-            for t in red.distinct_threads(a):
-                pc = r.pcs[t]
-                if pc == DONE or red.local[t][pc]:
-                    continue  # finished, or a thread whose chain only loops
-                cost = debts[t] + 1
-                for o in S.successors(p, r, t):
-                    if o.violation is not None:
-                        offer(d + cost, o.violation, a, (t, None))
+    while heap:
+        d, _, a = heapq.heappop(heap)
+        if a in closed:
+            continue
+        if best is not None and d > best[0]:
+            break
+        if timeout is not None and time.monotonic() - start > timeout:
+            return None
+        closed.add(a)
+        r = _real(a)
+        debts = [loc[-1] for loc in a.locs]
+        for i in S.covers_hit(p, r):
+            if covers[i] is None:
+                covers[i] = d
+        if S.invariant_violation(p, r) is not None:
+            offer(d, "invariant", a, None)
+        elif S.deadlocked(p, r):
+            offer(d + sum(debts), "deadlock", a, None)
+        if best is not None and d + 1 > best[0]:
+            continue  # a step from here is longer than the violation in hand
+        for t in red.distinct_threads(a):
+            pc = r.pcs[t]
+            if pc == DONE or (red.local[t][pc] and red.chains(r, t) is not None):
+                continue  # finished, or a thread whose chain only loops
+            cost = debts[t] + 1
+            for o in S.successors(p, r, t):
+                if o.violation is not None:
+                    offer(d + cost, o.violation, a, (t, None))
+                    continue
+                for s2, w, path in settle(o.state, t):
+                    a2 = red.canon(_augment(s2, debts[:t] + [w] + debts[t + 1:]), t)
+                    d2 = d + cost
+                    if a2 in closed or dist.get(a2, d2 + 1) <= d2:
                         continue
-                    for s2, w, path in settle(o.state, t):
-                        a2 = red.canon(_augment(s2, debts[:t] + [w] + debts[t + 1:]), t)
-                        d2 = d + cost
-                        if a2 in closed or dist.get(a2, d2 + 1) <= d2:
-                            continue
-                        dist[a2] = d2
-                        parents[a2] = (a, t, o.state, path)
-                        if len(dist) > max_states:
-                            return None
-                        heapq.heappush(heap, (d2, seq, a2))
-                        seq += 1
-    except ChainBudget.Exhausted:
-        return None
+                    dist[a2] = d2
+                    parents[a2] = (a, t, o.state, path)
+                    if len(dist) > max_states:
+                        return None
+                    heapq.heappush(heap, (d2, seq, a2))
+                    seq += 1
     if best is None:
         return None
     length, _, (a, last, check) = best
