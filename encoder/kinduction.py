@@ -20,6 +20,7 @@ side: CI fails) and a statement as unreached; `Stats.extra` then says
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 import z3
@@ -138,10 +139,13 @@ def _proved(run: Unroller, budget: Budget, k: int, max_k: int) -> Proved:
         complete = False
     extra = (("queries", budget.queries), ("k", k), ("targets_complete", complete),
              ("targets_depth", run.depth))
+    covers = run.targets.cover_results()
+    if not complete:   # the covers still open were searched to run.depth only
+        covers = tuple(c if c.reached else replace(c, within=run.depth) for c in covers)
     return Proved(scope="all-executions", bound=run.depth,
                   stats=Stats(engine="k-induction", method=f"{METHOD} (k={k})",
                               seconds=budget.elapsed(), depth=run.depth, extra=extra),
-                  covers=run.targets.cover_results(), unreached=run.targets.unreached())
+                  covers=covers, unreached=run.targets.unreached())
 
 
 def _settle_targets(run: Unroller, budget: Budget, max_k: int) -> bool:

@@ -172,10 +172,14 @@ def _mismatch_reason(program: Program, r: Result) -> str:
         n = r.witness.length
         return (f"expected {want}, got violated {r.check} in {n} step{'s' if n != 1 else ''}: "
                 f"{r.witness.message}")
-    missed = [c.name for c in r.covers if not c.reached]
+    missed = [c for c in r.covers if not c.reached]
     if program.expect.verdict == "proved" and missed:
-        return (f"proved, but cover{'s' if len(missed) > 1 else ''} {', '.join(missed)} "
-                "never reached: the proof may be vacuous")
+        names = ", ".join(c.name for c in missed)
+        open_after = [c.within for c in missed if c.within is not None]
+        how = (f"not reached within {min(open_after)} steps (not decided beyond)" if open_after
+               else "never reached")
+        return (f"proved, but cover{'s' if len(missed) > 1 else ''} {names} {how}: "
+                "the proof may be vacuous")
     where = "for all executions" if r.scope == "all-executions" else f"up to {r.bound} steps"
     return f"expected {want}, but it was proved {where}"
 

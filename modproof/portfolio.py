@@ -3,9 +3,11 @@
 As SymbiYosys does, `prove` without `--engine` starts the engines that fit, each
 in its own process: the explicit engine with reductions (fast on finite models,
 proofs for all executions, shortest witnesses) and the Z3 engine (bounded model
-checking for bugs, then k-induction for unbounded proofs).  The first
-`Proved` or `Violated` wins and the others are stopped; `Unknown` only when every
-engine gave up.  The answer says which engine gave it.
+checking for bugs, then k-induction for unbounded proofs).  The first violation
+or proof for all executions wins and the others are stopped.  A proof up to a
+bound wins only when no engine decides: the engine still running may find a
+violation beyond the bound.  `Unknown` only when every engine gave up.  The
+answer says which engine gave it.
 
 Determinism: the explicit engine first runs in-process for `FIRST_SLICE`
 seconds, so small models, where both engines would answer quickly, always get
@@ -16,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from modproof.result import Result, Stats, Unknown
+from modproof.result import Proved, Result, Stats, Unknown, Violated
 from modproof.spec.model import Program
 
 FIRST_SLICE = 0.5  # seconds the explicit engine gets in-process before the portfolio starts
@@ -78,7 +80,7 @@ def prove_portfolio(program: Program, opts) -> Result:
                 proc.join(0.1)
                 if kind == "ok":
                     answers[name] = payload
-                    if not isinstance(payload, Unknown):
+                    if _conclusive(payload):
                         pending[name] = payload
                 else:
                     errors[name] = payload
@@ -91,6 +93,10 @@ def prove_portfolio(program: Program, opts) -> Result:
             conn.close()
     if pending:
         return _tag(pending[sorted(pending)[0]], start)
+    # No engine decided.  A proof up to a bound is the best answer left, and says so.
+    bounded = [(a.bound, n) for n, a in answers.items() if isinstance(a, Proved)]
+    if bounded:
+        return _tag(answers[max(bounded)[1]], start)
     reasons = [f"{n}: {a.reason}" for n, a in sorted(answers.items()) if isinstance(a, Unknown)]
     reasons += [f"{n}: internal error: {e}" for n, e in sorted(errors.items())]
     if opts.timeout is not None and time.monotonic() - start >= opts.timeout:
@@ -100,6 +106,12 @@ def prove_portfolio(program: Program, opts) -> Result:
                    Stats(engine="portfolio", method="portfolio of explicit and bmc",
                          seconds=time.monotonic() - start),
                    bound=max(bounds) if bounds else None)
+
+
+def _conclusive(r: Result) -> bool:
+    """A violation, or a proof for all executions.  A proof up to a bound is not:
+    another engine may still find a longer violation or prove it for all."""
+    return isinstance(r, Violated) or (isinstance(r, Proved) and r.scope == "all-executions")
 
 
 def _tag(r: Result, start: float) -> Result:

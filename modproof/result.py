@@ -31,6 +31,7 @@ class CoverResult:
     name: str
     reached: bool
     step: Optional[int] = None   # fewest steps to reach it (engines that know)
+    within: Optional[int] = None  # not reached: searched to this many steps only, open beyond
 
 
 @dataclass(frozen=True)

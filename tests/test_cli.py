@@ -76,7 +76,7 @@ def test_json_output_has_the_documented_fields():
     assert data["check"] == "code-after-unload"
     assert data["steps"] == 14
     assert data["witness"]["steps"][-1]["violation"] == "code-after-unload"
-    assert data["covers"] == [{"name": "dm_unloaded", "reached": True, "step": 11}]
+    assert data["covers"] == [{"name": "dm_unloaded", "reached": True, "step": 11, "within": None}]
     r = invoke("prove", "--engine", "explicit", "--json", DM_OK)
     data = json.loads(r.output)
     assert (data["verdict"], data["scope"]) == ("proved", "all-executions")
@@ -129,3 +129,20 @@ def test_witness_out_and_replay(tmp_path):
     r = invoke("replay", DM_OK, str(w))
     assert r.exit_code == 1
     assert "diverges at step 14" in r.output
+
+
+def test_a_cover_beyond_the_searched_depth_is_open_not_unreachable(tmp_path):
+    # k-induction proves safety for all executions, but the cover (reached at step
+    # 44) was only searched to depth 40: it is open, not "reached in no execution".
+    f = tmp_path / "late_cover.mproof"
+    f.write_text("var n = 0\nthread t { while n < 22 { n = n + 1 } }\n"
+                 "cover c22: n == 22\nexpect proved\n")
+    r = invoke("prove", "--engine", "bmc", "--json", str(f))
+    data = json.loads(r.output)
+    assert data["scope"] == "all-executions"
+    assert data["covers"] == [{"name": "c22", "reached": False, "step": None, "within": 40}]
+    r = invoke("prove", "--engine", "bmc", "--check-expect", str(f))
+    assert "cover c22: NOT reached within 40 steps, and not decided beyond" in r.output
+    assert r.exit_code == 1
+    r = invoke("prove", "--engine", "explicit", "--check-expect", str(f))
+    assert "cover c22: reached" in r.output and r.exit_code == 0

@@ -63,7 +63,8 @@ def result_to_json(program, r: Result, expect_met=None) -> dict:
         "seconds": round(r.stats.seconds, 6),
         "states": r.stats.states,
         "depth": r.stats.depth,
-        "covers": [{"name": c.name, "reached": c.reached, "step": c.step} for c in r.covers],
+        "covers": [{"name": c.name, "reached": c.reached, "step": c.step, "within": c.within}
+                   for c in r.covers],
     }
     for k, v in r.stats.extra:
         out.setdefault("stats", {})[k] = v

@@ -71,10 +71,15 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
         if c.reached:
             at = f" at step {c.step}" if c.step is not None else ""
             lines.append(f"  cover {c.name}: reached{at}")
+        elif c.within is not None:
+            lines.append(f"  cover {c.name}: NOT reached within {c.within} steps, and not "
+                         "decided beyond; the proof may be vacuous")
+        elif isinstance(r, Proved) and r.scope == "all-executions":
+            lines.append(f"  cover {c.name}: NOT reached: no execution reaches it; "
+                         "the proof is vacuous")
         else:
-            where = ("in no execution" if isinstance(r, Proved) and r.scope == "all-executions"
-                     else "within the explored executions")
-            lines.append(f"  cover {c.name}: NOT reached {where}; the proof may be vacuous")
+            lines.append(f"  cover {c.name}: NOT reached within the explored executions; "
+                         "the proof may be vacuous")
     if isinstance(r, Proved) and r.unreached:
         scope = "in any execution" if r.scope == "all-executions" else f"within {r.bound} steps"
         lines.append(f"  warning: {len(r.unreached)} statement(s) never executed {scope}; "
