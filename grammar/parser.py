@@ -164,6 +164,19 @@ def parse_file(path: str | os.PathLike) -> ast.SpecFile:
 
 # --------------------------------------------------------------------------- input hygiene
 
+
+def _decimal(digits: str) -> int:
+    """The value of a decimal literal of any length.  LANGUAGE.md's integers are
+    mathematical, but int() refuses more than 4300 digits by default (a guard
+    against slow conversions of untrusted text), so long literals go in pieces."""
+    if len(digits) <= 4000:
+        return int(digits)
+    value = 0
+    for i in range(0, len(digits), 4000):
+        piece = digits[i:i + 4000]
+        value = value * 10 ** len(piece) + int(piece)
+    return value
+
 _NUL_MESSAGE = "file contains a NUL byte; expected UTF-8 text"
 
 # Every line break that str.splitlines() knows (and so the renderer of
@@ -285,7 +298,7 @@ class _Builder(Transformer_NonRecursive):
                              fn_span=self._tok(fn), span=self._span(meta))
 
     def module_refs(self, meta, children):
-        return ("refs", int(children[0]), self._tok(children[0]))
+        return ("refs", _decimal(children[0]), self._tok(children[0]))
 
     object_refs = module_refs
 
@@ -298,7 +311,7 @@ class _Builder(Transformer_NonRecursive):
     def completion_decl(self, meta, children):
         name, done, storage = children
         st, st_span = (None, ast.NO_SPAN) if storage is None else storage[1:]
-        return ast.CompletionDecl(name.value, 0 if done is None else int(done),
+        return ast.CompletionDecl(name.value, 0 if done is None else _decimal(done),
                                   name_span=self._tok(name), span=self._span(meta),
                                   storage=st, storage_span=st_span)
 
@@ -318,7 +331,7 @@ class _Builder(Transformer_NonRecursive):
     def thread_decl(self, meta, children):
         name, count, owner, body = children
         return ast.ThreadDecl(
-            name.value, None if count is None else int(count),
+            name.value, None if count is None else _decimal(count),
             None if owner is None else owner.value, body,
             name_span=self._tok(name),
             owner_span=ast.NO_SPAN if owner is None else self._tok(owner),
@@ -344,7 +357,7 @@ class _Builder(Transformer_NonRecursive):
     def literal(self, meta, children):
         (tok,) = children
         if tok.type == "INT":
-            return ast.IntLit(int(tok), span=self._tok(tok))
+            return ast.IntLit(_decimal(tok), span=self._tok(tok))
         return ast.BoolLit(tok.type == "TRUE", span=self._tok(tok))
 
     # ---- statements
@@ -418,7 +431,7 @@ class _Builder(Transformer_NonRecursive):
     arith = compare
 
     def int_lit(self, meta, children):
-        return ast.IntLit(int(children[0]), span=self._span(meta))
+        return ast.IntLit(_decimal(children[0]), span=self._span(meta))
 
     def true_lit(self, meta, children):
         return ast.BoolLit(True, span=self._span(meta))

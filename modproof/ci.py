@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from modproof import allow_long_integers
 from modproof.prove import DEFAULT_BOUND, Options, expectation_met, prove
 from modproof.result import Proved, Result, Unknown, Violated
 from modproof.spec.model import Program
@@ -272,6 +273,7 @@ def _worker_init() -> None:
     # whoever kills that group (a CI runner cancelling a job) reaches them too.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _worker_terminate)
+    allow_long_integers()
     # An engine process forked from a worker must still die at once on SIGTERM
     # (a Python handler waits for a Z3 call to return).
     os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))

@@ -15,7 +15,7 @@ from typing import Optional
 
 import click
 
-from modproof import __version__
+from modproof import __version__, allow_long_integers
 
 EXIT_PROVED, EXIT_VIOLATED, EXIT_INPUT, EXIT_UNKNOWN, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
@@ -71,6 +71,7 @@ class _Group(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx):
+        allow_long_integers()
         try:
             return super().invoke(ctx)
         except _Fail as f:

@@ -150,7 +150,11 @@ class Checker:
         self.sym = Symbols()
         self.all_locals: dict[str, A.Local] = {}
         # call graph edges: fn or thread name -> list of (callee, span of the call site, how)
-        self.calls: dict[str, list[tuple[str, A.Span, str]]] = {}
+        # Per fn or thread: (callee, span, how, block depth of the call) for every
+        # call, and every put and unload that runs a release or exit function.
+        self.calls: dict[str, list[tuple[str, A.Span, str, int]]] = {}
+        self.block_depth = 0                      # of the statement being checked
+        self.body_depth: dict[str, int] = {}      # deepest block of each body
 
     def error(self, span: A.Span, message: str, *notes: Note) -> None:
         self.diags.append(Diagnostic(span, message, tuple(notes)))
@@ -199,13 +203,15 @@ class Checker:
                     self.error(d.count_span, f"thread '{d.name}[{d.count}]' needs at least one copy "
                                "(K must be 1 or more)")
                 elif d.count is not None and d.count > MAX_COPIES:
-                    self.error(d.count_span, f"thread '{d.name}[{d.count}]' has too many copies "
+                    k = str(d.count) if d.count < 10 ** 20 else f"<{len(str(d.count))}-digit number>"
+                    self.error(d.count_span, f"thread '{d.name}[{k}]' has too many copies "
                                f"(at most {MAX_COPIES})")
                 self.check_body(d.name, d.body, "thread", d)
             elif isinstance(d, (A.InvariantDecl, A.CoverDecl)):
                 what = "invariant" if isinstance(d, A.InvariantDecl) else "cover"
                 self.check_expr(d.expr, _Scope("property", {}), "bool", what, top=False)
-        self.check_cycles()
+        if not self.check_cycles():
+            self.check_inlined_depth()
         if self.diags:
             raise SpecError(self.diags)
         return self.sym
@@ -308,8 +314,11 @@ class Checker:
 
     def check_block(self, owner_name: str, body, scope: _Scope, in_atomic: Optional[A.Atomic],
                     top: bool = False) -> None:
+        self.block_depth += 1
+        self.body_depth[owner_name] = max(self.body_depth.get(owner_name, 0), self.block_depth)
         for s in body:
             self.check_stmt(owner_name, s, scope, in_atomic, top)
+        self.block_depth -= 1
 
     def atomic_forbidden(self, span: A.Span, what: str, atomic: A.Atomic) -> None:
         self.error(span, f"{what} is not allowed inside 'atomic'",
@@ -342,11 +351,13 @@ class Checker:
                 if s.kind is A.Prim.PUT:
                     obj = self.sym.decls[s.arg]
                     if obj.release is not None:
-                        self.calls[owner_name].append((obj.release, s.span, f"put({s.arg}) releases"))
+                        self.calls[owner_name].append((obj.release, s.span, f"put({s.arg}) releases",
+                                                       self.block_depth))
                 elif s.kind is A.Prim.UNLOAD:
                     mod = self.sym.decls[s.arg]
                     if mod.exit is not None:
-                        self.calls[owner_name].append((mod.exit, s.span, f"unload({s.arg}) exits"))
+                        self.calls[owner_name].append((mod.exit, s.span, f"unload({s.arg}) exits",
+                                                       self.block_depth))
             return
         if isinstance(s, A.CallStmt) and self.sym.builtin(s):
             need = V2_BUILTINS[s.fn]
@@ -378,7 +389,7 @@ class Checker:
                 return
             if s.arg is not None:
                 self.error(s.span, f"function '{s.fn}' takes no arguments")
-            self.calls[owner_name].append((s.fn, s.span, "calls"))
+            self.calls[owner_name].append((s.fn, s.span, "calls", self.block_depth))
             return
         if isinstance(s, A.Assign):
             ty = self.lvalue_type(s.target, s.target_span, scope)
@@ -508,38 +519,91 @@ class Checker:
 
     # ------------------------------------------------------------------ call cycles
 
-    def check_cycles(self) -> None:
-        """Report each cycle of calls among functions once, naming it."""
+    def check_cycles(self) -> bool:
+        """Report each cycle of calls among functions once, naming it; True if any."""
         graph = {n: [c for c in edges if c[0] in self.sym.fns] for n, edges in self.calls.items()}
         state: dict[str, int] = {}  # 1 on the stack, 2 finished
-        stack: list[tuple[str, tuple[str, A.Span, str] | None]] = []
+        stack: list[tuple[str, tuple[str, A.Span, str, int]]] = []
         reported: set[frozenset[str]] = set()
 
-        def visit(n: str) -> None:
-            state[n] = 1
-            for edge in graph.get(n, []):
-                callee = edge[0]
-                stack.append((n, edge))
-                if state.get(callee) == 1:
-                    names = [f for f, _ in stack]
-                    start = names.index(callee)
-                    cyc = stack[start:]
-                    key = frozenset(f for f, _ in cyc)
-                    if key not in reported:
-                        reported.add(key)
-                        path = " -> ".join([f for f, _ in cyc] + [callee])
-                        first = cyc[0][1]
-                        notes = tuple(Note(e[1], f"'{f}' {e[2]} '{e[0]}' here") for f, e in cyc[1:])
-                        self.error(first[1], f"call cycle: {path} (calls do not recurse; release and "
-                                   "exit functions count as calls)", *notes)
-                elif state.get(callee) is None:
-                    visit(callee)
-                stack.pop()
-            state[n] = 2
+        def report(cyc: list, callee: str) -> None:
+            key = frozenset(f for f, _ in cyc)
+            if key in reported:
+                return
+            reported.add(key)
+            path = " -> ".join([f for f, _ in cyc] + [callee])
+            first = cyc[0][1]
+            notes = tuple(Note(e[1], f"'{f}' {e[2]} '{e[0]}' here") for f, e in cyc[1:])
+            self.error(first[1], f"call cycle: {path} (calls do not recurse; release and "
+                       "exit functions count as calls)", *notes)
 
-        for name in sorted(self.sym.fns, key=lambda f: (self.sym.fns[f].span.line, f)):
-            if state.get(name) is None:
-                visit(name)
+        # Depth-first, with an explicit stack: a chain of calls can be long.
+        for root in sorted(self.sym.fns, key=lambda f: (self.sym.fns[f].span.line, f)):
+            if state.get(root) is not None:
+                continue
+            state[root] = 1
+            work = [(root, iter(graph.get(root, [])))]
+            while work:
+                n, edges = work[-1]
+                edge = next(edges, None)
+                if edge is None:
+                    state[n] = 2
+                    work.pop()
+                    if work:
+                        stack.pop()   # the edge that led to n
+                    continue
+                callee = edge[0]
+                if state.get(callee) == 1:
+                    names = [f for f, _ in stack] + [n]
+                    cyc = (stack + [(n, edge)])[names.index(callee):]
+                    report(cyc, callee)
+                elif state.get(callee) is None:
+                    stack.append((n, edge))
+                    state[callee] = 1
+                    work.append((callee, iter(graph.get(callee, []))))
+        return bool(reported)
+
+    def check_inlined_depth(self) -> None:
+        """NOTE(nesting-limits): calls are inlined, so blocks nest across them.
+        Report each thread (or function nobody calls, such as a work handler)
+        whose body, with every call inlined, nests blocks and calls more than
+        MAX_INLINED_DEPTH deep.  Calls form no cycle here."""
+        graph = {n: [c for c in edges if c[0] in self.sym.fns] for n, edges in self.calls.items()}
+        depth: dict[str, int] = {}     # inlined nesting of each body
+        via: dict[str, Optional[tuple]] = {}   # the call edge that reaches it
+        for root in sorted(graph):
+            work = [root]
+            while work:
+                n = work[-1]
+                if n in depth:
+                    work.pop()
+                    continue
+                todo = [c[0] for c in graph.get(n, []) if c[0] not in depth]
+                if todo:
+                    work.extend(todo)
+                    continue
+                work.pop()
+                best, edge = self.body_depth.get(n, 1), None
+                for c in graph.get(n, []):
+                    if c[3] + depth[c[0]] > best:
+                        best, edge = c[3] + depth[c[0]], c
+                depth[n], via[n] = best, edge
+        called = {c[0] for edges in graph.values() for c in edges}
+        for d in self.spec.decls:
+            if not isinstance(d, (A.ThreadDecl, A.FnDecl)) or d.name in called:
+                continue   # a function is reported where its callers start
+            if depth.get(d.name, 0) <= MAX_INLINED_DEPTH or via.get(d.name) is None:
+                continue
+            chain, n = [d.name], d.name
+            while via.get(n) is not None and len(chain) < 6:
+                n = via[n][0]
+                chain.append(n)
+            more = " -> ..." if via.get(n) is not None else ""
+            what = "thread" if isinstance(d, A.ThreadDecl) else "function"
+            self.error(via[d.name][1], f"with its calls inlined, {what} '{d.name}' nests blocks "
+                       f"and calls {depth[d.name]} deep (at most {MAX_INLINED_DEPTH}): "
+                       f"{' -> '.join(chain)}{more}; modproof inlines every call, so "
+                       "flatten the code or the call chain")
 
 
 def check(spec: A.SpecFile) -> Symbols:
@@ -555,8 +619,12 @@ def check(spec: A.SpecFile) -> Symbols:
 # recursively, so nesting is bounded here, by a walk that does not recurse.  The
 # limits are far beyond hand-written models (a sum of 150 terms, 100 nested
 # blocks) and keep every stage well inside Python's default recursion limit.
+# Calls are inlined into their callers, so blocks nest across calls too: a call
+# counts as one more level of the caller's block, and a thread with its calls
+# inlined may nest MAX_INLINED_DEPTH deep (Checker.check_inlined_depth).
 MAX_EXPR_DEPTH = 150
 MAX_BLOCK_DEPTH = 100
+MAX_INLINED_DEPTH = 100  # blocks and calls of a thread with every call inlined
 MAX_COPIES = 10_000     # of one `thread NAME[K]`: every copy is a thread of the model
 
 

@@ -3,6 +3,9 @@ lowering, both engines, replay, exports); one level more is a user error with a
 position, never an internal error."""
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from click.testing import CliRunner
 
@@ -99,3 +102,60 @@ def test_too_many_copies_is_a_user_error(tmp_path):
     assert r.exit_code == 2, r.output
     assert f"thread 't[99999999999]' has too many copies (at most {MAX_COPIES})" in r.output
     assert r.output.startswith(str(tmp_path / "deep.mproof") + ":1:10: error:")
+
+
+def test_integers_longer_than_python_prints_by_default(tmp_path):
+    # LANGUAGE.md: integers are mathematical.  Python refuses int<->str past 4300
+    # digits unless told otherwise; literals, witnesses and JSON must not care.
+    big = "9" * 5000
+    f = tmp_path / "big.mproof"
+    f.write_text(f"var x = {big}\nthread t {{ x = x + 1; assert x < 5 }}\n")
+    r = CliRunner().invoke(main, ["prove", "--engine", "explicit", "--json", str(f)])
+    assert r.exit_code == 1, r.output
+    data = json.loads(r.output)
+    assert data["check"] == "assertion"
+    assert str(int(big) + 1) in r.output      # the value after the first step
+    r = CliRunner().invoke(main, ["prove", "--engine", "explicit", str(f)])
+    assert r.exit_code == 1 and str(int(big) + 1) in r.output
+    f.write_text(f"thread t[{big}] {{ }}\n")
+    r = CliRunner().invoke(main, ["prove", str(f)])
+    assert r.exit_code == 2
+    assert "thread 't[<5000-digit number>]' has too many copies" in r.output
+
+
+def call_chain(n_fns: int, blocks_each: int) -> str:
+    """t calls f0, f0 calls f1, ... each call inside `blocks_each` nested blocks;
+    the last function sets x = 1, then t asserts x == 0 (false)."""
+    lines = ["var x = 0"]
+    for i in range(n_fns):
+        inner = f"f{i + 1}()" if i < n_fns - 1 else "x = 1"
+        lines.append(f"fn f{i} in core {{ {nested_ifs(blocks_each, inner)} }}")
+    lines.append(f"thread t {{ {nested_ifs(blocks_each, 'f0()')}; assert x == 0 }}")
+    return "\n".join(lines) + "\n"
+
+
+# Inlined depth: blocks_each * (n_fns + 1); a call adds no level beyond its block.
+@pytest.mark.parametrize("n_fns, blocks_each", [(99, 1), (1, 50), (4, 20)])
+def test_the_deepest_allowed_inlined_calls_go_through_every_stage(tmp_path, n_fns, blocks_each):
+    from modproof.spec.check import MAX_INLINED_DEPTH
+    assert blocks_each * (n_fns + 1) == MAX_INLINED_DEPTH
+    text = call_chain(n_fns, blocks_each)
+    w = tmp_path / "w.json"
+    r = run(tmp_path, text, "prove", "--engine", "explicit", "--witness-out", str(w))
+    assert r.exit_code == 1 and "violated assertion" in r.output, r.output
+    assert CliRunner().invoke(main, ["replay", str(tmp_path / "deep.mproof"), str(w)]).exit_code == 0
+    assert run(tmp_path, text, "show").exit_code == 0
+    assert run(tmp_path, text, "export", "--format", "promela").exit_code == 0
+
+
+@pytest.mark.parametrize("n_fns, blocks_each", [(100, 1), (1, 51), (3000, 1)])
+def test_calls_nested_too_deep_once_inlined_are_an_input_error(tmp_path, n_fns, blocks_each):
+    from modproof.spec.check import MAX_INLINED_DEPTH
+    text = call_chain(n_fns, blocks_each)
+    r = run(tmp_path, text, "prove")
+    assert r.exit_code == 2, r.output
+    deep = blocks_each * (n_fns + 1)
+    assert re.search(rf"deep\.mproof:{n_fns + 2}:\d+: error: with its calls inlined, thread 't' "
+                     rf"nests blocks and calls {deep} deep \(at most {MAX_INLINED_DEPTH}\): "
+                     r"t -> f0\b", r.output), r.output
+    assert "Traceback" not in r.output
