@@ -73,6 +73,7 @@ _CHAR_HINTS = {
     "%": "expressions have only + and -",
     '"': "there are no strings",
     "'": "there are no strings",
+    ",": "a primitive or query takes one argument, a function call none",
 }
 
 

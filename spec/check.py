@@ -151,7 +151,8 @@ class Checker:
         self.all_locals: dict[str, A.Local] = {}
         # call graph edges: fn or thread name -> list of (callee, span of the call site, how)
         # Per fn or thread: (callee, span, how, block depth of the call) for every
-        # call, and every put and unload that runs a release or exit function.
+        # call, and every put and unload that runs a release or exit function; `how`
+        # says it in words, with {f} for the caller and {g} for the callee.
         self.calls: dict[str, list[tuple[str, A.Span, str, int]]] = {}
         self.block_depth = 0                      # of the statement being checked
         self.body_depth: dict[str, int] = {}      # deepest block of each body
@@ -351,12 +352,14 @@ class Checker:
                 if s.kind is A.Prim.PUT:
                     obj = self.sym.decls[s.arg]
                     if obj.release is not None:
-                        self.calls[owner_name].append((obj.release, s.span, f"put({s.arg}) releases",
+                        self.calls[owner_name].append((obj.release, s.span,
+                                                       f"put({s.arg}) in '{{f}}' runs release function '{{g}}'",
                                                        self.block_depth))
                 elif s.kind is A.Prim.UNLOAD:
                     mod = self.sym.decls[s.arg]
                     if mod.exit is not None:
-                        self.calls[owner_name].append((mod.exit, s.span, f"unload({s.arg}) exits",
+                        self.calls[owner_name].append((mod.exit, s.span,
+                                                       f"unload({s.arg}) in '{{f}}' runs exit function '{{g}}'",
                                                        self.block_depth))
             return
         if isinstance(s, A.CallStmt) and self.sym.builtin(s):
@@ -389,7 +392,7 @@ class Checker:
                 return
             if s.arg is not None:
                 self.error(s.span, f"function '{s.fn}' takes no arguments")
-            self.calls[owner_name].append((s.fn, s.span, "calls", self.block_depth))
+            self.calls[owner_name].append((s.fn, s.span, "'{f}' calls '{g}'", self.block_depth))
             return
         if isinstance(s, A.Assign):
             ty = self.lvalue_type(s.target, s.target_span, scope)
@@ -532,9 +535,11 @@ class Checker:
                 return
             reported.add(key)
             path = " -> ".join([f for f, _ in cyc] + [callee])
-            first = cyc[0][1]
-            notes = tuple(Note(e[1], f"'{f}' {e[2]} '{e[0]}' here") for f, e in cyc[1:])
-            self.error(first[1], f"call cycle: {path} (calls do not recurse; release and "
+            caller, first = cyc[0]
+            here = ("" if first[2].startswith("'{f}' calls")
+                    else ": " + first[2].format(f=caller, g=first[0]) + " here")
+            notes = tuple(Note(e[1], e[2].format(f=f, g=e[0]) + " here") for f, e in cyc[1:])
+            self.error(first[1], f"call cycle: {path}{here} (calls do not recurse; release and "
                        "exit functions count as calls)", *notes)
 
         # Depth-first, with an explicit stack: a chain of calls can be long.
