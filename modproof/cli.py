@@ -31,8 +31,9 @@ def _err(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-def load_program(path: str, deferred_release: bool = False):
-    """Parse, check and lower `path`; on a mistake print the diagnostics and exit 2."""
+def load_program(path: str, deferred_release: bool = False, as_json: bool = False):
+    """Parse, check and lower `path`; on a mistake print the diagnostics and exit 2
+    (with `as_json`, also a JSON object with them on standard output)."""
     from modproof.spec.diagnostics import SpecError, read_source, render_all
     from modproof.spec.lower import lower
     from modproof.grammar.parser import parse_file
@@ -40,12 +41,18 @@ def load_program(path: str, deferred_release: bool = False):
         spec = parse_file(path)
         return lower(spec, deferred_release=deferred_release)
     except SpecError as exc:
+        if as_json:
+            from modproof.exports.jsonfmt import diagnostics_to_json
+            click.echo(json.dumps(diagnostics_to_json(path, exc.diagnostics), indent=2))
         source = read_source(path)
         _err(render_all(exc.diagnostics, source))
         n = len(exc.diagnostics)
         _err(f"{n} error{'s' if n != 1 else ''} in {path}")
         raise _Fail(EXIT_INPUT)
     except OSError as exc:
+        if as_json:
+            click.echo(json.dumps({"file": path, "verdict": "error", "diagnostics": [],
+                                   "message": f"cannot read {path}: {exc.strerror or exc}"}, indent=2))
         _err(f"modproof: error: cannot read {path}: {exc.strerror or exc}")
         raise _Fail(EXIT_INPUT)
 
@@ -189,7 +196,7 @@ def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_sta
     from modproof.result import Proved, Violated
     from modproof.writefile import write_atomic
 
-    p = load_program(file, deferred_release=deferred_release)
+    p = load_program(file, deferred_release=deferred_release, as_json=as_json)
     opts = Options(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
                    timeout=timeout, max_states=max_states, reduce=not no_reduce)
     r = prove(p, opts)

@@ -146,3 +146,21 @@ def test_a_cover_beyond_the_searched_depth_is_open_not_unreachable(tmp_path):
     assert r.exit_code == 1
     r = invoke("prove", "--engine", "explicit", "--check-expect", str(f))
     assert "cover c22: reached" in r.output and r.exit_code == 0
+
+
+def test_json_output_of_a_file_with_mistakes(tmp_path):
+    f = tmp_path / "broken.mproof"
+    f.write_text("object o\nthread t {\n    get(o, o)\n    put(p)\n}\n")
+    r = CliRunner().invoke(main, ["prove", "--json", str(f)])
+    assert r.exit_code == 2
+    data = json.loads(r.stdout)
+    assert data["verdict"] == "error" and data["file"] == str(f)
+    (d,) = data["diagnostics"]
+    assert (d["line"], d["col"], d["end_line"], d["end_col"]) == (3, 10, 3, 11)
+    assert d["message"].startswith("unexpected character ','") and d["notes"] == []
+    assert "broken.mproof:3:10: error:" in r.stderr          # the text still goes to stderr
+    f.write_text("object o\nthread t { put(p) }\n")
+    data = json.loads(CliRunner().invoke(main, ["prove", "--json", str(f)]).stdout)
+    assert [d["message"] for d in data["diagnostics"]] == ["'put' needs an object: 'p' is not declared"]
+    r = CliRunner().invoke(main, ["prove", "--json", str(tmp_path / "none.mproof")])
+    assert r.exit_code == 2 and json.loads(r.stdout)["message"].startswith("cannot read")

@@ -54,6 +54,22 @@ def step_to_json(s: WitnessStep) -> dict:
     }
 
 
+def diagnostics_to_json(path: str, diagnostics) -> dict:
+    """What `prove --json` prints for a file with mistakes (it exits 2): every
+    diagnostic with its position (lines and columns from 1, end exclusive) and notes."""
+    def where(span) -> dict:
+        return {"line": span.line, "col": span.col, "end_line": span.end_line,
+                "end_col": span.end_col}
+
+    return {
+        "file": path,
+        "verdict": "error",
+        "diagnostics": [{"severity": d.severity, "message": d.message, **where(d.span),
+                         "notes": [{"message": n.message, **where(n.span)} for n in d.notes]}
+                        for d in diagnostics],
+    }
+
+
 def result_to_json(program, r: Result, expect_met=None) -> dict:
     out: dict = {
         "file": program.path,
