@@ -48,104 +48,133 @@ def _real(a: S.State) -> S.State:
     return a._replace(locs=tuple(loc[:-1] for loc in a.locs))
 
 
-def shortest_violation(p: Program, max_states: int, timeout: Optional[float],
-                       start: float) -> Optional[Violated]:
-    """A shortest violation of `p`, as a real execution, or None when the search ran
-    out of states or time first (or found none)."""
-    red = Reducer(p, por=False)
+class _Search:
+    """The search of NOTE(deferred-chains): states with debts, taken from a heap in
+    order of the steps of the real executions they stand for."""
 
-    def settle(s: S.State, t: int):
+    def __init__(self, p: Program, max_states: int, timeout: Optional[float], start: float):
+        self.p, self.max_states, self.timeout, self.start = p, max_states, timeout, start
+        self.red = Reducer(p, por=False)
+        self.dist: dict[S.State, int] = {}
+        self.parents: dict[S.State, tuple] = {}
+        self.covers: list[Optional[int]] = [None] * len(p.covers)
+        self.best: Optional[tuple[int, int, tuple]] = None  # (length, rank, (state, last, check))
+
+    def settle(self, s: S.State, t: int):
         """Thread t's chains from s: (state, steps, path) per end; s itself when t
         is not at a local step, can only loop locally, or takes its local steps
         one by one (Reducer.chains)."""
-        if s.pcs[t] == DONE or not red.local[t][s.pcs[t]]:
+        if s.pcs[t] == DONE or not self.red.local[t][s.pcs[t]]:
             return [(s, 0, None)]
-        chains = red.chains(s, t)
+        chains = self.red.chains(s, t)
         if chains is None or not chains.ends:
             return [(s, 0, None)]
         return [(place(s, t, pc, locs), w, path) for pc, locs, w, path in chains.ends]
 
-    nthreads = len(p.threads)
-    # The initial states: every thread runs its first chain (unpaid).
-    starts: list[tuple[S.State, tuple, tuple]] = [(S.initial(p), (0,) * nthreads, ())]
-    for t in range(nthreads):
-        starts = [(s2, debts[:t] + (w,) + debts[t + 1:], paths + ((t, path),))
-                  for s, debts, paths in starts for s2, w, path in settle(s, t)]
-    dist: dict[S.State, int] = {}
-    parents: dict[S.State, tuple] = {}
-    heap: list[tuple[int, int, S.State]] = []
-    seq = 0
-    for s, debts, paths in starts:
-        a = red.canon(_augment(s, debts))
-        if a not in dist:
-            dist[a] = 0
-            parents[a] = ("init", paths)
-            heap.append((0, seq, a))
-            seq += 1
-    covers: list[Optional[int]] = [None] * len(p.covers)
-    closed: set[S.State] = set()
-    best: Optional[tuple[int, int, tuple]] = None  # (length, rank, (state, last))
-
-    def offer(length: int, check: str, at: S.State, last) -> None:
+    def offer(self, length: int, check: str, at: S.State, last) -> None:
         # NOTE(check-priority): the first check in CHECKS wins among the shortest.
-        nonlocal best
         key = (length, CHECKS.index(check))
-        if best is None or key < best[:2]:
-            best = (*key, (at, last, check))
+        if self.best is None or key < self.best[:2]:
+            self.best = (*key, (at, last, check))
 
-    while heap:
-        d, _, a = heapq.heappop(heap)
-        if a in closed:
-            continue
-        if best is not None and d > best[0]:
-            break
-        if timeout is not None and time.monotonic() - start > timeout:
-            return None
-        closed.add(a)
-        r = _real(a)
-        debts = [loc[-1] for loc in a.locs]
-        for i in S.covers_hit(p, r):
-            if covers[i] is None:
-                covers[i] = d
-        if S.invariant_violation(p, r) is not None:
-            offer(d, "invariant", a, None)
-        elif S.deadlocked(p, r):
-            offer(d + sum(debts), "deadlock", a, None)
-        if best is not None and d + 1 > best[0]:
-            continue  # a step from here is longer than the violation in hand
-        for t in red.distinct_threads(a):
-            pc = r.pcs[t]
-            if pc == DONE or (red.local[t][pc] and red.chains(r, t) is not None):
-                continue  # finished, or a thread whose chain only loops
-            cost = debts[t] + 1
-            for o in S.successors(p, r, t):
-                if o.violation is not None:
-                    offer(d + cost, o.violation, a, (t, None))
-                    continue
-                for s2, w, path in settle(o.state, t):
-                    a2 = red.canon(_augment(s2, debts[:t] + [w] + debts[t + 1:]), t)
-                    d2 = d + cost
-                    if a2 in closed or dist.get(a2, d2 + 1) <= d2:
+    def run(self, until_covers: bool) -> bool:
+        """Search until the shortest violation is known, or with `until_covers` until
+        every cover has its fewest steps (or none can be reached).  False when the
+        state budget or the time ran out first."""
+        p, red, dist, parents = self.p, self.red, self.dist, self.parents
+        nthreads = len(p.threads)
+        # The initial states: every thread runs its first chain (unpaid).
+        starts: list[tuple[S.State, tuple, tuple]] = [(S.initial(p), (0,) * nthreads, ())]
+        for t in range(nthreads):
+            starts = [(s2, debts[:t] + (w,) + debts[t + 1:], paths + ((t, path),))
+                      for s, debts, paths in starts for s2, w, path in self.settle(s, t)]
+        heap: list[tuple[int, int, S.State]] = []
+        seq = 0
+        for s, debts, paths in starts:
+            a = red.canon(_augment(s, debts))
+            if a not in dist:
+                dist[a] = 0
+                parents[a] = ("init", paths)
+                heap.append((0, seq, a))
+                seq += 1
+        closed: set[S.State] = set()
+        open_covers = len(p.covers)
+        while heap:
+            d, _, a = heapq.heappop(heap)
+            if a in closed:
+                continue
+            if self.best is not None and d > self.best[0]:
+                return True
+            if self.timeout is not None and time.monotonic() - self.start > self.timeout:
+                return False
+            closed.add(a)
+            r = _real(a)
+            debts = [loc[-1] for loc in a.locs]
+            for i in S.covers_hit(p, r):
+                if self.covers[i] is None:
+                    self.covers[i] = d
+                    open_covers -= 1
+            if until_covers and open_covers == 0:
+                return True
+            if S.invariant_violation(p, r) is not None:
+                self.offer(d, "invariant", a, None)
+            elif S.deadlocked(p, r):
+                self.offer(d + sum(debts), "deadlock", a, None)
+            if self.best is not None and d + 1 > self.best[0]:
+                continue  # a step from here is longer than the violation in hand
+            for t in red.distinct_threads(a):
+                pc = r.pcs[t]
+                if pc == DONE or (red.local[t][pc] and red.chains(r, t) is not None):
+                    continue  # finished, or a thread whose chain only loops
+                cost = debts[t] + 1
+                for o in S.successors(p, r, t):
+                    if o.violation is not None:
+                        self.offer(d + cost, o.violation, a, (t, None))
                         continue
-                    dist[a2] = d2
-                    parents[a2] = (a, t, o.state, path)
-                    if len(dist) > max_states:
-                        return None
-                    heapq.heappush(heap, (d2, seq, a2))
-                    seq += 1
-    if best is None:
+                    for s2, w, path in self.settle(o.state, t):
+                        a2 = red.canon(_augment(s2, debts[:t] + [w] + debts[t + 1:]), t)
+                        d2 = d + cost
+                        if a2 in closed or dist.get(a2, d2 + 1) <= d2:
+                            continue
+                        dist[a2] = d2
+                        parents[a2] = (a, t, o.state, path)
+                        if len(dist) > self.max_states:
+                            return False
+                        heapq.heappush(heap, (d2, seq, a2))
+                        seq += 1
+        return True
+
+    def cover_results(self) -> tuple[CoverResult, ...]:
+        return tuple(CoverResult(c.name, self.covers[i] is not None, self.covers[i])
+                     for i, c in enumerate(self.p.covers))
+
+
+def shortest_violation(p: Program, max_states: int, timeout: Optional[float],
+                       start: float) -> Optional[Violated]:
+    """A shortest violation of `p`, as a real execution, or None when the search ran
+    out of states or time first (or found none)."""
+    search = _Search(p, max_states, timeout, start)
+    if not search.run(until_covers=False) or search.best is None:
         return None
-    length, _, (a, last, check) = best
-    raw, chain = _canonical_trace(p, red, parents, a, last, check)
+    length, _, (a, last, check) = search.best
+    raw, chain = _canonical_trace(p, search.red, search.parents, a, last, check)
     from modproof.explicit import _realize
-    real = _realize(p, red.canon, raw)
+    real = _realize(p, search.red.canon, raw)
     trace = _drop_unpaid(p, real, chain)
     assert len(trace.steps) == length, (len(trace.steps), length)
     stats = Stats(engine="explicit", method=METHOD, seconds=time.monotonic() - start,
-                  states=len(dist), depth=length)
-    covered = tuple(CoverResult(c.name, covers[i] is not None, covers[i])
-                    for i, c in enumerate(p.covers))
-    return Violated(trace, stats, covers=covered)
+                  states=len(search.dist), depth=length)
+    return Violated(trace, stats, covers=search.cover_results())
+
+
+def cover_steps(p: Program, max_states: int, timeout: Optional[float],
+                start: float) -> Optional[tuple[CoverResult, ...]]:
+    """Each cover of a program with no violation, with the fewest steps that reach
+    it (NOTE(deferred-chains)); None when the search ran out of states or time."""
+    search = _Search(p, max_states, timeout, start)
+    if not search.run(until_covers=True):
+        return None
+    return search.cover_results()
 
 
 def _canonical_trace(p: Program, red: Reducer, parents: dict, a: S.State, last, check: str):

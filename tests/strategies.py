@@ -139,4 +139,6 @@ def programs(draw) -> str:
         lines.append(f"thread {name} in {owner} {{\n    local x = 0\n    {body}\n}}")
     if draw(st.booleans()):
         lines.append(f"invariant inv: {draw(st.sampled_from(['v < 3', 'not b or v > 0', 'v != 2']))}")
+    if draw(st.booleans()):
+        lines.append(f"cover cv: {draw(st.sampled_from(['v == 2', 'b and v > 0', 'v == 1']))}")
     return "\n".join(lines) + "\n"

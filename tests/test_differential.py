@@ -43,6 +43,9 @@ def test_reductions_preserve_verdicts_and_shortest_witnesses(src):
             assert replay(p, reduced.trace).check == reduced.check
         return
     assert summary(plain) == summary(reduced), src
+    # The fewest steps to each cover, also under reduction (modproof.shortest).
+    assert [(c.reached, c.step) for c in plain.covers] == \
+        [(c.reached, c.step) for c in reduced.covers], src
     if isinstance(plain, Violated):
         assert replay(p, plain.trace).length == len(plain.trace.steps)
         assert replay(p, reduced.trace).check == plain.check
