@@ -82,7 +82,9 @@ def prove_explicit(p: Program, max_states: int = DEFAULT_MAX_STATES,
             return r
         exact = shortest_violation(p, max_states, left, time.monotonic())
         if exact is not None:
-            return exact
+            return replace(exact, stats=replace(
+                exact.stats, seconds=time.monotonic() - start,
+                method=f"{r.stats.method}, then {exact.stats.method} for the witness"))
         return replace(r, trace=_realize(p, red.canon, r.trace), shortest=False)
     except S.AtomicLoopLimit as exc:
         span = exc.args[0]

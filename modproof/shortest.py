@@ -16,8 +16,7 @@ from modproof.result import CoverResult, RawTrace, Stats, Violated
 from modproof.spec import semantics as S
 from modproof.spec.model import CHECKS, DONE, Program
 
-METHOD = ("explicit-state shortest-path search with symmetry, dead-variable reduction and "
-          "deferred local chains")
+METHOD = "a shortest-path search with deferred local chains"
 
 # NOTE(deferred-chains): a local step (modproof.reduce.is_local_step) touches only
 # its own thread's pc and locals, in core code; it commutes with every step of
