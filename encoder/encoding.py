@@ -1005,19 +1005,6 @@ class _World:
         self.fails.append((cond, check, span))
 
 
-def _has_await(body) -> bool:
-    for s in body:
-        if isinstance(s, M.AAwait):
-            return True
-        if isinstance(s, M.AIf) and _has_await(s.then + s.orelse):
-            return True
-        if isinstance(s, M.AWhile) and _has_await(s.body):
-            return True
-        if isinstance(s, M.AChoose) and any(_has_await(b) for b in s.branches):
-            return True
-    return False
-
-
 def _await_after_choose(body) -> dict[int, bool]:
     """For each `choose` of an atomic body (by id): may an `await` run after it
     (in a branch, later in the block, or in a later iteration of a loop around it)?"""
@@ -1025,14 +1012,14 @@ def _await_after_choose(body) -> dict[int, bool]:
 
     def walk(stmts, after: bool) -> None:
         for k, s in enumerate(stmts):
-            later = after or _has_await(stmts[k + 1:])
+            later = after or M.has_await(stmts[k + 1:])
             if isinstance(s, M.AIf):
                 walk(s.then, later)
                 walk(s.orelse, later)
             elif isinstance(s, M.AWhile):
-                walk(s.body, later or _has_await(s.body))
+                walk(s.body, later or M.has_await(s.body))
             elif isinstance(s, M.AChoose):
-                out[id(s)] = later or any(_has_await(b) for b in s.branches)
+                out[id(s)] = later or any(M.has_await(b) for b in s.branches)
                 for b in s.branches:
                     walk(b, later)
 

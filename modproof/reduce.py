@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from modproof.spec.model import (
-    CORE, DONE, AAssert, AAssign, AAwait, AChoose, AIf, AWhile, Bin, Const, LocalRef, Neg,
-    Program, Q, Step, StepKind, Thread, VarRef,
+    CORE, DONE, Bin, Const, LocalRef, Neg, Program, Q, Step, StepKind, Thread, VarRef,
+    atomic_reads, atomic_statements,
 )
 from modproof.spec import semantics as S
 
@@ -49,21 +49,9 @@ def _expr_locals(e, out: set[int]) -> bool:
 
 
 def _atomic_uses(body, out: set[int]) -> None:
-    for a in body:
-        if isinstance(a, AAssign):
-            _expr_locals(a.value, out)
-        elif isinstance(a, (AAssert, AAwait)):
-            _expr_locals(a.cond, out)
-        elif isinstance(a, AIf):
-            _expr_locals(a.cond, out)
-            _atomic_uses(a.then, out)
-            _atomic_uses(a.orelse, out)
-        elif isinstance(a, AWhile):
-            _expr_locals(a.cond, out)
-            _atomic_uses(a.body, out)
-        elif isinstance(a, AChoose):
-            for b in a.branches:
-                _atomic_uses(b, out)
+    for a in atomic_statements(body):
+        for e in atomic_reads(a):
+            _expr_locals(e, out)
 
 
 def _uses(st: Step) -> set[int]:

@@ -464,26 +464,14 @@ _COMP_KINDS = (M.StepKind.COMPLETE, M.StepKind.COMPLETE_ALL, M.StepKind.WAIT, M.
 
 
 def _atomic_uses(body, out: set) -> None:
-    for a in body:
+    for a in M.atomic_statements(body):
         if isinstance(a, M.AOp):
             if a.kind in _OBJ_KINDS:
                 out.add(("object", a.operand))
             elif a.kind in _COMP_KINDS:
                 out.add(("completion", a.operand))
-        elif isinstance(a, M.AAssign):
-            _expr_uses(a.value, out)
-        elif isinstance(a, (M.AAssert, M.AAwait)):
-            _expr_uses(a.cond, out)
-        elif isinstance(a, M.AIf):
-            _expr_uses(a.cond, out)
-            _atomic_uses(a.then, out)
-            _atomic_uses(a.orelse, out)
-        elif isinstance(a, M.AWhile):
-            _expr_uses(a.cond, out)
-            _atomic_uses(a.body, out)
-        elif isinstance(a, M.AChoose):
-            for b in a.branches:
-                _atomic_uses(b, out)
+        for e in M.atomic_reads(a):
+            _expr_uses(e, out)
 
 
 def _uses(nd: dict) -> tuple[tuple[str, int], ...]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 from modproof.spec.ast import BinOp, QueryKind, Span
 
@@ -151,6 +151,39 @@ class AChoose:
 
 
 AStmt = Union[AOp, AAssign, AAssert, AAwait, AIf, AWhile, AChoose]
+
+
+def atomic_statements(body: tuple[AStmt, ...]) -> Iterator[AStmt]:
+    """Every statement of an atomic body, the nested ones too, each before the ones
+    inside it.  Iterative: bodies may nest as deep as the checker allows."""
+    stack = [iter(body)]
+    while stack:
+        a = next(stack[-1], None)
+        if a is None:
+            stack.pop()
+            continue
+        yield a
+        if isinstance(a, AIf):
+            stack.append(iter(a.then + a.orelse))
+        elif isinstance(a, AWhile):
+            stack.append(iter(a.body))
+        elif isinstance(a, AChoose):
+            stack.append(iter(tuple(s for b in a.branches for s in b)))
+
+
+def atomic_reads(a: AStmt) -> tuple:
+    """The expressions statement `a` of an atomic body evaluates itself (not the ones
+    of the statements inside it)."""
+    if isinstance(a, AAssign):
+        return (a.value,)
+    if isinstance(a, (AAssert, AAwait, AIf, AWhile)):
+        return (a.cond,)
+    return ()
+
+
+def has_await(body: tuple[AStmt, ...]) -> bool:
+    """Some `await`, at any depth, in this atomic body."""
+    return any(isinstance(a, AAwait) for a in atomic_statements(body))
 
 
 # --------------------------------------------------------------------------- steps and threads

@@ -37,7 +37,7 @@ from typing import Optional
 from modproof.spec.ast import BinOp, QueryKind
 from modproof.spec.model import (
     CHECKS, CORE, DONE, UINT_MAX, AAssert, AAssign, AAwait, AChoose, AIf, AOp, AWhile, Bin, Const,
-    LocalRef, Neg, Program, Q, Step, StepKind, Thread, VarRef,
+    LocalRef, Neg, Program, Q, Step, StepKind, Thread, VarRef, atomic_statements, has_await,
 )
 
 INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
@@ -304,17 +304,9 @@ class _Gen:
         out = {i for i, c in enumerate(self.p.completions) if c.done == UINT_MAX}
 
         def walk(body):
-            for a in body:
+            for a in atomic_statements(body):
                 if isinstance(a, AOp) and a.kind is StepKind.COMPLETE_ALL:
                     out.add(a.operand)
-                elif isinstance(a, AIf):
-                    walk(a.then)
-                    walk(a.orelse)
-                elif isinstance(a, AWhile):
-                    walk(a.body)
-                elif isinstance(a, AChoose):
-                    for b in a.branches:
-                        walk(b)
         for th in self.p.threads:
             for st in th.steps:
                 if st.kind is StepKind.COMPLETE_ALL:
@@ -614,7 +606,7 @@ class _Gen:
              f"line {st.span.line} */")
         k, x = st.kind, st.operand
 
-        if k is StepKind.ATOMIC and _has_await(st.body):
+        if k is StepKind.ATOMIC and has_await(st.body):
             self.atomic_paths(t, th, st)
             return
 
@@ -890,19 +882,6 @@ class _Gen:
                 # branch 0 continues in this loop; order of options does not matter
             else:
                 raise AssertionError(a)
-
-
-def _has_await(body) -> bool:
-    for a in body:
-        if isinstance(a, AAwait):
-            return True
-        if isinstance(a, AIf) and (_has_await(a.then) or _has_await(a.orelse)):
-            return True
-        if isinstance(a, AWhile) and _has_await(a.body):
-            return True
-        if isinstance(a, AChoose) and any(_has_await(b) for b in a.branches):
-            return True
-    return False
 
 
 def program_to_promela(program: Program, only: Optional[str] = None) -> str:
