@@ -60,15 +60,15 @@ class _Search:
         self.best: Optional[tuple[int, int, tuple]] = None  # (length, rank, (state, last, check))
 
     def settle(self, s: S.State, t: int):
-        """Thread t's chains from s: (state, steps, path) per end; s itself when t
-        is not at a local step, can only loop locally, or takes its local steps
-        one by one (Reducer.chains)."""
-        if s.pcs[t] == DONE or not self.red.local[t][s.pcs[t]]:
-            return [(s, 0, None)]
-        chains = self.red.chains(s, t)
-        if chains is None or not chains.ends:
-            return [(s, 0, None)]
-        return [(place(s, t, pc, locs), w, path) for pc, locs, w, path in chains.ends]
+        """Where thread t's chains from s end: (pc, locals, steps, path) per end; where
+        it stands when it is not at a local step, can only loop locally, or takes its
+        local steps one by one (Reducer.chains)."""
+        pc = s.pcs[t]
+        if pc != DONE and self.red.local[t][pc]:
+            chains = self.red.chains(s, t)
+            if chains is not None and chains.ends:
+                return chains.ends
+        return ((pc, s.locs[t], 0, None),)
 
     def offer(self, length: int, check: str, at: S.State, last) -> None:
         # NOTE(check-priority): the first check in CHECKS wins among the shortest.
@@ -85,8 +85,8 @@ class _Search:
         # The initial states: every thread runs its first chain (unpaid).
         starts: list[tuple[S.State, tuple, tuple]] = [(S.initial(p), (0,) * nthreads, ())]
         for t in range(nthreads):
-            starts = [(s2, debts[:t] + (w,) + debts[t + 1:], paths + ((t, path),))
-                      for s, debts, paths in starts for s2, w, path in self.settle(s, t)]
+            starts = [(place(s, t, pc, locs), debts[:t] + (w,) + debts[t + 1:], paths + ((t, path),))
+                      for s, debts, paths in starts for pc, locs, w, path in self.settle(s, t)]
         heap: list[tuple[int, int, S.State]] = []
         seq = 0
         for s, debts, paths in starts:
@@ -98,6 +98,7 @@ class _Search:
                 seq += 1
         closed: set[S.State] = set()
         open_covers = len(p.covers)
+        blocking = [[st.kind in S.BLOCKING_KINDS for st in th.steps] for th in p.threads]
         while heap:
             d, _, a = heapq.heappop(heap)
             if a in closed:
@@ -117,7 +118,8 @@ class _Search:
                 return True
             if S.invariant_violation(p, r) is not None:
                 self.offer(d, "invariant", a, None)
-            elif S.deadlocked(p, r):
+            elif all(pc == DONE or blocking[t][pc] for t, pc in enumerate(r.pcs)) \
+                    and S.deadlocked(p, r):   # (ask the semantics only when it may be one)
                 self.offer(d + sum(debts), "deadlock", a, None)
             if self.best is not None and d + 1 > self.best[0]:
                 continue  # a step from here is longer than the violation in hand
@@ -130,8 +132,12 @@ class _Search:
                     if o.violation is not None:
                         self.offer(d + cost, o.violation, a, (t, None))
                         continue
-                    for s2, w, path in self.settle(o.state, t):
-                        a2 = red.canon(_augment(s2, debts[:t] + [w] + debts[t + 1:]), t)
+                    y = o.state
+                    for end_pc, locs, w, path in self.settle(y, t):
+                        # Only t's pc and locals changed: the others keep their debts.
+                        a2 = red.canon(y._replace(pcs=y.pcs[:t] + (end_pc,) + y.pcs[t + 1:],
+                                                  locs=a.locs[:t] + (locs + (w,),) + a.locs[t + 1:]),
+                                       t)
                         d2 = d + cost
                         if a2 in closed or dist.get(a2, d2 + 1) <= d2:
                             continue
