@@ -149,13 +149,15 @@ class Checker:
         self.diags: list[Diagnostic] = []
         self.sym = Symbols()
         self.all_locals: dict[str, A.Local] = {}
-        # call graph edges: fn or thread name -> list of (callee, span of the call site, how)
         # Per fn or thread: (callee, span, how, block depth of the call) for every
         # call, and every put and unload that runs a release or exit function; `how`
         # says it in words, with {f} for the caller and {g} for the callee.
         self.calls: dict[str, list[tuple[str, A.Span, str, int]]] = {}
         self.block_depth = 0                      # of the statement being checked
         self.body_depth: dict[str, int] = {}      # deepest block of each body
+        # Names whose declaration was refused (a keyword, 'core'): their uses are not
+        # reported again as undeclared.
+        self.refused: set[str] = set()
 
     def error(self, span: A.Span, message: str, *notes: Note) -> None:
         self.diags.append(Diagnostic(span, message, tuple(notes)))
@@ -236,6 +238,7 @@ class Checker:
                 continue
             if name in RESERVED:
                 self.error(span, f"'{name}' is a keyword or built-in name and cannot be declared")
+                self.refused.add(name)
                 continue
             prev = self.sym.decls.get(name)
             if prev is not None:
@@ -263,6 +266,8 @@ class Checker:
         if got == kind:
             return True
         if got is None:
+            if name in self.refused:
+                return False
             names = [n for n in self.sym.decls if self.sym.kind(n) == kind]
             self.error(span, f"{what}: '{name}' is not declared{_suggest(name, names)}")
         else:
@@ -302,6 +307,7 @@ class Checker:
     def check_local(self, s: A.Local, locals_: dict[str, A.Local]) -> None:
         if s.name in RESERVED or s.name == "core":
             self.error(s.name_span, f"'{s.name}' is a keyword or built-in name and cannot be declared")
+            self.refused.add(s.name)
             return
         if s.name in self.sym.decls:
             self.error(s.name_span, f"local '{s.name}' reuses the name of a top-level declaration",
@@ -434,6 +440,8 @@ class Checker:
         if got == "var":
             return _lit_type(self.sym.decls[name].value)
         if got is None:
+            if name in self.refused:
+                return None
             if name in self.all_locals:
                 self.error(span, f"'{name}' is a local of another body, not visible here")
             else:
@@ -464,6 +472,8 @@ class Checker:
             if got == "var":
                 return _lit_type(self.sym.decls[e.id].value)
             if got is None:
+                if e.id in self.refused:
+                    return None
                 if scope.owner_kind == "property" and e.id in self.all_locals:
                     self.error(e.span, f"invariants and covers may not use locals ('{e.id}' is a local)",
                                Note(self.all_locals[e.id].name_span, "the local is declared here"))
