@@ -6,11 +6,14 @@ Exit codes (the same for every subcommand):
   2  bad input or usage (the file has errors; the message says where)
   3  unknown (timeout, budget exhausted, solver gave up)
   4  internal error: a bug in modproof
+  141 the output pipe was closed by its reader (as for a program stopped by SIGPIPE)
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import sys
 from typing import Optional
 
 import click
@@ -18,6 +21,8 @@ import click
 from modproof import __version__, allow_long_integers
 
 EXIT_PROVED, EXIT_VIOLATED, EXIT_INPUT, EXIT_UNKNOWN, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_PIPE = 141  # the reader of the output went away: 128 + SIGPIPE, as a C program would
+_OUTPUT_ERRNOS = (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)
 
 
 class _Fail(Exception):
@@ -88,6 +93,18 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             _err("modproof: interrupted")
             ctx.exit(130)
+        except BrokenPipeError:
+            # Whoever read the output stopped (`modproof ... | head`): leave quietly,
+            # with the status of a program stopped by SIGPIPE; Python must not try to
+            # flush into the closed pipe again at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(EXIT_PIPE)
+        except OSError as exc:
+            if exc.errno not in _OUTPUT_ERRNOS:
+                raise
+            _err(f"modproof: error: cannot write the output: {exc.strerror or exc}")
+            ctx.exit(EXIT_INPUT)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if os.environ.get("MODPROOF_DEBUG"):
                 raise
@@ -194,7 +211,6 @@ def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_sta
     from modproof.exports.text import result_text
     from modproof.prove import DEFAULT_BOUND, Options, expectation_met, prove
     from modproof.result import Proved, Violated
-    from modproof.writefile import write_atomic
 
     p = load_program(file, deferred_release=deferred_release, as_json=as_json)
     opts = Options(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
@@ -207,13 +223,13 @@ def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_sta
         click.echo(result_text(p, r, met))
     if isinstance(r, Violated):
         if witness_out:
-            write_atomic(witness_out, json.dumps(witness_to_json(r.witness), indent=2) + "\n")
+            _write(witness_out, json.dumps(witness_to_json(r.witness), indent=2) + "\n")
         for fmt, path in exports:
             if fmt not in _format_names() or fmt == "promela":
                 _err(f"modproof: error: unknown witness format '{fmt}' in --export "
                      f"(one of {', '.join(f for f in _format_names() if f != 'promela')})")
                 raise _Fail(EXIT_INPUT)
-            write_atomic(path, _render_witness(fmt, r.witness, p))
+            _write(path, _render_witness(fmt, r.witness, p))
     elif witness_out or exports:
         _err("modproof: note: no violation, so no witness was written")
     if check_expect:
@@ -286,7 +302,6 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
     `modproof export --format promela FILE.mproof` writes an equivalent Promela
     model; `modproof export W.json --format html -o trace.html` renders a witness,
     after replaying it on the reference semantics."""
-    from modproof.writefile import write_atomic
 
     if source.endswith(".mproof"):
         p = load_program(source)
@@ -330,7 +345,17 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
     if output == "-":
         click.echo(text, nl=False)
     else:
-        write_atomic(output, text)
+        _write(output, text)
+
+
+def _write(path: str, text: str) -> None:
+    """Write an output file; a path that cannot be written is a usage error (exit 2)."""
+    from modproof.writefile import write_atomic
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        _err(f"modproof: error: cannot write {path}: {exc.strerror or exc}")
+        raise _Fail(EXIT_INPUT)
 
 
 def _render_witness(fmt: str, witness, program) -> str:

@@ -162,10 +162,9 @@ def shortest_violation(p: Program, max_states: int, timeout: Optional[float],
     if not search.run(until_covers=False) or search.best is None:
         return None
     length, _, (a, last, check) = search.best
-    raw, chain = _canonical_trace(p, search.red, search.parents, a, last, check)
-    from modproof.explicit import _realize
-    real = _realize(p, search.red.canon, raw)
-    trace = _drop_unpaid(p, real, chain)
+    steps = _canonical_trace(p, search.red, search.parents, a)
+    raw, chain = _realize(p, search.red, steps, last, a, check)
+    trace = _drop_unpaid(p, raw, chain)
     assert len(trace.steps) == length, (len(trace.steps), length)
     stats = Stats(engine="explicit", method=METHOD, seconds=time.monotonic() - start,
                   states=len(search.dist), depth=length)
@@ -182,9 +181,9 @@ def cover_steps(p: Program, max_states: int, timeout: Optional[float],
     return search.cover_results()
 
 
-def _canonical_trace(p: Program, red: Reducer, parents: dict, a: S.State, last, check: str):
-    """The search's execution to `a` (then `last`) as canonical states, and for each
-    step whether it belongs to a chain."""
+def _canonical_trace(p: Program, red: Reducer, parents: dict, a: S.State) -> list[tuple]:
+    """The search's execution to `a`: per step the thread, the canonical state after
+    it with the debts (NOTE(deferred-chains)), and whether it belongs to a chain."""
     edges = []
     cur = a
     while True:
@@ -195,24 +194,57 @@ def _canonical_trace(p: Program, red: Reducer, parents: dict, a: S.State, last, 
         edges.append(entry)
         cur = entry[0]
     edges.reverse()
-    steps: list[tuple[int, Optional[S.State]]] = []
-    chain: list[bool] = []
+    steps: list[tuple[int, S.State, bool]] = []
     s = S.initial(p)
+    debts = [0] * len(p.threads)
     for t, path in init_paths:
         for pc, locs in path or ():
             s = place(s, t, pc, locs)
-            steps.append((t, red.canon(s)))
-            chain.append(True)
+            debts[t] += 1
+            steps.append((t, red.canon(_augment(s, debts)), True))
     for parent, t, after, path in edges:
-        steps.append((t, red.canon(after)))
-        chain.append(False)
+        debts = [loc[-1] for loc in parent.locs]
+        debts[t] = 0
+        steps.append((t, red.canon(_augment(after, debts)), False))
         for pc, locs in path or ():
-            steps.append((t, red.canon(place(after, t, pc, locs))))
-            chain.append(True)
+            debts[t] += 1
+            steps.append((t, red.canon(_augment(place(after, t, pc, locs), debts)), True))
+    return steps
+
+
+def _realize(p: Program, red: Reducer, steps: list[tuple], last, a: S.State,
+             check: str) -> tuple[RawTrace, list[bool]]:
+    """A real execution whose states have the canonical forms of `steps`, debts
+    included, then the violating step `last` by a thread with the debt the search
+    paid for it; and for each step whether it belongs to a chain."""
+    n = len(p.threads)
+    s = S.initial(p)
+    debts = [0] * n
+    out: list[tuple[int, Optional[S.State]]] = []
+    chain: list[bool] = []
+    for t0, c, in_chain in steps:
+        for u in [t0] + [v for v in range(n) if v != t0]:
+            nd = list(debts)
+            nd[u] = nd[u] + 1 if in_chain else 0
+            hit = next((o for o in S.successors(p, s, u)
+                        if o.violation is None and red.canon(_augment(o.state, nd)) == c), None)
+            if hit is not None:
+                out.append((u, hit.state))
+                chain.append(in_chain)
+                s, debts = hit.state, nd
+                break
+        else:
+            raise AssertionError("a reduced trace has no real counterpart")
     if last is not None:
-        steps.append(last)
-        chain.append(False)
-    return RawTrace(tuple(steps), check), chain
+        t0, paid = last[0], a.locs[last[0]][-1]
+        for u in [t0] + [v for v in range(n) if v != t0]:
+            if debts[u] == paid and any(o.violation == check for o in S.successors(p, s, u)):
+                out.append((u, None))
+                chain.append(False)
+                break
+        else:
+            raise AssertionError("a reduced violation has no real counterpart")
+    return RawTrace(tuple(out), check), chain
 
 
 def _drop_unpaid(p: Program, real: RawTrace, chain: list[bool]) -> RawTrace:

@@ -1,16 +1,28 @@
 """Writing files without ever leaving half of one behind."""
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 
 
 def write_atomic(path: str, data: str | bytes) -> None:
-    """Write `data` to a temporary file in `path`'s folder, then rename it into place."""
+    """Write `data` to a temporary file in `path`'s folder, then rename it into place.
+
+    The folder must exist (a mistyped path is an error, not a new folder tree) and
+    `path` must not be a folder.  The file gets the permissions a plain `open`
+    would give it: those of the file it replaces, else 0o666 less the umask.
+    Raises OSError."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".modproof-", suffix=".tmp", dir=folder)
     try:
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except OSError:
+            mode = 0o666 & ~_umask()
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
@@ -22,3 +34,9 @@ def write_atomic(path: str, data: str | bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)   # the only way to read it is to set it
+    os.umask(mask)
+    return mask

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -164,3 +165,56 @@ def test_json_output_of_a_file_with_mistakes(tmp_path):
     assert [d["message"] for d in data["diagnostics"]] == ["'put' needs an object: 'p' is not declared"]
     r = CliRunner().invoke(main, ["prove", "--json", str(tmp_path / "none.mproof")])
     assert r.exit_code == 2 and json.loads(r.stdout)["message"].startswith("cannot read")
+
+
+def test_output_files_that_cannot_be_written_are_usage_errors(tmp_path):
+    w = tmp_path / "w.json"
+    assert invoke("prove", "--witness-out", str(w), DM_BAD).exit_code == 1
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for args in (["export", str(w), "--format", "text", "-o", str(folder)],
+                 ["export", str(w), "--format", "text", "-o", str(tmp_path / "no" / "such" / "x.txt")],
+                 ["prove", "--export", f"text:{tmp_path / 'missing' / 'x.txt'}", DM_BAD]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "modproof: error: cannot write" in r.output
+        assert "internal error" not in r.output
+    assert not (tmp_path / "no").exists() and not (tmp_path / "missing").exists()
+    assert [p.name for p in folder.iterdir()] == []
+
+
+def test_output_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        w = tmp_path / "w.json"
+        assert invoke("prove", "--witness-out", str(w), DM_BAD).exit_code == 1
+        assert w.stat().st_mode & 0o777 == 0o644
+        w.chmod(0o600)   # a file that exists keeps its permissions
+        assert invoke("prove", "--witness-out", str(w), DM_BAD).exit_code == 1
+        assert w.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_a_closed_output_pipe_is_not_an_internal_error():
+    import subprocess
+    import sys
+    cmd = [sys.executable, "-m", "modproof", "show", DM_BAD]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        proc.stdout.close()           # the reader goes away before modproof writes
+        err = proc.stderr.read().decode()
+        code = proc.wait()
+    assert code == 141, err
+    assert "internal error" not in err and "Traceback" not in err
+
+
+def test_a_full_disk_on_standard_output_is_reported():
+    import subprocess
+    import sys
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "modproof", "show", DM_BAD], stdout=full,
+                           stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 2
+    assert "modproof: error: cannot write the output: No space left on device" in r.stderr

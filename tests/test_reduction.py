@@ -87,6 +87,11 @@ LONGER_UNDER_POR = {
     "invariant_with_copies": ("var x = 0\ninvariant small: x < 2\n"
                               "thread a[3] { local i = 0; i = 1; x = x + 1; i = 2; i = 3 }\n",
                               "invariant", 4),
+    # found by the differential test: the copy that violates must be the one whose
+    # chain was paid for, not its twin with an unpaid one
+    "copies_with_unpaid_chains": ("object o\n"
+                                  "thread t[2] { local x = 0; x = x + 1; put(o); put(o) }\n",
+                                  "put-after-release", 3),
     "calls_in_core": ("var x = 0\n"
                       "fn f in core { local k = 0; k = 1; x = x + k }\n"
                       "thread a { f(); f() }\nthread b { await x == 2; assert false }\n",
