@@ -255,6 +255,11 @@ def _load_json_witness(path: str):
         raise _Fail(EXIT_INPUT)
 
 
+def _made_deferred(data) -> bool:
+    """The witness was found with --deferred-release (its file is lowered so again)."""
+    return isinstance(data, dict) and data.get("deferred_release") is True
+
+
 @main.command("replay")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("witness", type=click.Path(dir_okay=False))
@@ -266,8 +271,8 @@ def replay_cmd(file: str, witness: str) -> None:
     from modproof.replayfile import WitnessFileError, replay_file
     from modproof.witness import ReplayError
 
-    p = load_program(file)
     data = _load_json_witness(witness)
+    p = load_program(file, deferred_release=_made_deferred(data))
     try:
         w = replay_file(p, data)
     except WitnessFileError as exc:
@@ -331,7 +336,7 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
         if not model_path:
             _err(f"{source}: error: the witness names no model file; pass --model FILE")
             raise _Fail(EXIT_INPUT)
-        p = load_program(model_path)
+        p = load_program(model_path, deferred_release=_made_deferred(data))
         try:
             w = replay_file(p, data)
         except WitnessFileError as exc:

@@ -19,8 +19,9 @@ def replay_file(p: Program, data) -> Witness:
     """Replay `data` (a parsed witness file); raise ReplayError at the first divergence."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise WitnessFileError(f"not a modproof witness (expected \"format\": \"{FORMAT}\")")
-    if data.get("version") != VERSION:
-        raise WitnessFileError(f"witness format version {data.get('version')!r} is not supported "
+    version = data.get("version")
+    if type(version) is not int or version != VERSION:   # not True, not 1.0
+        raise WitnessFileError(f"witness format version {version!r} is not supported "
                                f"(this modproof reads version {VERSION})")
     check = data.get("check")
     if check not in CHECKS:
@@ -28,6 +29,26 @@ def replay_file(p: Program, data) -> Witness:
     steps = data.get("steps")
     if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
         raise WitnessFileError("\"steps\" must be a list of objects")
+    length = data.get("length")
+    if length is not None and (type(length) is not int or length != len(steps)):
+        raise WitnessFileError(f"\"length\" is {length!r} but the witness has {len(steps)} steps")
+    deferred = data.get("deferred_release", False)
+    if type(deferred) is not bool:
+        raise WitnessFileError("\"deferred_release\" must be true or false")
+    if deferred != p.deferred_release:
+        raise WitnessFileError("the witness was found with" + ("" if deferred else "out")
+                               + " --deferred-release, the program lowered with"
+                               + ("" if p.deferred_release else "out") + " it")
+    for i, s in enumerate(steps):   # ("index" is for readers: steps count by position)
+        pc = s.get("pc")
+        if not isinstance(s.get("thread"), str):
+            raise WitnessFileError(f"step {i + 1}: \"thread\" must be a thread's name")
+        if pc is not None and type(pc) is not int:
+            raise WitnessFileError(f"step {i + 1}: \"pc\" must be an integer")
+    threads = data.get("threads")
+    if threads is not None and threads != [t.name for t in p.threads]:
+        raise ReplayError(0, "the witness's threads are not this file's threads, in "
+                          "declaration order")
     names = {t.name: i for i, t in enumerate(p.threads)}
     moves = []
     for i, s in enumerate(steps):
@@ -47,10 +68,6 @@ def replay_file(p: Program, data) -> Witness:
     from modproof.spec.semantics import initial as init_state
     if isinstance(initial, dict) and _norm(state_items(p, init_state(p))) != initial:
         raise ReplayError(0, "the witness's initial state is not this file's initial state")
-    for i, s in enumerate(steps):
-        pc = s.get("pc")
-        if pc is not None and not isinstance(pc, int):
-            raise WitnessFileError(f"step {i + 1}: \"pc\" must be an integer")
     w = replay(p, RawTrace(tuple(moves), check), match=match)
     for i, s in enumerate(steps):
         if s.get("pc") is not None and s["pc"] != w.steps[i].pc:

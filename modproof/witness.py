@@ -58,6 +58,7 @@ class Witness:
     threads: tuple[str, ...]
     initial: tuple[tuple[str, object], ...]
     steps: tuple[WitnessStep, ...]
+    deferred_release: bool = False   # of a program lowered with --deferred-release
 
     @property
     def length(self) -> int:
@@ -249,4 +250,5 @@ def replay(p: Program, raw: RawTrace,
             steps[-1] = WitnessStep(**{**last.__dict__, "violation": raw.check})
     message = _explain(p, raw.check, reason, steps, gone_at, s)
     return Witness(file=p.path, check=raw.check, message=message,
-                   threads=tuple(t.name for t in p.threads), initial=init_items, steps=tuple(steps))
+                   threads=tuple(t.name for t in p.threads), initial=init_items, steps=tuple(steps),
+                   deferred_release=p.deferred_release)

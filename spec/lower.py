@@ -403,6 +403,7 @@ class _Lowerer:
             expect=M.Expect(exp.verdict, exp.check, exp.span) if exp else None,
             path=self.spec.path,
             source=self.spec.source,
+            deferred_release=self.deferred,
         )
 
 

@@ -318,6 +318,7 @@ class Program:
     expect: Optional[Expect]
     path: str = field(default="<input>", compare=False)
     source: str = field(default="", compare=False, repr=False)
+    deferred_release: bool = False   # lowered with --deferred-release (release workers)
 
     def owner_name(self, owner: int) -> str:
         return "core" if owner == CORE else self.modules[owner].name

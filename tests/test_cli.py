@@ -218,3 +218,47 @@ def test_a_full_disk_on_standard_output_is_reported():
                            stderr=subprocess.PIPE, text=True)
     assert r.returncode == 2
     assert "modproof: error: cannot write the output: No space left on device" in r.stderr
+
+
+def test_a_deferred_release_witness_replays_and_exports(tmp_path):
+    f = tmp_path / "d.mproof"
+    f.write_text("module m\nobject o refs 1 release rel\nvar x = 0\nfn rel in m { x = 1 }\n"
+                 "thread t { put(o); unload(m) }\n")
+    w = tmp_path / "w.json"
+    r = invoke("prove", "--deferred-release", "--witness-out", str(w), str(f))
+    assert r.exit_code == 1 and "release(o) executes 'x = 1'" in r.output
+    assert json.loads(w.read_text())["deferred_release"] is True
+    r = invoke("replay", str(f), str(w))
+    assert r.exit_code == 0, r.output
+    r = invoke("export", str(w), "--format", "text", "-o", "-")
+    assert r.exit_code == 0 and "release(o)" in r.output
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d.update(version=True), "witness format version True is not supported"),
+    (lambda d: d.update(version=1.0), "witness format version 1.0 is not supported"),
+    (lambda d: d.update(length=3), "\"length\" is 3 but the witness has 14 steps"),
+    (lambda d: d.update(length="x"), "\"length\" is 'x'"),
+    (lambda d: d["steps"][0].update(thread=0), "step 1: \"thread\" must be a thread's name"),
+    (lambda d: d["steps"][0].update(pc=True), "step 1: \"pc\" must be an integer"),
+    (lambda d: d.update(deferred_release="yes"), "\"deferred_release\" must be true or false"),
+])
+def test_a_malformed_witness_is_bad_input(tmp_path, edit, message):
+    w = tmp_path / "w.json"
+    assert invoke("prove", "--engine", "explicit", "--witness-out", str(w), DM_BAD).exit_code == 1
+    data = json.loads(w.read_text())
+    edit(data)
+    w.write_text(json.dumps(data))
+    r = invoke("replay", DM_BAD, str(w))
+    assert r.exit_code == 2, r.output
+    assert message in r.output
+
+
+def test_a_witness_of_other_threads_diverges(tmp_path):
+    w = tmp_path / "w.json"
+    assert invoke("prove", "--engine", "explicit", "--witness-out", str(w), DM_BAD).exit_code == 1
+    data = json.loads(w.read_text())
+    data["threads"].reverse()
+    w.write_text(json.dumps(data))
+    r = invoke("replay", DM_BAD, str(w))
+    assert r.exit_code == 1 and "threads are not this file's threads" in r.output

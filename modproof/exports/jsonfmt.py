@@ -23,7 +23,7 @@ VERSION = 1
 
 
 def witness_to_json(w: Witness) -> dict:
-    return {
+    out = {
         "format": FORMAT,
         "version": VERSION,
         "file": w.file,
@@ -34,6 +34,9 @@ def witness_to_json(w: Witness) -> dict:
         "initial": dict(w.initial),
         "steps": [step_to_json(s) for s in w.steps],
     }
+    if w.deferred_release:   # replay must lower the file the same way
+        out["deferred_release"] = True
+    return out
 
 
 def step_to_json(s: WitnessStep) -> dict:
