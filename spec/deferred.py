@@ -51,7 +51,7 @@ def var_names(sym, rcu_fns: list[str], readers: list[int], syncers: list[int],
     for fn in rcu_fns:
         out += [(f"rcu_pending({fn})", 0), (f"rcu_running({fn})", False)]
     for r in readers:
-        out.append((f"rcu_reader({thread_names[r]})", False))
+        out += [(f"rcu_reader({thread_names[r]})", False), (f"rcu_depth({thread_names[r]})", 0)]
     for s in syncers:
         for r in readers:
             out.append((f"gp_wait({thread_names[s]},{thread_names[r]})", False))
@@ -146,16 +146,26 @@ class V2:
                           M.Neg(self.var(f"rcu_running({f})"))]
             return node(M.StepKind.AWAIT, cont, expr=and_all(parts))
         me = lw.thread_names[tb.index]
+        # Read-side sections nest, as in the kernel: rcu_depth counts them and the
+        # thread is a reader (rcu_reader) while it is above 0.  An unlock with no
+        # section open changes nothing.
         if fn == "rcu_read_lock":
-            return assign(f"rcu_reader({me})", TRUE, cont)
+            depth = self.var(f"rcu_depth({me})")
+            return node(M.StepKind.ATOMIC, cont, body=(
+                M.AAssign(depth, M.Bin(BinOp.ADD, depth, M.Const(1)), s.span),
+                M.AAssign(self.var(f"rcu_reader({me})"), TRUE, s.span)))
         if fn == "rcu_read_unlock":
-            body = [M.AAssign(self.var(f"rcu_reader({me})"), M.Const(False), s.span)]
+            depth = self.var(f"rcu_depth({me})")
+            leave = [M.AAssign(self.var(f"rcu_reader({me})"), M.Const(False), s.span)]
             for sy in lw.rcu_syncers:
-                body.append(M.AAssign(self.var(f"gp_wait({lw.thread_names[sy]},{me})"),
-                                      M.Const(False), s.span))
+                leave.append(M.AAssign(self.var(f"gp_wait({lw.thread_names[sy]},{me})"),
+                                       M.Const(False), s.span))
             for f in lw.rcu_fns:
-                body.append(M.AAssign(self.var(cb_wait(f, me)), M.Const(False), s.span))
-            return node(M.StepKind.ATOMIC, cont, body=tuple(body))
+                leave.append(M.AAssign(self.var(cb_wait(f, me)), M.Const(False), s.span))
+            body = (M.AIf(M.Bin(BinOp.GT, depth, M.Const(0)),
+                          (M.AAssign(depth, M.Bin(BinOp.SUB, depth, M.Const(1)), s.span),), (), s.span),
+                    M.AIf(M.Bin(BinOp.EQ, depth, M.Const(0)), tuple(leave), (), s.span))
+            return node(M.StepKind.ATOMIC, cont, body=body)
         if fn == "synchronize_rcu":
             waits = [f"gp_wait({me},{lw.thread_names[r]})" for r in lw.rcu_readers]
             wait = node(M.StepKind.AWAIT, cont, expr=and_all([M.Neg(self.var(w)) for w in waits]))

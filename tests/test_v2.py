@@ -130,6 +130,36 @@ thread updater { synchronize_rcu(); freed = true }
     assert isinstance(r, Violated) and r.check == "assertion"
 
 
+NESTED = """
+object o refs 1
+var published = true
+thread reader {{
+    local s = false
+    rcu_read_lock()
+    s = published
+    rcu_read_lock()
+    rcu_read_unlock()
+    {inner_end}
+    if s {{ assert refs(o) > 0 }}
+    {outer_end}
+}}
+thread updater {{ published = false; synchronize_rcu(); put(o) }}
+"""
+
+
+def test_read_side_sections_nest():
+    # The inner unlock does not end the outer section: synchronize_rcu still waits.
+    r = both(NESTED.format(inner_end="", outer_end="rcu_read_unlock()"))
+    assert isinstance(r, Proved)
+    # Leaving the outer section too before the use: the put may come first.
+    r = both(NESTED.format(inner_end="rcu_read_unlock()", outer_end=""))
+    assert isinstance(r, Violated) and r.check == "assertion" and r.witness.length == 11
+    # An unlock with no section open does nothing (it does not end a later section).
+    r = both("var x = 0\nthread r { rcu_read_unlock(); rcu_read_lock(); x = 1; rcu_read_unlock() }\n"
+             "thread u { synchronize_rcu(); assert x != 1 }\n")
+    assert isinstance(r, Violated) and r.check == "assertion"
+
+
 GRACE = """
 var published = true
 var freed = false
