@@ -87,7 +87,7 @@ class Budget:
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
             if left <= 0:
-                raise OutOfBudget(f"timeout after {self.timeout:g}s")
+                raise OutOfBudget(f"timeout after {self.timeout:g} s")
             solver.set("timeout", max(1, int(left * 1000)))
         before = 0
         if self.rlimit is not None:
@@ -107,7 +107,7 @@ class Budget:
         why = solver.reason_unknown()
         if self.deadline is not None and (why in ("timeout", "canceled")
                                           or time.monotonic() >= self.deadline):
-            raise OutOfBudget(f"timeout after {self.timeout:g}s")
+            raise OutOfBudget(f"timeout after {self.timeout:g} s")
         if self.rlimit is not None and ("resource" in why or self.used >= self.rlimit):
             raise OutOfBudget(f"resource limit {self.rlimit} exhausted")
         raise OutOfBudget(f"z3 answered unknown ({why})")
@@ -310,6 +310,9 @@ def step_once(run: Unroller, bound: Optional[int], method: str) -> Optional[Resu
                       stats=stats(run, f"{method}: every execution ends within {run.depth} steps"),
                       covers=run.targets.cover_results(), unreached=run.targets.unreached())
     if bound is not None and run.depth >= bound:
+        if run.depth == 0:   # only the initial state was checked: that proves nothing
+            return unknown(run, run.budget, "a bound of 0 checks only the initial state, and "
+                           "some thread can move (give --bound 1 or more)", method)
         return Proved(scope="bounded", bound=run.depth, stats=stats(run, method),
                       covers=run.targets.cover_results(), unreached=run.targets.unreached())
     return None

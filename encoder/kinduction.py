@@ -117,6 +117,9 @@ def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
                 return _proved(run, budget, k, max_k)
             gave_up += closed is None
             run.extend()
+        if bounded_fallback and max_k == 0:   # only the initial state was checked
+            return unknown(run, budget, "a bound of 0 checks only the initial state, and some "
+                           "thread can move (give --bound 1 or more)", METHOD)
         if bounded_fallback:
             return Proved(scope="bounded", bound=max_k,
                           stats=stats(run, f"bounded model checking to depth {max_k} "

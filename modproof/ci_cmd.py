@@ -114,11 +114,13 @@ def _write_reports(run: CiRun, junit: Optional[str], sarif: Optional[str], opts:
         props = [("engine", opts.engine), ("bound", str(opts.bound))]
         if opts.timeout is not None:
             props.append(("timeout", str(opts.timeout)))
-        _write(junit, "JUnit", lambda: write_atomic(junit, ci_to_junit(run, properties=props)))
+        _write(junit, "JUnit", lambda: write_atomic(junit, ci_to_junit(run, properties=props),
+                                                        make_folders=True))
     if sarif:
         from modproof.exports.sarif import ci_to_sarif
         _write(sarif, "SARIF",
-               lambda: write_atomic(sarif, json.dumps(ci_to_sarif(run), indent=2) + "\n"))
+               lambda: write_atomic(sarif, json.dumps(ci_to_sarif(run), indent=2) + "\n",
+                                    make_folders=True))
 
 
 def _write(path: str, what: str, write) -> None:

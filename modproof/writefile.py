@@ -6,16 +6,19 @@ import os
 import tempfile
 
 
-def write_atomic(path: str, data: str | bytes) -> None:
+def write_atomic(path: str, data: str | bytes, make_folders: bool = False) -> None:
     """Write `data` to a temporary file in `path`'s folder, then rename it into place.
 
-    The folder must exist (a mistyped path is an error, not a new folder tree) and
-    `path` must not be a folder.  The file gets the permissions a plain `open`
+    The folder must exist (a mistyped path is an error, not a new folder tree),
+    unless `make_folders` (CI reports, as pytest's --junitxml does), and `path`
+    must not be a folder.  The file gets the permissions a plain `open`
     would give it: those of the file it replaces, else 0o666 less the umask.
     Raises OSError."""
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     folder = os.path.dirname(os.path.abspath(path))
+    if make_folders:
+        os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".modproof-", suffix=".tmp", dir=folder)
     try:
         try:

@@ -262,3 +262,17 @@ def test_a_witness_of_other_threads_diverges(tmp_path):
     w.write_text(json.dumps(data))
     r = invoke("replay", DM_BAD, str(w))
     assert r.exit_code == 1 and "threads are not this file's threads" in r.output
+
+
+def test_a_bound_of_zero_proves_nothing(tmp_path):
+    f = tmp_path / "b0.mproof"
+    f.write_text("var x = 0\nthread t { x = 1; assert x == 0 }\nexpect proved\n")
+    r = invoke("prove", "--engine", "bmc", "--bound", "0", "--check-expect", str(f))
+    assert r.exit_code == 1 and "unknown: a bound of 0 checks only the initial state" in r.output
+    r = invoke("prove", "--engine", "bmc", "--bound", "0", str(f))
+    assert r.exit_code == 3
+    r = invoke("prove", "--engine", "bmc", "--bound", "1", str(f))
+    assert r.exit_code == 0 and "proved for executions of up to 1 step (bounded" in r.output
+    f.write_text("thread t { }\n")   # nothing can move: the initial state is everything
+    assert "proved for all executions" in invoke("prove", "--engine", "bmc", "--bound", "0",
+                                                 str(f)).output

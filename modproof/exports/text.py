@@ -38,7 +38,8 @@ def scope_text(r: Result) -> str:
     if isinstance(r, Proved):
         if r.scope == "all-executions":
             return "for all executions"
-        return f"for executions of up to {r.bound} steps (bounded: longer executions were not explored)"
+        return (f"for executions of up to {_steps(r.bound)} (bounded: longer executions were "
+                "not explored)")
     return ""
 
 
@@ -57,7 +58,7 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
     else:
         lines.append(f"{name}: unknown: {r.reason}")
         if r.bound is not None:
-            lines.append(f"  no violation within {r.bound} steps; nothing is proved beyond that")
+            lines.append(f"  no violation within {_steps(r.bound)}; nothing is proved beyond that")
         lines.append(f"  method: {r.stats.method} ({r.stats.engine} engine)")
     stats = [f"{r.stats.seconds:.3f} s"]
     if r.stats.states is not None:
@@ -81,7 +82,7 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
             lines.append(f"  cover {c.name}: NOT reached within the explored executions; "
                          "the proof may be vacuous")
     if isinstance(r, Proved) and r.unreached:
-        scope = "in any execution" if r.scope == "all-executions" else f"within {r.bound} steps"
+        scope = "in any execution" if r.scope == "all-executions" else f"within {_steps(r.bound)}"
         lines.append(f"  warning: {len(r.unreached)} statement(s) never executed {scope}; "
                      "checks there hold only because they are unreachable:")
         for u in r.unreached:
@@ -95,3 +96,7 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
         lines.append("witness:")
         lines.append(witness_text(r.witness))
     return "\n".join(lines)
+
+
+def _steps(n) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
