@@ -36,7 +36,10 @@ METHOD = "a shortest-path search with deferred local chains"
 # can still move is not part of a deadlock.  Distances are then exact lengths of
 # real executions: the witness is the search's execution without the unpaid
 # chains (the last chains of threads that do not move again), which changes no
-# step of any other thread and nothing a check reads.
+# step of any other thread and nothing a check reads.  A chain too long to work
+# out in advance (Reducer.chains) is taken a step at a time, which is exact.  The
+# witness is realized with the debts, so the copy of a `thread NAME[K]` that
+# takes the violating step is one whose chain was paid for, not a twin's.
 
 
 def _augment(s: S.State, debts) -> S.State:
