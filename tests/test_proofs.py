@@ -1,9 +1,12 @@
 """Every file in proofs/ matches its `expect` line, on every engine."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import PROOFS, proof_files
+from modproof.explicit import prove_explicit
 from modproof.prove import Options, expectation_met, prove
 from modproof.spec.lower import load
 from modproof.spec.model import CHECKS
@@ -32,3 +35,20 @@ def test_corpus_has_a_violated_and_a_proved_file_for_every_check():
             violated.add(exp.check)
     assert violated >= set(CHECKS)
     assert seen["proved"] >= len(CHECKS)
+
+
+def test_kernel_readme_states_the_witness_lengths():
+    # proofs/kernel/README.md lists the shortest witness of every _bug file
+    # ("01 14, ..., 06-synchronize 14, ..."): it must not drift from the tool.
+    kernel = PROOFS / "kernel"
+    text = " ".join((kernel / "README.md").read_text().split())
+    listed = re.findall(r"(\d\d)(?:-([a-z_]+))? (\d+)[,.]",
+                        text.split("Witness lengths (shortest violation, in steps):")[1])
+    bugs = sorted(kernel.glob("*_bug.mproof"))
+    assert len(listed) == len(bugs)
+    words = {num: [w for n, w, _ in listed if n == num and w] for num, _, _ in listed}
+    for num, word, length in listed:
+        (path,) = [b for b in bugs if b.name.startswith(num + "_")
+                   and (word in b.name if word else not any(w in b.name for w in words[num]))]
+        r = prove_explicit(load(str(path)), reduce=True)
+        assert len(r.trace.steps) == int(length), (path.name, length)
