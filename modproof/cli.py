@@ -21,6 +21,7 @@ import click
 from modproof import __version__, allow_long_integers
 
 EXIT_PROVED, EXIT_VIOLATED, EXIT_INPUT, EXIT_UNKNOWN, EXIT_INTERNAL = 0, 1, 2, 3, 4
+STDIN = "<stdin>"   # the name of a model read from standard input ("-")
 EXIT_PIPE = 141  # the reader of the output went away: 128 + SIGPIPE, as a C program would
 _OUTPUT_ERRNOS = (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)
 
@@ -37,19 +38,27 @@ def _err(msg: str) -> None:
 
 
 def load_program(path: str, deferred_release: bool = False, as_json: bool = False):
-    """Parse, check and lower `path`; on a mistake print the diagnostics and exit 2
-    (with `as_json`, also a JSON object with them on standard output)."""
+    """Parse, check and lower `path` ("-": standard input, named <stdin>); on a
+    mistake print the diagnostics and exit 2 (with `as_json`, also a JSON object
+    with them on standard output)."""
     from modproof.spec.diagnostics import SpecError, read_source, render_all
     from modproof.spec.lower import lower
-    from modproof.grammar.parser import parse_file
+    from modproof.grammar.parser import parse_bytes, parse_file
+    data = None
     try:
-        spec = parse_file(path)
+        if path == "-":
+            data = sys.stdin.buffer.read()
+            spec = parse_bytes(data, STDIN)
+        else:
+            spec = parse_file(path)
         return lower(spec, deferred_release=deferred_release)
     except SpecError as exc:
         if as_json:
             from modproof.exports.jsonfmt import diagnostics_to_json
-            click.echo(json.dumps(diagnostics_to_json(path, exc.diagnostics), indent=2))
-        source = read_source(path)
+            click.echo(json.dumps(diagnostics_to_json(STDIN if data is not None else path,
+                                                      exc.diagnostics), indent=2))
+        source = data.decode("utf-8", errors="replace") if data is not None else read_source(path)
+        path = STDIN if data is not None else path
         _err(render_all(exc.diagnostics, source))
         n = len(exc.diagnostics)
         _err(f"{n} error{'s' if n != 1 else ''} in {path}")
@@ -137,7 +146,7 @@ def check_cmd(files) -> None:
         except _Fail as f:
             worst = max(worst, f.code)
             continue
-        click.echo(f"{path}: ok: {summary(p)}")
+        click.echo(f"{p.path}: ok: {summary(p)}")
     if worst:
         raise _Fail(worst)
 

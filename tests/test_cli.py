@@ -276,3 +276,14 @@ def test_a_bound_of_zero_proves_nothing(tmp_path):
     f.write_text("thread t { }\n")   # nothing can move: the initial state is everything
     assert "proved for all executions" in invoke("prove", "--engine", "bmc", "--bound", "0",
                                                  str(f)).output
+
+
+def test_a_model_on_standard_input(tmp_path):
+    text = open(DM_BAD).read()
+    r = CliRunner().invoke(main, ["prove", "--engine", "explicit", "-"], input=text)
+    assert r.exit_code == 1 and r.output.startswith("<stdin>: violated code-after-unload in 14 steps")
+    r = CliRunner().invoke(main, ["check", "-"], input=text)
+    assert r.exit_code == 0 and r.output.startswith("<stdin>: ok: ")
+    r = CliRunner().invoke(main, ["prove", "-"], input="var x = \n")
+    assert r.exit_code == 2
+    assert "<stdin>:1:8: error: unexpected newline" in r.output and "    var x = \n" in r.output
