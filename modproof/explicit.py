@@ -71,8 +71,9 @@ def prove_explicit(p: Program, max_states: int = DEFAULT_MAX_STATES,
         from modproof.shortest import cover_steps, shortest_violation
         left = None if timeout is None else max(0.001, timeout - (time.monotonic() - start))
         if isinstance(r, Proved):
-            if any(c.reached for c in r.covers):
-                covers = cover_steps(p, max_states, left, time.monotonic())
+            reachable = frozenset(i for i, c in enumerate(r.covers) if c.reached)
+            if reachable:   # (the search under reduction already knows which are)
+                covers = cover_steps(p, reachable, max_states, left, time.monotonic())
                 if covers is not None:
                     assert [c.reached for c in covers] == [c.reached for c in r.covers]
                     r = replace(r, covers=covers,

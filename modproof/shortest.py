@@ -79,10 +79,10 @@ class _Search:
         if self.best is None or key < self.best[:2]:
             self.best = (*key, (at, last, check))
 
-    def run(self, until_covers: bool) -> bool:
-        """Search until the shortest violation is known, or with `until_covers` until
-        every cover has its fewest steps (or none can be reached).  False when the
-        state budget or the time ran out first."""
+    def run(self, until_covers: Optional[frozenset[int]] = None) -> bool:
+        """Search until the shortest violation is known, or, given `until_covers`,
+        until each of those covers has its fewest steps (or the states run out).
+        False when the state budget or the time ran out first."""
         p, red, dist, parents = self.p, self.red, self.dist, self.parents
         nthreads = len(p.threads)
         # The initial states: every thread runs its first chain (unpaid).
@@ -100,7 +100,7 @@ class _Search:
                 heap.append((0, seq, a))
                 seq += 1
         closed: set[S.State] = set()
-        open_covers = len(p.covers)
+        open_covers = len(until_covers or ())
         blocking = [[st.kind in S.BLOCKING_KINDS for st in th.steps] for th in p.threads]
         while heap:
             d, _, a = heapq.heappop(heap)
@@ -116,7 +116,8 @@ class _Search:
             for i in S.covers_hit(p, r):
                 if self.covers[i] is None:
                     self.covers[i] = d
-                    open_covers -= 1
+                    if until_covers and i in until_covers:
+                        open_covers -= 1
             if until_covers and open_covers == 0:
                 return True
             if S.invariant_violation(p, r) is not None:
@@ -162,7 +163,7 @@ def shortest_violation(p: Program, max_states: int, timeout: Optional[float],
     """A shortest violation of `p`, as a real execution, or None when the search ran
     out of states or time first (or found none)."""
     search = _Search(p, max_states, timeout, start)
-    if not search.run(until_covers=False) or search.best is None:
+    if not search.run() or search.best is None:
         return None
     length, _, (a, last, check) = search.best
     steps = _canonical_trace(p, search.red, search.parents, a)
@@ -174,12 +175,13 @@ def shortest_violation(p: Program, max_states: int, timeout: Optional[float],
     return Violated(trace, stats, covers=search.cover_results())
 
 
-def cover_steps(p: Program, max_states: int, timeout: Optional[float],
-                start: float) -> Optional[tuple[CoverResult, ...]]:
-    """Each cover of a program with no violation, with the fewest steps that reach
-    it (NOTE(deferred-chains)); None when the search ran out of states or time."""
+def cover_steps(p: Program, reachable: frozenset[int], max_states: int,
+                timeout: Optional[float], start: float) -> Optional[tuple[CoverResult, ...]]:
+    """The covers of a program with no violation, each of the `reachable` ones
+    with the fewest steps that reach it (NOTE(deferred-chains)); the search stops
+    once it has them all.  None when it ran out of states or time first."""
     search = _Search(p, max_states, timeout, start)
-    if not search.run(until_covers=True):
+    if not search.run(until_covers=reachable):
         return None
     return search.cover_results()
 

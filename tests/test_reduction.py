@@ -123,3 +123,18 @@ def test_long_local_chains_are_taken_step_by_step(monkeypatch):
     reduced = prove_explicit(p, reduce=True)
     assert summary(plain)[:3] == ("violated", "assertion", 64)
     assert summary(reduced) == summary(plain) and reduced.shortest
+
+
+def test_cover_steps_under_reduction_stop_at_the_reachable_covers():
+    # The search for cover steps looks only for the covers the reduced proof
+    # reached; an unreachable one stays unreached (and costs no extra search).
+    src = ("var x = 0\nvar y = 0\n"
+           "thread a { local i = 0; i = 1; x = x + 1; i = 2; x = x + 1 }\n"
+           "thread b { y = 1 }\n"
+           "cover two: x == 2\ncover never: x == 3\ninvariant small: x < 3\n")
+    p = load_text(src)
+    plain = prove_explicit(p)
+    reduced = prove_explicit(p, reduce=True)
+    assert summary(reduced) == summary(plain)
+    assert [(c.name, c.reached, c.step) for c in reduced.covers] == [("two", True, 4),
+                                                                     ("never", False, None)]
