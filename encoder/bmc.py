@@ -310,12 +310,19 @@ def step_once(run: Unroller, bound: Optional[int], method: str) -> Optional[Resu
                       stats=stats(run, f"{method}: every execution ends within {run.depth} steps"),
                       covers=run.targets.cover_results(), unreached=run.targets.unreached())
     if bound is not None and run.depth >= bound:
-        if run.depth == 0:   # only the initial state was checked: that proves nothing
-            return unknown(run, run.budget, "a bound of 0 checks only the initial state, and "
-                           "some thread can move (give --bound 1 or more)", method)
-        return Proved(scope="bounded", bound=run.depth, stats=stats(run, method),
-                      covers=run.targets.cover_results(), unreached=run.targets.unreached())
+        return bounded(run, run.depth, method)
     return None
+
+
+def bounded(run: Unroller, depth: int, method: str) -> Result:
+    """What BMC showed when executions go on past `depth`: no violation up to it.
+    At depth 0 only the initial state was checked, which proves nothing (never a
+    proof when the bound is too small to reach anything)."""
+    if depth == 0:
+        return unknown(run, run.budget, "a bound of 0 checks only the initial state, and "
+                       "some thread can move (give --bound 1 or more)", method)
+    return Proved(scope="bounded", bound=depth, stats=stats(run, method),
+                  covers=run.targets.cover_results(), unreached=run.targets.unreached())
 
 
 def stats(run: Unroller, method: str, extra: tuple = ()) -> Stats:

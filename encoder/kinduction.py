@@ -26,7 +26,7 @@ from typing import Optional
 import z3
 
 from modproof.encoder.bmc import (
-    Budget, OutOfBudget, Targets, Unroller, rlimit_count, stats, step_once, unknown,
+    Budget, OutOfBudget, Targets, Unroller, bounded, rlimit_count, step_once, unknown,
 )
 from modproof.encoder.encoding import ATOMIC_UNROLL, Encoding, EncodingLimit
 from modproof.result import Proved, Result, Stats
@@ -117,14 +117,9 @@ def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
                 return _proved(run, budget, k, max_k)
             gave_up += closed is None
             run.extend()
-        if bounded_fallback and max_k == 0:   # only the initial state was checked
-            return unknown(run, budget, "a bound of 0 checks only the initial state, and some "
-                           "thread can move (give --bound 1 or more)", METHOD)
         if bounded_fallback:
-            return Proved(scope="bounded", bound=max_k,
-                          stats=stats(run, f"bounded model checking to depth {max_k} "
-                                      "(k-induction did not close)"),
-                          covers=run.targets.cover_results(), unreached=run.targets.unreached())
+            return bounded(run, max_k, f"bounded model checking to depth {max_k} "
+                           "(k-induction did not close)")
         return unknown(run, budget, f"k-induction did not close for k <= {max_k} (the model may "
                        "have infinitely many states)", METHOD)
     except OutOfBudget as e:
