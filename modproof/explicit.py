@@ -201,11 +201,10 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
             # postpone the others forever either); otherwise expand fully.  The
             # count is raised on the successors before they are expanded, so along
             # any run of ample expansions it grows by one per step.
-            ample_outs = S.successors(p, s, t) if t is not None else ()
-            if t is not None and all(canon(o.state, t) not in closed for o in ample_outs):
+            after = [canon(o.state, t) for o in S.successors(p, s, t)] if t is not None else ()
+            if t is not None and all(s2 not in closed for s2 in after):
                 threads = (t,)
-                for o in ample_outs:
-                    s2 = canon(o.state, t)
+                for s2 in after:
                     burst[s2] = max(burst.get(s2, 0), burst.get(s, 0) + 1)
             else:
                 # Identical copies in a canonical state have symmetric successors:

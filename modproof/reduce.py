@@ -12,10 +12,12 @@
   code owned by core (which is never unloaded), is independent of every other
   step and invisible to every check; when a thread stands at such a step the
   engine explores only that step (an ample set of one thread), unless that
-  leads back to a state already seen (the cycle proviso), then it expands fully.
+  leads back to a state already seen or ends a long run of such steps
+  (NOTE(ample-proviso) in modproof.explicit), then it expands fully.
 
-Reductions preserve verdicts, not witness lengths: the engine re-runs the plain
-search to produce a shortest witness when the reduced one finds a violation.
+Reductions preserve verdicts; partial-order reduction does not preserve witness
+lengths, so a violation found under it is searched again by modproof.shortest,
+which handles local steps as chains (`Reducer.chains`, NOTE(deferred-chains)).
 """
 from __future__ import annotations
 
@@ -243,10 +245,8 @@ class Reducer:
         start = (s.pcs[t], s.locs[t])
         parent: dict[tuple, Optional[tuple]] = {start: None}
         frontier = [s]
-        ends: list[tuple[tuple, int]] = []
-        depth = 0
+        ends: list[tuple] = []
         while frontier:
-            depth += 1
             nxt = []
             for x in frontier:
                 here = (x.pcs[t], x.locs[t])
@@ -262,19 +262,19 @@ class Reducer:
                             self._chains[(t, pc, locs)] = None
                         return None
                     if cfg[0] == DONE or not local[cfg[0]]:
-                        ends.append((cfg, depth))
+                        ends.append(cfg)
                     else:
                         nxt.append(y)
             frontier = nxt
         out = []
-        for cfg, length in ends:
+        for cfg in ends:   # breadth-first: each end's path is a shortest one
             path = []
             c = cfg
             while c != start:
                 path.append(c)
                 c = parent[c]
             path.reverse()
-            out.append((cfg[0], cfg[1], length, tuple(path)))
+            out.append((cfg[0], cfg[1], len(path), tuple(path)))
         chains = Chains(tuple(out))
         self._chains[key] = chains
         return chains
