@@ -44,24 +44,22 @@ def load_program(path: str, deferred_release: bool = False, as_json: bool = Fals
     from modproof.spec.diagnostics import SpecError, read_source, render_all
     from modproof.spec.lower import lower
     from modproof.grammar.parser import parse_bytes, parse_file
+    stdin = path == "-"
+    name = STDIN if stdin else path
     data = None
     try:
-        if path == "-":
+        if stdin:
             data = sys.stdin.buffer.read()
-            spec = parse_bytes(data, STDIN)
-        else:
-            spec = parse_file(path)
+        spec = parse_bytes(data, STDIN) if stdin else parse_file(path)
         return lower(spec, deferred_release=deferred_release)
     except SpecError as exc:
         if as_json:
             from modproof.exports.jsonfmt import diagnostics_to_json
-            click.echo(json.dumps(diagnostics_to_json(STDIN if data is not None else path,
-                                                      exc.diagnostics), indent=2))
-        source = data.decode("utf-8", errors="replace") if data is not None else read_source(path)
-        path = STDIN if data is not None else path
+            click.echo(json.dumps(diagnostics_to_json(name, exc.diagnostics), indent=2))
+        source = data.decode("utf-8", errors="replace") if stdin else read_source(path)
         _err(render_all(exc.diagnostics, source))
         n = len(exc.diagnostics)
-        _err(f"{n} error{'s' if n != 1 else ''} in {path}")
+        _err(f"{n} error{'s' if n != 1 else ''} in {name}")
         raise _Fail(EXIT_INPUT)
     except OSError as exc:
         if as_json:

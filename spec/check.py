@@ -532,9 +532,13 @@ class Checker:
 
     # ------------------------------------------------------------------ call cycles
 
+    def call_graph(self) -> dict[str, list[tuple[str, A.Span, str, int]]]:
+        """The edges of `calls` that lead to declared functions."""
+        return {n: [c for c in edges if c[0] in self.sym.fns] for n, edges in self.calls.items()}
+
     def check_cycles(self) -> bool:
         """Report each cycle of calls among functions once, naming it; True if any."""
-        graph = {n: [c for c in edges if c[0] in self.sym.fns] for n, edges in self.calls.items()}
+        graph = self.call_graph()
         state: dict[str, int] = {}  # 1 on the stack, 2 finished
         stack: list[tuple[str, tuple[str, A.Span, str, int]]] = []
         reported: set[frozenset[str]] = set()
@@ -583,7 +587,7 @@ class Checker:
         Report each thread (or function nobody calls, such as a work handler)
         whose body, with every call inlined, nests blocks and calls more than
         MAX_INLINED_DEPTH deep.  Calls form no cycle here."""
-        graph = {n: [c for c in edges if c[0] in self.sym.fns] for n, edges in self.calls.items()}
+        graph = self.call_graph()
         depth: dict[str, int] = {}     # inlined nesting of each body
         via: dict[str, Optional[tuple]] = {}   # the call edge that reaches it
         for root in sorted(graph):
