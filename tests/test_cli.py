@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -16,6 +18,16 @@ DM_OK = str(PROOFS / "dm_builtin.mproof")
 
 def invoke(*args):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def replay_edited(tmp_path, edit):
+    """Write DM_BAD's witness, change its JSON with `edit`, and replay it."""
+    w = tmp_path / "w.json"
+    assert invoke("prove", "--engine", "explicit", "--witness-out", str(w), DM_BAD).exit_code == 1
+    data = json.loads(w.read_text())
+    edit(data)
+    w.write_text(json.dumps(data))
+    return invoke("replay", DM_BAD, str(w))
 
 
 @pytest.mark.parametrize("engine", ["explicit", "bmc"])
@@ -197,8 +209,6 @@ def test_output_files_get_the_usual_permissions(tmp_path):
 
 
 def test_a_closed_output_pipe_is_not_an_internal_error():
-    import subprocess
-    import sys
     cmd = [sys.executable, "-m", "modproof", "show", DM_BAD]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         proc.stdout.close()           # the reader goes away before modproof writes
@@ -209,8 +219,6 @@ def test_a_closed_output_pipe_is_not_an_internal_error():
 
 
 def test_a_full_disk_on_standard_output_is_reported():
-    import subprocess
-    import sys
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full here")
     with open("/dev/full", "w") as full:
@@ -244,23 +252,13 @@ def test_a_deferred_release_witness_replays_and_exports(tmp_path):
     (lambda d: d.update(deferred_release="yes"), "\"deferred_release\" must be true or false"),
 ])
 def test_a_malformed_witness_is_bad_input(tmp_path, edit, message):
-    w = tmp_path / "w.json"
-    assert invoke("prove", "--engine", "explicit", "--witness-out", str(w), DM_BAD).exit_code == 1
-    data = json.loads(w.read_text())
-    edit(data)
-    w.write_text(json.dumps(data))
-    r = invoke("replay", DM_BAD, str(w))
+    r = replay_edited(tmp_path, edit)
     assert r.exit_code == 2, r.output
     assert message in r.output
 
 
 def test_a_witness_of_other_threads_diverges(tmp_path):
-    w = tmp_path / "w.json"
-    assert invoke("prove", "--engine", "explicit", "--witness-out", str(w), DM_BAD).exit_code == 1
-    data = json.loads(w.read_text())
-    data["threads"].reverse()
-    w.write_text(json.dumps(data))
-    r = invoke("replay", DM_BAD, str(w))
+    r = replay_edited(tmp_path, lambda d: d["threads"].reverse())
     assert r.exit_code == 1 and "threads are not this file's threads" in r.output
 
 
