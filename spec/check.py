@@ -669,7 +669,8 @@ def nesting_errors(spec: A.SpecFile) -> list[Diagnostic]:
             inner = A.blocks_of(st)
             if inner and depth + 1 > MAX_BLOCK_DEPTH:
                 errors.append(Diagnostic(st.span, f"blocks nested more than {MAX_BLOCK_DEPTH} "
-                                         "deep; split the code into functions"))
+                                         "deep; flatten the code (calls are inlined, so moving "
+                                         "it into functions does not help)"))
                 continue
             stack.extend((b, depth + 1) for b in reversed(inner))
     operators = (A.Not, A.Binary)
