@@ -295,7 +295,7 @@ def _token_span(tok: Token, text: str, path: str) -> Span:
 
 def _code(line: str) -> str:
     """A line without its comment and trailing blanks ('#' always starts a comment)."""
-    return line.split("#", 1)[0].rstrip(" \t")
+    return line.split("#", 1)[0].rstrip(" \t\f\v")
 
 
 def end_of_code(text: str) -> tuple[int, int]:

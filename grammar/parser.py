@@ -7,9 +7,11 @@ They never raise anything else for bad input; any other exception is a bug.
 The parser only builds: every node is what the text says, with its span, and
 nothing is checked beyond the grammar (unknown names, a primitive without its
 argument, `local` in the wrong place, ... are `modproof.spec.check`'s business).
-Input is lexed with line endings normalised: CRLF, a lone CR and the other
-breaks of `str.splitlines` become LF, which keeps every line and column as the
-renderer of diagnostics counts them.  A leading byte-order mark is not part of
+Input is lexed with line endings normalised: CRLF and a lone CR become LF, which
+keeps every line and column as editors and the renderer of diagnostics
+(`spec.diagnostics.source_lines`) count them.  Nothing else ends a line: a form
+feed or vertical tab is white space, as in C, and U+2028 and the like are
+characters (in a comment, part of it).  A leading byte-order mark is not part of
 the text: columns on the first line do not count it, as editors do not show it.
 """
 from __future__ import annotations
@@ -179,9 +181,8 @@ def _decimal(digits: str) -> int:
 
 _NUL_MESSAGE = "file contains a NUL byte; expected UTF-8 text"
 
-# Every line break that str.splitlines() knows (and so the renderer of
-# diagnostics): the lexer must count lines the same way.
-_LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+# The line ends of spec.diagnostics.source_lines: the lexer must count lines the same way.
+_LINE_BREAKS = re.compile("\r\n?")
 
 
 def _lexable(text: str) -> str:

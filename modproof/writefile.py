@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 
 
@@ -13,9 +14,22 @@ def write_atomic(path: str, data: str | bytes, make_folders: bool = False) -> No
     unless `make_folders` (CI reports, as pytest's --junitxml does), and `path`
     must not be a folder.  The file gets the permissions a plain `open`
     would give it: those of the file it replaces, else 0o666 less the umask.
+    A symbolic link is written through (the link stays, the file it names is
+    replaced), and a path that is not a regular file (/dev/null, /dev/stdout, a
+    FIFO) is written to as it is: renaming over it would replace the device.
     Raises OSError."""
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode)   # follows links
+    except FileNotFoundError:
+        special = False
+    if special:
+        with open(path, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        return
+    if os.path.islink(path):
+        path = os.path.realpath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if make_folders:
         os.makedirs(folder, exist_ok=True)

@@ -6,6 +6,8 @@ finds mistakes raises `SpecError` with all of them.  `render` turns them into th
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 from modproof.spec.ast import Span
@@ -33,11 +35,22 @@ class SpecError(Exception):
         super().__init__("; ".join(f"{d.span}: {d.message}" for d in self.diagnostics))
 
 
+_LINE_END = re.compile("\r\n|\r|\n")
+_BLANKS = {0x0b: " ", 0x0c: " "}   # vertical tab, form feed: white space, one column each
+
+
+def source_lines(source: str) -> list[str]:
+    """The lines of a model's text as the parser counts them (and editors do): only
+    LF, CRLF and a lone CR end a line, unlike `str.splitlines`, which also breaks at
+    form feeds, U+2028 and more."""
+    return _LINE_END.split(source)
+
+
 def _excerpt(source: str, span: Span) -> list[str]:
-    lines = source.splitlines()
+    lines = source_lines(source)
     if span.line < 1 or span.line > len(lines):
         return []
-    text = lines[span.line - 1].rstrip("\r").expandtabs(1)
+    text = lines[span.line - 1].expandtabs(1).translate(_BLANKS)
     col = max(span.col, 1)
     if span.end_line == span.line and span.end_col > col:
         width = span.end_col - col

@@ -20,6 +20,7 @@ from typing import Optional
 from modproof.spec import ast as A
 from modproof.spec import model as M
 from modproof.spec.check import Symbols, check
+from modproof.spec.diagnostics import source_lines
 from modproof.spec.printer import expr_to_source, stmt_header
 
 PRIM_STEP = {
@@ -293,7 +294,7 @@ class _Lowerer:
         self.spec = spec
         self.sym = sym
         self.deferred = deferred
-        self.lines = spec.source.splitlines()
+        self.lines = source_lines(spec.source)
         self.hidden: dict[str, int] = {}   # v2 hidden var name -> index into Program.vars
         self.thread_names: list[str] = []
         self.rcu_fns: list[str] = []

@@ -208,6 +208,26 @@ def test_output_files_get_the_usual_permissions(tmp_path):
         os.umask(old)
 
 
+def test_output_goes_through_links_and_into_devices_and_fifos(tmp_path):
+    # Replacing the path by renaming would turn /dev/null into a regular file.
+    target = tmp_path / "target.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target.name)
+    assert invoke("prove", "--witness-out", str(link), DM_BAD).exit_code == 1
+    assert link.is_symlink() and json.loads(target.read_text())["format"] == "modproof-witness"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    assert invoke("prove", "--witness-out", str(fifo), DM_BAD).exit_code == 1
+    assert json.loads(reader.communicate(timeout=60)[0])["format"] == "modproof-witness"
+    assert fifo.is_fifo()
+    if os.path.exists("/dev/full"):
+        r = CliRunner().invoke(main, ["prove", "--witness-out", "/dev/full", DM_BAD])
+        assert r.exit_code == 2 and "cannot write /dev/full: No space left on device" in r.output
+        assert not os.path.isfile("/dev/full")
+
+
 def test_a_closed_output_pipe_is_not_an_internal_error():
     cmd = [sys.executable, "-m", "modproof", "show", DM_BAD]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:

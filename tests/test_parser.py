@@ -282,6 +282,28 @@ def test_windows_line_endings_and_other_line_breaks():
     assert (crlf.span.line, crlf.span.col, crlf.span.end_line, crlf.span.end_col) == (3, 5, 4, 19)
 
 
+def test_only_lf_crlf_and_cr_end_lines():
+    # A form feed (a page break in old C sources) and a vertical tab are white
+    # space, also on a line of their own and before `else`; U+2028 and U+0085 are
+    # characters: part of a comment, an error elsewhere.  Lines are counted as
+    # editors count them, so a witness's positions are where the statements are.
+    unix = "module m\nthread t {\n    if a { x = 1 }\n    else { x = 2 }\n}\n"
+    expected = parse(unix)
+    assert parse("# page\f break \u2028 \x85\n" + unix.replace("    else", "\f\n\v else")).decls == expected.decls
+    spec = parse("module m\n\f\nthread t {\n\f  x = 1\n}\n")
+    assert spec.decls[1].body[0].span.line == 4
+    for text, col in (("module m\vthread t { }", 10), ("module m\n\u2028thread t { }", 1)):
+        with pytest.raises(SpecError) as info:
+            parse(text)
+        assert info.value.diagnostics[0].span.col == col
+    with pytest.raises(SpecError) as info:
+        parse("module m\x0c\nthread t {\n  x = 1\u2028\n}\n", "f")
+    (diag,) = info.value.diagnostics
+    assert (diag.span.line, diag.span.col) == (3, 8)
+    assert "U+2028" in diag.message
+    assert render_all([diag], "module m\x0c\nthread t {\n  x = 1\u2028\n}\n").split("\n")[1] == "      x = 1\u2028"
+
+
 def test_byte_order_mark_is_not_text():
     spec = parse("\ufeffmodule m\n")
     assert spec.decls == (ModuleDecl("m"),)
