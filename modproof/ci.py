@@ -293,7 +293,8 @@ def run_ci(files: Sequence[str], options: CiOptions = CiOptions(), jobs: Optiona
     At most `jobs` files are handed out at a time, so the files in flight are
     exactly the ones running.  On KeyboardInterrupt the workers are stopped and
     the run so far is returned with `interrupted` set; files not finished have
-    result None."""
+    result None.  A subclass of KeyboardInterrupt (SIGTERM) stops the workers and
+    goes through."""
     files = tuple(files)
     start = time.perf_counter()
     results: list[Optional[FileResult]] = [None] * len(files)
@@ -325,8 +326,10 @@ def run_ci(files: Sequence[str], options: CiOptions = CiOptions(), jobs: Optiona
                 done += 1
                 if progress:
                     progress(done, len(files), running(), results[i])
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _stop(pool)
+        if type(exc) is not KeyboardInterrupt:   # SIGTERM (modproof.cli.Terminated): no report
+            raise
         return CiRun(files, tuple(results), time.perf_counter() - start, interrupted=True)
     pool.shutdown(wait=True)
     return CiRun(files, tuple(results), time.perf_counter() - start)

@@ -20,6 +20,7 @@ from modproof.ci import (
     ERROR, FAIL, INTERNAL_ERROR, OK, UNCHECKED, CiOptions, CiRun, FileResult, MissingPathError,
     default_jobs, find_files, run_ci,
 )
+from modproof.cli import Seconds
 from modproof.prove import DEFAULT_BOUND, ENGINES
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
@@ -142,8 +143,9 @@ def _write(path: str, what: str, write) -> None:
 @click.option("--bound", type=click.IntRange(min=0), default=None,
               help=f"Most steps an execution may take for the bmc engine "
                    f"(default {DEFAULT_BOUND}).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds per file; past it the file's verdict is unknown, which fails it.")
+@click.option("--timeout", type=Seconds(), default=None,
+              help="Seconds per file; past it the file's verdict is unknown, which fails it "
+                   "(inf: no limit).")
 @click.option("--max-states", type=click.IntRange(min=1), default=2_000_000, show_default=True,
               help="State budget of the explicit engine per file.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,

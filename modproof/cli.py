@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
+import signal
 import sys
 from typing import Optional
 
@@ -33,8 +35,35 @@ class _Fail(Exception):
         self.code = code
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a CI runner cancelling the job): handled as Ctrl-C is, so
+    engine processes and CI workers are stopped first, then exit 143 (128 + 15)."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def _err(msg: str) -> None:
-    click.echo(msg, err=True)
+    try:
+        click.echo(msg, err=True)
+    except OSError:
+        pass   # standard error cannot be written: the exit code is all that is left
+
+
+class Seconds(click.FloatRange):
+    """A time limit: a positive number of seconds; `inf` is no limit."""
+
+    name = "seconds"
+
+    def __init__(self):
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value, param, ctx):
+        v = super().convert(value, param, ctx)
+        if math.isnan(v):
+            self.fail(f"{value!r} is not a number of seconds.", param, ctx)
+        return None if math.isinf(v) else v
 
 
 def load_program(path: str, deferred_release: bool = False, as_json: bool = False):
@@ -91,22 +120,31 @@ class _Group(click.Group):
 
     def invoke(self, ctx):
         allow_long_integers()
+        previous = _on_sigterm(_terminate)
         try:
-            return super().invoke(ctx)
+            return self._invoke_guarded(ctx)
+        finally:
+            if previous is not None:
+                _on_sigterm(previous)
+
+    def _invoke_guarded(self, ctx):
+        try:
+            try:
+                return super().invoke(ctx)
+            finally:
+                # The output is written now, inside the handlers below: a reader that
+                # went away or a full disk must not surface as Python's exit-time flush.
+                sys.stdout.flush()
         except _Fail as f:
             ctx.exit(f.code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except KeyboardInterrupt:
-            _err("modproof: interrupted")
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:
+            term = isinstance(exc, Terminated)
+            _err("modproof: terminated" if term else "modproof: interrupted")
+            ctx.exit(128 + signal.SIGTERM if term else 130)
         except BrokenPipeError:
-            # Whoever read the output stopped (`modproof ... | head`): leave quietly,
-            # with the status of a program stopped by SIGPIPE; Python must not try to
-            # flush into the closed pipe again at exit.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            ctx.exit(EXIT_PIPE)
+            _leave_closed_pipe(ctx)
         except OSError as exc:
             if exc.errno not in _OUTPUT_ERRNOS:
                 raise
@@ -120,6 +158,42 @@ class _Group(click.Group):
             _err("This is a bug in modproof, not in your file. Please report it with the input; "
                  "set MODPROOF_DEBUG=1 for a traceback.")
             ctx.exit(EXIT_INTERNAL)
+
+    def main(self, *args, **kwargs):
+        # `--help` and `--version` print before any command runs: their output
+        # meets a closed pipe or a full disk here.
+        try:
+            try:
+                return super().main(*args, **kwargs)
+            finally:
+                sys.stdout.flush()
+        except BrokenPipeError:
+            _leave_closed_pipe(None)
+        except OSError as exc:
+            if exc.errno not in _OUTPUT_ERRNOS:
+                raise
+            _err(f"modproof: error: cannot write the output: {exc.strerror or exc}")
+            sys.exit(EXIT_INPUT)
+
+
+def _leave_closed_pipe(ctx) -> None:
+    """Whoever read the output stopped (`modproof ... | head`): leave quietly, with
+    the status of a program stopped by SIGPIPE; Python must not try to flush into
+    the closed pipe again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    if ctx is None:
+        sys.exit(EXIT_PIPE)
+    ctx.exit(EXIT_PIPE)
+
+
+def _on_sigterm(handler):
+    """Install a SIGTERM handler, returning the previous one (None off the main
+    thread, where Python allows none)."""
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:
+        return None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
@@ -200,8 +274,8 @@ def _parse_export(ctx, param, values):
                    "that drops the count to zero (like CONFIG_DEBUG_KOBJECT_RELEASE).")
 @click.option("--bound", type=click.IntRange(min=0), default=None,
               help="Most steps an execution may take for the bmc engine (default 40).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Give up after this many seconds: the verdict is then unknown.")
+@click.option("--timeout", type=Seconds(), default=None,
+              help="Give up after this many seconds: the verdict is then unknown (inf: no limit).")
 @click.option("--max-states", type=click.IntRange(min=1), default=2_000_000, show_default=True,
               help="State budget of the explicit engine; past it the verdict is unknown.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
@@ -219,6 +293,14 @@ def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_sta
     from modproof.prove import DEFAULT_BOUND, Options, expectation_met, prove
     from modproof.result import Proved, Violated
 
+    for fmt, _ in exports:   # before the proof, which may take long
+        if fmt not in _format_names() or fmt == "promela":
+            _err(f"modproof: error: unknown witness format '{fmt}' in --export "
+                 f"(one of {', '.join(f for f in _format_names() if f != 'promela')})")
+            raise _Fail(EXIT_INPUT)
+    for path in [witness_out, *(path for _, path in exports)]:
+        if path is not None:
+            _check_writable(path)
     p = load_program(file, deferred_release=deferred_release, as_json=as_json)
     opts = Options(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
                    timeout=timeout, max_states=max_states, reduce=not no_reduce)
@@ -232,10 +314,6 @@ def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_sta
         if witness_out:
             _write(witness_out, json.dumps(witness_to_json(r.witness), indent=2) + "\n")
         for fmt, path in exports:
-            if fmt not in _format_names() or fmt == "promela":
-                _err(f"modproof: error: unknown witness format '{fmt}' in --export "
-                     f"(one of {', '.join(f for f in _format_names() if f != 'promela')})")
-                raise _Fail(EXIT_INPUT)
             _write(path, _render_witness(fmt, r.witness, p))
     elif witness_out or exports:
         _err("modproof: note: no violation, so no witness was written")
@@ -358,6 +436,21 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
         click.echo(text, nl=False)
     else:
         _write(output, text)
+
+
+def _check_writable(path: str) -> None:
+    """Refuse, before any work, an output path that cannot be a file: empty, a
+    folder, or in a folder that does not exist (the same words as `_write`)."""
+    why = None
+    if not path:
+        why = "an empty path"
+    elif os.path.isdir(path):
+        why = os.strerror(errno.EISDIR)
+    elif not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        why = os.strerror(errno.ENOENT)
+    if why:
+        _err(f"modproof: error: cannot write {path or repr(path)}: {why}")
+        raise _Fail(EXIT_INPUT)
 
 
 def _write(path: str, text: str) -> None:

@@ -15,6 +15,7 @@ its deterministic witness; only models it cannot decide in that time race.
 """
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import replace
 
@@ -25,6 +26,9 @@ FIRST_SLICE = 0.5  # seconds the explicit engine gets in-process before the port
 
 
 def _run(conn, engine: str, program: Program, opts) -> None:
+    # Forked with the parent's Python SIGTERM handler, which would wait for a Z3
+    # call to return: the parent's terminate() must end an engine at once.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         from modproof.prove import run_engine
         r = run_engine(program, replace(opts, engine=engine))
@@ -70,7 +74,8 @@ def prove_portfolio(program: Program, opts) -> Result:
                 left = opts.timeout - (time.monotonic() - start)
                 if left <= 0:
                     break
-            ready = wait(list(procs), timeout=left)
+            # An hour at most per wait: select() refuses a timeout of some days.
+            ready = wait(list(procs), timeout=None if left is None else min(left, 3600.0))
             for conn in ready:
                 name, proc = procs.pop(conn)
                 try:

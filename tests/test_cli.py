@@ -228,6 +228,81 @@ def test_output_goes_through_links_and_into_devices_and_fifos(tmp_path):
         assert not os.path.isfile("/dev/full")
 
 
+def test_time_limits_are_numbers_and_inf_is_none():
+    r = CliRunner().invoke(main, ["prove", "--timeout", "nan", DM_BAD])
+    assert r.exit_code == 2 and "'nan' is not a number of seconds" in r.output
+    for limit in ("inf", "1e12"):   # no limit, or one past what select() accepts
+        r = invoke("prove", "--timeout", limit, DM_BAD)
+        assert r.exit_code == 1 and "violated code-after-unload" in r.output
+
+
+def test_bad_exports_are_refused_before_the_proof(tmp_path):
+    # The model would take the whole time limit: a refusal must come first.
+    slow = tmp_path / "slow.mproof"
+    slow.write_text("var x = 0\nthread t[10000] { x = x + 1 }\n")
+    for args, message in (
+            (["--export", "foo:out"], "unknown witness format 'foo' in --export"),
+            (["--witness-out", ""], "cannot write '': an empty path"),
+            (["--export", f"json:{tmp_path / 'no' / 'w.json'}"], "No such file or directory"),
+            (["--export", f"json:{tmp_path}"], "Is a directory"),
+            (["--witness-out", str(tmp_path)], "is a directory")):
+        r = CliRunner().invoke(main, ["prove", "--timeout", "600", *args, str(slow)])
+        assert r.exit_code == 2, (args, r.output)
+        assert message in r.output and "slow.mproof:" not in r.output   # no verdict line
+
+
+def test_sigterm_stops_the_engine_processes():
+    # The portfolio runs its engines in child processes: `kill` of modproof must
+    # not leave them running (a CI runner cancelling a job sends SIGTERM).
+    import signal
+    import tempfile
+    import time
+    with tempfile.TemporaryDirectory() as d:
+        model = os.path.join(d, "big.mproof")
+        with open(model, "w") as f:
+            f.write("var x = 0\nthread t[10000] { x = x + 1 }\n")
+        proc = subprocess.Popen([sys.executable, "-m", "modproof", "prove", model],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        children = []
+        deadline = time.monotonic() + 60
+        while not children and time.monotonic() < deadline:
+            time.sleep(0.2)
+            children = _children(proc.pid)
+        assert children, "the portfolio started no engine processes"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143 and "modproof: terminated" in err, err
+        time.sleep(0.5)
+        assert not [c for c in children if _alive(c)]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_help_into_a_full_disk_is_reported():
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    for args in (["--help"], ["--version"]):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([sys.executable, "-m", "modproof", *args], stdout=full,
+                               stderr=subprocess.PIPE, text=True)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.strip() == "modproof: error: cannot write the output: No space left on device"
+
+
 def test_a_closed_output_pipe_is_not_an_internal_error():
     cmd = [sys.executable, "-m", "modproof", "show", DM_BAD]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:

@@ -214,3 +214,53 @@ def test_invariant_false_initially():
 def test_atomic_loop_without_end_is_unknown():
     p, r = run("var x = 0\nthread t { atomic { while x >= 0 { x = x + 1 } } }\n")
     assert isinstance(r, Unknown) and "atomic" in r.reason
+
+
+# --------------------------------------------------------------------------- choices where
+# LANGUAGE.md is silent (docs/language.md marks each **Choice**)
+
+
+def _both_engines(src: str):
+    """The explicit engine's and Z3's answers, which must name the same check and length."""
+    from modproof.encoder.bmc import prove_bmc
+    p = load_text(src, "t.mproof")
+    explicit, z3 = prove_explicit(p, reduce=True), prove_bmc(p, bound=12)
+    assert (explicit.check, len(explicit.trace.steps)) == (z3.check, len(z3.trace.steps))
+    return p, explicit
+
+
+@pytest.mark.parametrize("first, second", [("a", "b"), ("b", "a")])
+def test_of_equally_short_violations_the_first_check_of_the_table_is_reported(first, second):
+    bodies = {"a": "thread a { unlock(lk) }", "b": "thread b { get(o) }"}
+    src = f"object o refs 0\nmutex lk\n{bodies[first]}\n{bodies[second]}\n"
+    p, r = _both_engines(src + "expect violated unlock-not-held\n")
+    assert (r.check, len(r.trace.steps)) == ("get-after-release", 1)   # above unlock-not-held
+    from modproof.prove import expectation_met
+    assert expectation_met(p, r) is False
+
+
+def test_a_steps_own_check_comes_before_the_invariant_of_the_state_it_would_reach():
+    _, r = _both_engines("var x = 0\ninvariant zero: x == 0\n"
+                         "thread t { atomic { x = 1; assert false } }\n")
+    assert (r.check, len(r.trace.steps)) == ("assertion", 1)
+    _, r = _both_engines("var x = 0\ninvariant zero: x == 0\nthread t { x = 1 }\n")
+    assert (r.check, len(r.trace.steps)) == ("invariant", 1)
+
+
+def test_a_violation_inside_atomic_ends_the_block_before_a_later_await():
+    _, r = _both_engines("thread t { atomic { assert false; await false } }\n")
+    assert (r.check, len(r.trace.steps)) == ("assertion", 1)
+
+
+def test_a_try_query_may_stand_in_parentheses():
+    _, r = run("object o\nthread t { if (try_get(o)) { put(o) }; put(o); put(o) }\n")
+    assert isinstance(r, Violated) and r.check == "put-after-release" and len(r.trace.steps) == 4
+
+
+def test_a_thread_ending_in_the_exit_function_leaves_the_module_unloading():
+    p, r = run("module m exit bye\ncompletion c\nfn bye in m { complete_and_exit(c) }\n"
+               "var got = false\n"
+               "thread admin { unload(m) }\n"
+               "thread user { await done(c) == 1; if try_module_get(m) { got = true } }\n"
+               "invariant never_gone: loaded(m)\ninvariant never_got: not got\n")
+    assert isinstance(r, Proved)
