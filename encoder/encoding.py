@@ -156,6 +156,7 @@ class Encoding:
         self._by_key = {sv.key: sv for sv in self.state_vars}
         self._consts: dict[tuple[str, int], z3.ExprRef] = {}
         self._nodes: dict[int, tuple[NodeAt, ...]] = {}
+        self._node_indexes: dict[int, dict[tuple[int, int], NodeAt]] = {}
         self._templates: dict[tuple, object] = {}
         self._base: list[tuple[str, int, z3.ExprRef]] = []   # constants at times 0, 1, 2
         self._pairs: dict[int, tuple[int, object, object]] = {}   # t -> (n, from, to)
@@ -810,8 +811,16 @@ class Encoding:
     @_built_once
     def takeable(self, group: StatementGroup, t: int) -> z3.BoolRef:
         """Some step of `group` is enabled in state `t` (so some execution takes it next)."""
-        by = {(n.thread, n.step.id): n for n in self.nodes(t)}
+        by = self._node_index(t)
         return self._or([z3.And(by[m].at_pc, by[m].enabled) for m in group.members])
+
+    def _node_index(self, t: int) -> dict[tuple[int, int], NodeAt]:
+        """`nodes(t)` by (thread, step id), built once per t (not once per statement:
+        a thread of thousands of statements made that quadratic)."""
+        index = self._node_indexes.get(t)
+        if index is None:
+            index = self._node_indexes[t] = {(n.thread, n.step.id): n for n in self.nodes(t)}
+        return index
 
     # ------------------------------------------------------------------ induction helpers
 

@@ -275,7 +275,8 @@ def _parse_export(ctx, param, values):
 @click.option("--bound", type=click.IntRange(min=0), default=None,
               help="Most steps an execution may take for the bmc engine (default 40).")
 @click.option("--timeout", type=Seconds(), default=None,
-              help="Give up after this many seconds: the verdict is then unknown (inf: no limit).")
+              help="Give up after this many seconds of proving (reading the file is not counted): "
+                   "the verdict is then unknown (inf: no limit).")
 @click.option("--max-states", type=click.IntRange(min=1), default=2_000_000, show_default=True,
               help="State budget of the explicit engine; past it the verdict is unknown.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
