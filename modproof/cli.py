@@ -339,6 +339,29 @@ def _load_json_witness(path: str):
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         _err(f"{path}: error: not a readable JSON witness: {exc}")
         raise _Fail(EXIT_INPUT)
+    except RecursionError:
+        _err(f"{path}: error: not a readable JSON witness: nested too deeply")
+        raise _Fail(EXIT_INPUT)
+
+
+def _witness_model(source: str, data) -> str:
+    """The model a witness file names ("file"), found from the current folder or,
+    for a relative path, from the witness's folder; on failure say so and exit 2."""
+    named = data.get("file") if isinstance(data, dict) else None
+    if not isinstance(named, str) or not named:
+        why = "names no model file" if named in (None, "") else "has a \"file\" that is not a path"
+        _err(f"{source}: error: the witness {why}; pass --model FILE")
+        raise _Fail(EXIT_INPUT)
+    if os.path.exists(named) or os.path.isabs(named):
+        found = named
+    else:
+        beside = os.path.join(os.path.dirname(source), named)
+        found = beside if os.path.exists(beside) else named
+    if not os.path.exists(found):
+        _err(f"{source}: error: cannot find the model the witness names, {named}; "
+             "pass --model FILE")
+        raise _Fail(EXIT_INPUT)
+    return found
 
 
 def _made_deferred(data) -> bool:
@@ -418,10 +441,7 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
         from modproof.replayfile import WitnessFileError, replay_file
         from modproof.witness import ReplayError
         data = _load_json_witness(source)
-        model_path = model or (data.get("file") if isinstance(data, dict) else None)
-        if not model_path:
-            _err(f"{source}: error: the witness names no model file; pass --model FILE")
-            raise _Fail(EXIT_INPUT)
+        model_path = model or _witness_model(source, data)
         p = load_program(model_path, deferred_release=_made_deferred(data))
         try:
             w = replay_file(p, data)

@@ -11,6 +11,12 @@ class WitnessFileError(Exception):
     """The file is not a witness of this format (bad input, exit 2)."""
 
 
+def _typed(obj: dict, key: str, kind: type, what: str, where: str = "") -> None:
+    """`obj[key]`, when there, must be a `kind` (an int is not a bool here)."""
+    if key in obj and (not isinstance(obj[key], kind) or (kind is int and type(obj[key]) is bool)):
+        raise WitnessFileError(f"{where}\"{key}\" must be {what}")
+
+
 def _norm(items) -> dict:
     return {k: v for k, v in items}
 
@@ -39,12 +45,18 @@ def replay_file(p: Program, data) -> Witness:
         raise WitnessFileError("the witness was found with" + ("" if deferred else "out")
                                + " --deferred-release, the program lowered with"
                                + ("" if p.deferred_release else "out") + " it")
+    # Fields a hand-made witness may leave out, but not give another type.
+    _typed(data, "threads", list, "a list of thread names")
+    _typed(data, "initial", dict, "an object")
     for i, s in enumerate(steps):   # ("index" is for readers: steps count by position)
-        pc = s.get("pc")
         if not isinstance(s.get("thread"), str):
             raise WitnessFileError(f"step {i + 1}: \"thread\" must be a thread's name")
-        if pc is not None and type(pc) is not int:
-            raise WitnessFileError(f"step {i + 1}: \"pc\" must be an integer")
+        _typed(s, "pc", int, "an integer", f"step {i + 1}: ")
+        _typed(s, "state", dict, "an object", f"step {i + 1}: ")
+        violation = s.get("violation")
+        if violation is not None and i + 1 == len(steps) and violation != check:
+            raise WitnessFileError(f"step {i + 1}: \"violation\" is {violation!r}, but the "
+                                   f"witness's check is {check!r}")
     threads = data.get("threads")
     if threads is not None and threads != [t.name for t in p.threads]:
         raise ReplayError(0, "the witness's threads are not this file's threads, in "
@@ -55,6 +67,9 @@ def replay_file(p: Program, data) -> Witness:
         t = s.get("thread")
         if t not in names:
             raise ReplayError(i + 1, f"the witness moves thread {t!r}, which this file does not have")
+        if s.get("violation") is not None and i + 1 < len(steps):
+            raise ReplayError(i + 1, f"the witness has its violation here, but goes on for "
+                              f"{len(steps) - i - 1} more step(s)")
         moves.append((names[t], None))
 
     # The recorded pc and state of each step must be what the reference semantics gives.

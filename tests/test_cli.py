@@ -345,11 +345,49 @@ def test_a_deferred_release_witness_replays_and_exports(tmp_path):
     (lambda d: d["steps"][0].update(thread=0), "step 1: \"thread\" must be a thread's name"),
     (lambda d: d["steps"][0].update(pc=True), "step 1: \"pc\" must be an integer"),
     (lambda d: d.update(deferred_release="yes"), "\"deferred_release\" must be true or false"),
+    (lambda d: d.update(threads=None), "\"threads\" must be a list of thread names"),
+    (lambda d: d.update(initial=None), "\"initial\" must be an object"),
+    (lambda d: d["steps"][0].update(state=[]), "step 1: \"state\" must be an object"),
+    (lambda d: d["steps"][-1].update(violation="deadlock"),
+     "step 14: \"violation\" is 'deadlock', but the witness's check is 'code-after-unload'"),
 ])
 def test_a_malformed_witness_is_bad_input(tmp_path, edit, message):
     r = replay_edited(tmp_path, edit)
     assert r.exit_code == 2, r.output
     assert message in r.output
+
+
+def test_a_witness_nested_too_deeply_is_bad_input(tmp_path):
+    w = tmp_path / "deep.json"
+    w.write_text("[" * 100_000 + "]" * 100_000)
+    for args in (["replay", DM_BAD, str(w)], ["export", str(w), "--format", "text"]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2 and "not a readable JSON witness: nested too deeply" in r.output
+
+
+def test_export_finds_the_model_beside_the_witness(tmp_path, monkeypatch):
+    # The witness names its model as given to `prove` (relative to where it ran).
+    (tmp_path / "m.mproof").write_text((PROOFS / "dm_in_module.mproof").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert invoke("prove", "--witness-out", "w.json", "m.mproof").exit_code == 1
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    r = invoke("export", str(tmp_path / "w.json"), "--format", "text")
+    assert r.exit_code == 0 and "code-after-unload" in r.output
+    data = json.loads((tmp_path / "w.json").read_text())
+    for named, message in ((5, "has a \"file\" that is not a path; pass --model FILE"),
+                           ("gone.mproof", "cannot find the model the witness names, gone.mproof; "
+                                           "pass --model FILE")):
+        (tmp_path / "w2.json").write_text(json.dumps(dict(data, file=named)))
+        r = CliRunner().invoke(main, ["export", str(tmp_path / "w2.json"), "--format", "text"])
+        assert r.exit_code == 2 and message in r.output
+
+
+def test_a_violation_before_the_last_step_diverges(tmp_path):
+    r = replay_edited(tmp_path, lambda d: d["steps"][3].update(violation="deadlock"))
+    assert r.exit_code == 1
+    assert "diverges at step 4: the witness has its violation here, but goes on for 10" in r.output
 
 
 def test_a_witness_of_other_threads_diverges(tmp_path):
