@@ -116,9 +116,10 @@ class MissingPathError(ValueError):
 def find_files(paths: Sequence[str]) -> list[str]:
     """The `.mproof` files under `paths`, each folder's sorted, in the order of `paths`.
 
-    A folder is searched recursively; a file named explicitly is taken whatever
-    its suffix.  A file reached twice is listed once.  Raises MissingPathError for
-    a path that does not exist."""
+    A folder is searched recursively, for regular files only (a FIFO or a device
+    named `x.mproof` would block or never end); a file named explicitly is taken
+    whatever its suffix.  A file reached twice is listed once.  Raises
+    MissingPathError for a path that does not exist."""
     out: list[str] = []
     seen: set[str] = set()
     for p in paths:
@@ -127,7 +128,7 @@ def find_files(paths: Sequence[str]) -> list[str]:
             for folder, dirs, files in os.walk(p):
                 dirs.sort()
                 found += [os.path.normpath(os.path.join(folder, f)) for f in files
-                          if f.endswith(SUFFIX)]
+                          if f.endswith(SUFFIX) and os.path.isfile(os.path.join(folder, f))]
             found.sort(key=lambda f: Path(f).parts)
         elif os.path.exists(p):
             found = [p]

@@ -10,6 +10,7 @@ the reports, and picks the exit code (the codes of `modproof.cli`):
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from typing import Optional
@@ -169,6 +170,9 @@ def ci(paths, engine, bound, timeout, max_states, jobs, deferred_release, allow_
     Exit 0 when every file matches, 1 when one does not or cannot be checked, 2 on
     usage errors, 4 when modproof itself failed, 130 when interrupted."""
     paths = paths or ("proofs",)
+    if junit and sarif and os.path.abspath(junit) == os.path.abspath(sarif):
+        raise click.UsageError(f"--junit and --sarif both name {junit}: one report would "
+                               "overwrite the other")
     try:
         files = find_files(paths)
     except MissingPathError as exc:

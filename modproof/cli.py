@@ -283,9 +283,10 @@ def _parse_export(ctx, param, values):
 @click.option("--check-expect", is_flag=True,
               help="Exit 0 exactly when the verdict matches the file's expect line.")
 @click.option("--witness-out", type=click.Path(dir_okay=False), default=None,
-              help="Write the witness of a violation as JSON to this file.")
+              help="Write the witness of a violation as JSON to this file (-: standard output).")
 @click.option("--export", "exports", multiple=True, callback=_parse_export, metavar="FORMAT:PATH",
-              help="Write the witness in FORMAT (text, json, ...) to PATH; repeatable.")
+              help="Write the witness in FORMAT (text, json, ...) to PATH (-: standard output); "
+                   "repeatable.")
 def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_states, as_json,
               check_expect, witness_out, exports) -> None:
     """Prove FILE safe, or print the shortest execution that violates a check."""
@@ -453,16 +454,15 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
                  f"{exc.message}")
             raise _Fail(EXIT_VIOLATED)
         text = _render_witness(fmt, w, p)
-    if output == "-":
-        click.echo(text, nl=False)
-    else:
-        _write(output, text)
+    _write(output, text)
 
 
 def _check_writable(path: str) -> None:
     """Refuse, before any work, an output path that cannot be a file: empty, a
     folder, or in a folder that does not exist (the same words as `_write`)."""
     why = None
+    if path == "-":
+        return
     if not path:
         why = "an empty path"
     elif os.path.isdir(path):
@@ -475,8 +475,12 @@ def _check_writable(path: str) -> None:
 
 
 def _write(path: str, text: str) -> None:
-    """Write an output file; a path that cannot be written is a usage error (exit 2)."""
+    """Write an output file ("-": standard output); a path that cannot be written
+    is a usage error (exit 2)."""
     from modproof.writefile import write_atomic
+    if path == "-":
+        click.echo(text, nl=False)
+        return
     try:
         write_atomic(path, text)
     except OSError as exc:

@@ -87,6 +87,8 @@ def test_find_files_is_recursive_sorted_and_deduplicated(corpus):
     assert again[0] == str(corpus / "wrong.mproof") and len(again) == 4
     with pytest.raises(ci.MissingPathError):
         find_files([str(corpus / "nope")])
+    os.mkfifo(corpus / "sub" / "fifo.mproof")   # reading it would wait for a writer forever
+    assert find_files([str(corpus)]) == files
 
 
 # --------------------------------------------------------------------------- failing files
@@ -187,6 +189,9 @@ def test_usage_errors_are_exit_2(tmp_path):
     assert invoke("-j", "0", DOUBLE_PUT).exit_code == 2
     assert invoke("--engine", "spin", DOUBLE_PUT).exit_code == 2
     assert invoke("--frobnicate").exit_code == 2
+    r = invoke("--junit", tmp_path / "r.xml", "--sarif", tmp_path / "." / "r.xml", DOUBLE_PUT)
+    assert r.exit_code == 2 and "one report would overwrite the other" in r.output
+    assert not (tmp_path / "r.xml").exists()
 
 
 # --------------------------------------------------------------------------- parallel runs

@@ -228,6 +228,13 @@ def test_output_goes_through_links_and_into_devices_and_fifos(tmp_path):
         assert not os.path.isfile("/dev/full")
 
 
+def test_a_dash_writes_an_export_to_standard_output():
+    r = invoke("prove", "--export", "mermaid:-", "--witness-out", "-", DM_BAD)
+    assert r.exit_code == 1
+    assert "sequenceDiagram" in r.output and '"format": "modproof-witness"' in r.output
+    assert not os.path.exists("-")
+
+
 def test_time_limits_are_numbers_and_inf_is_none():
     r = CliRunner().invoke(main, ["prove", "--timeout", "nan", DM_BAD])
     assert r.exit_code == 2 and "'nan' is not a number of seconds" in r.output
