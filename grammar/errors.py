@@ -18,7 +18,7 @@ from typing import Iterable, Optional
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from modproof.spec.ast import Span
+from modproof.spec.ast import QueryKind, Span
 from modproof.spec.diagnostics import Diagnostic, Note
 
 # Words that are never names (LANGUAGE.md: keywords cannot be declared).  The
@@ -31,6 +31,7 @@ KEYWORDS = frozenset(DECL_KEYWORDS + (
     "in", "local", "assert", "await", "return", "if", "else", "while", "choose", "or",
     "atomic", "and", "not", "true", "false"))
 OPTION_WORDS = frozenset({"refs", "exit", "release", "done", "proved", "violated"})
+QUERIES = frozenset(q.value for q in QueryKind)
 # Language v2 declarations: soft keywords, only at the start of a declaration.
 V2_DECL_KEYWORDS = ("workqueue", "work", "timer")
 
@@ -208,11 +209,18 @@ def _explanation(found: Token, expected: set[str], text: str) -> Optional[str]:
         return ("'not' binds more loosely than comparisons and + -: "
                 "put it in parentheses, as in (not x)")
     if kind == "ELSE" and "ELSE" not in expected:
-        return "'else' must follow the '}' of an if block, on the same line or the next"
+        return "'else' must follow the '}' of an if block, on the same line or a later one"
+    if (kind == "RPAR" and expected == {"NAME"}
+            and _previous_char(text, found.line, found.column) == "("):
+        name = _name_before_paren(text, found.line, found.column)
+        if name in QUERIES:
+            return f"'{name}' takes one argument, as in {name}(x)"
+        return ("a call is a statement of its own, not part of an expression "
+                "(a query takes one argument, as in refs(o))")
     if kind == "OR" and "OR" not in expected and (STMT_STARTS | DECL_STARTS) & expected:
         if (_previous_char(text, found.line, found.column) == "}"
                 or _next_char(text, found.end_line, found.end_column) == "{"):
-            return "'or' must follow the '}' of a choose branch, on the same line or the next"
+            return "'or' must follow the '}' of a choose branch, on the same line or a later one"
         return "an expression cannot continue on the next line"
     if kind == "RBRACE" and DECL_STARTS <= expected:
         return "there is no open block to close"
@@ -311,6 +319,17 @@ def end_of_code(text: str) -> tuple[int, int]:
 def _next_char(text: str, line: int, col: int) -> str:
     """The first character of code at or after line:col on that line ('' if none)."""
     return _code(text.split("\n")[line - 1][col - 1:]).strip()[:1]
+
+
+def _name_before_paren(text: str, line: int, col: int) -> str:
+    """The name just before the '(' that precedes line:col on that line ('' if none)."""
+    before = text.split("\n")[line - 1][: col - 1].rstrip()
+    if before.endswith("("):
+        before = before[:-1].rstrip()
+    end = len(before)
+    while end > 0 and (before[end - 1].isalnum() or before[end - 1] == "_"):
+        end -= 1
+    return before[end:]
 
 
 def _previous_char(text: str, line: int, col: int) -> str:

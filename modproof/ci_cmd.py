@@ -57,7 +57,10 @@ def details(run: CiRun) -> str:
     for r in run.done:
         if r.passed:
             continue
-        out.append(f"{_MARK[r.status]} {r.path}: {r.reason}")
+        if r.diagnostics:   # the detail shows them all, the first one included
+            out.append(f"{_MARK[r.status]} {r.path}:")
+        else:
+            out.append(f"{_MARK[r.status]} {r.path}: {r.reason}")
         out += ["  " + line if line else "" for line in r.detail.splitlines()]
         out.append("")
     return "\n".join(out).rstrip("\n")

@@ -131,6 +131,7 @@ def test_a_broken_file_is_a_failing_row_with_its_diagnostic(corpus):
             in r.output)
     assert "               ^" in r.output                       # the caret under `o`
     assert f"1 error in {f}" in r.output
+    assert r.output.count("'wait' needs a completion") == 1   # not again in the header
     assert "Traceback" not in r.output
 
 
