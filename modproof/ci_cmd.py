@@ -7,6 +7,7 @@ the reports, and picks the exit code (the codes of `modproof.cli`):
   2    usage error (bad option, a path that does not exist, no .mproof file found)
   4    modproof failed on some file (a bug in modproof)
   130  interrupted (Ctrl-C): the table so far, then how many files did not run
+  143  terminated (SIGTERM): the workers are stopped, no table
 """
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ Exit codes (the same for every subcommand):
   2  bad input or usage (the file has errors; the message says where)
   3  unknown (timeout, budget exhausted, solver gave up)
   4  internal error: a bug in modproof
+  130 interrupted (Ctrl-C); 143 terminated (SIGTERM): engine processes stopped first
   141 the output pipe was closed by its reader (as for a program stopped by SIGPIPE)
 """
 from __future__ import annotations
