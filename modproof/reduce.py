@@ -139,7 +139,15 @@ class Reducer:
                 per_pc[DONE] = tuple(range(len(t.locals))) or None
                 masks.append(per_pc)
             self.dead_masks = masks
-        self.groups = p.copy_groups() if symmetry else ()
+        # NOTE(keyed-vars): symmetry here permutes copies by their pcs, locals and
+        # mutex holdings only.  Hidden vars that belong to a thread (RCU's
+        # rcu_depth(T), gp_wait(S,T), cb_wait(F,T)) would have to move with it, and
+        # its key would have to include them; until they do, such programs are
+        # searched without symmetry (sound, only less reduced).  Moving copies while
+        # leaving those vars behind gave a proof of a violated model.  The Z3
+        # engine's symmetry breaking only orders first moves, which renames vars
+        # and threads together, so it stays.
+        self.groups = p.copy_groups() if symmetry and not p.keyed_by_thread else ()
         self.group_of = {i: g for g in self.groups for i in g}
         self.local = [[is_local_step(st) for st in t.steps] for t in p.threads]
         self._chains: dict[tuple, Optional[Chains]] = {}

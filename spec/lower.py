@@ -405,6 +405,7 @@ class _Lowerer:
             path=self.spec.path,
             source=self.spec.source,
             deferred_release=self.deferred,
+            keyed_by_thread=bool(self.rcu_readers),
         )
 
 

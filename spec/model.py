@@ -319,6 +319,9 @@ class Program:
     path: str = field(default="<input>", compare=False)
     source: str = field(default="", compare=False, repr=False)
     deferred_release: bool = False   # lowered with --deferred-release (release workers)
+    # v2: some hidden vars belong to a thread (RCU: rcu_depth(T), gp_wait(S,T), ...), so
+    # a state is more than pcs, locals and mutex holders per thread (NOTE(keyed-vars)).
+    keyed_by_thread: bool = False
 
     def owner_name(self, owner: int) -> str:
         return "core" if owner == CORE else self.modules[owner].name

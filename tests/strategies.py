@@ -3,7 +3,9 @@
 Programs have 2 to 4 threads (sometimes a `thread NAME[2]`), modules with
 refcounts, unload and exit functions, objects whose release functions live in a
 module or in core, completions, a mutex, vars and locals, calls between
-functions with owners, `if`/`while`/`choose`/`atomic`, and the `try_` queries.
+functions with owners, `if`/`while`/`choose`/`atomic`, the `try_` queries, and
+sometimes RCU read-side sections and grace periods (v2), whose hidden state
+belongs to threads.
 They are finite-state by construction (the only loops are bounded by a var that
 only grows), and valid by construction (calls only go to later functions, so no
 cycle; release and exit functions make no calls).
@@ -22,6 +24,7 @@ def programs(draw) -> str:
     objs = [f"o{i}" for i in range(n_obj)]
     comps = ["c0"] if draw(st.booleans()) else []
     mutexes = ["l0"] if draw(st.booleans()) else []
+    rcu = draw(st.integers(0, 3)) == 0   # v2 RCU: hidden state that belongs to threads
     lines: list[str] = []
     fns: list[str] = []
 
@@ -46,6 +49,10 @@ def programs(draw) -> str:
             if allow_block:
                 opts.append(f"lock({l})")
             opts.append(f"unlock({l})")
+        if rcu and not in_atomic:
+            opts += ["rcu_read_lock()", "rcu_read_unlock()"]
+            if allow_block:
+                opts.append("synchronize_rcu()")
         return draw(st.sampled_from(opts))
 
     def cond(with_try: bool) -> str:

@@ -18,7 +18,7 @@ from modproof.exports.jsonfmt import witness_to_json
 from modproof.exports.mermaid import escape as mermaid_escape
 from modproof.prove import Options, prove
 from modproof.result import Violated
-from modproof.spec.lower import load
+from modproof.spec.lower import load, load_text
 from modproof.witness import Witness, WitnessStep
 
 GOLDEN = TESTS / "golden"
@@ -210,6 +210,22 @@ def test_every_witness_matches_the_schema(rel, validator):
     assert [s["index"] for s in data["steps"]] == list(range(1, data["length"] + 1))
     assert [s["violation"] for s in data["steps"]] == [None] * (data["length"] - 1) + [data["check"]]
     assert all(set(s["state"]) == set(data["initial"]) for s in data["steps"])
+
+
+@pytest.mark.parametrize("src", [
+    # Locals of v2 workers' functions: the worker's name has parentheses.
+    "module m\nvar x = 0\nfn h in m { local k = 1\n x = k }\nwork w runs h\n"
+    "thread t { queue_work(w); unload(m) }\n",
+    "module m\nvar x = 0\nfn cb in m { local k = 1\n x = k }\n"
+    "thread r[2] { local n = 0\n call_rcu(cb); n = 1 }\nthread t { unload(m) }\n",
+])
+def test_worker_and_copy_locals_match_the_schema(src, validator):
+    p = load_text(src, "w.mproof")
+    r = prove(p, Options(engine="explicit"))
+    assert isinstance(r, Violated)
+    data = witness_to_json(r.witness)
+    assert any("(" in k and "." in k for k in data["initial"]), data["initial"]
+    assert _errors(validator, data) == []
 
 
 def _errors(validator, data) -> list[str]:

@@ -1,13 +1,14 @@
 """The witness as a Mermaid sequence diagram, for a ```mermaid fence in a GitHub issue or README.
 
-One participant per thread, then `core`, then one per module.  Every step is
-one message from its thread to the owner whose code ran (`autonumber`, so the
-circled numbers are the witness's step numbers): the statement, what the step
-did and what changed.  A return from a module function is a dashed arrow back
-from the module.  Module state changes are notes over the module ("dm is
-unloading", "dm is gone: its code is freed"); the violating step is inside a red
-`rect` (a cross arrow when the step itself fails, as a return into freed code
-does), followed by a note that names the check and says what happened.
+One participant per thread, then `core` (when some step runs core code), then
+one per module.  Every step is one message from its thread to the owner whose
+code ran (`autonumber`, so the circled numbers are the witness's step numbers):
+the statement, what the step did and what changed.  A return from a module
+function is a dashed arrow back from the module.  Module state changes are notes
+over the module ("dm is unloading", "dm is gone: its code is freed"); the
+violating step is inside a red `rect` (a cross arrow when the step itself fails,
+as a return into freed code does), followed by a note that names the check and
+says what happened.
 
 Mermaid's sequence grammar ends a message at `;`, `#` and a newline, and its
 text becomes HTML; user text is therefore written with Mermaid's entity codes
