@@ -125,8 +125,11 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
     canon = red.canon if red is not None else (lambda x, moved=None: x)
     method = "explicit-state breadth-first search"
     if red is not None:
-        method += (" with symmetry, dead-variable and partial-order reduction" if red.por
-                   else " with symmetry and dead-variable reduction")
+        # Symmetry is named only where copies exist to permute (NOTE(keyed-vars): not
+        # when their RCU state belongs to them).
+        kinds = (["symmetry"] if red.groups or not p.copy_groups() else []) + ["dead-variable"]
+        kinds += ["partial-order"] if red.por else []
+        method += f" with {', '.join(kinds[:-1])} and {kinds[-1]} reduction"
     init = canon(S.initial(p))
     parents: dict[S.State, Optional[tuple[S.State, int]]] = {init: None}
     depth_of = {init: 0}
