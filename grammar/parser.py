@@ -32,7 +32,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 from modproof.grammar import errors
 from modproof.grammar.errors import KEYWORDS
 from modproof.spec import ast
-from modproof.spec.diagnostics import Diagnostic, SpecError
+from modproof.spec.diagnostics import Diagnostic, SpecError, source_lines
 
 MAX_ERRORS = 20  # syntax errors reported per file, at most
 
@@ -181,13 +181,11 @@ def _decimal(digits: str) -> int:
 
 _NUL_MESSAGE = "file contains a NUL byte; expected UTF-8 text"
 
-# The line ends of spec.diagnostics.source_lines: the lexer must count lines the same way.
-_LINE_BREAKS = re.compile("\r\n?")
 
 
 def _lexable(text: str) -> str:
     """The text the lexer sees: same lines and columns, LF line ends only."""
-    text = _LINE_BREAKS.sub("\n", text)
+    text = "\n".join(source_lines(text))   # lines as the renderer of diagnostics counts them
     return text[1:] if text.startswith("\ufeff") else text
 
 

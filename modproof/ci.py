@@ -275,9 +275,6 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _worker_terminate)
     allow_long_integers()
-    # An engine process forked from a worker must still die at once on SIGTERM
-    # (a Python handler waits for a Z3 call to return).
-    os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
 
 
 def _worker_terminate(signum, frame) -> None:  # pragma: no cover - runs in a worker

@@ -144,14 +144,10 @@ class _Group(click.Group):
             term = isinstance(exc, Terminated)
             _err("modproof: terminated" if term else "modproof: interrupted")
             ctx.exit(128 + signal.SIGTERM if term else 130)
-        except BrokenPipeError:
-            _leave_closed_pipe(ctx)
-        except OSError as exc:
-            if exc.errno not in _OUTPUT_ERRNOS:
-                raise
-            _err(f"modproof: error: cannot write the output: {exc.strerror or exc}")
-            ctx.exit(EXIT_INPUT)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
+            code = _output_failure(exc)
+            if code is not None:
+                ctx.exit(code)
             if os.environ.get("MODPROOF_DEBUG"):
                 raise
             kind = "internal error"
@@ -168,24 +164,27 @@ class _Group(click.Group):
                 return super().main(*args, **kwargs)
             finally:
                 sys.stdout.flush()
-        except BrokenPipeError:
-            _leave_closed_pipe(None)
         except OSError as exc:
-            if exc.errno not in _OUTPUT_ERRNOS:
+            code = _output_failure(exc)
+            if code is None:
                 raise
-            _err(f"modproof: error: cannot write the output: {exc.strerror or exc}")
-            sys.exit(EXIT_INPUT)
+            sys.exit(code)
 
 
-def _leave_closed_pipe(ctx) -> None:
-    """Whoever read the output stopped (`modproof ... | head`): leave quietly, with
-    the status of a program stopped by SIGPIPE; Python must not try to flush into
-    the closed pipe again at exit."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    if ctx is None:
-        sys.exit(EXIT_PIPE)
-    ctx.exit(EXIT_PIPE)
+def _output_failure(exc: BaseException) -> Optional[int]:
+    """The exit code for output that cannot be written, after saying what is
+    needed; None for any other exception.  A reader that went away (`modproof ... |
+    head`) is left quietly, with the status of a program stopped by SIGPIPE, and
+    Python must not try to flush into the closed pipe again at exit; a full disk
+    is a usage error."""
+    if isinstance(exc, BrokenPipeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
+    if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
+        _err(f"modproof: error: cannot write the output: {exc.strerror or exc}")
+        return EXIT_INPUT
+    return None
 
 
 def _on_sigterm(handler):
@@ -354,12 +353,9 @@ def _witness_model(source: str, data) -> str:
         why = "names no model file" if named in (None, "") else "has a \"file\" that is not a path"
         _err(f"{source}: error: the witness {why}; pass --model FILE")
         raise _Fail(EXIT_INPUT)
-    if os.path.exists(named) or os.path.isabs(named):
-        found = named
-    else:
-        beside = os.path.join(os.path.dirname(source), named)
-        found = beside if os.path.exists(beside) else named
-    if not os.path.exists(found):
+    places = [named] if os.path.isabs(named) else [named, os.path.join(os.path.dirname(source), named)]
+    found = next((place for place in places if os.path.exists(place)), None)
+    if found is None:
         _err(f"{source}: error: cannot find the model the witness names, {named}; "
              "pass --model FILE")
         raise _Fail(EXIT_INPUT)

@@ -299,15 +299,17 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_help_into_a_full_disk_is_reported():
-    if not os.path.exists("/dev/full"):
-        pytest.skip("no /dev/full here")
-    for args in (["--help"], ["--version"]):
-        with open("/dev/full", "w") as full:
-            r = subprocess.run([sys.executable, "-m", "modproof", *args], stdout=full,
-                               stderr=subprocess.PIPE, text=True)
-        assert r.returncode == 2, r.stderr
-        assert r.stderr.strip() == "modproof: error: cannot write the output: No space left on device"
+def test_an_unexpected_os_error_is_an_internal_error(monkeypatch):
+    # Only output that cannot be written is the user's problem (exit 2 or 141).
+    import errno
+
+    import modproof.prove
+
+    def broken(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(modproof.prove, "prove", broken)
+    r = CliRunner().invoke(main, ["prove", DM_BAD])
+    assert r.exit_code == 4 and "modproof: internal error: PermissionError" in r.output
 
 
 def test_a_closed_output_pipe_is_not_an_internal_error():
@@ -320,14 +322,16 @@ def test_a_closed_output_pipe_is_not_an_internal_error():
     assert "internal error" not in err and "Traceback" not in err
 
 
-def test_a_full_disk_on_standard_output_is_reported():
+@pytest.mark.parametrize("args", [["show", DM_BAD], ["--help"], ["--version"]])
+def test_a_full_disk_on_standard_output_is_reported(args):
+    # --help and --version print before any command runs, outside its handlers.
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full here")
     with open("/dev/full", "w") as full:
-        r = subprocess.run([sys.executable, "-m", "modproof", "show", DM_BAD], stdout=full,
+        r = subprocess.run([sys.executable, "-m", "modproof", *args], stdout=full,
                            stderr=subprocess.PIPE, text=True)
-    assert r.returncode == 2
-    assert "modproof: error: cannot write the output: No space left on device" in r.stderr
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == "modproof: error: cannot write the output: No space left on device"
 
 
 def test_a_deferred_release_witness_replays_and_exports(tmp_path):
