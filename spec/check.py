@@ -82,7 +82,8 @@ _TABLE_OF = {
 ARTICLE = {"object": "an object", "module": "a module", "completion": "a completion",
            "mutex": "a mutex", "var": "a var", "fn": "a function", "thread": "a thread",
            "invariant": "an invariant", "cover": "a cover", "local": "a local",
-           "workqueue": "a workqueue", "work": "a work item", "timer": "a timer"}
+           "workqueue": "a workqueue", "work": "a work item", "timer": "a timer",
+           "core": "the built-in kernel (never unloaded)"}
 
 
 def _suggest(name: str, candidates) -> str:
