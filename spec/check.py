@@ -86,6 +86,27 @@ ARTICLE = {"object": "an object", "module": "a module", "completion": "a complet
            "core": "the built-in kernel (never unloaded)"}
 
 
+# The kernel's names for what modproof calls a primitive or a query: a kernel
+# developer writes them first.  Only names that are not the language's own.
+KERNEL_PRIMS = {
+    "kobject_get": "get", "kref_get": "get", "refcount_inc": "get",
+    "kobject_put": "put", "kref_put": "put", "refcount_dec": "put",
+    "wait_for_completion": "wait", "wait_for_completion_interruptible": "wait",
+    "wait_for_completion_killable": "wait", "reinit_completion": "reinit",
+    "init_completion": "reinit", "mutex_lock": "lock", "mutex_unlock": "unlock",
+    "mutex_lock_interruptible": "lock", "mutex_lock_killable": "lock",
+    "__module_get": "module_get", "rmmod": "unload", "delete_module": "unload",
+    "kthread_complete_and_exit": "complete_and_exit",
+}
+KERNEL_QUERIES = {   # {} is the argument
+    "kref_read": "refs({})", "kobject_read": "refs({})", "refcount_read": "refs({})",
+    "module_refcount": "module_refs({})", "module_is_live": "loaded({})",
+    "completion_done": "done({}) > 0", "mutex_is_locked": "locked({})",
+    "kref_get_unless_zero": "try_get({})", "kobject_get_unless_zero": "try_get({})",
+    "refcount_inc_not_zero": "try_get({})",
+}
+
+
 def _suggest(name: str, candidates) -> str:
     """"; did you mean 'x'?" for a close spelling among `candidates`, else ""."""
     import difflib
@@ -386,6 +407,23 @@ class Checker:
             if in_atomic is not None:
                 self.atomic_forbidden(s.span, f"the call '{s.fn}()'", in_atomic)
             got = self.sym.kind(s.fn)
+            if got is None and s.fn in QUERIES:
+                if s.fn in (q.value for q in TRY_QUERIES):
+                    self.error(s.fn_span, f"'{s.fn}' is a query, not a statement: it stands as the "
+                               "whole condition of an 'if', 'while' or 'await', as in "
+                               f"'if {s.fn}({s.arg or 'x'}) {{ ... }}'")
+                else:
+                    use = f"{s.fn}({s.arg or 'x'})"
+                    if QUERY_TYPE[A.QueryKind(s.fn)] == "int":
+                        use += " > 0"
+                    self.error(s.fn_span, f"'{s.fn}' is a query, not a statement: use it in an "
+                               f"expression, as in 'assert {use}'")
+                return
+            if got is None and s.fn in KERNEL_PRIMS:
+                prim = KERNEL_PRIMS[s.fn]
+                self.error(s.fn_span, f"call of undeclared function '{s.fn}'; the primitive for it "
+                           f"is '{prim}', as in {prim}({s.arg or 'x'})")
+                return
             if got is None:
                 hint = ""
                 if s.arg is not None:
@@ -516,8 +554,19 @@ class Checker:
             return "bool"
         if isinstance(e, A.Query):
             if e.kind is None:
-                self.error(e.span, f"unknown query '{e.name}'; the queries are "
-                           + ", ".join(q.value for q in A.QueryKind))
+                queries = ", ".join(q.value for q in A.QueryKind)
+                if e.name in self.sym.fns:
+                    self.error(e.span, f"'{e.name}' is a function: a call is a statement of its own, "
+                               f"not part of an expression (the queries are {queries})")
+                elif e.name in PRIMITIVES or e.name in V2_BUILTINS:
+                    self.error(e.span, f"'{e.name}' is a statement, not a query: it cannot stand in "
+                               f"an expression (the queries are {queries})")
+                elif e.name in KERNEL_QUERIES:
+                    self.error(e.span, f"unknown query '{e.name}'; modproof writes it "
+                               + KERNEL_QUERIES[e.name].format(e.arg))
+                else:
+                    close = _suggest(e.name, QUERIES)
+                    self.error(e.span, f"unknown query '{e.name}'{close or '; the queries are ' + queries}")
                 return None
             if e.kind in TRY_QUERIES:
                 if scope.owner_kind == "property":
