@@ -250,8 +250,13 @@ class Checker:
                     continue
                 self.sym.expect = d
                 if d.verdict == "violated" and d.check not in CHECKS:
-                    self.error(d.check_span, f"unknown check '{d.check}'; the checks are "
-                               + ", ".join(CHECKS))
+                    spelt = d.check.lower().replace("_", "-")
+                    if spelt in CHECKS:   # Code-After-Unload, code_after_unload
+                        self.error(d.check_span, f"unknown check '{d.check}'; did you mean "
+                                   f"'{spelt}'? (check names are lower case, with hyphens)")
+                    else:
+                        self.error(d.check_span, f"unknown check '{d.check}'; the checks are "
+                                   + ", ".join(CHECKS))
                 continue
             name = d.name
             span = d.name_span
