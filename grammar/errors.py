@@ -98,7 +98,7 @@ def diagnose(exc: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, bo
         message = f"unexpected {what}; {why}"
     else:
         message = f"unexpected {what}; expected {describe_expected(expected)}"
-        if (hint := _hint(found, expected)) is not None:
+        if (hint := _hint(found, expected, text)) is not None:
             message += f" ({hint})"
     notes: tuple[Note, ...] = ()
     if found.type in (SEP, *CONTINUATIONS) and ("RPAR" in expected or "RSQB" in expected):
@@ -201,6 +201,8 @@ def _explanation(found: Token, expected: set[str], text: str) -> Optional[str]:
     """What is wrong, for mistakes common enough to name, said instead of the
     list of what was expected."""
     kind = found.type
+    if _keyword_as_name(found, expected, text):
+        return None   # said by _hint: "'else' is a keyword"
     if describe_found(found) == "newline" and "LBRACE" in expected:
         return "expected '{' (a block opens on the line of its header)"
     if kind in COMPARISONS and "PLUS" in expected and kind not in expected:
@@ -227,7 +229,18 @@ def _explanation(found: Token, expected: set[str], text: str) -> Optional[str]:
     return None
 
 
-def _hint(found: Token, expected: set[str]) -> Optional[str]:
+def _keyword_as_name(found: Token, expected: set[str], text: str) -> bool:
+    """Whether `found` is a keyword written as a name: where only a name may stand
+    (`var or = 0`, `get(else)`), or as the target of an assignment (`else = 1`)."""
+    if found.value not in KEYWORDS or found.type in expected or "NAME" not in expected:
+        return False
+    if not (OPERAND_STARTS <= expected or STMT_STARTS <= expected):
+        return True
+    after = _code(text.split("\n")[found.end_line - 1][found.end_column - 1:]).lstrip()
+    return after.startswith("=") and not after.startswith("==")
+
+
+def _hint(found: Token, expected: set[str], text: str = "") -> Optional[str]:
     """A hint to add, in parentheses, after the list of what was expected."""
     kind = found.type
     if kind == "MINUS" and "INT" in expected and "MINUS" not in expected:
@@ -236,8 +249,7 @@ def _hint(found: Token, expected: set[str]) -> Optional[str]:
         return "write '==' to compare"
     if kind in DECL_STARTS and "RBRACE" in expected:
         return "a declaration cannot stand inside a block: is a '}' missing?"
-    if (found.value in KEYWORDS and kind not in expected and "NAME" in expected
-            and not OPERAND_STARTS <= expected and not STMT_STARTS <= expected):
+    if text and _keyword_as_name(found, expected, text):
         return f"'{found.value}' is a keyword"
     if expected - CONTINUATIONS == {"OR"}:
         return "a choose has at least two branches"
