@@ -295,6 +295,9 @@ def _bad_character(exc: UnexpectedCharacters, text: str, path: str) -> Diagnosti
         shown = f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character').lower()})"
     message = f"unexpected character {shown}"
     hint = _CHAR_HINTS.get(char)
+    following = text.split("\n")[exc.line - 1][exc.column:exc.column + 1]
+    if char == "/" and following in ("/", "*"):   # a C comment
+        hint = "comments start with '#' and run to the end of the line"
     if hint is None and not char.isascii() and char.isidentifier():
         hint = "names are ASCII letters, digits and _"
     if hint:
