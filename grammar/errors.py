@@ -91,7 +91,14 @@ def diagnose(exc: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, bo
         return _at_end(exc, expected, text, path), True
     span = _token_span(found, text, path)
     what = describe_found(found)
-    if found.type == "EQUAL" and _char_before(text, found) == "=":
+    before = text.split("\n")[found.line - 1][max(found.column - 3, 0):found.column - 1]
+    if found.type == "EQUAL" and before in ("==", "!=", "<=", ">="):   # x === 1, x !== 1
+        span = Span(path, found.line, found.column - 2, found.line, found.column + 1)
+        message = f"unexpected '{before}='; write '{before}' to compare"
+    elif found.type == "EQ" and before.endswith("=") and OPERAND_STARTS <= expected:
+        span = Span(path, found.line, found.column - 1, found.line, found.column + 2)
+        message = "unexpected '==='; a comparison is not a statement ('=' assigns)"
+    elif found.type == "EQUAL" and before.endswith("="):
         span = Span(path, found.line, found.column - 1, found.line, found.column + 1)
         message = "unexpected '=='; a comparison is not a statement ('=' assigns)"
     elif (why := _explanation(found, expected, text)) is not None:
