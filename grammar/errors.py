@@ -254,6 +254,12 @@ def _hint(found: Token, expected: set[str], text: str = "") -> Optional[str]:
         return "there is no unary minus: write 0 - N" if "LPAR" in expected else None
     if kind == "EQUAL" and "PLUS" in expected and "EQUAL" not in expected:
         return "write '==' to compare"
+    if kind in ("PLUS", "MINUS") and "EQUAL" in expected and "PLUS" not in expected and text:
+        name = _name_before_paren(text, found.line, found.column) or "x"   # x++, x += 1
+        return f"there is no ++, --, += or -=: assign, as in {name} = {name} {found.value} 1"
+    if (kind == "GT" and OPERAND_STARTS <= expected and text
+            and _previous_char(text, found.line, found.column) == "<"):
+        return "write '!=' for 'not equal'"
     if kind in DECL_STARTS and "RBRACE" in expected:
         return "a declaration cannot stand inside a block: is a '}' missing?"
     if text and _keyword_as_name(found, expected, text):
