@@ -110,7 +110,8 @@ def diagnose(exc: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, bo
     notes: tuple[Note, ...] = ()
     if found.type in (SEP, *CONTINUATIONS) and ("RPAR" in expected or "RSQB" in expected):
         notes = _unclosed_note(exc, path, "LPAR" if "RPAR" in expected else "LSQB")
-    elif found.type in DECL_STARTS and "RBRACE" in expected:
+    elif found.type in DECL_STARTS and "RBRACE" in expected and not (
+            found.type == "VAR" and found.column > 1):   # an indented var: meant as a local
         notes = _unclosed_note(exc, path, "LBRACE")
     return Diagnostic(span, message, notes), False
 
@@ -260,6 +261,9 @@ def _hint(found: Token, expected: set[str], text: str = "") -> Optional[str]:
     if (kind == "GT" and OPERAND_STARTS <= expected and text
             and _previous_char(text, found.line, found.column) == "<"):
         return "write '!=' for 'not equal'"
+    if kind == "VAR" and "RBRACE" in expected and found.column > 1:
+        return ("'var' declares a shared variable at the top level; a variable of this body "
+                "is declared at its start with 'local NAME = VALUE'")
     if kind in DECL_STARTS and "RBRACE" in expected:
         return "a declaration cannot stand inside a block: is a '}' missing?"
     if text and _keyword_as_name(found, expected, text):
