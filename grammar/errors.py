@@ -252,7 +252,11 @@ def _hint(found: Token, expected: set[str], text: str = "") -> Optional[str]:
     """A hint to add, in parentheses, after the list of what was expected."""
     kind = found.type
     if kind == "MINUS" and "INT" in expected and "MINUS" not in expected:
-        return "there is no unary minus: write 0 - N" if "LPAR" in expected else None
+        if "LPAR" in expected:
+            return "there is no unary minus: write 0 - N"
+        if expected == {"INT"}:   # refs N, done N, thread T[K]
+            return "a count cannot be negative"
+        return "an initial value is a literal, and literals are not negative"
     if kind == "EQUAL" and "PLUS" in expected and "EQUAL" not in expected:
         return "write '==' to compare"
     if kind in ("PLUS", "MINUS") and "EQUAL" in expected and "PLUS" not in expected and text:
