@@ -108,7 +108,8 @@ def diagnose(exc: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, bo
         if (hint := _hint(found, expected, text)) is not None:
             message += f" ({hint})"
     notes: tuple[Note, ...] = ()
-    if found.type in (SEP, *CONTINUATIONS) and ("RPAR" in expected or "RSQB" in expected):
+    if (found.type in (SEP, *CONTINUATIONS, "LBRACE", "RBRACE")
+            and ("RPAR" in expected or "RSQB" in expected)):
         notes = _unclosed_note(exc, path, "LPAR" if "RPAR" in expected else "LSQB")
     elif found.type in DECL_STARTS and "RBRACE" in expected and not (
             found.type == "VAR" and found.column > 1):   # an indented var: meant as a local
