@@ -113,7 +113,7 @@ def diagnose(exc: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, bo
         notes = _unclosed_note(exc, path, "LPAR" if "RPAR" in expected else "LSQB")
     elif found.type in DECL_STARTS and "RBRACE" in expected and not (
             found.type == "VAR" and found.column > 1):   # an indented var: meant as a local
-        notes = _unclosed_note(exc, path, "LBRACE")
+        notes = _unclosed_note(exc, path, "LBRACE", text, (found.line, found.column))
     return Diagnostic(span, message, notes), False
 
 
@@ -289,19 +289,58 @@ def _at_end(exc: UnexpectedToken, expected: set[str], text: str, path: str) -> D
         if closer in expected:
             what = describe_terminal(closer)
             return Diagnostic(span, f"unexpected end of file; expected {what}",
-                              _unclosed_note(exc, path, opener))
+                              _unclosed_note(exc, path, opener, text, (line, col)))
     return Diagnostic(span, f"unexpected end of file; expected {describe_expected(expected)}")
 
 
-def _unclosed_note(exc: UnexpectedInput, path: str, opener: str) -> tuple[Note, ...]:
-    """A note at the innermost opener of that kind the parser has not closed yet."""
+def _unclosed_note(exc: UnexpectedInput, path: str, opener: str, text: str = "",
+                   error_at: Optional[tuple[int, int]] = None) -> tuple[Note, ...]:
+    """A note at the innermost opener of that kind the parser has not closed yet.
+
+    For a '{', the parser's answer is the brace that the '}'s, matched in order,
+    leave open; when the indentation says that an inner block lost its '}' (a '}'
+    alone on its line, indented less than the line of the '{' it matched), the
+    note points at that block instead: that is where the '}' is missing."""
     parser = getattr(exc, "interactive_parser", None)
     stack = getattr(getattr(parser, "parser_state", None), "value_stack", None) or ()
     for value in reversed(stack):
         if isinstance(value, Token) and value.type == opener:
+            if opener == "LBRACE" and text and error_at is not None:
+                inner = _lost_close_brace(text, (value.line, value.column), error_at)
+                if inner is not None:
+                    line, col, close_line = inner
+                    span = Span(path, line, col, line, col + 1)
+                    return (Note(span, "this '{' is not closed, judging by the indentation: "
+                                 f"the '}}' on line {close_line} lines up with an outer block"),)
             span = Span(path, value.line, value.column, value.line, value.column + 1)
             return (Note(span, f"this {OPENERS[opener]} is not closed"),)
     return ()
+
+
+def _lost_close_brace(text: str, opener: tuple[int, int],
+                      error_at: tuple[int, int]) -> Optional[tuple[int, int, int]]:
+    """The '{' between `opener` and `error_at` whose '}' the indentation says is
+    missing: the first '{' matched by a '}' that stands first on its line, on a
+    later line, indented less than the line of that '{' (tabs count to the next
+    multiple of 8).  Its line and column and the '}''s line; None if there is none."""
+    lines = text.split("\n")
+    open_braces: list[tuple[int, int, int]] = []   # line, column, indentation of its line
+    for number in range(opener[0], min(error_at[0], len(lines)) + 1):
+        code = _code(lines[number - 1])
+        indent = len(code) - len(code.lstrip(" \t\f\v"))
+        width = len(code[:indent].expandtabs(8))
+        start = opener[1] - 1 if number == opener[0] else 0
+        stop = error_at[1] - 1 if number == error_at[0] else len(code)
+        for i in range(start, min(stop, len(code))):
+            if code[i] == "{":
+                open_braces.append((number, i + 1, width))
+            elif code[i] == "}":
+                if not open_braces:
+                    return None
+                line, col, its_width = open_braces.pop()
+                if i == indent and number != line and width < its_width:
+                    return line, col, number
+    return None
 
 
 def _bad_character(exc: UnexpectedCharacters, text: str, path: str) -> Diagnostic:
