@@ -260,6 +260,8 @@ def _hint(found: Token, expected: set[str], text: str = "") -> Optional[str]:
         return "an initial value is a literal, and literals are not negative"
     if kind == "EQUAL" and "PLUS" in expected and "EQUAL" not in expected:
         return "write '==' to compare"
+    if kind == "NAME" and text and _char_before(text, found).isdigit():   # 0x10, 10u
+        return "integers are decimal digits only"
     if kind in ("PLUS", "MINUS") and "EQUAL" in expected and "PLUS" not in expected and text:
         name = _name_before_paren(text, found.line, found.column) or "x"   # x++, x += 1
         return f"there is no ++, --, += or -=: assign, as in {name} = {name} {found.value} 1"
@@ -359,6 +361,10 @@ def _bad_character(exc: UnexpectedCharacters, text: str, path: str) -> Diagnosti
     following = text.split("\n")[exc.line - 1][exc.column:exc.column + 1]
     if char == "/" and following in ("/", "*"):   # a C comment
         hint = "comments start with '#' and run to the end of the line"
+    elif char == ".":
+        preceding = text.split("\n")[exc.line - 1][exc.column - 2:exc.column - 1]
+        hint = ("integers are whole decimal numbers" if preceding.isdigit()
+                else "there are no fields or methods: a primitive is written as in get(o)")
     if hint is None and not char.isascii() and char.isidentifier():
         hint = "names are ASCII letters, digits and _"
     if hint:
