@@ -260,6 +260,9 @@ def _hint(found: Token, expected: set[str], text: str = "") -> Optional[str]:
         return "an initial value is a literal, and literals are not negative"
     if kind == "EQUAL" and "PLUS" in expected and "EQUAL" not in expected:
         return "write '==' to compare"
+    if (kind in OPERAND_STARTS | {"NOT"} and SEP in expected and text
+            and _code(text.split("\n")[found.line - 1][:found.column - 1]).endswith("return")):
+        return "'return' takes no value: a function returns nothing"
     if kind == "NAME" and text and _char_before(text, found).isdigit():   # 0x10, 10u
         return "integers are decimal digits only"
     if kind in ("PLUS", "MINUS") and "EQUAL" in expected and "PLUS" not in expected and text:
