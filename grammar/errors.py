@@ -265,7 +265,9 @@ def _hint(found: Token, expected: set[str], text: str = "") -> Optional[str]:
         return "'return' takes no value: a function returns nothing"
     if kind == "NAME" and text and _char_before(text, found).isdigit():   # 0x10, 10u
         return "integers are decimal digits only"
-    if kind in ("PLUS", "MINUS") and "EQUAL" in expected and "PLUS" not in expected and text:
+    if (kind in ("PLUS", "MINUS") and "EQUAL" in expected and "PLUS" not in expected and text
+            and text.split("\n")[found.line - 1][found.column:found.column + 1]
+            in (found.value, "=")):
         name = _name_before_paren(text, found.line, found.column) or "x"   # x++, x += 1
         return f"there is no ++, --, += or -=: assign, as in {name} = {name} {found.value} 1"
     if (kind == "GT" and OPERAND_STARTS <= expected and text
