@@ -16,7 +16,7 @@ from modproof.result import (
     CoverResult, Proved, RawTrace, Stats, Unknown, Unreached, Violated,
 )
 from modproof.spec import semantics as S
-from modproof.spec.model import CHECKS, Program
+from modproof.spec.model import CHECKS, DONE, Program
 
 DEFAULT_MAX_STATES = 2_000_000
 MAX_BURST = 256  # NOTE(ample-proviso)
@@ -160,7 +160,10 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
             return "invariant"
         # Only a state where every unfinished thread stands at a step that can block
         # may be a deadlock; ask the semantics only then.
-        if all(pc == -1 or blocking[t][pc] for t, pc in enumerate(s.pcs)) and S.deadlocked(p, s):
+        # (From the last thread: copies sort finished ones first.)
+        pcs = s.pcs
+        if all(pcs[t] == DONE or blocking[t][pcs[t]] for t in reversed(range(nthreads))) \
+                and S.deadlocked(p, s):
             return "deadlock"
         return None
 

@@ -21,6 +21,7 @@ which handles local steps as chains (`Reducer.chains`, NOTE(deferred-chains)).
 """
 from __future__ import annotations
 
+from itertools import groupby
 from typing import NamedTuple, Optional
 
 from modproof.spec.model import (
@@ -149,6 +150,18 @@ class Reducer:
         # and threads together, so it stays.
         self.groups = p.copy_groups() if symmetry and not p.keyed_by_thread else ()
         self.group_of = {i: g for g in self.groups for i in g}
+        self.index_in_group = {i: at for g in self.groups for at, i in enumerate(g)}
+        self.contiguous = all(g == tuple(range(g[0], g[0] + len(g))) for g in self.groups)
+        # The threads in index order as runs: a group of copies, or one thread alone.
+        self.segments = None
+        if self.contiguous:
+            firsts = {g[0]: g for g in self.groups}
+            segments, t = [], 0
+            while t < len(p.threads):
+                n = len(firsts.get(t, (t,)))
+                segments.append((t, t + n))
+                t += n
+            self.segments = tuple(segments)
         self.local = [[is_local_step(st) for st in t.steps] for t in p.threads]
         self._chains: dict[tuple, Optional[Chains]] = {}
 
@@ -175,45 +188,104 @@ class Reducer:
                 s = s._replace(locs=tuple(locs))
         # Only the group of the thread that moved can have left sorted order: the
         # others' pcs and locals did not change, and their mutex keys only compare
-        # holders with their own indices.
+        # holders with their own indices.  So that copy alone is put back in its
+        # place, with a binary search among the others (NOTE(reinsert)).
         if moved is None:
-            groups = self.groups
+            for g in self.groups:
+                key = self._key(s)
+                order = sorted(range(len(g)), key=lambda j: key(g[j]))
+                s = self._permuted(s, g, order)
+            return s
+        g = self.group_of.get(moved)
+        if g is None:
+            return s
+        return self._reinsert(s, g, moved)
+
+    @staticmethod
+    def _key(s: S.State):
+        """The sort key of a copy in `s`: its pc, locals and which mutexes it holds."""
+        pcs, locs, holders = s.pcs, s.locs, s.holders
+        if holders:
+            return lambda i: (pcs[i], locs[i], tuple(h == i for h in holders))
+        return lambda i: (pcs[i], locs[i])
+
+    def _reinsert(self, s: S.State, g: tuple[int, ...], moved: int) -> S.State:
+        """`s` with group `g` back in sorted order, when only `moved` may be out of place.
+
+        NOTE(reinsert): the other copies are sorted and kept their keys, so the
+        moved copy's place is found by comparing it with its neighbours and, when
+        it left its place, by a binary search among the others; the copies between
+        its old and new place shift by one.  O(log K) keys instead of sorting K of
+        them for every successor.  Copies with equal keys hold no mutex and are
+        identical, so where among them it lands does not change the representative."""
+        key = self._key(s)
+        at = self.index_in_group[moved]
+        k = key(moved)
+        n = len(g)
+        if (at == 0 or key(g[at - 1]) <= k) and (at == n - 1 or k <= key(g[at + 1])):
+            return s
+        others = g[:at] + g[at + 1:]
+        lo, hi = 0, n - 1
+        while lo < hi:   # the first of the others whose key is not below k
+            mid = (lo + hi) // 2
+            if key(others[mid]) < k:
+                lo = mid + 1
+            else:
+                hi = mid
+        if not self.contiguous:
+            order = list(range(n))
+            del order[at]
+            order.insert(lo, at)
+            return self._permuted(s, g, order)
+        i, j = moved, g[lo]   # thread i's pc and locals move to thread j's place
+        def shift(xs):
+            if j < i:
+                return xs[:j] + (xs[i],) + xs[j:i] + xs[i + 1:]
+            return xs[:i] + xs[i + 1:j + 1] + (xs[i],) + xs[j + 1:]
+        if not s.holders:
+            return s._replace(pcs=shift(s.pcs), locs=shift(s.locs))
+        if j < i:
+            rename = lambda h: j if h == i else (h + 1 if j <= h < i else h)
         else:
-            g = self.group_of.get(moved)
-            groups = () if g is None else (g,)
-        for g in groups:
-            pcs, locs, holders = s.pcs, s.locs, s.holders
-            if not holders:
-                keys = [(pcs[i], locs[i]) for i in g]
-                ordered = sorted(keys)
-                if ordered == keys:
-                    continue
-                new_pcs, new_locs = list(pcs), list(locs)
-                for i, (pc, loc) in zip(g, ordered):
-                    new_pcs[i] = pc
-                    new_locs[i] = loc
-                s = s._replace(pcs=tuple(new_pcs), locs=tuple(new_locs))
-                continue
-            keys = [(pcs[i], locs[i], tuple(h == i for h in holders)) for i in g]
-            order = sorted(range(len(g)), key=keys.__getitem__)
-            if order == list(range(len(g))):
-                continue
-            perm = {g[new]: g[old] for new, old in enumerate(order)}  # new position <- old thread
-            back = {old: new for new, old in perm.items()}
-            new_pcs, new_locs = list(pcs), list(locs)
-            for new_i, old_i in perm.items():
-                new_pcs[new_i] = pcs[old_i]
-                new_locs[new_i] = locs[old_i]
-            s = s._replace(pcs=tuple(new_pcs), locs=tuple(new_locs),
-                           holders=tuple(back.get(h, h) for h in holders))
-        return s
+            rename = lambda h: j if h == i else (h - 1 if i < h <= j else h)
+        return s._replace(pcs=shift(s.pcs), locs=shift(s.locs),
+                          holders=tuple(rename(h) for h in s.holders))
+
+    @staticmethod
+    def _permuted(s: S.State, g: tuple[int, ...], order) -> S.State:
+        """`s` with the copies of `g` put in `order` (old positions in new order),
+        mutex holders renamed with them."""
+        if all(new == old for new, old in enumerate(order)):
+            return s
+        pcs, locs, holders = s.pcs, s.locs, s.holders
+        new_pcs, new_locs = list(pcs), list(locs)
+        back = {}
+        for new, old in enumerate(order):
+            new_pcs[g[new]] = pcs[g[old]]
+            new_locs[g[new]] = locs[g[old]]
+            back[g[old]] = g[new]
+        if not holders:
+            return s._replace(pcs=tuple(new_pcs), locs=tuple(new_locs))
+        return s._replace(pcs=tuple(new_pcs), locs=tuple(new_locs),
+                          holders=tuple(back.get(h, h) for h in holders))
 
     def distinct_threads(self, s: S.State) -> list[int]:
         """All threads, but of a run of identical copies only the first."""
         if not self.groups:
             return list(range(len(s.pcs)))
-        skip = set()
         pcs, locs, holders = s.pcs, s.locs, s.holders
+        if self.segments is not None and not holders:
+            out = []
+            for a, b in self.segments:
+                if b == a + 1:
+                    out.append(a)
+                    continue
+                i = a
+                for _, run in groupby(zip(pcs[a:b], locs[a:b])):
+                    out.append(i)
+                    i += len(list(run))
+            return out
+        skip = set()
         for g in self.groups:
             prev = None
             for i in g:
@@ -224,12 +296,27 @@ class Reducer:
         return [t for t in range(len(pcs)) if t not in skip]
 
     def ample_thread(self, s: S.State) -> Optional[int]:
-        """A thread whose next step is local, or None."""
+        """A thread whose next step is local, or None: the first such thread."""
         if not self.por:
             return None
-        for t, pc in enumerate(s.pcs):
-            if pc != DONE and self.local[t][pc]:
-                return t
+        pcs = s.pcs
+        if self.segments is None:
+            for t, pc in enumerate(pcs):
+                if pc != DONE and self.local[t][pc]:
+                    return t
+            return None
+        for a, b in self.segments:
+            local = self.local[a]
+            if b == a + 1:
+                pc = pcs[a]
+                if pc != DONE and local[pc]:
+                    return a
+                continue
+            # The copies of a canonical state are sorted by pc: the first copy at
+            # a local step is the first at the least such pc.
+            for pc in sorted(set(pcs[a:b])):
+                if pc != DONE and local[pc]:
+                    return pcs.index(pc, a, b)
         return None
 
     def chains(self, s: S.State, t: int) -> Optional["Chains"]:
