@@ -92,10 +92,14 @@ def load_program(path: str, deferred_release: bool = False, as_json: bool = Fals
         _err(f"{n} error{'s' if n != 1 else ''} in {name}")
         raise _Fail(EXIT_INPUT)
     except OSError as exc:
+        message = f"cannot read {path}: {exc.strerror or exc}"
+        if isinstance(exc, IsADirectoryError):
+            message = (f"{path} is a folder, not a .mproof file "
+                       f"('modproof ci {path}' proves every file in it)")
         if as_json:
             click.echo(json.dumps({"file": path, "verdict": "error", "diagnostics": [],
-                                   "message": f"cannot read {path}: {exc.strerror or exc}"}, indent=2))
-        _err(f"modproof: error: cannot read {path}: {exc.strerror or exc}")
+                                   "message": message}, indent=2))
+        _err(f"modproof: error: {message}")
         raise _Fail(EXIT_INPUT)
 
 
@@ -208,7 +212,7 @@ def main() -> None:
 
 
 @main.command("check")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 def check_cmd(files) -> None:
     """Parse, check and lower FILES; print a one-line summary for each."""
     worst = 0
@@ -240,7 +244,7 @@ def summary(p) -> str:
 
 
 @main.command("show")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 def show_cmd(file: str) -> None:
     """Print the lowered program: one line per step, with its owner and source line."""
     from modproof.exports.show import program_text
@@ -261,7 +265,7 @@ def _parse_export(ctx, param, values):
 
 
 @main.command("prove")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("--engine", type=click.Choice(["auto", "bmc", "explicit"]), default="auto",
               show_default=True,
               help="auto: the portfolio (explicit and bmc in parallel, first conclusive answer); "

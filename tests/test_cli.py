@@ -429,3 +429,16 @@ def test_a_model_on_standard_input(tmp_path):
     r = CliRunner().invoke(main, ["prove", "-"], input="var x = \n")
     assert r.exit_code == 2
     assert "<stdin>:1:8: error: unexpected newline" in r.output and "    var x = \n" in r.output
+
+
+@pytest.mark.parametrize("command", ["prove", "check", "show"])
+def test_a_folder_is_bad_input_with_a_pointer_to_ci(tmp_path, command):
+    r = CliRunner().invoke(main, [command, str(tmp_path)])
+    assert r.exit_code == 2
+    assert f"{tmp_path} is a folder, not a .mproof file ('modproof ci {tmp_path}'" in r.output
+
+
+def test_a_folder_with_json_is_a_json_error(tmp_path):
+    r = CliRunner().invoke(main, ["prove", "--json", str(tmp_path)])
+    assert r.exit_code == 2
+    assert json.loads(r.stdout)["verdict"] == "error"
