@@ -62,37 +62,50 @@ def prove_explicit(p: Program, max_states: int = DEFAULT_MAX_STATES,
     try:
         if not reduce:
             return _search(p, max_states, timeout, start, None)
-        from modproof.reduce import Reducer
-        red = Reducer(p)
-        r = _search(p, max_states, timeout, start, red)
-        # Partial-order reduction does not keep lengths: search again, with the
-        # local steps deferred instead (NOTE(deferred-chains)), for a shortest
-        # witness, or for the fewest steps to each cover of a proof.
-        from modproof.shortest import cover_steps, shortest_violation
-        left = None if timeout is None else max(0.001, timeout - (time.monotonic() - start))
-        if isinstance(r, Proved):
-            reachable = frozenset(i for i, c in enumerate(r.covers) if c.reached)
-            if reachable:   # (the search under reduction already knows which are)
-                covers = cover_steps(p, reachable, max_states, left, time.monotonic())
-                if covers is not None:
-                    assert [c.reached for c in covers] == [c.reached for c in r.covers]
-                    r = replace(r, covers=covers,
-                                stats=replace(r.stats, seconds=time.monotonic() - start))
-            return r
-        if not isinstance(r, Violated):
-            return r
-        exact = shortest_violation(p, max_states, left, time.monotonic())
-        if exact is not None:
-            return replace(exact, stats=replace(
-                exact.stats, seconds=time.monotonic() - start,
-                method=f"{r.stats.method}, then {exact.stats.method} for the witness"))
-        return replace(r, trace=_realize(p, red.canon, r.trace), shortest=False)
+        try:
+            return _prove_reduced(p, max_states, timeout, start)
+        except S.AtomicLoopLimit:
+            # NOTE(atomic-limit-order): the reductions run some threads ahead of the
+            # others (partial order, deferred local chains), so they can meet an atomic
+            # loop that never ends deeper than a shorter violation, which the plain
+            # search, level by level, reports before it gets there.  The plain search
+            # decides then: that violation, or unknown when it meets the loop too.
+            return _search(p, max_states, timeout, start, None)
     except S.AtomicLoopLimit as exc:
         span = exc.args[0]
         return Unknown(f"an atomic block's loop at line {span.line} ran more than "
                        f"{S.ATOMIC_FUEL} iterations in one step",
                        Stats(engine="explicit", method="explicit-state breadth-first search",
                              seconds=time.monotonic() - start))
+
+
+def _prove_reduced(p: Program, max_states: int, timeout: Optional[float], start: float):
+    """prove_explicit with the reductions; raises AtomicLoopLimit as the searches do."""
+    from modproof.reduce import Reducer
+    red = Reducer(p)
+    r = _search(p, max_states, timeout, start, red)
+    # Partial-order reduction does not keep lengths: search again, with the
+    # local steps deferred instead (NOTE(deferred-chains)), for a shortest
+    # witness, or for the fewest steps to each cover of a proof.
+    from modproof.shortest import cover_steps, shortest_violation
+    left = None if timeout is None else max(0.001, timeout - (time.monotonic() - start))
+    if isinstance(r, Proved):
+        reachable = frozenset(i for i, c in enumerate(r.covers) if c.reached)
+        if reachable:   # (the search under reduction already knows which are)
+            covers = cover_steps(p, reachable, max_states, left, time.monotonic())
+            if covers is not None:
+                assert [c.reached for c in covers] == [c.reached for c in r.covers]
+                r = replace(r, covers=covers,
+                            stats=replace(r.stats, seconds=time.monotonic() - start))
+        return r
+    if not isinstance(r, Violated):
+        return r
+    exact = shortest_violation(p, max_states, left, time.monotonic())
+    if exact is not None:
+        return replace(exact, stats=replace(
+            exact.stats, seconds=time.monotonic() - start,
+            method=f"{r.stats.method}, then {exact.stats.method} for the witness"))
+    return replace(r, trace=_realize(p, red.canon, r.trace), shortest=False)
 
 
 def _realize(p: Program, canon, raw: RawTrace) -> RawTrace:
