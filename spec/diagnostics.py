@@ -36,7 +36,10 @@ class SpecError(Exception):
 
 
 _LINE_END = re.compile("\r\n|\r|\n")
-_BLANKS = {0x0b: " ", 0x0c: " "}   # vertical tab, form feed: white space, one column each
+# How a quoted line shows characters a terminal would not: vertical tab and form
+# feed are white space, other control characters (a NUL, an escape that would
+# start a terminal sequence) their visible symbols, U+2400 and on; one column each.
+_BLANKS = {**{c: chr(0x2400 + c) for c in range(0x20)}, 0x7f: "\u2421", 0x0b: " ", 0x0c: " "}
 
 
 def source_lines(source: str) -> list[str]:
