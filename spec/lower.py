@@ -14,6 +14,8 @@ follows is owned by the code that called `unload`.
 """
 from __future__ import annotations
 
+import bisect
+
 from dataclasses import dataclass
 from typing import Optional
 
@@ -390,6 +392,7 @@ class _Lowerer:
 
         exp = sym.expect
         return M.Program(
+            never_run=_never_run(sym, threads),
             modules=tuple(M.Module(m.name, m.refs, m.exit, m.span) for m in sym.modules),
             objects=tuple(M.Obj(o.name, o.refs, o.release, o.span, self.storage(o.storage))
                           for o in sym.objects),
@@ -407,6 +410,21 @@ class _Lowerer:
             deferred_release=self.deferred,
             keyed_by_thread=bool(self.rcu_readers),
         )
+
+
+def _never_run(sym: Symbols, threads) -> tuple[tuple[str, int, int], ...]:
+    """The functions no thread can run: no call, put, unload, work item, timer or
+    RCU callback brings their code into any thread (name, line, col).  None of
+    their code is checked, so a proof says so."""
+    fns = sorted(sym.fns.values(), key=lambda d: (d.span.line, d.span.col))
+    starts = [(d.span.line, d.span.col) for d in fns]
+    run = set()
+    for sp in {st.span for t in threads for st in t.steps}:
+        i = bisect.bisect_right(starts, (sp.line, sp.col)) - 1   # declarations do not nest
+        if i >= 0 and (sp.end_line, sp.end_col) <= (fns[i].span.end_line, fns[i].span.end_col):
+            run.add(i)
+    return tuple((d.name, d.name_span.line, d.name_span.col)
+                 for i, d in enumerate(fns) if i not in run)
 
 
 def lower(spec: A.SpecFile, sym: Optional[Symbols] = None, deferred_release: bool = False

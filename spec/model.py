@@ -322,6 +322,8 @@ class Program:
     # v2: some hidden vars belong to a thread (RCU: rcu_depth(T), gp_wait(S,T), ...), so
     # a state is more than pcs, locals and mutex holders per thread (NOTE(keyed-vars)).
     keyed_by_thread: bool = False
+    # Functions that no thread ever runs (name, line, col): nothing in them is checked.
+    never_run: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)
 
     def owner_name(self, owner: int) -> str:
         return "core" if owner == CORE else self.modules[owner].name

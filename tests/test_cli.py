@@ -442,3 +442,28 @@ def test_a_folder_with_json_is_a_json_error(tmp_path):
     r = CliRunner().invoke(main, ["prove", "--json", str(tmp_path)])
     assert r.exit_code == 2
     assert json.loads(r.stdout)["verdict"] == "error"
+
+
+def test_a_proof_says_which_functions_no_thread_runs(tmp_path):
+    f = tmp_path / "m.mproof"
+    f.write_text("module m\nobject o release rel\nvar x = 0\n"
+                 "fn rel in core { x = 1 }\n"          # run by the put that reaches zero
+                 "fn forgotten in m { module_put(m) }\n"
+                 "fn helper in core { x = 2 }\n"
+                 "thread t { put(o); helper() }\n")
+    r = invoke("prove", str(f))
+    assert r.exit_code == 0, r.output
+    warned = [line.strip() for line in r.output.splitlines() if "is never called" in line]
+    assert warned == [f"warning: {f}:5:4: fn forgotten is never called (no call, put, unload "
+                      "or handler runs it): none of its code is checked"]
+    data = json.loads(invoke("prove", "--json", str(f)).output)
+    assert data["never_called"] == [{"fn": "forgotten", "line": 5, "col": 4}]
+
+
+def test_a_model_without_threads_is_proved_and_says_nothing_runs(tmp_path):
+    f = tmp_path / "empty.mproof"
+    f.write_text("# nothing here yet\nmodule m\n")
+    r = invoke("prove", str(f))
+    assert r.exit_code == 0
+    assert "1 state, depth 0" in r.output
+    assert "warning: the model has no threads: nothing runs, so nothing can fail" in r.output

@@ -89,7 +89,9 @@ def result_to_json(program, r: Result, expect_met=None) -> dict:
         out.setdefault("stats", {})[k] = v
     if isinstance(r, Proved):
         out.update(scope=r.scope, bound=r.bound,
-                   unreached=[{"statement": u.text, "line": u.line, "col": u.col} for u in r.unreached])
+                   unreached=[{"statement": u.text, "line": u.line, "col": u.col} for u in r.unreached],
+                   never_called=[{"fn": name, "line": line, "col": col}
+                                 for name, line, col in program.never_run])
     elif isinstance(r, Violated):
         out.update(scope="bounded", bound=r.witness.length, check=r.check, steps=r.witness.length,
                    message=r.witness.message, witness=witness_to_json(r.witness))

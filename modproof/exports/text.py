@@ -62,7 +62,7 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
         lines.append(f"  method: {r.stats.method} ({r.stats.engine} engine)")
     stats = [f"{r.stats.seconds:.3f} s"]
     if r.stats.states is not None:
-        stats.append(f"{r.stats.states} states")
+        stats.append(f"{r.stats.states} state{'s' if r.stats.states != 1 else ''}")
     if r.stats.depth is not None:
         stats.append(f"depth {r.stats.depth}")
     for k, v in r.stats.extra:
@@ -87,6 +87,8 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
                      "checks there hold only because they are unreachable:")
         for u in r.unreached:
             lines.append(f"    {program.path}:{u.line}:{u.col}: {u.text}")
+    if isinstance(r, Proved):
+        lines += _vacuity_warnings(program)
     if program.expect is not None:
         exp = program.expect
         want = "proved" if exp.verdict == "proved" else f"violated {exp.check}"
@@ -96,6 +98,17 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
         lines.append("witness:")
         lines.append(witness_text(r.witness))
     return "\n".join(lines)
+
+
+def _vacuity_warnings(program) -> list[str]:
+    """What a proof does not cover: a model in which nothing runs, functions no thread runs."""
+    if not program.threads:
+        return ["  warning: the model has no threads: nothing runs, so nothing can fail"]
+    out = []
+    for name, line, col in program.never_run:
+        out.append(f"  warning: {program.path}:{line}:{col}: fn {name} is never called "
+                   "(no call, put, unload or handler runs it): none of its code is checked")
+    return out
 
 
 def _steps(n) -> str:
