@@ -223,6 +223,9 @@ def check_cmd(files) -> None:
             worst = max(worst, f.code)
             continue
         click.echo(f"{p.path}: ok: {summary(p)}")
+        for name, line, col in p.never_run:
+            click.echo(f"{p.path}:{line}:{col}: warning: fn {name} is never called "
+                       "(no call, put, unload or handler runs it)")
     if worst:
         raise _Fail(worst)
 

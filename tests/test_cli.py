@@ -458,6 +458,10 @@ def test_a_proof_says_which_functions_no_thread_runs(tmp_path):
                       "or handler runs it): none of its code is checked"]
     data = json.loads(invoke("prove", "--json", str(f)).output)
     assert data["never_called"] == [{"fn": "forgotten", "line": 5, "col": 4}]
+    checked = invoke("check", str(f))
+    assert checked.exit_code == 0
+    assert checked.output.splitlines()[1] == (f"{f}:5:4: warning: fn forgotten is never called "
+                                              "(no call, put, unload or handler runs it)")
 
 
 def test_a_model_without_threads_is_proved_and_says_nothing_runs(tmp_path):
