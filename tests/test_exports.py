@@ -424,6 +424,76 @@ def test_an_initial_state_violation_renders():
     assert 'class="step' not in render_export("html", w, None)
 
 
+def test_an_initial_state_violation_without_threads_declares_its_participant():
+    # Mermaid would otherwise invent a participant labelled "CORE" for the note.
+    w = Witness(file="i.mproof", check="invariant", message="invariant bad (x == 1) is false in "
+                "the initial state", threads=(), initial=(("x", 0),), steps=())
+    mmd = render_export("mermaid", w, None)
+    assert "participant CORE as core" in mmd
+    assert mmd.index("participant CORE as core") < mmd.index("Note over CORE:")
+
+
+def test_an_initial_state_violation_shows_in_the_html_panel():
+    w = Witness(file="i.mproof", check="invariant", message="invariant bad (x == 1) is false in "
+                "the initial state", threads=("t",), initial=(("pc(t)", 0), ("x", 0)), steps=())
+    page = render_export("html", w, None)
+    aside = page[page.index('id="panel"'):page.index("</aside>")]
+    assert "VIOLATION invariant" in aside and "is false in the initial state" in aside
+    assert "before step 1" not in aside                 # there is no step 1
+
+
+def _browser():
+    from test_html_browser import CHROMIUM, _body_attr, _run
+    if CHROMIUM is None:
+        pytest.skip("no chromium binary found")
+    return _run, _body_attr
+
+
+_BIG_PROBE = """<script>
+(function () {
+  var b = document.body, panel = document.getElementById("panel");
+  document.querySelector('.step[data-step="2"]').dispatchEvent(new MouseEvent("mouseenter"));
+  b.dataset.hover2 = panel.textContent;
+  var over = 0;
+  document.querySelectorAll(".step").forEach(function (box) {
+    var right = box.getBoundingClientRect().right;
+    box.querySelectorAll(".chg").forEach(function (c) {
+      if (c.getBoundingClientRect().right > right + 0.5) over++;
+    });
+  });
+  b.dataset.overflow = String(over);
+  b.dataset.probed = "1";
+})();
+</script></body>"""
+
+
+def test_html_shows_huge_integers_exactly_and_inside_their_boxes(tmp_path):
+    """Integers are mathematical: the hover panel (built by the script from the embedded
+    JSON) shows them digit for digit, not as a rounded float, and a long change wraps
+    inside its step's box instead of running into the next lane."""
+    run, body_attr = _browser()
+    src = ("var big = 123456789012345678901234567890\n"
+           "thread t[2] { big = big + 18446744073709551616 }\n"
+           "thread r { assert big < 123456789012345678901234567891 }\n"
+           "expect violated assertion\n")
+    p = load_text(src, "big.mproof")
+    r = prove(p, Options(engine="explicit"))
+    assert isinstance(r, Violated) and r.witness.length >= 2
+    after2 = dict(r.witness.steps[1].state)["big"]
+    assert after2 > 2 ** 64
+    page = tmp_path / "big.html"
+    page.write_text(render_export("html", r.witness, p).replace("</body>", _BIG_PROBE),
+                    encoding="utf-8")
+    res = run(tmp_path, page, "--dump-dom", "--window-size=1400,900")
+    assert res.returncode == 0, res.stderr[-2000:]
+    dom = res.stdout
+    assert body_attr(dom, "data-probed") == "1" and "data-js-error" not in dom
+    hover = body_attr(dom, "data-hover2")
+    assert str(after2) in hover, hover
+    assert "e+" not in hover
+    assert body_attr(dom, "data-overflow") == "0"
+
+
 def test_the_docs_show_the_golden_diagram():
     docs = (ROOT / "docs" / "witness-format.md").read_text(encoding="utf-8")
     fence = re.search(r"```mermaid\n(.*?)```", docs, re.S)

@@ -94,8 +94,10 @@ def _state_table(items, changed: dict[str, object], caption: str, pcs) -> str:
 
 def _panel(w: Witness, step: WitnessStep | None, pcs) -> str:
     """The details panel for `step` (None: the initial state), as the script also builds it."""
-    if step is None:
-        return ('<h2>Initial state</h2>' + _state_table(w.initial, {}, "state before step 1", pcs))
+    if step is None:    # a witness of no steps: the initial state already violates the check
+        viol = f'<p class="vmsg"><b>VIOLATION {_e(w.check)}</b><br>{_e(w.message)}</p>'
+        return ('<h2>Initial state</h2>' + viol
+                + _state_table(w.initial, {}, "the initial state", pcs))
     owner = step.owner if step.owner_state == "core" else f"{step.owner} ({step.owner_state})"
     rows = [("thread", step.thread), ("location", f"{step.file}:{step.line}:{step.col}"),
             ("code of", owner)]
@@ -339,7 +341,7 @@ html.js .step:hover{box-shadow:0 1px 4px rgba(15,23,42,.18)}
 white-space:nowrap}
 .loc{font:11px var(--mono);color:var(--muted);white-space:nowrap;min-width:2.6em;text-align:right}
 .what .chg{font-family:var(--mono);font-size:11.5px;color:var(--fg);margin-left:8px;
-white-space:nowrap}
+display:inline-block;max-width:calc(100% - 8px);overflow-wrap:anywhere}
 .what .chg .k{color:var(--muted)}
 .what .detail{font-size:12px;color:var(--muted);font-style:italic;margin-left:4px}
 .end{position:relative;z-index:1;text-align:center;font-size:12px;padding-top:2px}
@@ -375,6 +377,7 @@ table.kv{width:100%}
 caption{text-align:left;color:var(--muted);font-size:12px;padding:2px 0 4px}
 .kv th,.kv td{text-align:left;padding:2px 6px;border-top:1px solid var(--line);font-family:var(--mono);
 font-weight:normal}
+.kv td{overflow-wrap:anywhere}
 .kv th{color:var(--muted);width:1%;white-space:nowrap;padding-right:14px}
 .kv tr.changed td,.matrix td.changed{background:color-mix(in srgb,var(--amber) 18%,var(--bg));
 font-weight:700}
@@ -397,7 +400,16 @@ SCRIPT = r"""
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
-  var w = JSON.parse(document.getElementById("mp-witness").textContent);
+  // Integers are mathematical: JSON.parse would round one beyond 2^53 to a float
+  // (1.2345678903079242e+29), so such a literal is read as its exact digits.
+  function parseExact(text) {
+    return JSON.parse(text.replace(/"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g,
+      function (tok) {
+        if (!/^-?\d+$/.test(tok) || Number.isSafeInteger(Number(tok))) return tok;
+        return '"' + tok + '"';
+      }));
+  }
+  var w = parseExact(document.getElementById("mp-witness").textContent);
   var pcs = JSON.parse(document.getElementById("mp-pcs").textContent);
   var panel = document.getElementById("panel");
   var boxes = Array.prototype.slice.call(document.querySelectorAll(".step"));

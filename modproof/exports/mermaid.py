@@ -75,7 +75,11 @@ def render(w: Witness, program=None) -> str:
     out += decls
 
     if not w.steps:
-        first = ids["thread", w.threads[0]] if w.threads else "CORE"
+        if w.threads:
+            first = ids["thread", w.threads[0]]
+        else:           # no threads, no steps: the note needs a participant to stand over
+            first = "CORE"
+            out.insert(3, "    participant CORE as core")
         out.append(f"    Note over {first}: the initial state violates {escape(w.check)}<br/>"
                    f"{escape(w.message)}")
         return "\n".join(out) + "\n"
