@@ -166,6 +166,37 @@ def test_an_invariant_broken_in_the_initial_state_points_at_the_invariant(tmp_pa
     assert "codeFlows" not in res                     # a thread flow needs at least one step
 
 
+def test_a_deadlock_in_the_initial_state_points_at_the_blocked_statement(tmp_path, validator):
+    # No step to point at: the result is positioned where the first thread is blocked,
+    # not at the bare file (GitHub needs a region to annotate a line).
+    f = tmp_path / "dl.mproof"
+    f.write_text("completion c\nmutex m\nthread t {\n    wait(c)\n}\n"
+                 "expect violated deadlock\n")
+    fr = violation(f)
+    assert (fr.result.check, fr.result.witness.length) == ("deadlock", 0)
+    for log in (witness_to_sarif(fr.result.witness, fr.program, root=str(tmp_path)),
+                ci_to_sarif([fr], root=str(tmp_path))):
+        res = valid(validator, log)["runs"][0]["results"][0]
+        region = res["locations"][0]["physicalLocation"]["region"]
+        assert (region["startLine"], region["startColumn"]) == (4, 5)
+
+
+def test_thread_flow_ids_are_unique_when_a_thread_is_named_all(tmp_path, validator):
+    f = tmp_path / "all.mproof"
+    f.write_text("object o\nthread all { put(o) }\nthread other { put(o) }\n"
+                 "expect violated put-after-release\n")
+    fr = violation(f)
+    log = valid(validator, witness_to_sarif(fr.result.witness, fr.program, root=str(tmp_path)))
+    flows = log["runs"][0]["results"][0]["codeFlows"][0]["threadFlows"]
+    ids = [t["id"] for t in flows]
+    assert len(set(ids)) == len(ids), ids
+    assert ids[:2] == ["all", "other"]                 # the threads keep their names
+    assert [loc["properties"]["thread"] for loc in flows[0]["locations"]] == ["all"]
+    merged = flows[-1]
+    assert merged["message"]["text"] == "all threads in execution order"
+    assert [loc["executionOrder"] for loc in merged["locations"]] == [1, 2]
+
+
 # --------------------------------------------------------------------------- CI runs
 
 

@@ -338,7 +338,10 @@ def code_flow(w: Witness, root: Optional[str] = None) -> dict:
             flows.append({"id": name, "message": {"text": f"thread {name}"},
                           "initialState": initial,
                           "locations": [_thread_flow_location(s, root, lifetime) for s in steps]})
-    flows.append({"id": "all", "message": {"text": "all threads in execution order"},
+    # Thread flow ids are unique within the code flow: a thread named `all` leaves "all"
+    # to itself, and the merged flow takes an id no thread name can have (a space).
+    merged = "all" if "all" not in w.threads else "all threads"
+    flows.append({"id": merged, "message": {"text": "all threads in execution order"},
                   "initialState": initial,
                   "locations": [_thread_flow_location(s, root, lifetime) for s in w.steps]})
     return {"message": {"text": w.message}, "threadFlows": flows}
@@ -354,6 +357,14 @@ def _violation_site(w: Witness, program: Optional[Program]) -> tuple[int, int, s
         inv = S.invariant_violation(program, S.initial(program))
         if inv is not None:
             return inv.span.line, inv.span.col, f"invariant {inv.name}: {inv.text}"
+    if program is not None and w.check == "deadlock":
+        # Deadlocked from the start: where the first unfinished thread is blocked.
+        from modproof.spec import semantics as S
+        s0 = S.initial(program)
+        for t in range(len(program.threads)):
+            st = S.current_step(program, s0, t)
+            if st is not None and not st.idle:
+                return st.span.line, st.span.col, st.text
     return 0, 0, ""
 
 
