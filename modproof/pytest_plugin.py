@@ -7,7 +7,8 @@ on the command line or `modproof_collect = true` in the ini file.  Then each
 (`modproof.ci.check_file`, the same check as `modproof ci`) and fails with the
 verdict and its witness when it does not match.
 
-Options: `--modproof-engine` (or ini `modproof_engine`; default bmc),
+Options: `--modproof-engine` (or ini `modproof_engine`; default auto, the
+portfolio `modproof ci` runs),
 `--modproof-bound`, `--modproof-timeout` (seconds per file), and the ini flag
 `modproof_allow_missing_expect`.
 """
@@ -26,8 +27,8 @@ def pytest_addoption(parser) -> None:
     group.addoption("--modproof", action="store_true", default=False,
                     help="collect .mproof files as tests (also: ini modproof_collect = true)")
     group.addoption("--modproof-engine", default=None, metavar="ENGINE",
-                    help="engine for .mproof tests: bmc or explicit (default: ini "
-                         "modproof_engine, else bmc)")
+                    help="engine for .mproof tests: auto, bmc or explicit (default: ini "
+                         "modproof_engine, else auto)")
     group.addoption("--modproof-bound", type=int, default=None,
                     help="most steps an execution may take for the bmc engine")
     group.addoption("--modproof-timeout", type=float, default=None,
@@ -58,7 +59,7 @@ def _options(config):
     from modproof.ci import CiOptions
     from modproof.prove import DEFAULT_BOUND, ENGINES
 
-    engine = config.getoption("modproof_engine") or config.getini("modproof_engine") or "bmc"
+    engine = config.getoption("modproof_engine") or config.getini("modproof_engine") or "auto"
     if engine not in ENGINES:
         raise pytest.UsageError(f"modproof_engine = {engine!r}: the engines are "
                                 f"{', '.join(ENGINES)}")

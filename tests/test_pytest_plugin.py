@@ -99,3 +99,15 @@ def test_our_own_mproof_test_inputs_are_not_collected():
                         "-p", "no:cacheprovider", str(TESTS / "check_errors")],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 5, r.stdout + r.stderr            # 5: no tests collected
+
+
+def test_the_default_engine_is_the_portfolio_and_the_help_says_so(pytester):
+    # Like `modproof ci`: without --modproof-engine or ini modproof_engine, auto.
+    pytester.makefile(".mproof", wrong=WRONG)
+    r = run(pytester, "--modproof")
+    r.assert_outcomes(failed=1)
+    r.stdout.fnmatch_lines(["*answered first in the portfolio*"])
+    h = run(pytester, "--help")
+    text = " ".join(h.stdout.str().split())
+    assert "engine for .mproof tests: auto, bmc or explicit" in text
+    assert "else auto" in text and "else bmc" not in text
