@@ -286,6 +286,26 @@ def test_junit_classname_is_the_folder(monkeypatch):
     assert classname("proofs/dm_builtin.mproof") == "proofs"
 
 
+def test_a_linked_proof_file_keeps_its_folder_in_junit_and_sarif(tmp_path, monkeypatch):
+    # A proof in the repository that is a symbolic link to a shared corpus elsewhere is
+    # reported under the repository's path: code scanning maps URIs to the checkout.
+    from modproof.exports.junit import classname
+    from modproof.exports.sarif import artifact_location
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "double_put.mproof").write_text((PROOFS / "checks" / "double_put.mproof").read_text())
+    repo = tmp_path / "repo"
+    (repo / "proofs").mkdir(parents=True)
+    (repo / "proofs" / "linked.mproof").symlink_to(shared / "double_put.mproof")
+    monkeypatch.chdir(repo)
+    assert classname("proofs/linked.mproof") == "proofs"
+    assert artifact_location("proofs/linked.mproof") == {"uri": "proofs/linked.mproof",
+                                                         "uriBaseId": "%SRCROOT%"}
+    # A file outside the root, link or not, is still named by where it really is.
+    assert artifact_location(str(shared / "double_put.mproof"))["uri"].startswith("file:///")
+    assert classname(str(shared / "double_put.mproof")) == ".".join(shared.resolve().parts[1:])
+
+
 def test_junit_survives_control_characters():
     from modproof.exports.junit import ci_to_junit
     bad = ci.FileResult(path="x.mproof", status=ci.ERROR, expected="", got="error", scope="",

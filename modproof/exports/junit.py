@@ -28,12 +28,11 @@ def _clean(text: str) -> str:
 def classname(path: str, root: Optional[str] = None) -> str:
     """The file's folder, relative to `root` (default: the current folder) when inside
     it, as a dotted name; "modproof" for a file in the root itself."""
-    root_abs = os.path.realpath(root or os.getcwd())
-    folder = os.path.dirname(os.path.realpath(path))
-    rel = os.path.relpath(folder, root_abs)
-    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-        rel = folder.lstrip(os.sep)
-    parts = [p for p in rel.split(os.sep) if p and p != os.curdir]
+    from modproof.exports.sarif import relative_to_root   # a linked file keeps its folder
+    rel = relative_to_root(path, root)
+    if rel is None:
+        rel = os.path.realpath(path).lstrip(os.sep)
+    parts = [p for p in os.path.dirname(rel).split(os.sep) if p and p != os.curdir]
     return ".".join(parts) or "modproof"
 
 

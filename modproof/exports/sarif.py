@@ -208,13 +208,26 @@ def _run(results: list[dict], root: str, invocation: Optional[dict] = None) -> d
 # --------------------------------------------------------------------------- locations
 
 
+def relative_to_root(path: str, root: Optional[str] = None) -> Optional[str]:
+    """`path` relative to `root` (default: the current folder), or None outside it.
+
+    The path as named comes first: a proof file that is a symbolic link into another
+    folder is still the repository's file (code scanning maps URIs to files of the
+    checkout); with links resolved second, for a root reached through a link."""
+    root = root or os.getcwd()
+    for r, p in ((os.path.abspath(root), os.path.abspath(path)),
+                 (os.path.realpath(root), os.path.realpath(path))):
+        rel = os.path.relpath(p, r)
+        if not (rel == os.pardir or rel.startswith(os.pardir + os.sep)):
+            return rel
+    return None
+
+
 def artifact_location(path: str, root: Optional[str] = None) -> dict:
     """`path` relative to `root` under %SRCROOT%, or an absolute file URI outside it."""
-    root_abs = os.path.realpath(root or os.getcwd())
-    abs_path = os.path.realpath(path)
-    rel = os.path.relpath(abs_path, root_abs)
-    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-        return {"uri": Path(abs_path).as_uri()}
+    rel = relative_to_root(path, root)
+    if rel is None:
+        return {"uri": Path(os.path.realpath(path)).as_uri()}
     return {"uri": quote(rel.replace(os.sep, "/"), safe="/-._~"), "uriBaseId": SRCROOT}
 
 
