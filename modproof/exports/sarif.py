@@ -10,8 +10,8 @@ CHECK` is still reported, carrying an in-source suppression that says so, so
 that code-scanning tools show the negative examples of a corpus as dismissed.
 
 A violation's `codeFlows[0]` holds one `threadFlow` per thread that moved, each
-with that thread's steps, and a last one, id "all", with every step in global
-order.  A step is a `threadFlowLocation`: `executionOrder` is its global step
+with that thread's steps, and a last one, id "all" ("all threads" when a thread is
+named `all`: ids are unique within a code flow), with every step in global order.  A step is a `threadFlowLocation`: `executionOrder` is its global step
 number, `module` its owner ("core" or a module), `kinds` says what it does
 (`step_kinds`), `state` the values it changed (after the step), and
 `importance` is "essential" for the violating step, "important" for the steps
