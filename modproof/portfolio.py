@@ -9,9 +9,12 @@ bound wins only when no engine decides: the engine still running may find a
 violation beyond the bound.  `Unknown` only when every engine gave up.  The
 answer says which engine gave it.
 
-Determinism: the explicit engine first runs in-process for `FIRST_SLICE`
-seconds, so small models, where both engines would answer quickly, always get
-its deterministic witness; only models it cannot decide in that time race.
+Determinism: the explicit engine first runs in-process with a budget of
+`FIRST_STATES` states, so every model it decides within that budget gets its
+deterministic answer and witness on any machine, however loaded (a budget of
+time would make that depend on the machine).  Only larger models race, and
+there the engine that answers first, and so the witness (of the same length and
+check either way), can differ from run to run.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from dataclasses import replace
 from modproof.result import Proved, Result, Stats, Unknown, Violated
 from modproof.spec.model import Program
 
-FIRST_SLICE = 0.5  # seconds the explicit engine gets in-process before the portfolio starts
+FIRST_STATES = 50_000  # states the explicit engine explores in-process before the engines race
 
 
 def _run(conn, engine: str, program: Program, opts) -> None:
@@ -42,21 +45,27 @@ def _run(conn, engine: str, program: Program, opts) -> None:
 def prove_portfolio(program: Program, opts) -> Result:
     start = time.monotonic()
     # Most models are decided by the explicit engine in well under a second: try it
-    # here first, for a moment, before paying for processes and Z3.
+    # here first, on a budget of states, before paying for processes and Z3.
     from modproof.explicit import prove_explicit
-    first = prove_explicit(program, max_states=opts.max_states,
-                           timeout=min(FIRST_SLICE, opts.timeout or FIRST_SLICE),
-                           reduce=opts.reduce)
-    if not isinstance(first, Unknown):
+    budget = min(FIRST_STATES, opts.max_states)
+    first = prove_explicit(program, max_states=budget, timeout=opts.timeout, reduce=opts.reduce)
+    # A violation whose shortest witness, or a proof whose fewest steps to a cover,
+    # did not fit in the first budget may get it with the whole budget; every other
+    # answer is final.
+    cut_short = budget < opts.max_states and (
+        (isinstance(first, Violated) and not first.shortest)
+        or (isinstance(first, Proved) and any(c.reached and c.step is None for c in first.covers))
+        or (isinstance(first, Unknown) and first.reason.startswith("state budget")))
+    if not isinstance(first, Unknown) and not cut_short:
         return _tag(first, start)
     if opts.timeout is not None and time.monotonic() - start >= opts.timeout:
         return first
     import multiprocessing as mp  # here: most runs never get this far
     from multiprocessing.connection import wait
     ctx = mp.get_context("fork")
-    # Only a slice that ran out of time is worth running longer; a state budget or an
-    # atomic loop limit would stop the explicit engine again.
-    engines = ("explicit", "bmc") if first.reason.startswith("timeout") else ("bmc",)
+    # The explicit engine is worth running on only when the first budget stopped it;
+    # the user's budget or an atomic loop limit would stop it again.
+    engines = ("explicit", "bmc") if cut_short else ("bmc",)
     procs = {}
     for name in engines:
         recv, send = ctx.Pipe(duplex=False)

@@ -37,7 +37,7 @@ def engines(monkeypatch):
     plan: dict[str, tuple[str, float]] = {}
 
     def first_slice(program, max_states, timeout, reduce):
-        return Unknown("timeout after 0.5 s with 10 states explored and more to go",
+        return Unknown("state budget exhausted: more than 50000 states (raise --max-states)",
                        Stats(engine="explicit", method="stand-in"))
 
     def run_engine(program, opts):
@@ -87,3 +87,36 @@ def test_unknown_when_every_engine_gives_up(engines):
     engines.update(bmc=("unknown", 0.0), explicit=("unknown", 0.0))
     r = prove_portfolio(PROGRAM, Options())
     assert isinstance(r, Unknown) and "stand-in gave up" in r.reason
+
+
+def test_a_violation_without_its_shortest_witness_is_raced_for_one(monkeypatch):
+    """The first budget found a violation but not a shortest witness: the whole
+    budget is spent on it (the explicit engine races again), not the short one."""
+    plan = {"explicit": answer("violated", "explicit"), "bmc": answer("unknown", "bmc")}
+    short_cut = Violated(RawTrace((), "invariant"), Stats(engine="explicit", method="first"),
+                         shortest=False)
+    monkeypatch.setattr(modproof.explicit, "prove_explicit", lambda *a, **k: short_cut)
+    monkeypatch.setattr(modproof.prove, "run_engine", lambda program, opts: plan[opts.engine])
+    r = prove_portfolio(PROGRAM, Options())
+    assert isinstance(r, Violated) and r.shortest and r.stats.method.startswith("stand-in explicit")
+    # With the user's own budget no larger than the first one, the first answer stands.
+    r = prove_portfolio(PROGRAM, Options(max_states=10))
+    assert r.stats.method.startswith("first")
+
+
+@pytest.mark.parametrize("first_states", [3, 50_000])
+def test_the_answer_does_not_depend_on_the_first_budget(monkeypatch, first_states):
+    """Whether the explicit engine decides in-process or the engines race, a real
+    model gets the same verdict, check and witness length; in-process only a budget
+    of states decides, never the time the machine takes."""
+    import sys
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT / "bench"))
+    from dm_family import dm_model
+    import modproof.portfolio
+    monkeypatch.setattr(modproof.portfolio, "FIRST_STATES", first_states)
+    r = prove_portfolio(load_text(dm_model(2, False), "dm2.mproof"), Options())
+    assert isinstance(r, Violated) and r.check == "code-after-unload"
+    assert len(r.trace.steps) == 14 and r.shortest
+    safe = prove_portfolio(load_text(dm_model(2, True), "dm2.mproof"), Options())
+    assert isinstance(safe, Proved) and [c.step for c in safe.covers] == [11]
