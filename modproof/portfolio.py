@@ -12,7 +12,8 @@ answer says which engine gave it.
 Determinism: the explicit engine first runs in-process with a budget of
 `FIRST_STATES` states, so every model it decides within that budget gets its
 deterministic answer and witness on any machine, however loaded (a budget of
-time would make that depend on the machine).  Only larger models race, and
+time alone would make that depend on the machine); `FIRST_SECONDS` caps that
+try for models whose states are slow to explore.  Only larger models race, and
 there the engine that answers first, and so the witness (of the same length and
 check either way), can differ from run to run.
 """
@@ -26,6 +27,7 @@ from modproof.result import Proved, Result, Stats, Unknown, Violated
 from modproof.spec.model import Program
 
 FIRST_STATES = 50_000  # states the explicit engine explores in-process before the engines race
+FIRST_SECONDS = 10.0   # ... and seconds, so a model whose states are slow to explore still races
 
 
 def _run(conn, engine: str, program: Program, opts) -> None:
@@ -48,24 +50,26 @@ def prove_portfolio(program: Program, opts) -> Result:
     # here first, on a budget of states, before paying for processes and Z3.
     from modproof.explicit import prove_explicit
     budget = min(FIRST_STATES, opts.max_states)
-    first = prove_explicit(program, max_states=budget, timeout=opts.timeout, reduce=opts.reduce)
-    # A violation whose shortest witness, or a proof whose fewest steps to a cover,
-    # did not fit in the first budget may get it with the whole budget; every other
-    # answer is final.
-    cut_short = budget < opts.max_states and (
-        (isinstance(first, Violated) and not first.shortest)
-        or (isinstance(first, Proved) and any(c.reached and c.step is None for c in first.covers))
-        or (isinstance(first, Unknown) and first.reason.startswith("state budget")))
-    if not isinstance(first, Unknown) and not cut_short:
+    first = prove_explicit(program, max_states=budget, reduce=opts.reduce,
+                           timeout=min(FIRST_SECONDS, opts.timeout or FIRST_SECONDS))
+    # A violation without its shortest witness, or a proof without the fewest steps
+    # to a cover, is raced for a complete answer (and kept if none comes); every
+    # other answer is final.
+    incomplete = ((isinstance(first, Violated) and not first.shortest)
+                  or (isinstance(first, Proved)
+                      and any(c.reached and c.step is None for c in first.covers)))
+    if not isinstance(first, Unknown) and not incomplete:
         return _tag(first, start)
     if opts.timeout is not None and time.monotonic() - start >= opts.timeout:
-        return first
+        return _tag(first, start) if incomplete else first
     import multiprocessing as mp  # here: most runs never get this far
     from multiprocessing.connection import wait
     ctx = mp.get_context("fork")
-    # The explicit engine is worth running on only when the first budget stopped it;
+    # The explicit engine is worth running on only when the first try stopped it;
     # the user's budget or an atomic loop limit would stop it again.
-    engines = ("explicit", "bmc") if cut_short else ("bmc",)
+    again = incomplete or first.reason.startswith("timeout") or (
+        first.reason.startswith("state budget") and budget < opts.max_states)
+    engines = ("explicit", "bmc") if again else ("bmc",)
     procs = {}
     for name in engines:
         recv, send = ctx.Pipe(duplex=False)
@@ -107,6 +111,8 @@ def prove_portfolio(program: Program, opts) -> Result:
             conn.close()
     if pending:
         return _tag(pending[sorted(pending)[0]], start)
+    if incomplete:
+        return _tag(first, start)
     # No engine decided.  A proof up to a bound is the best answer left, and says so.
     bounded = [(a.bound, n) for n, a in answers.items() if isinstance(a, Proved)]
     if bounded:
