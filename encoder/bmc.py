@@ -201,7 +201,8 @@ class Unroller:
             # NOTE(check-priority): of the violations at this (shortest) length, report
             # the check that comes first in CHECKS, as the explicit engine does; an
             # atomic loop past its unrolling comes before all (it makes the answer unknown).
-            per = enc.step_violations(L - 1) if L > 0 else {}
+            # (a copy: the dict is the encoding's cached template, NOTE(templates))
+            per = dict(enc.step_violations(L - 1)) if L > 0 else {}
             per["invariant"] = enc.invariant_false(L)
             per["deadlock"] = enc.deadlock(L)
             for c in (ATOMIC_LIMIT,) + CHECKS:
@@ -209,10 +210,32 @@ class Unroller:
                 if f is None or z3.is_false(f):
                     continue
                 if self._query(f"violation:{c}", f):
-                    return self._decode(self.solver.model(), c)
+                    trace = self._decode(self.solver.model(), c)
+                    if c != ATOMIC_LIMIT:
+                        self.covers_at_violation()
+                    return trace
             raise AssertionError("a violation was found but no check explains it")
         self.assume_safe()
         return None
+
+    def covers_at_violation(self) -> None:
+        """NOTE(covers-at-violation): the depth of the shortest violation is still
+        explored, as the explicit engine's breadth-first level is: a cover that holds
+        in a state `depth` steps deep is reached, also when that state violates an
+        invariant or deadlocks, or when the violation is another execution's step.
+        Only executions whose `depth` steps violate nothing end in a real state."""
+        L = self.depth
+        ok = [z3.Not(self.enc.step_violation(L - 1))] if L > 0 else []
+        while True:
+            items = [(w, self.targets.predicate(w, self.enc, L))
+                     for w in self.targets.open(statements=False)]
+            if not items or not self._query(f"violation-covers{len(items)}",
+                                            z3.And(ok + [z3.Or([f for _, f in items])])):
+                return
+            m = self.solver.model()
+            for what, f in items:
+                if z3.is_true(m.eval(f, model_completion=True)):
+                    self.targets.mark(what, L)
 
     def assume_safe(self) -> None:
         """Record that no violation ends an execution of `depth` steps (refuted, or
