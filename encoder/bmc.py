@@ -223,14 +223,22 @@ class Unroller:
         explored, as the explicit engine's breadth-first level is: a cover that holds
         in a state `depth` steps deep is reached, also when that state violates an
         invariant or deadlocks, or when the violation is another execution's step.
-        Only executions whose `depth` steps violate nothing end in a real state."""
+        Only executions whose `depth` steps violate nothing end in a real state.
+        The violation is found already: a budget that runs out here leaves the
+        covers still open as not reached (the conservative side), never the
+        violation unreported."""
         L = self.depth
         ok = [z3.Not(self.enc.step_violation(L - 1))] if L > 0 else []
         while True:
             items = [(w, self.targets.predicate(w, self.enc, L))
                      for w in self.targets.open(statements=False)]
-            if not items or not self._query(f"violation-covers{len(items)}",
-                                            z3.And(ok + [z3.Or([f for _, f in items])])):
+            if not items:
+                return
+            try:
+                if not self._query(f"violation-covers{len(items)}",
+                                   z3.And(ok + [z3.Or([f for _, f in items])])):
+                    return
+            except OutOfBudget:
                 return
             m = self.solver.model()
             for what, f in items:
