@@ -223,9 +223,9 @@ def check_cmd(files) -> None:
             worst = max(worst, f.code)
             continue
         click.echo(f"{p.path}: ok: {summary(p)}")
-        for name, line, col in p.never_run:
-            click.echo(f"{p.path}:{line}:{col}: warning: fn {name} is never called "
-                       "(no call, put, unload or handler runs it)")
+        from modproof.exports.text import never_run_warnings
+        for where, what in never_run_warnings(p):
+            click.echo(f"{where}: warning: {what}")
     if worst:
         raise _Fail(worst)
 

@@ -15,7 +15,6 @@ follows is owned by the code that called `unload`.
 from __future__ import annotations
 
 import bisect
-
 from dataclasses import dataclass
 from typing import Optional
 

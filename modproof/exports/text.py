@@ -104,11 +104,16 @@ def _vacuity_warnings(program) -> list[str]:
     """What a proof does not cover: a model in which nothing runs, functions no thread runs."""
     if not program.threads:
         return ["  warning: the model has no threads: nothing runs, so nothing can fail"]
-    out = []
-    for name, line, col in program.never_run:
-        out.append(f"  warning: {program.path}:{line}:{col}: fn {name} is never called "
-                   "(no call, put, unload or handler runs it): none of its code is checked")
-    return out
+    return [f"  warning: {where}: {what}: none of its code is checked"
+            for where, what in never_run_warnings(program)]
+
+
+def never_run_warnings(program) -> list[tuple[str, str]]:
+    """(file:line:col, what) for each function no thread runs: one wording for
+    `prove` and `check`."""
+    return [(f"{program.path}:{line}:{col}",
+             f"fn {name} is never called (no call, put, unload or handler runs it)")
+            for name, line, col in program.never_run]
 
 
 def _steps(n) -> str:
