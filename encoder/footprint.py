@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modproof.spec import model as M
-from modproof.spec.ast import QueryKind
+from modproof.spec import vocabulary as V
 from modproof.spec.model import StepKind
 
 
@@ -29,35 +29,12 @@ class Footprint:
         return not (self.writes & (other.reads | other.writes)) and not (other.writes & self.reads)
 
 
-_PRIM_READS_WRITES = {
-    StepKind.GET: ("refs", True, True), StepKind.PUT: ("refs", True, True),
-    StepKind.COMPLETE: ("done", True, True), StepKind.COMPLETE_AND_EXIT: ("done", True, True),
-    StepKind.WAIT: ("done", True, True),
-    StepKind.COMPLETE_ALL: ("done", False, True), StepKind.REINIT: ("done", False, True),
-    StepKind.LOCK: ("holder", True, True), StepKind.UNLOCK: ("holder", True, True),
-    StepKind.MODULE_PUT: ("mrefs", True, True), StepKind.MODULE_PUT_AND_EXIT: ("mrefs", True, True),
-    StepKind.MODULE_GET: ("mrefs", True, True),
-}
-
-
 def _prim_footprint(kind: StepKind, x: int, reads: set, writes: set) -> None:
-    if kind in _PRIM_READS_WRITES:
-        table, r, w = _PRIM_READS_WRITES[kind]
-        if r:
-            reads.add((table, x))
-        if w:
-            writes.add((table, x))
-    if kind is StepKind.MODULE_GET:
-        reads.add(("mstate", x))
-    elif kind is StepKind.UNLOAD:
-        reads.update({("mstate", x), ("mrefs", x)})
-        writes.add(("mstate", x))
-    elif kind is StepKind.UNLOAD_FREE:
-        writes.add(("mstate", x))
-
-
-_QUERY_TABLE = {QueryKind.REFS: "refs", QueryKind.MODULE_REFS: "mrefs", QueryKind.LOADED: "mstate",
-                QueryKind.DONE: "done", QueryKind.LOCKED: "holder"}
+    """A primitive's footprint at operand `x`: its vocabulary entry's tables.
+    A kind that is not a primitive raises KeyError."""
+    prim = M.PRIMITIVE_OF[kind]
+    reads.update((table, x) for table in prim.reads)
+    writes.update((table, x) for table in prim.writes)
 
 
 def expr_reads(e, reads: set, writes: set) -> None:
@@ -70,14 +47,11 @@ def expr_reads(e, reads: set, writes: set) -> None:
         expr_reads(e.left, reads, writes)
         expr_reads(e.right, reads, writes)
     elif isinstance(e, M.Q):
-        if e.kind is QueryKind.TRY_GET:
-            reads.add(("refs", e.index))
-            writes.add(("refs", e.index))
-        elif e.kind is QueryKind.TRY_MODULE_GET:
-            reads.update({("mstate", e.index), ("mrefs", e.index)})
-            writes.add(("mrefs", e.index))
-        else:
-            reads.add((_QUERY_TABLE[e.kind], e.index))
+        q = V.query(e.kind)
+        reads.update((table, e.index) for table in q.reads)
+        writes.update((table, e.index) for table in q.writes)
+    elif not isinstance(e, (M.Const, M.LocalRef)):
+        raise AssertionError(f"no footprint for {e!r}")
 
 
 def _atomic_footprint(body, reads: set, writes: set) -> None:
@@ -99,6 +73,8 @@ def _atomic_footprint(body, reads: set, writes: set) -> None:
         elif isinstance(s, M.AChoose):
             for b in s.branches:
                 _atomic_footprint(b, reads, writes)
+        else:
+            raise AssertionError(f"no footprint for {s!r}")
 
 
 def storage_modules(p: M.Program, st: M.Step) -> tuple[int, ...]:
@@ -116,10 +92,19 @@ def footprint(p: M.Program, st: M.Step) -> Footprint:
     reads.update(("mstate", m) for m in storage_modules(p, st))   # the use-after-unload check
     if st.expr is not None:
         expr_reads(st.expr, reads, writes)
-    if st.kind is StepKind.ASSIGN and isinstance(st.target, M.VarRef):
-        writes.add(("var", st.target.index))
-    elif st.kind is StepKind.ATOMIC:
+    k = st.kind
+    if k in M.PRIMITIVE_OF:
+        _prim_footprint(k, st.operand, reads, writes)
+    elif k is StepKind.ASSIGN:
+        if isinstance(st.target, M.VarRef):
+            writes.add(("var", st.target.index))
+    elif k is StepKind.ATOMIC:
         _atomic_footprint(st.body, reads, writes)
-    else:
-        _prim_footprint(st.kind, st.operand, reads, writes)
+    elif k not in _PRIVATE:
+        raise AssertionError(f"no footprint for a {k.value} step")
     return Footprint(frozenset(reads), frozenset(writes))
+
+
+# Steps that touch shared state only through their expression (or not at all).
+_PRIVATE = frozenset({StepKind.ASSERT, StepKind.AWAIT, StepKind.BRANCH, StepKind.CHOOSE,
+                      StepKind.CALL, StepKind.RETURN})

@@ -18,22 +18,20 @@ from typing import Iterable, Optional
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from modproof.spec.ast import QueryKind, Span
+from modproof.spec import vocabulary as V
+from modproof.spec.ast import Span
 from modproof.spec.diagnostics import Diagnostic, Note
 
-# Words that are never names (LANGUAGE.md: keywords cannot be declared).  The
-# option words are keywords only where a declaration's options stand; elsewhere
-# they are ordinary names, so `refs(o)` and `done(c)` parse as queries (and the
-# checker, not the grammar, rejects declaring them).
-DECL_KEYWORDS = ("module", "object", "completion", "mutex", "var", "fn", "thread",
-                 "invariant", "cover", "expect")
-KEYWORDS = frozenset(DECL_KEYWORDS + (
-    "in", "local", "assert", "await", "return", "if", "else", "while", "choose", "or",
-    "atomic", "and", "not", "true", "false"))
-OPTION_WORDS = frozenset({"refs", "exit", "release", "done", "proved", "violated"})
-QUERIES = frozenset(q.value for q in QueryKind)
-# Language v2 declarations: soft keywords, only at the start of a declaration.
-V2_DECL_KEYWORDS = ("workqueue", "work", "timer")
+# The vocabulary's words (modproof.spec.vocabulary): keywords are never names;
+# the option words are keywords only where a declaration's options stand, so
+# `refs(o)` and `done(c)` parse as queries (and the checker, not the grammar,
+# rejects declaring them); the v2 declaration words are soft keywords, only at
+# the start of a declaration.
+DECL_KEYWORDS = V.DECL_KEYWORDS
+KEYWORDS = V.KEYWORDS
+OPTION_WORDS = V.OPTION_WORDS
+QUERIES = frozenset(q.name for q in V.QUERIES)
+V2_DECL_KEYWORDS = V.SOFT_DECL_KEYWORDS
 
 END = "$END"
 SEP = "_SEP"

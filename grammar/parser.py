@@ -32,6 +32,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 from modproof.grammar import errors
 from modproof.grammar.errors import KEYWORDS
 from modproof.spec import ast
+from modproof.spec import vocabulary as V
 from modproof.spec.diagnostics import Diagnostic, SpecError, source_lines
 
 MAX_ERRORS = 20  # syntax errors reported per file, at most
@@ -198,8 +199,8 @@ def _span_at(lexed: str, pos: int, path: str) -> ast.Span:
 
 # --------------------------------------------------------------------------- syntax errors
 
-_DECL_START = re.compile(
-    r"(module|object|completion|mutex|var|fn|thread|invariant|cover|expect)(?![A-Za-z0-9_])")
+# Every declaration word, the v2 ones too (vocabulary.ALL_DECL_KEYWORDS).
+_DECL_START = re.compile(r"(%s)(?![A-Za-z0-9_])" % "|".join(V.ALL_DECL_KEYWORDS))
 
 
 def _syntax_errors(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:

@@ -15,10 +15,11 @@ from typing import Callable, Optional
 from modproof.result import RawTrace
 from modproof.spec import semantics as S
 from modproof.spec.model import (
-    CORE, DONE, GONE, MODULE_STATE_NAMES, UINT_MAX, Program, Step, StepKind,
+    CORE, DONE, ENDS_THREAD, GONE, LOADED, MODULE_STATE_NAMES, UINT_MAX, Program, Step, StepKind,
 )
+from modproof.spec.vocabulary import FREE, STATE_CHECKS
 
-STEP_CHECKS_STATE = ("invariant", "deadlock")  # checks that are properties of a state
+STEP_CHECKS_STATE = STATE_CHECKS  # checks that are properties of a state
 
 
 class ReplayError(Exception):
@@ -82,7 +83,7 @@ def state_items(p: Program, s: S.State) -> tuple[tuple[str, object], ...]:
         items.append((f"state({m.name})", MODULE_STATE_NAMES[s.mstate[i]]))
     for i, m in enumerate(p.mutexes):
         h = s.holders[i]
-        items.append((f"holder({m.name})", None if h == S.FREE else p.threads[h].name))
+        items.append((f"holder({m.name})", None if h == FREE else p.threads[h].name))
     for i, v in enumerate(p.vars):
         items.append((v.name, s.vars[i]))
     for i, t in enumerate(p.threads):
@@ -111,7 +112,7 @@ def _detail(p: Program, st: Step, before: S.State, after: Optional[S.State], t: 
     k = st.kind
     if after is None:
         return ""
-    if k is StepKind.PUT and st.fn is not None and after.pcs[t] == st.alt:
+    if st.release is not None and after.pcs[t] == st.release:
         return f"the count reached 0: calls release function {st.fn}"
     if k is StepKind.CALL:
         return f"calls {st.fn}"
@@ -121,19 +122,19 @@ def _detail(p: Program, st: Step, before: S.State, after: Optional[S.State], t: 
         return f"returns from {st.fn}"
     if k is StepKind.UNLOAD:
         m = p.modules[st.operand].name
-        if before.mstate[st.operand] != S.LOADED:
+        if before.mstate[st.operand] != LOADED:
             return f"{m} is already {MODULE_STATE_NAMES[before.mstate[st.operand]]}: nothing to do"
         return f"{m} is now unloading" + (f"; calls exit function {st.fn}" if st.fn else "")
     if k is StepKind.UNLOAD_FREE:
         return f"frees module {p.modules[st.operand].name}'s code"
     if k is StepKind.BRANCH:
-        return "test is true" if after.pcs[t] == st.next and st.next != st.alt else (
-            "test is false" if st.next != st.alt else "")
+        return "test is true" if after.pcs[t] == st.next and st.next != st.on_false else (
+            "test is false" if st.next != st.on_false else "")
     if k is StepKind.CHOOSE:
         for i, b in enumerate(st.branches):
             if after.pcs[t] == b:
                 return f"takes branch {i + 1}"
-    if k in (StepKind.MODULE_PUT_AND_EXIT, StepKind.COMPLETE_AND_EXIT):
+    if k in ENDS_THREAD:
         return "the thread ends"
     if k is StepKind.WAIT:
         return "the wait returns"

@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
+from modproof.spec import vocabulary as V
+
 
 @dataclass(frozen=True)
 class Span:
@@ -37,29 +39,12 @@ def _span() -> Span:
 # --------------------------------------------------------------------------- expressions
 
 
-class BinOp(enum.Enum):
-    OR = "or"
-    AND = "and"
-    EQ = "=="
-    NE = "!="
-    LT = "<"
-    LE = "<="
-    GT = ">"
-    GE = ">="
-    ADD = "+"
-    SUB = "-"
-
-
-class QueryKind(enum.Enum):
-    """Built-in queries on declared things, spelled as in the source."""
-
-    REFS = "refs"
-    MODULE_REFS = "module_refs"
-    LOADED = "loaded"
-    DONE = "done"
-    LOCKED = "locked"
-    TRY_GET = "try_get"
-    TRY_MODULE_GET = "try_module_get"
+# The operators and queries are the vocabulary's (modproof.spec.vocabulary):
+# BinOp.ADD.value == "+", QueryKind.REFS.value == "refs".
+BinOp = enum.Enum("BinOp", [(o.name, o.symbol) for o in V.OPERATORS],
+                  module=__name__, qualname="BinOp")
+QueryKind = enum.Enum("QueryKind", [(q.name.upper(), q.name) for q in V.QUERIES],
+                      module=__name__, qualname="QueryKind")
 
 
 @dataclass(frozen=True)
@@ -114,22 +99,9 @@ Literal = Union[IntLit, BoolLit]
 # --------------------------------------------------------------------------- statements
 
 
-class Prim(enum.Enum):
-    """Primitive statements `NAME(ARG)` and what ARG must name."""
-
-    GET = "get"
-    PUT = "put"
-    COMPLETE = "complete"
-    COMPLETE_ALL = "complete_all"
-    WAIT = "wait"
-    REINIT = "reinit"
-    LOCK = "lock"
-    UNLOCK = "unlock"
-    MODULE_GET = "module_get"
-    MODULE_PUT = "module_put"
-    UNLOAD = "unload"
-    MODULE_PUT_AND_EXIT = "module_put_and_exit"
-    COMPLETE_AND_EXIT = "complete_and_exit"
+# Primitive statements `NAME(ARG)`, one member per entry of vocabulary.PRIMITIVES.
+Prim = enum.Enum("Prim", [(p.name.upper(), p.name) for p in V.PRIMITIVES],
+                 module=__name__, qualname="Prim")
 
 
 @dataclass(frozen=True)

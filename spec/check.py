@@ -11,60 +11,13 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from modproof.spec import ast as A
+from modproof.spec import vocabulary as V
 from modproof.spec.diagnostics import Diagnostic, Note, SpecError
-from modproof.spec.model import CHECKS
+from modproof.spec.vocabulary import CHECKS
 
-KEYWORDS = frozenset(
-    """module object completion mutex var fn thread invariant cover expect local
-    if else while choose or atomic await assert return true false not and in refs
-    exit release done proved violated core""".split()
-)
-PRIMITIVES = frozenset(p.value for p in A.Prim)
-QUERIES = frozenset(q.value for q in A.QueryKind)
-RESERVED = KEYWORDS | PRIMITIVES | QUERIES
-
-# What each primitive and query needs as its argument.
-PRIM_ARG = {
-    A.Prim.GET: "object", A.Prim.PUT: "object",
-    A.Prim.COMPLETE: "completion", A.Prim.COMPLETE_ALL: "completion",
-    A.Prim.WAIT: "completion", A.Prim.REINIT: "completion",
-    A.Prim.COMPLETE_AND_EXIT: "completion",
-    A.Prim.LOCK: "mutex", A.Prim.UNLOCK: "mutex",
-    A.Prim.MODULE_GET: "module", A.Prim.MODULE_PUT: "module", A.Prim.UNLOAD: "module",
-    A.Prim.MODULE_PUT_AND_EXIT: "module",
-}
-QUERY_ARG = {
-    A.QueryKind.REFS: "object", A.QueryKind.TRY_GET: "object",
-    A.QueryKind.MODULE_REFS: "module", A.QueryKind.LOADED: "module",
-    A.QueryKind.TRY_MODULE_GET: "module",
-    A.QueryKind.DONE: "completion", A.QueryKind.LOCKED: "mutex",
-}
-QUERY_TYPE = {
-    A.QueryKind.REFS: "int", A.QueryKind.MODULE_REFS: "int", A.QueryKind.DONE: "int",
-    A.QueryKind.LOADED: "bool", A.QueryKind.LOCKED: "bool",
-    A.QueryKind.TRY_GET: "bool", A.QueryKind.TRY_MODULE_GET: "bool",
-}
-TRY_QUERIES = (A.QueryKind.TRY_GET, A.QueryKind.TRY_MODULE_GET)
-# Statements LANGUAGE.md forbids inside `atomic` (besides put of an object with a release).
-ATOMIC_FORBIDDEN_PRIMS = {
-    A.Prim.WAIT: "wait blocks",
-    A.Prim.LOCK: "lock blocks",
-    A.Prim.UNLOAD: "unload blocks and calls the exit function",
-    A.Prim.MODULE_PUT_AND_EXIT: "module_put_and_exit ends the thread",
-    A.Prim.COMPLETE_AND_EXIT: "complete_and_exit ends the thread",
-}
-
-# Language v2 built-ins: written as calls, resolved here unless the file declares a
-# function of the same name (so a v1 file that does keeps its meaning).  The value
-# says what the argument must be (None: no argument).
-V2_BUILTINS = {
-    "queue_work": "work", "flush_work": "work", "cancel_work_sync": "work",
-    "flush_workqueue": "workqueue", "destroy_workqueue": "workqueue",
-    "call_rcu": "fn", "rcu_barrier": None, "synchronize_rcu": None,
-    "rcu_read_lock": None, "rcu_read_unlock": None,
-    "mod_timer": "timer", "del_timer_sync": "timer", "timer_shutdown_sync": "timer",
-    "wait_timeout": "completion",
-}
+PRIMITIVES = frozenset(p.name for p in V.PRIMITIVES)
+QUERIES = frozenset(q.name for q in V.QUERIES)
+RESERVED = V.KEYWORDS | V.OPTION_WORDS | {"core"} | PRIMITIVES | QUERIES
 
 KIND_OF = {
     A.ModuleDecl: "module", A.ObjectDecl: "object", A.CompletionDecl: "completion",
@@ -79,32 +32,7 @@ _TABLE_OF = {
     A.InvariantDecl: "invariants", A.CoverDecl: "covers", A.WorkqueueDecl: "workqueues",
     A.WorkDecl: "works", A.TimerDecl: "timers",
 }
-ARTICLE = {"object": "an object", "module": "a module", "completion": "a completion",
-           "mutex": "a mutex", "var": "a var", "fn": "a function", "thread": "a thread",
-           "invariant": "an invariant", "cover": "a cover", "local": "a local",
-           "workqueue": "a workqueue", "work": "a work item", "timer": "a timer",
-           "core": "the built-in kernel (never unloaded)"}
-
-
-# The kernel's names for what modproof calls a primitive or a query: a kernel
-# developer writes them first.  Only names that are not the language's own.
-KERNEL_PRIMS = {
-    "kobject_get": "get", "kref_get": "get", "refcount_inc": "get",
-    "kobject_put": "put", "kref_put": "put", "refcount_dec": "put",
-    "wait_for_completion": "wait", "wait_for_completion_interruptible": "wait",
-    "wait_for_completion_killable": "wait", "reinit_completion": "reinit",
-    "init_completion": "reinit", "mutex_lock": "lock", "mutex_unlock": "unlock",
-    "mutex_lock_interruptible": "lock", "mutex_lock_killable": "lock",
-    "__module_get": "module_get", "rmmod": "unload", "delete_module": "unload",
-    "kthread_complete_and_exit": "complete_and_exit",
-}
-KERNEL_QUERIES = {   # {} is the argument
-    "kref_read": "refs({})", "kobject_read": "refs({})", "refcount_read": "refs({})",
-    "module_refcount": "module_refs({})", "module_is_live": "loaded({})",
-    "completion_done": "done({}) > 0", "mutex_is_locked": "locked({})",
-    "kref_get_unless_zero": "try_get({})", "kobject_get_unless_zero": "try_get({})",
-    "refcount_inc_not_zero": "try_get({})",
-}
+ARTICLE = V.ARTICLE
 
 
 def _suggest(name: str, candidates) -> str:
@@ -139,7 +67,7 @@ class Symbols:
 
     def builtin(self, call: A.CallStmt) -> bool:
         """Whether `call` is a v2 built-in (not shadowed by a declared function)."""
-        return call.fn in V2_BUILTINS and call.fn not in self.decls
+        return V.is_builtin(call.fn) and call.fn not in self.decls
 
     def kind(self, name: str) -> Optional[str]:
         if name == "core":
@@ -365,16 +293,17 @@ class Checker:
                 self.error(s.span, f"'local {s.name}' may only stand at the start of a fn or thread body")
             return
         if isinstance(s, A.PrimStmt):
-            need = PRIM_ARG[s.kind]
+            prim = V.primitive(s.kind)
+            need = prim.operand
             if s.arg is None:
                 self.error(s.span, f"'{s.kind.value}' needs one argument, {ARTICLE[need]}")
                 return
             ok = self.expect_kind(s.arg, need, s.arg_span, f"'{s.kind.value}' needs {ARTICLE[need]}")
             if in_atomic is not None:
-                if s.kind in ATOMIC_FORBIDDEN_PRIMS:
-                    self.atomic_forbidden(s.span, f"'{s.kind.value}' ({ATOMIC_FORBIDDEN_PRIMS[s.kind]})",
+                if prim.not_in_atomic is not None:
+                    self.atomic_forbidden(s.span, f"'{s.kind.value}' ({prim.not_in_atomic})",
                                           in_atomic)
-                elif s.kind is A.Prim.PUT and ok:
+                elif prim.calls == "release" and ok:
                     obj = self.sym.decls[s.arg]
                     if obj.release is not None:
                         self.error(s.span, f"'put({s.arg})' is not allowed inside 'atomic': "
@@ -382,13 +311,13 @@ class Checker:
                                    Note(in_atomic.span, "the atomic block starts here"),
                                    Note(obj.span, f"'{s.arg}' has release function '{obj.release}'"))
             if ok:
-                if s.kind is A.Prim.PUT:
+                if prim.calls == "release":
                     obj = self.sym.decls[s.arg]
                     if obj.release is not None:
                         self.calls[owner_name].append((obj.release, s.span,
                                                        f"put({s.arg}) in '{{f}}' runs release function '{{g}}'",
                                                        self.block_depth))
-                elif s.kind is A.Prim.UNLOAD:
+                elif prim.calls == "exit":
                     mod = self.sym.decls[s.arg]
                     if mod.exit is not None:
                         self.calls[owner_name].append((mod.exit, s.span,
@@ -396,7 +325,7 @@ class Checker:
                                                        self.block_depth))
             return
         if isinstance(s, A.CallStmt) and self.sym.builtin(s):
-            need = V2_BUILTINS[s.fn]
+            need = V.builtin(s.fn).operand
             if in_atomic is not None:
                 self.atomic_forbidden(s.span, f"'{s.fn}'", in_atomic)
             if need is None:
@@ -413,19 +342,19 @@ class Checker:
                 self.atomic_forbidden(s.span, f"the call '{s.fn}()'", in_atomic)
             got = self.sym.kind(s.fn)
             if got is None and s.fn in QUERIES:
-                if s.fn in (q.value for q in TRY_QUERIES):
+                if V.query(s.fn).takes is not None:
                     self.error(s.fn_span, f"'{s.fn}' is a query, not a statement: it stands as the "
                                "whole condition of an 'if', 'while' or 'await', as in "
                                f"'if {s.fn}({s.arg or 'x'}) {{ ... }}'")
                 else:
                     use = f"{s.fn}({s.arg or 'x'})"
-                    if QUERY_TYPE[A.QueryKind(s.fn)] == "int":
+                    if V.query(s.fn).type == "int":
                         use += " > 0"
                     self.error(s.fn_span, f"'{s.fn}' is a query, not a statement: use it in an "
                                f"expression, as in 'assert {use}'")
                 return
-            if got is None and s.fn in KERNEL_PRIMS:
-                prim = KERNEL_PRIMS[s.fn]
+            if got is None and V.kernel_primitive(s.fn) is not None:
+                prim = V.kernel_primitive(s.fn)
                 self.error(s.fn_span, f"call of undeclared function '{s.fn}'; the primitive for it "
                            f"is '{prim}', as in {prim}({s.arg or 'x'})")
                 return
@@ -563,26 +492,27 @@ class Checker:
                 if e.name in self.sym.fns:
                     self.error(e.span, f"'{e.name}' is a function: a call is a statement of its own, "
                                f"not part of an expression (the queries are {queries})")
-                elif e.name in PRIMITIVES or e.name in V2_BUILTINS:
+                elif e.name in PRIMITIVES or V.is_builtin(e.name):
                     self.error(e.span, f"'{e.name}' is a statement, not a query: it cannot stand in "
                                f"an expression (the queries are {queries})")
-                elif e.name in KERNEL_QUERIES:
+                elif V.kernel_query_form(e.name) is not None:
                     self.error(e.span, f"unknown query '{e.name}'; modproof writes it "
-                               + KERNEL_QUERIES[e.name].format(e.arg))
+                               + V.kernel_query_form(e.name).format(e.arg))
                 else:
                     close = _suggest(e.name, QUERIES)
                     self.error(e.span, f"unknown query '{e.name}'{close or '; the queries are ' + queries}")
                 return None
-            if e.kind in TRY_QUERIES:
+            query = V.query(e.kind)
+            if query.takes is not None:
                 if scope.owner_kind == "property":
                     self.error(e.span, f"'{e.kind.value}' takes a reference and may not appear in "
                                "invariants or covers")
                 elif not top:
                     self.error(e.span, f"'{e.kind.value}' may only stand as the whole condition of an "
                                "'if', 'while' or 'await'")
-            need = QUERY_ARG[e.kind]
+            need = query.operand
             self.expect_kind(e.arg, need, e.arg_span, f"'{e.kind.value}' needs {ARTICLE[need]}")
-            return QUERY_TYPE[e.kind]
+            return query.type
         raise AssertionError(f"unknown expression {e!r}")
 
     # ------------------------------------------------------------------ call cycles

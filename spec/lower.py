@@ -15,40 +15,16 @@ follows is owned by the code that called `unload`.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
 from typing import Optional
 
 from modproof.spec import ast as A
 from modproof.spec import model as M
+from modproof.spec import v2
+from modproof.spec import vocabulary as V
+from modproof.spec.builder import Ctx, StepGraph
 from modproof.spec.check import Symbols, check
 from modproof.spec.diagnostics import source_lines
 from modproof.spec.printer import expr_to_source, stmt_header
-
-PRIM_STEP = {
-    A.Prim.GET: M.StepKind.GET, A.Prim.PUT: M.StepKind.PUT,
-    A.Prim.COMPLETE: M.StepKind.COMPLETE, A.Prim.COMPLETE_ALL: M.StepKind.COMPLETE_ALL,
-    A.Prim.WAIT: M.StepKind.WAIT, A.Prim.REINIT: M.StepKind.REINIT,
-    A.Prim.LOCK: M.StepKind.LOCK, A.Prim.UNLOCK: M.StepKind.UNLOCK,
-    A.Prim.MODULE_GET: M.StepKind.MODULE_GET, A.Prim.MODULE_PUT: M.StepKind.MODULE_PUT,
-    A.Prim.UNLOAD: M.StepKind.UNLOAD,
-    A.Prim.MODULE_PUT_AND_EXIT: M.StepKind.MODULE_PUT_AND_EXIT,
-    A.Prim.COMPLETE_AND_EXIT: M.StepKind.COMPLETE_AND_EXIT,
-}
-PRIM_TABLE = {  # which table a primitive's operand indexes
-    "object": (A.Prim.GET, A.Prim.PUT),
-    "completion": (A.Prim.COMPLETE, A.Prim.COMPLETE_ALL, A.Prim.WAIT, A.Prim.REINIT,
-                   A.Prim.COMPLETE_AND_EXIT),
-    "mutex": (A.Prim.LOCK, A.Prim.UNLOCK),
-    "module": (A.Prim.MODULE_GET, A.Prim.MODULE_PUT, A.Prim.UNLOAD, A.Prim.MODULE_PUT_AND_EXIT),
-}
-PRIM_KIND = {p: k for k, ps in PRIM_TABLE.items() for p in ps}
-QUERY_TABLE = {
-    A.QueryKind.REFS: "object", A.QueryKind.TRY_GET: "object",
-    A.QueryKind.MODULE_REFS: "module", A.QueryKind.LOADED: "module",
-    A.QueryKind.TRY_MODULE_GET: "module", A.QueryKind.DONE: "completion",
-    A.QueryKind.LOCKED: "mutex",
-}
-
 
 def closing_span(span: A.Span) -> A.Span:
     """The span of the `}` that ends a block whose construct spans `span`."""
@@ -60,30 +36,22 @@ def _lit(lit: A.Literal):
     return lit.value
 
 
-@dataclass
-class _Ctx:
-    owner: int
-    ret_next: int           # where a `return` in this body goes
-    fn: Optional[str]       # None in a thread body
-    frame: tuple[str, ...]
-    slots: dict[str, int]   # local name -> slot
+def step_kind(prim: A.Prim) -> M.StepKind:
+    """The kind of step a primitive statement becomes."""
+    return M.StepKind(V.primitive(prim).name)
 
 
-class _ThreadBuilder:
+class _ThreadBuilder(StepGraph):
     def __init__(self, lowerer: "_Lowerer", decl: Optional[A.ThreadDecl], name: str,
                  copy: Optional[int], index: int):
+        super().__init__()
         self.lw = lowerer
         self.decl = decl
         self.name = name
         self.copy = copy
         self.index = index
-        self.nodes: list[dict] = []
         self.slots: list[M.LocalSlot] = []
         self.fn_slots: dict[str, dict[str, int]] = {}
-
-    def node(self, kind: M.StepKind, owner: int, span: A.Span, text: str, **kw) -> int:
-        self.nodes.append(dict(kind=kind, owner=owner, span=span, text=text, **kw))
-        return len(self.nodes) - 1
 
     def text(self, s) -> str:
         return self.lw.text_of(s)
@@ -96,70 +64,27 @@ class _ThreadBuilder:
             if isinstance(s, A.Local):
                 own[s.name] = len(self.slots)
                 self.slots.append(M.LocalSlot(s.name, None, _lit(s.value)))
-        ctx = _Ctx(owner=owner, ret_next=M.DONE, fn=None, frame=(), slots=own)
-        final = self.node(M.StepKind.RETURN, owner, closing_span(d.span),
+        ctx = Ctx(owner=owner, ret_next=M.DONE, fn=None, frame=(), slots=own)
+        final = self.make(M.StepKind.RETURN, owner, closing_span(d.span),
                           f"end of thread {d.name}", next=M.DONE, frame=(), synthetic=True)
         entry = self.block(d.body, final, ctx)
-        return self.freeze(entry, owner)
+        return self.thread(entry, owner)
 
     def build_worker(self, trigger: tuple, fn: str, done: Optional[str], span: A.Span,
                      group: str) -> M.Thread:
-        """A core worker thread (v2): see modproof.spec.deferred.worker."""
-        from modproof.spec.deferred import worker
-        entry = worker(self, trigger, fn, done, span, self.name)
-        return self.freeze(entry, M.CORE, group=group, span=span)
+        """A core worker thread (v2): see modproof.spec.v2.worker."""
+        entry = v2.worker(self, trigger, fn, done, span, self.name)
+        return self.thread(entry, M.CORE, group=group, span=span)
 
-    def freeze(self, entry: int, owner: int, group: Optional[str] = None,
+    def thread(self, entry: int, owner: int, group: Optional[str] = None,
                span: Optional[A.Span] = None) -> M.Thread:
-        # Renumber in reading order: depth-first from the entry, taken branches first.
-        order: list[int] = []
-        seen: set[int] = set()
-        stack = [entry]
-        while stack:
-            n = stack.pop()
-            if n == M.DONE or n in seen:
-                continue
-            seen.add(n)
-            order.append(n)
-            stack.extend(reversed(self.succ(n)))
-        # Steps no path reaches (after a `return`, say) stay, so vacuity reports can name them.
-        order += sorted((n for n in range(len(self.nodes)) if n not in seen),
-                        key=lambda n: (self.nodes[n]["span"].line, self.nodes[n]["span"].col, n))
-        new = {old: i for i, old in enumerate(order)}
-        new[M.DONE] = M.DONE
-
-        steps = []
-        for old in order:
-            nd = dict(self.nodes[old])
-            for key in ("next", "alt"):
-                if key in nd:
-                    nd[key] = new[nd[key]]
-            if "branches" in nd:
-                nd["branches"] = tuple(new[b] for b in nd["branches"])
-            nd["uses"] = _uses(nd)
-            steps.append(M.Step(id=new[old], **nd))
         return M.Thread(name=self.name, group=group or self.decl.name, copy=self.copy, owner=owner,
-                        entry=0, steps=tuple(steps), locals=tuple(self.slots),
+                        entry=0, steps=self.freeze(entry), locals=tuple(self.slots),
                         span=span or self.decl.span)
-
-    def succ(self, n: int) -> list[int]:
-        nd = self.nodes[n]
-        if "branches" in nd:
-            return list(nd["branches"])
-        out = []
-        if nd["kind"] is M.StepKind.PUT and nd.get("fn"):
-            out.append(nd["alt"])
-        if nd["kind"] is M.StepKind.UNLOAD:
-            return [nd["next"], nd["alt"]]
-        if "next" in nd:
-            out.append(nd["next"])
-        if nd["kind"] is M.StepKind.BRANCH:
-            out.append(nd["alt"])
-        return out
 
     # ------------------------------------------------------------------ statements
 
-    def block(self, stmts, cont: int, ctx: _Ctx) -> int:
+    def block(self, stmts, cont: int, ctx: Ctx) -> int:
         entry = cont
         for s in reversed(stmts):
             if isinstance(s, A.Local):
@@ -167,7 +92,7 @@ class _ThreadBuilder:
             entry = self.stmt(s, entry, ctx)
         return entry
 
-    def inline(self, fname: str, cont: int, ctx: _Ctx) -> tuple[int, tuple]:
+    def inline(self, fname: str, cont: int, ctx: Ctx) -> tuple[int, tuple]:
         """Inline `fname`'s body returning to `cont`; its entry and the locals its call sets."""
         fn = self.lw.sym.fns[fname]
         slots = self.fn_slots.get(fname)
@@ -181,85 +106,80 @@ class _ThreadBuilder:
         inits = tuple((slots[s.name], _lit(s.value)) for s in fn.body if isinstance(s, A.Local))
         owner = self.lw.owner_index(fn.owner)
         frame = ctx.frame + (fname,)
-        ret = self.node(M.StepKind.RETURN, owner, closing_span(fn.span), f"return from {fname}",
+        ret = self.make(M.StepKind.RETURN, owner, closing_span(fn.span), f"return from {fname}",
                         next=cont, fn=fname, frame=frame, synthetic=True)
-        fctx = _Ctx(owner=owner, ret_next=cont, fn=fname, frame=frame, slots=slots)
+        fctx = Ctx(owner=owner, ret_next=cont, fn=fname, frame=frame, slots=slots)
         return self.block(fn.body, ret, fctx), inits
 
-    def stmt(self, s: A.Stmt, cont: int, ctx: _Ctx) -> int:
+    def stmt(self, s: A.Stmt, cont: int, ctx: Ctx) -> int:
         lw = self.lw
-        common = dict(frame=ctx.frame)
+        here = dict(owner=ctx.owner, span=s.span, text=self.text(s))
+        frame = ctx.frame
         if isinstance(s, A.CallStmt) and lw.sym.builtin(s):
-            from modproof.spec.deferred import V2
-            return V2(lw, self).stmt(s, cont, ctx)
+            return v2.V2(lw, self).stmt(s, cont, ctx)
         if isinstance(s, A.PrimStmt):
-            kind = PRIM_STEP[s.kind]
-            operand = lw.sym.index(PRIM_KIND[s.kind], s.arg)
+            kind = step_kind(s.kind)
+            prim = V.primitive(s.kind)
+            operand = lw.sym.index(prim.operand, s.arg)
             if kind is M.StepKind.PUT:
                 release = lw.sym.objects[operand].release
                 if release is not None and lw.deferred:
-                    from modproof.spec.deferred import V2
-                    return V2(lw, self).deferred_put(s, operand, cont, ctx)
+                    return v2.V2(lw, self).deferred_put(s, operand, cont, ctx)
                 if release is not None:
                     entry, inits = self.inline(release, cont, ctx)
-                    return self.node(kind, ctx.owner, s.span, self.text(s), next=cont, alt=entry,
-                                     operand=operand, fn=release, inits=inits, **common)
+                    return self.make(kind, **here, next=cont, release=entry, operand=operand,
+                                     fn=release, inits=inits, frame=frame)
             if kind is M.StepKind.UNLOAD:
-                free = self.node(M.StepKind.UNLOAD_FREE, ctx.owner, s.span, self.text(s),
-                                 next=cont, operand=operand, **common)
+                free = self.make(M.StepKind.UNLOAD_FREE, **here, next=cont, operand=operand,
+                                 frame=frame)
                 exit_fn = lw.sym.modules[operand].exit
                 if exit_fn is not None:
                     entry, inits = self.inline(exit_fn, free, ctx)
-                    return self.node(kind, ctx.owner, s.span, self.text(s), next=entry, alt=cont,
-                                     operand=operand, fn=exit_fn, inits=inits, **common)
-                return self.node(kind, ctx.owner, s.span, self.text(s), next=free, alt=cont,
-                                 operand=operand, **common)
-            if kind in (M.StepKind.MODULE_PUT_AND_EXIT, M.StepKind.COMPLETE_AND_EXIT):
-                return self.node(kind, ctx.owner, s.span, self.text(s), next=M.DONE,
-                                 operand=operand, **common)
-            return self.node(kind, ctx.owner, s.span, self.text(s), next=cont, operand=operand, **common)
+                    return self.make(kind, **here, next=entry, not_loaded=cont, operand=operand,
+                                     fn=exit_fn, inits=inits, frame=frame)
+                return self.make(kind, **here, next=free, not_loaded=cont, operand=operand,
+                                 frame=frame)
+            nxt = M.DONE if prim.ends_thread else cont
+            return self.make(kind, **here, next=nxt, operand=operand, frame=frame)
         if isinstance(s, A.CallStmt):
             entry, inits = self.inline(s.fn, cont, ctx)
-            return self.node(M.StepKind.CALL, ctx.owner, s.span, self.text(s), next=entry,
-                             fn=s.fn, inits=inits, **common)
+            return self.make(M.StepKind.CALL, **here, next=entry, fn=s.fn, inits=inits, frame=frame)
         if isinstance(s, A.Assign):
-            return self.node(M.StepKind.ASSIGN, ctx.owner, s.span, self.text(s), next=cont,
-                             target=self.lvalue(s.target, ctx), expr=self.expr(s.value, ctx), **common)
+            return self.make(M.StepKind.ASSIGN, **here, next=cont, frame=frame,
+                             target=self.lvalue(s.target, ctx), expr=self.expr(s.value, ctx))
         if isinstance(s, A.Assert):
-            return self.node(M.StepKind.ASSERT, ctx.owner, s.span, self.text(s), next=cont,
-                             expr=self.expr(s.cond, ctx), **common)
+            return self.make(M.StepKind.ASSERT, **here, next=cont, expr=self.expr(s.cond, ctx),
+                             frame=frame)
         if isinstance(s, A.Await):
-            return self.node(M.StepKind.AWAIT, ctx.owner, s.span, self.text(s), next=cont,
-                             expr=self.expr(s.cond, ctx), **common)
+            return self.make(M.StepKind.AWAIT, **here, next=cont, expr=self.expr(s.cond, ctx),
+                             frame=frame)
         if isinstance(s, A.Return):
-            text = f"return from {ctx.fn}" if ctx.fn else "return"
-            return self.node(M.StepKind.RETURN, ctx.owner, s.span, text if ctx.fn else "return",
-                             next=ctx.ret_next, fn=ctx.fn, **common)
+            here["text"] = f"return from {ctx.fn}" if ctx.fn else "return"
+            return self.make(M.StepKind.RETURN, **here, next=ctx.ret_next, fn=ctx.fn, frame=frame)
         if isinstance(s, A.If):
             then = self.block(s.then, cont, ctx)
             orelse = self.block(s.orelse, cont, ctx) if s.orelse is not None else cont
-            return self.node(M.StepKind.BRANCH, ctx.owner, s.span, self.text(s), next=then, alt=orelse,
-                             expr=self.expr(s.cond, ctx), **common)
+            return self.make(M.StepKind.BRANCH, **here, next=then, on_false=orelse,
+                             expr=self.expr(s.cond, ctx), frame=frame)
         if isinstance(s, A.While):
-            test = self.node(M.StepKind.BRANCH, ctx.owner, s.span, self.text(s), next=M.DONE, alt=cont,
-                             expr=self.expr(s.cond, ctx), **common)
-            self.nodes[test]["next"] = self.block(s.body, test, ctx)
-            return test
+            test = self.reserve()
+            body = self.block(s.body, test, ctx)
+            return self.make(M.StepKind.BRANCH, **here, at=test, next=body, on_false=cont,
+                             expr=self.expr(s.cond, ctx), frame=frame)
         if isinstance(s, A.Choose):
             branches = tuple(self.block(b, cont, ctx) for b in s.branches)
-            return self.node(M.StepKind.CHOOSE, ctx.owner, s.span, self.text(s), branches=branches,
-                             **common)
+            return self.make(M.StepKind.CHOOSE, **here, branches=branches, frame=frame)
         if isinstance(s, A.Atomic):
-            return self.node(M.StepKind.ATOMIC, ctx.owner, s.span, self.text(s), next=cont,
-                             body=self.atomic(s.body, ctx), **common)
+            return self.make(M.StepKind.ATOMIC, **here, next=cont, body=self.atomic(s.body, ctx),
+                             frame=frame)
         raise AssertionError(f"cannot lower {s!r}")
 
-    def atomic(self, stmts, ctx: _Ctx) -> tuple[M.AStmt, ...]:
+    def atomic(self, stmts, ctx: Ctx) -> tuple[M.AStmt, ...]:
         out = []
         for s in stmts:
             if isinstance(s, A.PrimStmt):
-                kind = PRIM_STEP[s.kind]
-                out.append(M.AOp(kind, self.lw.sym.index(PRIM_KIND[s.kind], s.arg), s.span))
+                prim = V.primitive(s.kind)
+                out.append(M.AOp(step_kind(s.kind), self.lw.sym.index(prim.operand, s.arg), s.span))
             elif isinstance(s, A.Assign):
                 out.append(M.AAssign(self.lvalue(s.target, ctx), self.expr(s.value, ctx), s.span))
             elif isinstance(s, A.Assert):
@@ -281,12 +201,12 @@ class _ThreadBuilder:
 
     # ------------------------------------------------------------------ expressions
 
-    def lvalue(self, name: str, ctx: _Ctx) -> M.LValue:
+    def lvalue(self, name: str, ctx: Ctx) -> M.LValue:
         if name in ctx.slots:
             return M.LocalRef(ctx.slots[name])
         return M.VarRef(self.lw.sym.index("var", name))
 
-    def expr(self, e: A.Expr, ctx: Optional[_Ctx]) -> M.Expr:
+    def expr(self, e: A.Expr, ctx: Optional[Ctx]) -> M.Expr:
         return self.lw.expr(e, ctx.slots if ctx else {})
 
 
@@ -330,11 +250,10 @@ class _Lowerer:
         if isinstance(e, A.Binary):
             return M.Bin(e.op, self.expr(e.left, slots), self.expr(e.right, slots))
         if isinstance(e, A.Query):
-            return M.Q(e.kind, self.sym.index(QUERY_TABLE[e.kind], e.arg))
+            return M.Q(e.kind, self.sym.index(V.query(e.kind).operand, e.arg))
         raise AssertionError(f"cannot lower {e!r}")
 
     def program(self) -> M.Program:
-        from modproof.spec.deferred import and_all, cb_wait, var_names
         sym = self.sym
         user = []
         for d in sym.threads:
@@ -350,7 +269,7 @@ class _Lowerer:
         if any(f in ("rcu_read_lock", "rcu_read_unlock", "synchronize_rcu") for f, _ in calls):
             self.rcu_readers = everyone
             self.rcu_syncers = everyone
-        hidden = var_names(sym, self.rcu_fns, self.rcu_readers, self.rcu_syncers,
+        hidden = v2.var_names(sym, self.rcu_fns, self.rcu_readers, self.rcu_syncers,
                            self.thread_names, self.deferred)
         self.hidden = {name: len(sym.vars) + i for i, (name, _) in enumerate(hidden)}
 
@@ -371,8 +290,8 @@ class _Lowerer:
         for f in self.rcu_fns:
             span = sym.fns[f].span
             pend = var(f"rcu_pending({f})")
-            grace = [M.Neg(var(cb_wait(f, self.thread_names[r]))) for r in self.rcu_readers]
-            ready = and_all([M.Bin(A.BinOp.GT, pend, M.Const(0))] + grace)   # NOTE(rcu-grace-period)
+            grace = [M.Neg(var(v2.cb_wait(f, self.thread_names[r]))) for r in self.rcu_readers]
+            ready = v2.and_all([M.Bin(A.BinOp.GT, pend, M.Const(0))] + grace)   # NOTE(rcu-grace-period)
             trig = (M.AAwait(ready, span),
                     M.AAssign(pend, M.Bin(A.BinOp.SUB, pend, M.Const(1)), span),
                     M.AAssign(var(f"rcu_running({f})"), M.Const(True), span))
@@ -463,47 +382,3 @@ def _builtin_calls(spec: A.SpecFile, sym: Symbols) -> list[tuple[str, Optional[s
         if isinstance(d, (A.FnDecl, A.ThreadDecl)):
             walk(d.body)
     return out
-
-
-def _expr_uses(e, out: set) -> None:
-    if isinstance(e, M.Q):
-        if e.kind in (A.QueryKind.REFS, A.QueryKind.TRY_GET):
-            out.add(("object", e.index))
-        elif e.kind is A.QueryKind.DONE:
-            out.add(("completion", e.index))
-    elif isinstance(e, M.Neg):
-        _expr_uses(e.operand, out)
-    elif isinstance(e, M.Bin):
-        _expr_uses(e.left, out)
-        _expr_uses(e.right, out)
-
-
-_OBJ_KINDS = (M.StepKind.GET, M.StepKind.PUT)
-_COMP_KINDS = (M.StepKind.COMPLETE, M.StepKind.COMPLETE_ALL, M.StepKind.WAIT, M.StepKind.REINIT,
-               M.StepKind.COMPLETE_AND_EXIT)
-
-
-def _atomic_uses(body, out: set) -> None:
-    for a in M.atomic_statements(body):
-        if isinstance(a, M.AOp):
-            if a.kind in _OBJ_KINDS:
-                out.add(("object", a.operand))
-            elif a.kind in _COMP_KINDS:
-                out.add(("completion", a.operand))
-        for e in M.atomic_reads(a):
-            _expr_uses(e, out)
-
-
-def _uses(nd: dict) -> tuple[tuple[str, int], ...]:
-    """The objects and completions a step touches (for use-after-unload)."""
-    out: set = set()
-    k = nd["kind"]
-    if k in _OBJ_KINDS:
-        out.add(("object", nd["operand"]))
-    elif k in _COMP_KINDS:
-        out.add(("completion", nd["operand"]))
-    if nd.get("expr") is not None:
-        _expr_uses(nd["expr"], out)
-    if nd.get("body"):
-        _atomic_uses(nd["body"], out)
-    return tuple(sorted(out))

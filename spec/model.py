@@ -15,43 +15,24 @@ mutexes (holder), vars; per thread: the pc and the local slots.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Optional, Union
 
+from modproof.spec import vocabulary as V
 from modproof.spec.ast import BinOp, QueryKind, Span
+from modproof.spec.vocabulary import (  # noqa: F401  (re-exported: the model's constants)
+    CHECKS, CORE, GONE, LOADED, MODULE_STATE_NAMES, UINT_MAX, UNLOADING,
+)
 
-CORE = -1          # owner index of the built-in kernel
 DONE = -1          # pc of a thread that has taken its final step
-UINT_MAX = 4294967295  # done-count after complete_all (LANGUAGE.md, Fine points)
 
-# Module states.
-LOADED, UNLOADING, GONE = 0, 1, 2
-MODULE_STATE_NAMES = ("loaded", "unloading", "gone")
-
-
-class StepKind(enum.Enum):
-    GET = "get"
-    PUT = "put"
-    COMPLETE = "complete"
-    COMPLETE_ALL = "complete_all"
-    WAIT = "wait"
-    REINIT = "reinit"
-    LOCK = "lock"
-    UNLOCK = "unlock"
-    MODULE_GET = "module_get"
-    MODULE_PUT = "module_put"
-    UNLOAD = "unload"                 # blocks until refs == 0; then module -> unloading
-    UNLOAD_FREE = "unload_free"       # the last phase of unload: module -> gone
-    MODULE_PUT_AND_EXIT = "module_put_and_exit"
-    COMPLETE_AND_EXIT = "complete_and_exit"
-    ASSIGN = "assign"
-    ASSERT = "assert"
-    AWAIT = "await"
-    BRANCH = "branch"                 # the test of an `if` or a `while`
-    CHOOSE = "choose"
-    ATOMIC = "atomic"
-    CALL = "call"
-    RETURN = "return"
+# The kinds of step: one per primitive (vocabulary.PRIMITIVES), then the shapes
+# the lowering makes of the other statements (vocabulary.STEP_SHAPES).
+StepKind = enum.Enum("StepKind", [(n.upper(), n) for n in V.STEP_KIND_NAMES],
+                     module=__name__, qualname="StepKind")
+PRIMITIVE_OF = {StepKind(p.name): p for p in V.PRIMITIVES + (V.UNLOAD_FREE,)}  # kind -> its entry
+ENDS_THREAD = frozenset(k for k, p in PRIMITIVE_OF.items() if p.ends_thread)
+BLOCKING_KINDS = frozenset(StepKind(n) for n in V.BLOCKING_STEP_KINDS)   # every other step is always enabled
 
 
 # --------------------------------------------------------------------------- expressions
@@ -193,11 +174,20 @@ def has_await(body: tuple[AStmt, ...]) -> bool:
 class Step:
     """One atomic step of a thread.
 
-    Successors: `next` always; `alt` is the second successor of BRANCH (test
-    false), of PUT with a release function (the count reached zero: entry of the
-    inlined release body) and of UNLOAD (the module was not loaded: skip);
-    for UNLOAD, `next` is where a real unload goes (the exit body or the free
-    step). CHOOSE uses `branches`. A successor of DONE ends the thread.
+    Edges, by name (DONE as a target ends the thread):
+
+    ============  ====================================================================
+    `next`        the way on; for BRANCH where a true test goes, for PUT where it goes
+                  when the count stays above zero, for UNLOAD where a real unload goes
+                  (the exit body or the free step)
+    `on_false`    BRANCH: where a false test goes
+    `release`     PUT of an object with a release function: the entry of the inlined
+                  release body, taken when the put drops the count to zero
+    `not_loaded`  UNLOAD: where it goes when the module is unloading or gone already
+    `branches`    CHOOSE: the entry of each branch
+    ============  ====================================================================
+
+    Every other field is set only for the kinds that use it (checked on creation).
     """
 
     id: int
@@ -206,7 +196,9 @@ class Step:
     span: Span
     text: str                       # the statement as written, on one line
     next: int = DONE
-    alt: int = DONE
+    on_false: Optional[int] = None
+    release: Optional[int] = None
+    not_loaded: Optional[int] = None
     branches: tuple[int, ...] = ()
     operand: int = -1               # object/completion/module/mutex index
     expr: Optional[Expr] = None     # ASSIGN value, ASSERT/AWAIT/BRANCH condition
@@ -219,16 +211,44 @@ class Step:
     idle: bool = False              # a worker waiting for work here is not part of a deadlock
     uses: tuple[tuple[str, int], ...] = ()  # ("object"|"completion", index) the step touches
 
+    def __post_init__(self) -> None:
+        k = self.kind
+        if (self.on_false is not None) != (k is StepKind.BRANCH):
+            raise ValueError(f"a {k.value} step {'needs' if k is StepKind.BRANCH else 'has no'} on_false")
+        if (self.not_loaded is not None) != (k is StepKind.UNLOAD):
+            raise ValueError(f"a {k.value} step {'needs' if k is StepKind.UNLOAD else 'has no'} not_loaded")
+        if self.release is not None and not (k is StepKind.PUT and self.fn is not None):
+            raise ValueError(f"a {k.value} step has no release edge")
+        if k is StepKind.PUT and self.fn is not None and self.release is None:
+            raise ValueError("a put of an object with a release function needs its release edge")
+        if bool(self.branches) != (k is StepKind.CHOOSE):
+            raise ValueError(f"a {k.value} step {'needs' if k is StepKind.CHOOSE else 'has no'} branches")
+
+    def edges(self) -> tuple[tuple[str, int], ...]:
+        """(name, target) of every edge, in reading order (the order steps are numbered in)."""
+        k = self.kind
+        if k is StepKind.CHOOSE:
+            return tuple((f"branch {i + 1}", b) for i, b in enumerate(self.branches))
+        if k in ENDS_THREAD:
+            return (("next", DONE),)
+        if k is StepKind.BRANCH:
+            return (("next", self.next), ("on_false", self.on_false))
+        if k is StepKind.UNLOAD:
+            return (("next", self.next), ("not_loaded", self.not_loaded))
+        if self.release is not None:
+            return (("release", self.release), ("next", self.next))
+        return (("next", self.next),)
+
     def successors(self) -> tuple[int, ...]:
-        if self.kind is StepKind.CHOOSE:
-            return self.branches
-        if self.kind in (StepKind.MODULE_PUT_AND_EXIT, StepKind.COMPLETE_AND_EXIT):
-            return (DONE,)
-        if self.kind is StepKind.BRANCH or self.kind is StepKind.UNLOAD:
-            return (self.next, self.alt)
-        if self.kind is StepKind.PUT and self.fn is not None:
-            return (self.alt, self.next)
-        return (self.next,)
+        return tuple(target for _, target in self.edges())
+
+    def renumbered(self, new: dict[int, int]) -> "Step":
+        """This step with id and every edge target mapped through `new` (DONE stays)."""
+        def m(x: Optional[int]) -> Optional[int]:
+            return None if x is None else new[x]
+        return replace(self, id=new[self.id], next=m(self.next), on_false=m(self.on_false),
+                       release=m(self.release), not_loaded=m(self.not_loaded),
+                       branches=tuple(new[b] for b in self.branches))
 
 
 @dataclass(frozen=True)
@@ -339,17 +359,3 @@ class Program:
             if t.copy is not None:
                 groups.setdefault(t.group, []).append(i)
         return tuple(tuple(g) for g in groups.values() if len(g) > 1)
-
-
-CHECKS = (
-    "code-after-unload",
-    "use-after-unload",        # v2: storage declared `in MOD` used after MOD is gone
-    "get-after-release",
-    "put-after-release",
-    "module-refcount-underflow",
-    "module-get-after-unload",
-    "unlock-not-held",
-    "assertion",
-    "invariant",
-    "deadlock",
-)

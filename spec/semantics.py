@@ -15,16 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
-from modproof.spec.ast import BinOp, QueryKind
+from modproof.spec import vocabulary as V
 from modproof.spec.model import (
-    DONE, GONE, LOADED, UINT_MAX, UNLOADING, AAssert, AAssign, AAwait, AChoose, AIf, AOp,
-    AWhile, Bin, Const, LocalRef, Neg, Program, Prop, Q, Step, StepKind, VarRef,
+    BLOCKING_KINDS, DONE, GONE, LOADED, PRIMITIVE_OF, AAssert, AAssign, AAwait, AChoose, AIf,
+    AOp, AWhile, Bin, Const, LocalRef, Neg, Program, Prop, Q, Step, StepKind, VarRef,
 )
+from modproof.spec.vocabulary import ATOMIC_LOOP_LIMIT, FREE
 
-FREE = -1  # holder of an unlocked mutex
-
-# How many loop iterations one `atomic` step may run before we give up on it.
-ATOMIC_FUEL = 10_000
+ATOMIC_FUEL = ATOMIC_LOOP_LIMIT   # NOTE(atomic-loop-limit)
 
 
 class State(NamedTuple):
@@ -73,6 +71,21 @@ def _set(tup: tuple, i: int, v) -> tuple:
 # --------------------------------------------------------------------------- expressions
 
 
+# Where each state table of the vocabulary lives in a State.
+_FIELD = {"refs": 2, "done": 3, "mrefs": 4, "mstate": 5, "holder": 6, "var": 7}
+assert set(_FIELD) == set(V.STATE_TABLES) and all(State._fields[i] in (t, t + "s") for t, i in _FIELD.items())
+
+
+def reader(s: State):
+    """read(table, index): the state tables of `s`, as the vocabulary names them."""
+    return lambda table, x: s[_FIELD[table]][x]
+
+
+def _write(s: State, table: str, x: int, v) -> State:
+    f = _FIELD[table]
+    return State(*s[:f], _set(s[f], x, v), *s[f + 1:])
+
+
 def evaluate(e, s: State, locs: tuple):
     """The value of expression `e` in state `s`, with `locs` the current thread's locals."""
     if isinstance(e, Const):
@@ -84,62 +97,34 @@ def evaluate(e, s: State, locs: tuple):
     if isinstance(e, Neg):
         return not evaluate(e.operand, s, locs)
     if isinstance(e, Bin):
-        op = e.op
-        if op is BinOp.AND:
-            return evaluate(e.left, s, locs) and evaluate(e.right, s, locs)
-        if op is BinOp.OR:
-            return evaluate(e.left, s, locs) or evaluate(e.right, s, locs)
+        op = V.binary(e.op)
         a = evaluate(e.left, s, locs)
-        b = evaluate(e.right, s, locs)
-        if op is BinOp.EQ:
-            return a == b
-        if op is BinOp.NE:
-            return a != b
-        if op is BinOp.LT:
-            return a < b
-        if op is BinOp.LE:
-            return a <= b
-        if op is BinOp.GT:
-            return a > b
-        if op is BinOp.GE:
-            return a >= b
-        if op is BinOp.ADD:
-            return a + b
-        if op is BinOp.SUB:
-            return a - b
-        raise AssertionError(op)
+        if op.absorbing is not None and a == op.absorbing:
+            return a        # and/or: the left side decides alone
+        return op.apply(a, evaluate(e.right, s, locs))
     if isinstance(e, Q):
-        k = e.kind
-        if k is QueryKind.REFS:
-            return s.refs[e.index]
-        if k is QueryKind.MODULE_REFS:
-            return s.mrefs[e.index]
-        if k is QueryKind.LOADED:
-            return s.mstate[e.index] != GONE
-        if k is QueryKind.DONE:
-            return s.done[e.index]
-        if k is QueryKind.LOCKED:
-            return s.holders[e.index] != FREE
-        raise AssertionError(f"{k} is not a pure query")
+        q = V.query(e.kind)
+        if q.value is None:
+            raise AssertionError(f"{e.kind} is not a pure query")
+        return q.value(reader(s), e.index)
     raise AssertionError(f"cannot evaluate {e!r}")
 
 
 def _try(e, s: State) -> Optional[State]:
     """If `e` is a try_ query: the state after it succeeds, or None when it fails.
     Raises TypeError when `e` is not a try_ query."""
-    if isinstance(e, Q) and e.kind is QueryKind.TRY_GET:
-        if s.refs[e.index] == 0:
-            return None
-        return s._replace(refs=_set(s.refs, e.index, s.refs[e.index] + 1))
-    if isinstance(e, Q) and e.kind is QueryKind.TRY_MODULE_GET:
-        if s.mstate[e.index] != LOADED:
-            return None
-        return s._replace(mrefs=_set(s.mrefs, e.index, s.mrefs[e.index] + 1))
-    raise TypeError
+    if not _is_try(e):
+        raise TypeError
+    ok, writes = V.query(e.kind).takes(reader(s), e.index)
+    if not ok:
+        return None
+    for table, v in writes.items():
+        s = _write(s, table, e.index, v)
+    return s
 
 
 def _is_try(e) -> bool:
-    return isinstance(e, Q) and e.kind in (QueryKind.TRY_GET, QueryKind.TRY_MODULE_GET)
+    return isinstance(e, Q) and V.query(e.kind).takes is not None
 
 
 def _test(e, s: State, t: int) -> tuple[bool, State]:
@@ -155,43 +140,28 @@ def _test(e, s: State, t: int) -> tuple[bool, State]:
 
 
 def _prim(p: Program, kind: StepKind, x: int, s: State, t: int):
-    if kind is StepKind.GET:
-        if s.refs[x] == 0:
-            return s, ("get-after-release", f"get({p.objects[x].name}) on an object whose count is 0")
-        return s._replace(refs=_set(s.refs, x, s.refs[x] + 1)), None
-    if kind is StepKind.PUT:
-        if s.refs[x] == 0:
-            return s, ("put-after-release", f"put({p.objects[x].name}) on an object whose count is 0")
-        return s._replace(refs=_set(s.refs, x, s.refs[x] - 1)), None
-    if kind is StepKind.COMPLETE or kind is StepKind.COMPLETE_AND_EXIT:
-        d = s.done[x]
-        return s._replace(done=_set(s.done, x, d if d == UINT_MAX else d + 1)), None
-    if kind is StepKind.COMPLETE_ALL:
-        return s._replace(done=_set(s.done, x, UINT_MAX)), None
-    if kind is StepKind.REINIT:
-        return s._replace(done=_set(s.done, x, 0)), None
-    if kind is StepKind.WAIT:  # enabledness checked by the caller
-        d = s.done[x]
-        return s._replace(done=_set(s.done, x, d if d == UINT_MAX else d - 1)), None
-    if kind is StepKind.LOCK:
-        return s._replace(holders=_set(s.holders, x, t)), None
-    if kind is StepKind.UNLOCK:
-        if s.holders[x] != t:
-            who = "nobody" if s.holders[x] == FREE else p.threads[s.holders[x]].name
-            return s, ("unlock-not-held", f"unlock({p.mutexes[x].name}) by {p.threads[t].name}, "
-                       f"but the mutex is held by {who}")
-        return s._replace(holders=_set(s.holders, x, FREE)), None
-    if kind is StepKind.MODULE_GET:
-        if s.mstate[x] == GONE:
-            return s, ("module-get-after-unload",
-                       f"module_get({p.modules[x].name}) on a module that is gone")
-        return s._replace(mrefs=_set(s.mrefs, x, s.mrefs[x] + 1)), None
-    if kind is StepKind.MODULE_PUT or kind is StepKind.MODULE_PUT_AND_EXIT:
-        if s.mrefs[x] == 0:
-            return s, ("module-refcount-underflow",
-                       f"module_put({p.modules[x].name}) when its refcount is already 0")
-        return s._replace(mrefs=_set(s.mrefs, x, s.mrefs[x] - 1)), None
-    raise AssertionError(kind)
+    """The primitive `kind` on operand `x` by thread `t`, as its vocabulary entry says:
+    None when it is not enabled, else (new state, None) or (old state, (check, reason))."""
+    prim = PRIMITIVE_OF[kind]
+    eff = prim.effect(reader(s), x, t)
+    if not eff.enabled:
+        return None
+    if eff.fails:
+        return s, (prim.check, _message(p, prim, x, s, t))
+    for table, v in eff.writes.items():
+        s = _write(s, table, x, v)
+    return s, None
+
+
+def _message(p: Program, prim: V.Primitive, x: int, s: State, t: int) -> str:
+    """The violation of primitive `prim` on operand `x` by thread `t`, in words."""
+    things = {"object": p.objects, "completion": p.completions, "mutex": p.mutexes,
+              "module": p.modules}[prim.operand]
+    holder = ""
+    if prim.operand == "mutex":
+        h = s.holders[x]
+        holder = "nobody" if h == FREE else p.threads[h].name
+    return prim.message.format(arg=things[x].name, thread=p.threads[t].name, holder=holder)
 
 
 # --------------------------------------------------------------------------- atomic blocks
@@ -210,7 +180,10 @@ def _run_atomic(p: Program, body, s: State, t: int, choice: tuple, fuel: list):
                 break
             first, rest = pending[0], pending[1:]
             if isinstance(first, AOp):
-                s2, v = _prim(p, first.kind, first.operand, s, t)
+                done = _prim(p, first.kind, first.operand, s, t)
+                if done is None:
+                    break       # not enabled: the block is not enabled this way
+                s2, v = done
                 if v is not None:
                     yield s, v, choice
                     break
@@ -269,29 +242,17 @@ def _goto(s: State, t: int, pc: int, inits=()) -> State:
 
 
 def _effects(p: Program, st: Step, s: State, t: int) -> list[Outcome]:
-    """The outcomes of taking `st` in `s` for thread `t`, ignoring code-after-unload;
-    [] when the step is not enabled."""
+    """The outcomes of taking `st` in `s` for thread `t`, before the checks of
+    NOTE(check-order) that `successors` adds; [] when the step is not enabled."""
     k = st.kind
-    if k is StepKind.WAIT and s.done[st.operand] == 0:
-        return []
-    if k is StepKind.LOCK and s.holders[st.operand] != FREE:
-        return []
-    if k is StepKind.UNLOAD:
-        x = st.operand
-        if s.mstate[x] != LOADED:
-            return [Outcome(_goto(s, t, st.alt))]  # unloading or gone already: rmmod does nothing
-        if s.mrefs[x] != 0:
-            return []
-        s2 = s._replace(mstate=_set(s.mstate, x, UNLOADING))
-        return [Outcome(_goto(s2, t, st.next, st.inits))]
-    if k is StepKind.UNLOAD_FREE:
-        return [Outcome(_goto(s._replace(mstate=_set(s.mstate, st.operand, GONE)), t, st.next))]
+    if k is StepKind.UNLOAD and s.mstate[st.operand] != LOADED:
+        return [Outcome(_goto(s, t, st.not_loaded))]  # unloading or gone already: rmmod does nothing
     if k is StepKind.AWAIT:
         ok, s2 = _test(st.expr, s, t)
         return [Outcome(_goto(s2, t, st.next))] if ok else []
     if k is StepKind.BRANCH:
         ok, s2 = _test(st.expr, s, t)
-        return [Outcome(_goto(s2, t, st.next if ok else st.alt), choice=(0 if ok else 1,))]
+        return [Outcome(_goto(s2, t, st.next if ok else st.on_false), choice=(0 if ok else 1,))]
     if k is StepKind.CHOOSE:
         return [Outcome(_goto(s, t, b), choice=(i,)) for i, b in enumerate(st.branches)]
     if k is StepKind.ASSIGN:
@@ -312,12 +273,17 @@ def _effects(p: Program, st: Step, s: State, t: int) -> list[Outcome]:
             else:
                 out.append(Outcome(_goto(s2, t, st.next), choice=choice))
         return out
-    # primitives
-    s2, v = _prim(p, k, st.operand, s, t)
+    # primitives (unload_free among them)
+    done = _prim(p, k, st.operand, s, t)
+    if done is None:
+        return []
+    s2, v = done
     if v is not None:
         return [Outcome(s, v[0], v[1])]
-    if k is StepKind.PUT and st.fn is not None and s2.refs[st.operand] == 0:
-        return [Outcome(_goto(s2, t, st.alt, st.inits))]  # the put calls the release function
+    if k is StepKind.UNLOAD:
+        return [Outcome(_goto(s2, t, st.next, st.inits))]   # the unloading step calls exit
+    if st.release is not None and s2.refs[st.operand] == 0:
+        return [Outcome(_goto(s2, t, st.release, st.inits))]  # the put calls the release function
     return [Outcome(_goto(s2, t, st.next))]
 
 
@@ -328,21 +294,41 @@ def successors(p: Program, s: State, t: int) -> list[Outcome]:
         return []
     st = p.threads[t].steps[pc]
     outs = _effects(p, st, s, t)
-    # Fine points: a blocked step executes nothing; a step that is taken is checked
-    # for code-after-unload first.
-    if outs and st.owner >= 0 and s.mstate[st.owner] == GONE:
-        return [Outcome(s, "code-after-unload",
-                        f"{p.threads[t].name} executes '{st.text}' in module "
-                        f"{p.modules[st.owner].name}, whose code is gone")]
-    if outs and st.uses:
-        for kind, x in st.uses:
-            thing = p.objects[x] if kind == "object" else p.completions[x]
-            if thing.storage >= 0 and s.mstate[thing.storage] == GONE:
-                return [Outcome(s, "use-after-unload",
-                                f"{p.threads[t].name} uses {kind} {thing.name} in '{st.text}', "
-                                f"but it lived in module {p.modules[thing.storage].name}, "
-                                "whose memory is gone")]
-    return outs
+    if not outs or (st.owner < 0 and not st.uses):
+        return outs     # NOTE(check-order): a blocked step executes nothing
+    gone = step_gone(p, st, s, t)
+    return [gone] if gone is not None else outs
+
+
+def step_gone(p: Program, st: Step, s: State, t: int) -> Optional[Outcome]:
+    """NOTE(check-order): a step that is taken is judged first by the checks of
+    vocabulary.JUDGED_FIRST, in order (is its code gone, is storage it uses
+    gone), and only then by its own.  The first of those it violates, or None."""
+    for check in V.JUDGED_FIRST:
+        why = _JUDGE[check](p, st, s, t)
+        if why is not None:
+            return Outcome(s, check, why)
+    return None
+
+
+def _owner_gone(p: Program, st: Step, s: State, t: int) -> Optional[str]:
+    if st.owner >= 0 and s.mstate[st.owner] == GONE:
+        return (f"{p.threads[t].name} executes '{st.text}' in module "
+                f"{p.modules[st.owner].name}, whose code is gone")
+    return None
+
+
+def _storage_gone(p: Program, st: Step, s: State, t: int) -> Optional[str]:
+    for kind, x in st.uses:
+        thing = p.objects[x] if kind == "object" else p.completions[x]
+        if thing.storage >= 0 and s.mstate[thing.storage] == GONE:
+            return (f"{p.threads[t].name} uses {kind} {thing.name} in '{st.text}', "
+                    f"but it lived in module {p.modules[thing.storage].name}, "
+                    "whose memory is gone")
+    return None
+
+
+_JUDGE = {V.CODE_AFTER_UNLOAD: _owner_gone, V.USE_AFTER_UNLOAD: _storage_gone}
 
 
 def current_step(p: Program, s: State, t: int) -> Optional[Step]:
@@ -355,11 +341,6 @@ def invariant_violation(p: Program, s: State) -> Optional[Prop]:
         if not evaluate(inv.expr, s, ()):
             return inv
     return None
-
-
-# The kinds of step that can be disabled; every other step is always enabled.
-BLOCKING_KINDS = frozenset((StepKind.WAIT, StepKind.LOCK, StepKind.UNLOAD, StepKind.AWAIT,
-                            StepKind.ATOMIC))
 
 
 def deadlocked(p: Program, s: State) -> bool:

@@ -19,7 +19,7 @@ def test_dm_in_module_lowering():
         (StepKind.ATOMIC, CORE), (StepKind.BRANCH, CORE), (StepKind.PUT, CORE),
         (StepKind.COMPLETE, dm), (StepKind.RETURN, dm), (StepKind.RETURN, CORE)]
     put = reader.steps[2]
-    assert put.fn == "dm_kobject_release" and put.alt == 3 and put.next == 5
+    assert put.fn == "dm_kobject_release" and put.release == 3 and put.next == 5
     assert reader.steps[4].next == 5          # the release returns to after the put
     assert reader.steps[5].next == DONE       # the thread body's own return step
     assert kinds(admin) == [
@@ -28,7 +28,7 @@ def test_dm_in_module_lowering():
         (StepKind.RETURN, dm), (StepKind.MODULE_PUT, CORE), (StepKind.UNLOAD, CORE),
         (StepKind.UNLOAD_FREE, CORE), (StepKind.RETURN, CORE)]
     unload = admin.steps[9]
-    assert unload.next == 10 and unload.alt == 11  # free step; skip when not loaded
+    assert unload.next == 10 and unload.not_loaded == 11  # free step; skip when not loaded
     assert admin.steps[3].frame == ("dm_ioctl_remove", "dm_kobject_release")
     assert reader.steps[0].text == "atomic { if published { get(md_kobj); found = true } }"
     assert (reader.steps[2].span.line, reader.steps[2].span.col) == (27, 16)
@@ -48,7 +48,7 @@ def test_exit_function_is_called_by_the_unloading_step():
     (a,) = p.threads
     assert kinds(a) == [(StepKind.UNLOAD, CORE), (StepKind.RETURN, 0),
                         (StepKind.UNLOAD_FREE, CORE), (StepKind.RETURN, CORE)]
-    assert a.steps[0].fn == "bye" and a.steps[0].next == 1 and a.steps[0].alt == 3
+    assert a.steps[0].fn == "bye" and a.steps[0].next == 1 and a.steps[0].not_loaded == 3
     assert a.steps[1].next == 2
 
 
@@ -76,7 +76,7 @@ thread t {
     (t,) = p.threads
     test = t.steps[0]
     assert test.kind is StepKind.BRANCH and t.steps[test.next].next == 0  # the body loops back
-    choose = t.steps[test.alt]
+    choose = t.steps[test.on_false]
     assert choose.kind is StepKind.CHOOSE and len(choose.branches) == 3
     end = [s for s in t.steps if s.kind is StepKind.RETURN and s.fn is None][0]
     assert choose.branches[1] == end.id        # an empty branch goes straight on

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import EXAMPLES, ROOT, expected_rows, proof_files
 from modproof.explicit import prove_explicit
-from modproof.reduce import Reducer, live_slots
+from modproof.explicit.reduce import Reducer, live_slots
 from modproof.result import Proved, Violated
 from modproof.witness import replay
 from modproof.spec import semantics as S
@@ -113,8 +113,8 @@ def test_shortest_witness_under_reduction(name):
 
 def test_long_local_chains_are_taken_step_by_step(monkeypatch):
     # Past CHAIN_LIMIT pcs-and-locals a chain is not precomputed; lengths stay exact.
-    import modproof.reduce
-    monkeypatch.setattr(modproof.reduce, "CHAIN_LIMIT", 20)
+    import modproof.explicit.reduce
+    monkeypatch.setattr(modproof.explicit.reduce, "CHAIN_LIMIT", 20)
     src = ("var x = 0\n"
            "thread a { local i = 0; while i < 30 { i = i + 1 }; x = 1 }\n"
            "thread b { await x == 1; assert false }\n")

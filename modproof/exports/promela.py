@@ -643,7 +643,7 @@ class _Gen:
                 o(i, "if")
                 o(i, f":: {self.obj(x)} == 0 ->  /* calls the release function {st.fn} */")
                 self.inits(i + 1, th, st)
-                self.jump(i + 1, st.alt, True)
+                self.jump(i + 1, st.release, True)
                 o(i, ":: else ->")
                 self.jump(i + 1, st.next, True)
                 o(i, "fi")
@@ -660,7 +660,7 @@ class _Gen:
             self.inits(i + 1, th, st)
             self.jump(i + 1, st.next, True)
             o(i, ":: else ->  /* unloading or gone already: rmmod does nothing */")
-            self.jump(i + 1, st.alt, False)
+            self.jump(i + 1, st.not_loaded, False)
             o(i, "fi")
         elif k is StepKind.UNLOAD_FREE:
             o(i, f"{self.mstate(x)} = GONE;")
@@ -687,7 +687,7 @@ class _Gen:
                 o(i, f":: {self.live(st.expr, th)} ->")
                 self.jump(i + 1, st.next, False)
             o(i, ":: else ->")
-            self.jump(i + 1, st.alt, False)
+            self.jump(i + 1, st.on_false, False)
             o(i, "fi")
         elif k is StepKind.CHOOSE:
             o(i, "if")

@@ -1,7 +1,7 @@
 """`modproof show`: the lowered program, one line per step, as the engines see it."""
 from __future__ import annotations
 
-from modproof.spec.model import DONE, Program, StepKind
+from modproof.spec.model import DONE, ENDS_THREAD, Program, StepKind
 from modproof.witness import show_value
 
 
@@ -10,15 +10,15 @@ def _succ(st) -> str:
         return "end" if n == DONE else str(n)
     k = st.kind
     if k is StepKind.BRANCH:
-        return f"true -> {pc(st.next)}, false -> {pc(st.alt)}"
+        return f"true -> {pc(st.next)}, false -> {pc(st.on_false)}"
     if k is StepKind.CHOOSE:
         return "one of -> " + ", ".join(pc(b) for b in st.branches)
-    if k is StepKind.PUT and st.fn is not None:
-        return f"-> {pc(st.next)}; at zero calls {st.fn} -> {pc(st.alt)}"
+    if st.release is not None:
+        return f"-> {pc(st.next)}; at zero calls {st.fn} -> {pc(st.release)}"
     if k is StepKind.UNLOAD:
         first = f"calls exit {st.fn} -> {pc(st.next)}" if st.fn else f"free step {pc(st.next)}"
-        return f"unloading: {first}; not loaded: -> {pc(st.alt)}"
-    if k in (StepKind.MODULE_PUT_AND_EXIT, StepKind.COMPLETE_AND_EXIT):
+        return f"unloading: {first}; not loaded: -> {pc(st.not_loaded)}"
+    if k in ENDS_THREAD:
         return "-> end (thread exits)"
     return f"-> {pc(st.next)}"
 

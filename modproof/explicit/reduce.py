@@ -13,10 +13,10 @@
   step and invisible to every check; when a thread stands at such a step the
   engine explores only that step (an ample set of one thread), unless that
   leads back to a state already seen or ends a long run of such steps
-  (NOTE(ample-proviso) in modproof.explicit), then it expands fully.
+  (NOTE(ample-proviso) in explicit/search.py), then it expands fully.
 
 Reductions preserve verdicts; partial-order reduction does not preserve witness
-lengths, so a violation found under it is searched again by modproof.shortest,
+lengths, so a violation found under it is searched again by explicit/shortest.py,
 which handles local steps as chains (`Reducer.chains`, NOTE(deferred-chains)).
 """
 from __future__ import annotations
@@ -74,10 +74,10 @@ def _edges(st: Step) -> list[tuple[int, frozenset[int]]]:
         return [(st.next, frozenset((st.target.slot,)))]
     if k is StepKind.CALL:
         return [(st.next, inits)]
-    if k is StepKind.PUT and st.fn is not None:
-        return [(st.alt, inits), (st.next, frozenset())]
+    if st.release is not None:
+        return [(st.release, inits), (st.next, frozenset())]
     if k is StepKind.UNLOAD:
-        return [(st.next, inits), (st.alt, frozenset())]
+        return [(st.next, inits), (st.not_loaded, frozenset())]
     return [(n, frozenset()) for n in st.successors()]
 
 
@@ -324,7 +324,7 @@ class Reducer:
         steps alone: each end (the first pc that is not a local step, or the
         thread's end) with the fewest steps to it and the pcs and locals after
         each of those steps; no ends when the thread can only loop locally.
-        NOTE(deferred-chains) in modproof.shortest says how the shortest-witness
+        NOTE(deferred-chains) in explicit/shortest.py says how the shortest-witness
         search uses them.  A chain depends only on the thread's pc and locals, so
         chains are kept per (thread, pc, locals).
 

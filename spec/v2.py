@@ -28,6 +28,7 @@ from typing import Optional
 
 from modproof.spec import ast as A
 from modproof.spec import model as M
+from modproof.spec.builder import Ctx
 from modproof.spec.ast import BinOp, QueryKind
 
 TRUE = M.Const(True)
@@ -76,7 +77,7 @@ def and_all(parts: list[M.Expr]) -> M.Expr:
 
 
 class V2:
-    """Lowers v2 statements inside one thread builder (see spec.lower)."""
+    """Lowers v2 statements inside one thread builder (spec.lower._ThreadBuilder)."""
 
     def __init__(self, lw, tb):
         self.lw = lw      # the _Lowerer: symbols and hidden var indices
@@ -93,7 +94,7 @@ class V2:
         text = lw.text_of(s)
 
         def node(kind, nxt, **kw):
-            return tb.node(kind, ctx.owner, s.span, text, next=nxt, frame=ctx.frame, **kw)
+            return tb.make(kind, ctx.owner, s.span, text, next=nxt, frame=ctx.frame, **kw)
 
         def assign(name, value, nxt):
             return node(M.StepKind.ASSIGN, nxt, target=self.var(name), expr=value)
@@ -194,24 +195,23 @@ class V2:
         body = (M.AOp(M.StepKind.PUT, operand, s.span),
                 M.AIf(M.Bin(BinOp.EQ, M.Q(QueryKind.REFS, operand), M.Const(0)),
                       (M.AAssign(self.var(f"release_pending({o.name})"), TRUE, s.span),), (), s.span))
-        return self.tb.node(M.StepKind.ATOMIC, ctx.owner, s.span, self.lw.text_of(s), next=cont,
+        return self.tb.make(M.StepKind.ATOMIC, ctx.owner, s.span, self.lw.text_of(s), next=cont,
                             frame=ctx.frame, body=body)
 
 
 def worker(tb, trigger: tuple, fn: str, done: Optional[str], span: A.Span, what: str) -> int:
     """Build a worker loop in thread builder `tb`: idle step `trigger` (an atomic
     body), call `fn`, then set var `done` false (if any), and back to idle."""
-    from modproof.spec.lower import _Ctx
     lw = tb.lw
-    ctx = _Ctx(owner=M.CORE, ret_next=M.DONE, fn=None, frame=(), slots={})
-    idle = tb.node(M.StepKind.ATOMIC, M.CORE, span, f"{what}: wait for work", next=M.DONE,
-                   body=trigger, idle=True)
+    ctx = Ctx(owner=M.CORE, ret_next=M.DONE, fn=None, frame=(), slots={})
+    idle = tb.reserve()
     if done is not None:
-        after = tb.node(M.StepKind.ASSIGN, M.CORE, span, f"{what}: {fn} finished", next=idle,
+        after = tb.make(M.StepKind.ASSIGN, M.CORE, span, f"{what}: {fn} finished", next=idle,
                         target=M.VarRef(lw.hidden[done]), expr=M.Const(False))
     else:
         after = idle
     entry, inits = tb.inline(fn, after, ctx)
-    call = tb.node(M.StepKind.CALL, M.CORE, span, f"{fn}()", next=entry, fn=fn, inits=inits)
-    tb.nodes[idle]["next"] = call
+    call = tb.make(M.StepKind.CALL, M.CORE, span, f"{fn}()", next=entry, fn=fn, inits=inits)
+    tb.make(M.StepKind.ATOMIC, M.CORE, span, f"{what}: wait for work", at=idle, next=call,
+            body=trigger, idle=True)
     return idle

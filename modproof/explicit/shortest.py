@@ -11,14 +11,15 @@ import heapq
 import time
 from typing import Optional
 
-from modproof.reduce import Reducer, place
+from modproof.explicit.reduce import Reducer, place
+from modproof.explicit.search import realize
 from modproof.result import CoverResult, RawTrace, Stats, Violated
 from modproof.spec import semantics as S
-from modproof.spec.model import CHECKS, DONE, Program
+from modproof.spec.model import BLOCKING_KINDS, CHECKS, DONE, Program
 
 METHOD = "a shortest-path search with deferred local chains"
 
-# NOTE(deferred-chains): a local step (modproof.reduce.is_local_step) touches only
+# NOTE(deferred-chains): a local step (explicit/reduce.py: is_local_step) touches only
 # its own thread's pc and locals, in core code; it commutes with every step of
 # another thread and no check, invariant, cover or deadlock can see it.  So every
 # execution can be rearranged, without changing its length or where it ends, so
@@ -101,7 +102,7 @@ class _Search:
                 seq += 1
         closed: set[S.State] = set()
         open_covers = len(until_covers or ())
-        blocking = [[st.kind in S.BLOCKING_KINDS for st in th.steps] for th in p.threads]
+        blocking = [[st.kind in BLOCKING_KINDS for st in th.steps] for th in p.threads]
         while heap:
             d, _, a = heapq.heappop(heap)
             if a in closed:
@@ -222,34 +223,28 @@ def _realize(p: Program, red: Reducer, steps: list[tuple], last, a: S.State,
     """A real execution whose states have the canonical forms of `steps`, debts
     included, then the violating step `last` by a thread with the debt the search
     paid for it; and for each step whether it belongs to a chain."""
-    n = len(p.threads)
-    s = S.initial(p)
-    debts = [0] * n
-    out: list[tuple[int, Optional[S.State]]] = []
-    chain: list[bool] = []
-    for t0, c, in_chain in steps:
-        for u in [t0] + [v for v in range(n) if v != t0]:
+    debts = [0] * len(p.threads)
+
+    def fits(c, in_chain):
+        def f(u, o):
+            if o.violation is not None:
+                return False
             nd = list(debts)
             nd[u] = nd[u] + 1 if in_chain else 0
-            hit = next((o for o in S.successors(p, s, u)
-                        if o.violation is None and red.canon(_augment(o.state, nd)) == c), None)
-            if hit is not None:
-                out.append((u, hit.state))
-                chain.append(in_chain)
-                s, debts = hit.state, nd
-                break
-        else:
-            raise AssertionError("a reduced trace has no real counterpart")
+            if red.canon(_augment(o.state, nd)) != c:
+                return False
+            debts[:] = nd
+            return True
+        return f
+
+    wanted = [(t0, fits(c, in_chain)) for t0, c, in_chain in steps]
+    chain = [in_chain for _, _, in_chain in steps]
     if last is not None:
-        t0, paid = last[0], a.locs[last[0]][-1]
-        for u in [t0] + [v for v in range(n) if v != t0]:
-            if debts[u] == paid and any(o.violation == check for o in S.successors(p, s, u)):
-                out.append((u, None))
-                chain.append(False)
-                break
-        else:
-            raise AssertionError("a reduced violation has no real counterpart")
-    return RawTrace(tuple(out), check), chain
+        paid = a.locs[last[0]][-1]
+        wanted.append((last[0], lambda u, o: debts[u] == paid and o.violation == check))
+        chain.append(False)
+    real = realize(p, wanted)
+    return RawTrace(tuple((u, None if o.violation else o.state) for u, o in real), check), chain
 
 
 def _drop_unpaid(p: Program, real: RawTrace, chain: list[bool]) -> RawTrace:

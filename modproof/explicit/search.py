@@ -16,7 +16,7 @@ from modproof.result import (
     CoverResult, Proved, RawTrace, Stats, Unknown, Unreached, Violated,
 )
 from modproof.spec import semantics as S
-from modproof.spec.model import CHECKS, DONE, Program
+from modproof.spec.model import BLOCKING_KINDS, CHECKS, DONE, Program
 
 DEFAULT_MAX_STATES = 2_000_000
 MAX_BURST = 256  # NOTE(ample-proviso)
@@ -55,9 +55,9 @@ def _trace(parents: dict, s: S.State, last: Optional[tuple[int, Optional[S.State
 def prove_explicit(p: Program, max_states: int = DEFAULT_MAX_STATES,
                    timeout: Optional[float] = None, reduce: bool = False) -> "Proved | Violated | Unknown":
     """Explore every reachable state.  With `reduce`, symmetry, dead-local and
-    partial-order reductions shrink the search (modproof.reduce); a violation
+    partial-order reductions shrink the search (explicit/reduce.py); a violation
     found that way is searched again for a shortest witness, and a proof for the
-    fewest steps to each cover (modproof.shortest)."""
+    fewest steps to each cover (explicit/shortest.py)."""
     start = time.monotonic()
     try:
         if not reduce:
@@ -81,13 +81,13 @@ def prove_explicit(p: Program, max_states: int = DEFAULT_MAX_STATES,
 
 def _prove_reduced(p: Program, max_states: int, timeout: Optional[float], start: float):
     """prove_explicit with the reductions; raises AtomicLoopLimit as the searches do."""
-    from modproof.reduce import Reducer
+    from modproof.explicit.reduce import Reducer
     red = Reducer(p)
     r = _search(p, max_states, timeout, start, red)
     # Partial-order reduction does not keep lengths: search again, with the
     # local steps deferred instead (NOTE(deferred-chains)), for a shortest
     # witness, or for the fewest steps to each cover of a proof.
-    from modproof.shortest import cover_steps, shortest_violation
+    from modproof.explicit.shortest import cover_steps, shortest_violation
     left = None if timeout is None else max(0.001, timeout - (time.monotonic() - start))
     if isinstance(r, Proved):
         reachable = frozenset(i for i, c in enumerate(r.covers) if c.reached)
@@ -108,29 +108,35 @@ def _prove_reduced(p: Program, max_states: int, timeout: Optional[float], start:
     return replace(r, trace=_realize(p, red.canon, r.trace), shortest=False)
 
 
-def _realize(p: Program, canon, raw: RawTrace) -> RawTrace:
-    """Turn a trace of canonical states into a real execution: at each step find the
-    thread and outcome whose canonical successor is the recorded one."""
+def realize(p: Program, wanted) -> list[tuple[int, S.Outcome]]:
+    """A real execution matching an execution of a reduced search: `wanted` gives,
+    step by step, the thread that took it there and `fits(u, outcome)`, whether
+    thread `u`'s `outcome` is a real counterpart (the same canonical state, say).
+    The recorded thread is tried first, then the others (symmetry may have put
+    another copy in its place).  Returns (thread, outcome) per step."""
     s = S.initial(p)
-    out: list[tuple[int, Optional[S.State]]] = []
-    for t0, c in raw.steps:
-        order = [t0] + [u for u in range(len(p.threads)) if u != t0]
-        for u in order:
-            outs = S.successors(p, s, u)
-            if c is None:
-                hit = next((o for o in outs if o.violation == raw.check), None)
-                if hit is not None:
-                    out.append((u, None))
-                    break
-            else:
-                hit = next((o for o in outs if o.violation is None and canon(o.state) == c), None)
-                if hit is not None:
-                    out.append((u, hit.state))
+    out = []
+    for t0, fits in wanted:
+        for u in [t0] + [v for v in range(len(p.threads)) if v != t0]:
+            hit = next((o for o in S.successors(p, s, u) if fits(u, o)), None)
+            if hit is not None:
+                out.append((u, hit))
+                if hit.violation is None:
                     s = hit.state
-                    break
+                break
         else:
             raise AssertionError("a reduced trace has no real counterpart")
-    return RawTrace(tuple(out), raw.check)
+    return out
+
+
+def _realize(p: Program, canon, raw: RawTrace) -> RawTrace:
+    """Turn a trace of canonical states into a real execution."""
+    def fits(c):
+        if c is None:
+            return lambda u, o: o.violation == raw.check
+        return lambda u, o: o.violation is None and canon(o.state) == c
+    steps = realize(p, [(t0, fits(c)) for t0, c in raw.steps])
+    return RawTrace(tuple((u, None if o.violation else o.state) for u, o in steps), raw.check)
 
 
 def _search(p: Program, max_states: int, timeout: Optional[float], start: float, red):
@@ -166,7 +172,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
             if covers[i] is None:
                 covers[i] = depth
 
-    blocking = [[st.kind in S.BLOCKING_KINDS for st in t.steps] for t in p.threads]
+    blocking = [[st.kind in BLOCKING_KINDS for st in t.steps] for t in p.threads]
 
     def state_violation(s: S.State) -> Optional[str]:
         if S.invariant_violation(p, s) is not None:

@@ -1,0 +1,478 @@
+"""The language's vocabulary, each word described once.
+
+Every primitive statement, query, built-in call, declaration, operator and
+check of LANGUAGE.md (and of modproof's version-2 additions) has one entry
+here: what it is spelt as, what its operand must name, what it reads and
+writes of the state, how it can fail, whether it can block, end its thread
+or stand inside `atomic`, and the kernel's names for it (for error hints).
+A primitive's entry also carries its meaning, `Primitive.effect`, written
+once over a small value algebra so that the reference semantics
+(`spec/semantics.py`, with Python values) and the Z3 encoding
+(`encoder/steps.py`, with Z3 terms) run the same definition.
+
+Everything else that needs to know a primitive derives its table from here:
+the AST and step enums (`ast.Prim`, `ast.QueryKind`, `model.StepKind`), the
+checker's argument and placement rules, the lowering, the footprints behind
+partial-order reduction, the blocking kinds, the grammar's keyword lists and
+the error hints.  Lookups go through `primitive()`, `query()` and `builtin()`,
+which raise `KeyError` for a word they do not know: no table answers "nothing"
+for a kind it forgot.  Adding a primitive means adding its entry here and
+its handling where a test says it is missing (tests/test_vocabulary.py).
+
+State tables, as the engines key them: `refs` (per object), `done` (per
+completion), `mrefs` and `mstate` (per module: refcount and state), `holder`
+(per mutex), `var` (per var).
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, NamedTuple, Optional
+
+# --------------------------------------------------------------------------- constants
+
+CORE = -1              # owner index of the built-in kernel
+UINT_MAX = 4294967295  # done count after complete_all (LANGUAGE.md, Fine points)
+FREE = -1              # holder of an unlocked mutex
+LOADED, UNLOADING, GONE = 0, 1, 2     # module states
+MODULE_STATE_NAMES = ("loaded", "unloading", "gone")
+
+# NOTE(atomic-loop-limit): the most loop iterations one `atomic` step may run,
+# over all its loops.  An execution that would need more is not explored: the
+# engines answer `unknown` (never proved, never a different verdict).  Engines
+# that cannot run that many (the Z3 encoding unrolls each loop a fixed number of
+# times, the Promela export too) answer `unknown` where they fall short.
+ATOMIC_LOOP_LIMIT = 10_000
+
+STATE_TABLES = ("refs", "done", "mrefs", "mstate", "holder", "var")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    state: bool          # a property of a state (invariant, deadlock), not of a step
+    summary: str
+
+
+# In priority order (NOTE(check-priority)): of two violations at the same length,
+# the one listed first is reported, by every engine.
+CHECK_TABLE = (
+    Check("code-after-unload", False, "a thread executes code of a module that is gone"),
+    Check("use-after-unload", False, "a thread uses storage that lived in a module that is gone"),
+    Check("get-after-release", False, "get of an object whose count is 0"),
+    Check("put-after-release", False, "put of an object whose count is 0"),
+    Check("module-refcount-underflow", False, "module_put of a module whose refcount is 0"),
+    Check("module-get-after-unload", False, "module_get of a module that is gone"),
+    Check("unlock-not-held", False, "unlock of a mutex the thread does not hold"),
+    Check("assertion", False, "an assert that does not hold"),
+    Check("invariant", True, "an invariant false in a reachable state"),
+    Check("deadlock", True, "some thread unfinished and no thread can move"),
+)
+CHECKS = tuple(c.name for c in CHECK_TABLE)
+STATE_CHECKS = tuple(c.name for c in CHECK_TABLE if c.state)
+STEP_CHECKS = tuple(c.name for c in CHECK_TABLE if not c.state)
+# NOTE(check-order): a step that is taken is judged in this order: is its code
+# gone (code-after-unload), is storage it uses gone (use-after-unload), then its
+# own check.  A blocked step executes nothing and violates nothing.
+CODE_AFTER_UNLOAD, USE_AFTER_UNLOAD = CHECKS[0], CHECKS[1]
+JUDGED_FIRST = (CODE_AFTER_UNLOAD, USE_AFTER_UNLOAD)   # before a step's own checks, in this order
+
+
+def check_rank(check: str) -> int:
+    """The priority of `check` (lower wins at equal length); KeyError for an unknown one."""
+    return _CHECK_RANK[check]
+
+
+_CHECK_RANK = {c: i for i, c in enumerate(CHECKS)}
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True)
+class Declaration:
+    keyword: str          # the word that starts it
+    kind: Optional[str]   # what a name declared by it is (None: it declares no name)
+    article: str          # "an object": the kind in a sentence
+    soft: bool = False    # a v2 word: a keyword only at the start of a declaration
+    storage: bool = False  # may live in a module's memory (`in MOD`, use-after-unload)
+
+
+DECLARATIONS = (
+    Declaration("module", "module", "a module"),
+    Declaration("object", "object", "an object", storage=True),
+    Declaration("completion", "completion", "a completion", storage=True),
+    Declaration("mutex", "mutex", "a mutex"),
+    Declaration("var", "var", "a var"),
+    Declaration("fn", "fn", "a function"),
+    Declaration("thread", "thread", "a thread"),
+    Declaration("invariant", "invariant", "an invariant"),
+    Declaration("cover", "cover", "a cover"),
+    Declaration("expect", None, "an expect line"),
+    Declaration("workqueue", "workqueue", "a workqueue", soft=True),
+    Declaration("work", "work", "a work item", soft=True),
+    Declaration("timer", "timer", "a timer", soft=True),
+)
+DECL_KEYWORDS = tuple(d.keyword for d in DECLARATIONS if not d.soft)
+SOFT_DECL_KEYWORDS = tuple(d.keyword for d in DECLARATIONS if d.soft)
+ALL_DECL_KEYWORDS = DECL_KEYWORDS + SOFT_DECL_KEYWORDS
+STORAGE_KINDS = frozenset(d.kind for d in DECLARATIONS if d.storage)
+STATEMENT_KEYWORDS = ("in", "local", "assert", "await", "return", "if", "else", "while",
+                      "choose", "or", "atomic", "and", "not", "true", "false")
+# Words that are never names (LANGUAGE.md: keywords cannot be declared).
+KEYWORDS = frozenset(DECL_KEYWORDS + STATEMENT_KEYWORDS)
+# Keywords only where a declaration's options stand; elsewhere ordinary names.
+OPTION_WORDS = frozenset({"refs", "exit", "release", "done", "proved", "violated"})
+ARTICLE = {d.kind: d.article for d in DECLARATIONS if d.kind is not None}
+ARTICLE.update({"local": "a local", "core": "the built-in kernel (never unloaded)"})
+
+
+# --------------------------------------------------------------------------- primitives
+
+
+class Values:
+    """The value algebra of the reference semantics: Python ints and bools."""
+
+    @staticmethod
+    def ite(c, a, b):
+        return a if c else b
+
+    @staticmethod
+    def const(v):
+        return v
+
+
+class Effect(NamedTuple):
+    """What a primitive does in one state: `enabled` (it can be taken), `fails`
+    (taken, it violates the primitive's check) and otherwise `writes`, each
+    state table it changes (at the operand) with its new value.  Values are
+    those of the algebra the effect ran with: Python values, or Z3 terms."""
+
+    enabled: object
+    fails: object
+    writes: Mapping[str, object]
+
+
+Read = Callable[[str, int], object]   # read(table, index) -> value before the step
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """A primitive statement `NAME(OPERAND)`."""
+
+    name: str
+    operand: str                       # what the operand must name: object, completion, mutex, module
+    reads: frozenset                   # state tables read at the operand (guard and check included)
+    writes: frozenset                  # state tables written at the operand
+    meaning: Callable = field(repr=False)   # (read, x, thread, alg) -> Effect
+    check: Optional[str] = None        # the check it can violate
+    blocks: bool = False               # it can be disabled (waits)
+    ends_thread: bool = False          # the thread is done after it
+    not_in_atomic: Optional[str] = None  # why it may not stand inside `atomic` (None: it may)
+    calls: Optional[str] = None        # it may call a function of its operand's ("release", "exit")
+    kernel: tuple[str, ...] = ()       # the kernel's names for it (error hints)
+    summary: str = ""
+    message: str = ""                  # its violation, in words: {arg}, {thread}, {holder}
+
+    def effect(self, read: Read, x: int, thread: int, alg=Values) -> Effect:
+        return self.meaning(read, x, thread, alg)
+
+
+def _get(read, x, t, alg):
+    r = read("refs", x)
+    return Effect(True, r == 0, {"refs": r + 1})
+
+
+def _put(read, x, t, alg):
+    r = read("refs", x)
+    return Effect(True, r == 0, {"refs": r - 1})
+
+
+def _complete(read, x, t, alg):
+    d = read("done", x)
+    return Effect(True, False, {"done": alg.ite(d == UINT_MAX, d, d + 1)})
+
+
+def _complete_all(read, x, t, alg):
+    return Effect(True, False, {"done": alg.const(UINT_MAX)})
+
+
+def _reinit(read, x, t, alg):
+    return Effect(True, False, {"done": alg.const(0)})
+
+
+def _wait(read, x, t, alg):
+    d = read("done", x)
+    return Effect(d != 0, False, {"done": alg.ite(d == UINT_MAX, d, d - 1)})
+
+
+def _lock(read, x, t, alg):
+    return Effect(read("holder", x) == FREE, False, {"holder": alg.const(t)})
+
+
+def _unlock(read, x, t, alg):
+    return Effect(True, read("holder", x) != t, {"holder": alg.const(FREE)})
+
+
+def _module_get(read, x, t, alg):
+    return Effect(True, read("mstate", x) == GONE, {"mrefs": read("mrefs", x) + 1})
+
+
+def _module_put(read, x, t, alg):
+    r = read("mrefs", x)
+    return Effect(True, r == 0, {"mrefs": r - 1})
+
+
+def _unload(read, x, t, alg):
+    # The unloading phase (NOTE(return-step) in spec/lower.py): when the module is
+    # loaded it waits for refcount 0 and starts unloading; the step's other way
+    # (the module is not loaded: rmmod does nothing) is the lowering's, see
+    # model.Step.not_loaded.
+    return Effect(read("mrefs", x) == 0, False, {"mstate": alg.const(UNLOADING)})
+
+
+_EVERYWHERE_BUT_ATOMIC = "it ends the thread"
+
+PRIMITIVES = (
+    Primitive("get", "object", frozenset({"refs"}), frozenset({"refs"}), _get,
+              check="get-after-release", kernel=("kobject_get", "kref_get", "refcount_inc"),
+              message="get({arg}) on an object whose count is 0",
+              summary="take a reference"),
+    Primitive("put", "object", frozenset({"refs"}), frozenset({"refs"}), _put,
+              check="put-after-release", calls="release",
+              message="put({arg}) on an object whose count is 0",
+              kernel=("kobject_put", "kref_put", "refcount_dec"),
+              summary="drop a reference; the put that reaches 0 calls the release function"),
+    Primitive("complete", "completion", frozenset({"done"}), frozenset({"done"}), _complete,
+              summary="done + 1 (saturating at UINT_MAX)"),
+    Primitive("complete_all", "completion", frozenset(), frozenset({"done"}), _complete_all,
+              summary="done = UINT_MAX: every waiter passes"),
+    Primitive("wait", "completion", frozenset({"done"}), frozenset({"done"}), _wait,
+              blocks=True, not_in_atomic="wait blocks",
+              kernel=("wait_for_completion", "wait_for_completion_interruptible",
+                      "wait_for_completion_killable"),
+              summary="block until done > 0, then done - 1"),
+    Primitive("reinit", "completion", frozenset(), frozenset({"done"}), _reinit,
+              kernel=("reinit_completion", "init_completion"), summary="done = 0"),
+    Primitive("lock", "mutex", frozenset({"holder"}), frozenset({"holder"}), _lock,
+              blocks=True, not_in_atomic="lock blocks",
+              kernel=("mutex_lock", "mutex_lock_interruptible", "mutex_lock_killable"),
+              summary="block until the mutex is free, then hold it"),
+    Primitive("unlock", "mutex", frozenset({"holder"}), frozenset({"holder"}), _unlock,
+              check="unlock-not-held", kernel=("mutex_unlock",), summary="release a held mutex",
+              message="unlock({arg}) by {thread}, but the mutex is held by {holder}"),
+    Primitive("module_get", "module", frozenset({"mrefs", "mstate"}), frozenset({"mrefs"}),
+              _module_get, check="module-get-after-unload", kernel=("__module_get",),
+              message="module_get({arg}) on a module that is gone",
+              summary="module refcount + 1"),
+    Primitive("module_put", "module", frozenset({"mrefs"}), frozenset({"mrefs"}), _module_put,
+              check="module-refcount-underflow", summary="module refcount - 1",
+              message="module_put({arg}) when its refcount is already 0"),
+    Primitive("unload", "module", frozenset({"mrefs", "mstate"}), frozenset({"mstate"}), _unload,
+              blocks=True, calls="exit", not_in_atomic="unload blocks and calls the exit function",
+              kernel=("rmmod", "delete_module"),
+              summary="wait for refcount 0, run the exit function, free the module's code"),
+    Primitive("module_put_and_exit", "module", frozenset({"mrefs"}), frozenset({"mrefs"}),
+              _module_put, check="module-refcount-underflow", ends_thread=True,
+              message="module_put({arg}) when its refcount is already 0",
+              not_in_atomic="module_put_and_exit ends the thread",
+              summary="module_put, and the thread ends (in core code)"),
+    Primitive("complete_and_exit", "completion", frozenset({"done"}), frozenset({"done"}),
+              _complete, ends_thread=True, not_in_atomic="complete_and_exit ends the thread",
+              kernel=("kthread_complete_and_exit",),
+              summary="complete, and the thread ends (in core code)"),
+)
+_PRIMITIVE = {p.name: p for p in PRIMITIVES}
+
+
+def primitive(name) -> Primitive:
+    """The primitive spelt `name` (or of an enum member whose value it is); KeyError if none."""
+    return _PRIMITIVE[getattr(name, "value", name)]
+
+
+def _free(read, x, t, alg):
+    return Effect(True, False, {"mstate": alg.const(GONE)})
+
+
+# The last phase of `unload`, a step of its own: the module's code is freed.
+UNLOAD_FREE = Primitive("unload_free", "module", frozenset(), frozenset({"mstate"}), _free,
+                        summary="the module's code and memory are freed")
+
+
+# --------------------------------------------------------------------------- queries
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query `NAME(OPERAND)` in an expression."""
+
+    name: str
+    operand: str
+    type: str                          # "int" or "bool"
+    reads: frozenset                   # state tables read at the operand
+    value: Optional[Callable] = field(default=None, repr=False)   # (read, x) -> value
+    takes: Optional[Callable] = field(default=None, repr=False)
+    # try_ queries: (read, x) -> (succeeds, writes when it does); only as a whole condition
+    writes: frozenset = frozenset()    # state tables a try_ query writes when it succeeds
+    kernel: tuple[str, ...] = ()       # the kernel's names for it (error hints)
+
+
+def _try_get(read, x):
+    r = read("refs", x)
+    return r != 0, {"refs": r + 1}
+
+
+def _try_module_get(read, x):
+    return read("mstate", x) == LOADED, {"mrefs": read("mrefs", x) + 1}
+
+
+QUERIES = (
+    Query("refs", "object", "int", frozenset({"refs"}), lambda read, x: read("refs", x),
+          kernel=("kref_read", "kobject_read", "refcount_read")),
+    Query("module_refs", "module", "int", frozenset({"mrefs"}), lambda read, x: read("mrefs", x),
+          kernel=("module_refcount",)),
+    Query("loaded", "module", "bool", frozenset({"mstate"}),
+          lambda read, x: read("mstate", x) != GONE, kernel=("module_is_live",)),
+    Query("done", "completion", "int", frozenset({"done"}), lambda read, x: read("done", x),
+          kernel=("completion_done",)),
+    Query("locked", "mutex", "bool", frozenset({"holder"}),
+          lambda read, x: read("holder", x) != FREE, kernel=("mutex_is_locked",)),
+    Query("try_get", "object", "bool", frozenset({"refs"}), takes=_try_get, writes=frozenset({"refs"}),
+          kernel=("kref_get_unless_zero", "kobject_get_unless_zero", "refcount_inc_not_zero")),
+    Query("try_module_get", "module", "bool", frozenset({"mrefs", "mstate"}), takes=_try_module_get,
+          writes=frozenset({"mrefs"})),
+)
+_QUERY = {q.name: q for q in QUERIES}
+# How a kernel query is written in modproof ("{}": its argument).
+KERNEL_QUERY_FORMS = {"completion_done": "done({}) > 0"}
+
+
+def query(name) -> Query:
+    """The query spelt `name` (or of an enum member whose value it is); KeyError if none."""
+    return _QUERY[getattr(name, "value", name)]
+
+
+def kernel_query_form(kernel_name: str) -> Optional[str]:
+    """How modproof writes the kernel's query `kernel_name` ("{}" for its argument)."""
+    for q in QUERIES:
+        if kernel_name in q.kernel:
+            return KERNEL_QUERY_FORMS.get(kernel_name, f"{q.name}({{}})")
+    return None
+
+
+def kernel_primitive(kernel_name: str) -> Optional[str]:
+    """The primitive the kernel calls `kernel_name`, or None."""
+    for p in PRIMITIVES:
+        if kernel_name in p.kernel:
+            return p.name
+    return None
+
+
+# --------------------------------------------------------------------------- v2 built-in calls
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A version-2 built-in, written as a call `NAME()` or `NAME(ARG)` and lowered to
+    steps over hidden state (spec/v2.py).  A file that declares a function of the
+    same name calls its own function instead."""
+
+    name: str
+    operand: Optional[str]     # what its argument must name (None: no argument)
+    summary: str = ""
+
+
+BUILTINS = (
+    Builtin("queue_work", "work", "queue a work item (a no-op while it is pending)"),
+    Builtin("flush_work", "work", "wait until the work item is neither pending nor running"),
+    Builtin("cancel_work_sync", "work", "take the item off the queue and wait for a running instance"),
+    Builtin("flush_workqueue", "workqueue", "wait until no work on the queue is pending or running"),
+    Builtin("destroy_workqueue", "workqueue", "as flush_workqueue"),
+    Builtin("call_rcu", "fn", "run the function after a grace period"),
+    Builtin("rcu_barrier", None, "wait until every queued call_rcu callback has run"),
+    Builtin("synchronize_rcu", None, "wait for the read-side sections in progress"),
+    Builtin("rcu_read_lock", None, "enter a read-side section"),
+    Builtin("rcu_read_unlock", None, "leave a read-side section"),
+    Builtin("mod_timer", "timer", "arm the timer (a no-op once it is shut down)"),
+    Builtin("del_timer_sync", "timer", "disarm the timer and wait for a running handler"),
+    Builtin("timer_shutdown_sync", "timer", "disarm the timer for good and wait for its handler"),
+    Builtin("wait_timeout", "completion", "wait for the completion, or give up"),
+)
+_BUILTIN = {b.name: b for b in BUILTINS}
+
+
+def builtin(name: str) -> Builtin:
+    return _BUILTIN[name]
+
+
+def is_builtin(name: str) -> bool:
+    return name in _BUILTIN
+
+
+# --------------------------------------------------------------------------- operators
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A binary operator.  `apply` works on Python values and on Z3 terms alike
+    (`&` and `|` are Z3's And and Or, and Python's on bools)."""
+
+    name: str              # the member of ast.BinOp
+    symbol: str            # as written
+    operands: str          # "bool", "int" or "same" (both sides of one type)
+    result: str            # "bool" or "int"
+    apply: Callable
+    absorbing: Optional[bool] = None   # and/or: the left value that decides alone (short circuit)
+
+
+OPERATORS = (
+    Operator("OR", "or", "bool", "bool", operator.or_, absorbing=True),
+    Operator("AND", "and", "bool", "bool", operator.and_, absorbing=False),
+    Operator("EQ", "==", "same", "bool", operator.eq),
+    Operator("NE", "!=", "same", "bool", operator.ne),
+    Operator("LT", "<", "int", "bool", operator.lt),
+    Operator("LE", "<=", "int", "bool", operator.le),
+    Operator("GT", ">", "int", "bool", operator.gt),
+    Operator("GE", ">=", "int", "bool", operator.ge),
+    Operator("ADD", "+", "int", "int", operator.add),
+    Operator("SUB", "-", "int", "int", operator.sub),
+)
+_OPERATOR = {o.symbol: o for o in OPERATORS}
+NEGATIONS = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+
+
+def binary(symbol) -> Operator:
+    """The operator spelt `symbol` (or of a BinOp member); KeyError if none."""
+    return _OPERATOR[getattr(symbol, "value", symbol)]
+
+
+# --------------------------------------------------------------------------- statements
+
+
+@dataclass(frozen=True)
+class StepShape:
+    """A kind of step that is not a primitive: what the lowering makes of the
+    other statements (and of the phases of calls and unload)."""
+
+    name: str
+    blocks: bool = False
+    summary: str = ""
+
+
+STEP_SHAPES = (
+    StepShape("unload_free", summary=UNLOAD_FREE.summary),
+    StepShape("assign", summary="an assignment"),
+    StepShape("assert", summary="an assert"),
+    StepShape("await", blocks=True, summary="block until the condition holds"),
+    StepShape("branch", summary="the test of an if or a while"),
+    StepShape("choose", summary="pick a branch"),
+    StepShape("atomic", blocks=True, summary="a block run as one step (blocked while an await in it fails)"),
+    StepShape("call", summary="the call of a function"),
+    StepShape("return", summary="the return from a function, in the callee's code"),
+)
+STEP_KIND_NAMES = tuple(p.name for p in PRIMITIVES) + tuple(s.name for s in STEP_SHAPES)
+BLOCKING_STEP_KINDS = frozenset([p.name for p in PRIMITIVES if p.blocks]
+                                + [s.name for s in STEP_SHAPES if s.blocks])
