@@ -149,3 +149,92 @@ def programs(draw) -> str:
     if draw(st.booleans()):
         lines.append(f"cover cv: {draw(st.sampled_from(['v == 2', 'b and v > 0', 'v == 1']))}")
     return "\n".join(lines) + "\n"
+
+
+@st.composite
+def programs_v2(draw) -> str:
+    """Random programs that use every primitive and every version-2 construct:
+    storage `in MOD`, work items and workqueues, timers, call_rcu and grace
+    periods, wait_timeout, the exit helpers, try_ queries, and atomic blocks that
+    touch storage in a module.  Finite-state by construction (loops are bounded
+    by a var that only grows; workers and timers have boolean state)."""
+    mods = ["m0", "m1"][:draw(st.integers(1, 2))]
+    owners = ["core"] + mods
+    homes = [None] + mods
+    objs, comps = ["o0", "o1"], ["c0", "c1"]
+    lines: list[str] = []
+    for m in mods:
+        exit_fn = draw(st.booleans())
+        lines.append(f"module {m} refs {draw(st.integers(1, 2))}" + (f" exit {m}_exit" if exit_fn else ""))
+        if exit_fn:
+            body = draw(st.sampled_from(["cancel_work_sync(w0)", "flush_workqueue(q0)",
+                                         "del_timer_sync(t0)", "timer_shutdown_sync(t0)",
+                                         "rcu_barrier()", "complete(c0)", "v = v + 1"]))
+            lines.append(f"fn {m}_exit in {draw(st.sampled_from(owners))} {{ {body} }}")
+    for o in objs:
+        home = draw(st.sampled_from(homes))
+        rel = draw(st.booleans())
+        lines.append(f"object {o} refs {draw(st.integers(1, 2))}" + (f" release {o}_rel" if rel else "")
+                     + (f" in {home}" if home else ""))
+        if rel:
+            lines.append(f"fn {o}_rel in {draw(st.sampled_from(owners))} {{ "
+                         f"{draw(st.sampled_from(['complete(c1)', 'v = v + 1', 'b = true']))} }}")
+    for c in comps:
+        home = draw(st.sampled_from(homes))
+        lines.append(f"completion {c}" + (f" done {draw(st.integers(0, 1))}" if draw(st.booleans()) else "")
+                     + (f" in {home}" if home else ""))
+    lines += ["mutex l0", "var v = 0", "var b = false", "workqueue q0",
+              f"work w0 runs w0_fn on q0", "timer t0 runs t0_fn"]
+    lines.append(f"fn w0_fn in {draw(st.sampled_from(owners))} {{ "
+                 f"{draw(st.sampled_from(['v = v + 1', 'complete(c0)', 'mod_timer(t0)', 'get(o0)']))} }}")
+    lines.append(f"fn t0_fn in {draw(st.sampled_from(owners))} {{ "
+                 f"{draw(st.sampled_from(['b = true', 'queue_work(w0)', 'complete(c1)']))} }}")
+    lines.append(f"fn cb in {draw(st.sampled_from(owners))} {{ "
+                 f"{draw(st.sampled_from(['v = v + 1', 'put(o1)', 'complete(c0)']))} }}")
+
+    def prim() -> str:
+        m, o, c = (draw(st.sampled_from(xs)) for xs in (mods, objs, comps))
+        return draw(st.sampled_from([
+            f"get({o})", f"put({o})", f"complete({c})", f"complete_all({c})", f"reinit({c})",
+            f"wait({c})", "lock(l0); b = not b; unlock(l0)", f"module_get({m})", f"module_put({m})",
+            f"unload({m})", "queue_work(w0)", "flush_work(w0)", "cancel_work_sync(w0)",
+            "flush_workqueue(q0)", "mod_timer(t0)", "del_timer_sync(t0)", "call_rcu(cb)",
+            "rcu_read_lock()", "rcu_read_unlock()", "synchronize_rcu()", f"wait_timeout({c})",
+            "v = v + 1", "b = not b", "assert v < 3", f"await done({c}) > 0 or v > 0",
+        ]))
+
+    def in_atomic() -> str:
+        o, c, m = (draw(st.sampled_from(xs)) for xs in (objs, comps, mods))
+        return draw(st.sampled_from([
+            f"get({o})", f"complete({c})", f"reinit({c})", f"module_put({m})", f"module_get({m})",
+            f"if refs({o}) > 1 {{ v = v + 1 }}", f"if b and done({c}) > 0 {{ b = false }}",
+            f"if false {{ complete({c}) }}", f"await done({c}) > 0", "assert v < 3",
+            f"if try_get({o}) {{ b = true }}", "if locked(l0) { unlock(l0) }", "v = v + 1",
+        ]))
+
+    def stmt() -> str:
+        kind = draw(st.sampled_from(["prim", "prim", "prim", "atomic", "if", "while"]))
+        if kind == "prim":
+            return prim()
+        if kind == "atomic":
+            return "atomic { " + "; ".join(in_atomic() for _ in range(draw(st.integers(1, 3)))) + " }"
+        if kind == "if":
+            o, m = draw(st.sampled_from(objs)), draw(st.sampled_from(mods))
+            c = draw(st.sampled_from([f"try_get({o})", f"try_module_get({m})", f"loaded({m})",
+                                      f"refs({o}) == 1", "locked(l0)", "b"]))
+            return f"if {c} {{ {prim()} }} else {{ {prim()} }}"
+        return f"while v < 2 {{ {prim()}; v = v + 1 }}"
+
+    n = draw(st.integers(2, 3))
+    for i in range(n):
+        name = f"p{i}" + ("[2]" if i == 0 and draw(st.integers(0, 3)) == 0 else "")
+        body = [stmt() for _ in range(draw(st.integers(1, 4)))]
+        end = draw(st.sampled_from(["", "", f"module_put_and_exit({draw(st.sampled_from(mods))})",
+                                    f"complete_and_exit({draw(st.sampled_from(comps))})"]))
+        if end:
+            body.append(end)
+        lines.append(f"thread {name} in {draw(st.sampled_from(owners))} {{\n    "
+                     + "\n    ".join(body) + "\n}")
+    if draw(st.booleans()):
+        lines.append(f"invariant inv: {draw(st.sampled_from(['v < 3', 'not b or v > 0']))}")
+    return "\n".join(lines) + "\n"
