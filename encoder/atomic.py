@@ -15,6 +15,7 @@ from modproof.encoder import terms
 from modproof.encoder.outcomes import ATOMIC_LIMIT, Outcome
 from modproof.encoder.timeline import is_false, is_true
 from modproof.spec import model as M
+from modproof.spec import vocabulary as V
 from modproof.spec.ast import Span
 from modproof.spec.vocabulary import ATOMIC_LOOP_LIMIT
 
@@ -152,7 +153,16 @@ def atomic_outcomes(enc, st: M.Step, i: int, t: int) -> tuple[list[Outcome], tup
             w = stmt(s, w)
         return w
 
+    def touched(w: _World, tc) -> None:
+        """NOTE(touch): where `tc` holds the block touches storage of a gone module here."""
+        if tc is not None:
+            w.fail(enc.and_([w.live, tc]), V.USE_AFTER_UNLOAD)
+            w.live = enc.and_([w.live, z3.Not(tc)])
+
     def loop(s: M.AWhile, w: _World, k: int) -> _World:
+        touched(w, terms.touch(s.cond, read_in(w), i, alg))
+        if is_false(w.live):
+            return w
         c, upd = terms.test(s.cond, read_in(w), i, alg)
         if k >= unroll:
             def beyond(w1: _World) -> _World:
@@ -181,13 +191,17 @@ def atomic_outcomes(enc, st: M.Step, i: int, t: int) -> tuple[list[Outcome], tup
             enabled, viol, upd = terms.prim(s.kind, s.operand, read, i, alg)
             if enabled is not None:    # not enabled: the block is not enabled this way
                 w.live = enc.and_([w.live, enabled])
+            prim = M.PRIMITIVE_OF[s.kind]
+            touched(w, terms.gone(enc.program.home(prim.operand, s.operand), read))
             if viol is not None:
                 w.fail(enc.and_([w.live, viol[0]]), viol[1])
                 w.live = enc.and_([w.live, z3.Not(viol[0])])
             return w.update(upd)
         if isinstance(s, M.AAssign):
+            touched(w, terms.touch(s.value, read, i, alg))
             return w.update({enc.lkey(s.target, i): terms.expr(s.value, read, i, alg)})
         if isinstance(s, M.AAssert):
+            touched(w, terms.touch(s.cond, read, i, alg))
             c = terms.expr(s.cond, read, i, alg)
             w.fail(enc.and_([w.live, z3.Not(c)]), "assertion")
             w.live = enc.and_([w.live, c])
@@ -195,8 +209,10 @@ def atomic_outcomes(enc, st: M.Step, i: int, t: int) -> tuple[list[Outcome], tup
         if isinstance(s, M.AAwait):
             c, upd = terms.test(s.cond, read, i, alg)
             w.live = enc.and_([w.live, c])   # a false await: not enabled this way
+            touched(w, terms.touch(s.cond, read, i, alg))
             return w.update(upd)
         if isinstance(s, M.AIf):
+            touched(w, terms.touch(s.cond, read, i, alg))
             c, upd = terms.test(s.cond, read, i, alg)
             return branch(w, c, lambda w1: block(s.then, w1.update(upd)),
                           lambda w1: block(s.orelse, w1))

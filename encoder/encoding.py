@@ -244,10 +244,11 @@ class Encoding(Timeline):
 
     @staticmethod
     def _judged_first(node: NodeAt) -> list[tuple[str, z3.BoolRef]]:
-        """NOTE(check-order): the conditions of vocabulary.JUDGED_FIRST for `node`, in
-        order (its owner is gone, storage it uses is gone), where they can hold."""
-        cond = {CODE_AFTER_UNLOAD: node.gone, USE_AFTER_UNLOAD: node.freed}
-        return [(c, cond[c]) for c in V.JUDGED_FIRST if cond[c] is not None]
+        """NOTE(check-order): a step that is taken is judged first for
+        code-after-unload (its owner is gone); use-after-unload comes next, as the
+        step's first outcome (steps.py) or in order inside an atomic block."""
+        assert V.JUDGED_FIRST[0] == CODE_AFTER_UNLOAD
+        return [(CODE_AFTER_UNLOAD, node.gone)] if node.gone is not None else []
 
     @built_once
     def step_violations(self, t: int) -> dict[str, z3.BoolRef]:
@@ -258,8 +259,8 @@ class Encoding(Timeline):
             base = z3.And(self.moved(node.thread, t), node.at_pc)
             first = self._judged_first(node)
             for k, (check, cond) in enumerate(first):
-                per[check].append(self.and_([base, cond, node.enabled]
-                                            + [z3.Not(c) for _, c in first[:k]]))
+                per[check].append(z3.And([base, cond, node.enabled]
+                                         + [z3.Not(c) for _, c in first[:k]]))
             for k, o in enumerate(node.outcomes):
                 if o.violation is None:
                     continue

@@ -40,4 +40,3 @@ class NodeAt:
     nondet: bool                    # outcomes are told apart by choice@t
     enabled: z3.BoolRef             # some outcome's guard holds (violations included)
     selectors: tuple = ()           # choice[k]@t that `enabled` depends on (NOTE(atomic-paths))
-    freed: Optional[z3.BoolRef] = None  # v2: storage the step uses is gone (use-after-unload)

@@ -7,18 +7,48 @@ NOTE(check-order)); `nodes(enc, t)` makes a `NodeAt` of every step.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import z3
 
 from modproof.encoder import terms
 from modproof.encoder.atomic import atomic_outcomes
-from modproof.encoder.footprint import storage_modules
 from modproof.encoder.outcomes import NodeAt, Outcome
 from modproof.spec import model as M
+from modproof.spec import vocabulary as V
 from modproof.spec.model import GONE, LOADED, StepKind
 
 
 def step_outcomes(enc, st: M.Step, i: int, t: int) -> list[Outcome]:
-    """The outcomes of thread `i` taking `st` from state `t` (code-after-unload aside)."""
+    """The outcomes of thread `i` taking `st` from state `t` (code-after-unload aside).
+    NOTE(touch): where the step, taken, touches storage of a gone module, it violates
+    use-after-unload instead of anything it would do otherwise."""
+    outs = _outcomes(enc, st, i, t)
+    tc = _touch(enc, st, i, t)
+    if tc is None:
+        return outs
+    enabled = enc.true if st.kind not in M.BLOCKING_KINDS else enc.or_([o.guard for o in outs])
+    return ([Outcome(enc.and_([enabled, tc]), violation=V.USE_AFTER_UNLOAD)]
+            + [replace(o, guard=enc.and_([o.guard, z3.Not(tc)])) for o in outs])
+
+
+def _touch(enc, st: M.Step, i: int, t: int):
+    """The step touches storage of a gone module (None: it cannot)."""
+    if not st.uses:
+        return None
+
+    def read(key):
+        return enc.at(key, t)
+
+    if st.kind in M.PRIMITIVE_OF:
+        prim = M.PRIMITIVE_OF[st.kind]
+        return terms.gone(enc.program.home(prim.operand, st.operand), read)
+    if st.expr is not None:
+        return terms.touch(st.expr, read, i, enc.alg)
+    return None
+
+
+def _outcomes(enc, st: M.Step, i: int, t: int) -> list[Outcome]:
     alg = enc.alg
 
     def read(key):
@@ -84,10 +114,7 @@ def nodes(enc, t: int) -> tuple[NodeAt, ...]:
                 outs = step_outcomes(enc, st, i, t)
             gone = None if st.owner < 0 else enc.at(("mstate", st.owner), t) == GONE
             nondet = st.kind is StepKind.CHOOSE
-            homes = storage_modules(enc.program, st)
-            freed = (enc.or_([enc.at(("mstate", m), t) == GONE for m in homes])
-                     if homes else None)
             out.append(NodeAt(i, st, enc.pc_is(i, st.id, t), gone, tuple(outs), nondet,
-                              enc.or_([o.guard for o in outs]), sels, freed))
+                              enc.or_([o.guard for o in outs]), sels))
     return tuple(out)
 

@@ -80,3 +80,30 @@ def prim(kind: M.StepKind, x: int, read: Read, thread: int, alg: Z3Values
     enabled = None if eff.enabled is True else eff.enabled
     viol = None if eff.fails is False else (eff.fails, p.check)
     return enabled, viol, {(table, x): v for table, v in eff.writes.items()}
+
+
+def gone(home: int, read: Read) -> Optional[z3.BoolRef]:
+    """The module whose memory holds something (`home`) is gone; None for core."""
+    return None if home < 0 else read(("mstate", home)) == M.GONE
+
+
+def touch(e: M.Expr, read: Read, thread: int, alg: Z3Values) -> Optional[z3.BoolRef]:
+    """NOTE(touch): evaluating `e` reaches a query on storage of a gone module, with
+    C's evaluation order (the right side of `and`/`or` only when the left does not
+    decide); None when `e` queries no storage that can go."""
+    if isinstance(e, M.Q):
+        return gone(e.home, read)
+    if isinstance(e, M.Neg):
+        return touch(e.operand, read, thread, alg)
+    if isinstance(e, M.Bin):
+        a = touch(e.left, read, thread, alg)
+        b = touch(e.right, read, thread, alg)
+        if b is not None:
+            op = V.binary(e.op)
+            if op.absorbing is not None:
+                left = expr(e.left, read, thread, alg)
+                b = z3.And(left if op.absorbing is False else z3.Not(left), b)
+        if a is None or b is None:
+            return a if b is None else b
+        return z3.Or(a, b)
+    return None

@@ -228,6 +228,15 @@ class _Lowerer:
     def owner_index(self, owner: str) -> int:
         return M.CORE if owner == "core" else self.sym.index("module", owner)
 
+    def query(self, kind: A.QueryKind, index: int) -> M.Q:
+        """Query `kind` of thing `index`, with the module whose memory holds it."""
+        operand = V.query(kind).operand
+        home = M.CORE
+        if operand in V.STORAGE_KINDS:
+            decls = self.sym.objects if operand == "object" else self.sym.completions
+            home = self.storage(decls[index].storage)
+        return M.Q(kind, index, home)
+
     def text_of(self, s) -> str:
         """The statement as the user wrote it, on one line."""
         sp = s.span
@@ -250,7 +259,7 @@ class _Lowerer:
         if isinstance(e, A.Binary):
             return M.Bin(e.op, self.expr(e.left, slots), self.expr(e.right, slots))
         if isinstance(e, A.Query):
-            return M.Q(e.kind, self.sym.index(V.query(e.kind).operand, e.arg))
+            return self.query(e.kind, self.sym.index(V.query(e.kind).operand, e.arg))
         raise AssertionError(f"cannot lower {e!r}")
 
     def program(self) -> M.Program:
@@ -300,9 +309,11 @@ class _Lowerer:
             idx += 1
         for o in releasers:
             trig = (M.AAwait(var(f"release_pending({o.name})"), o.span),
-                    M.AAssign(var(f"release_pending({o.name})"), M.Const(False), o.span))
+                    M.AAssign(var(f"release_pending({o.name})"), M.Const(False), o.span),
+                    M.AAssign(var(f"release_running({o.name})"), M.Const(True), o.span))
             threads.append(_ThreadBuilder(self, None, f"release({o.name})", None, idx)
-                           .build_worker(trig, o.release, None, o.span, "release"))
+                           .build_worker(trig, o.release, f"release_running({o.name})", o.span,
+                                         "release"))
             idx += 1
 
         def prop(d) -> M.Prop:

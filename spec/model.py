@@ -71,6 +71,7 @@ class Q:
 
     kind: QueryKind
     index: int  # into objects, modules, completions or mutexes, by kind
+    home: int = CORE   # the module whose memory holds what it reads (v2 storage `in MOD`)
 
 
 Expr = Union[Const, VarRef, LocalRef, Neg, Bin, Q]
@@ -344,6 +345,14 @@ class Program:
     keyed_by_thread: bool = False
     # Functions that no thread ever runs (name, line, col): nothing in them is checked.
     never_run: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)
+
+    def home(self, kind: str, index: int) -> int:
+        """The module whose memory holds thing `index` of `kind` (CORE: never freed)."""
+        if kind == "object":
+            return self.objects[index].storage
+        if kind == "completion":
+            return self.completions[index].storage
+        return CORE
 
     def owner_name(self, owner: int) -> str:
         return "core" if owner == CORE else self.modules[owner].name

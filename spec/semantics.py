@@ -23,6 +23,7 @@ from modproof.spec.model import (
 from modproof.spec.vocabulary import ATOMIC_LOOP_LIMIT, FREE
 
 ATOMIC_FUEL = ATOMIC_LOOP_LIMIT   # NOTE(atomic-loop-limit)
+ATOMIC_WORK = 1_000_000           # statements one atomic step may run over all its paths
 
 
 class State(NamedTuple):
@@ -48,7 +49,8 @@ class Outcome:
 
 
 class AtomicLoopLimit(Exception):
-    """An `atomic` block ran more than ATOMIC_FUEL loop iterations: the engines say unknown."""
+    """An `atomic` block ran more than ATOMIC_LOOP_LIMIT loop iterations on one path (or
+    more than ATOMIC_WORK statements over all paths): the engines say unknown."""
 
 
 def initial(p: Program) -> State:
@@ -127,6 +129,34 @@ def _is_try(e) -> bool:
     return isinstance(e, Q) and V.query(e.kind).takes is not None
 
 
+def first_touch(e, s: State, locs: tuple) -> Optional[Q]:
+    """NOTE(touch): the first query on storage of a gone module that evaluating `e`
+    reaches, or None.  Evaluation is C's: left to right, and the right side of
+    `and` (`or`) is not evaluated when the left side is false (true), so it
+    touches nothing then."""
+    if isinstance(e, Q):
+        return e if e.home >= 0 and s.mstate[e.home] == GONE else None
+    if isinstance(e, Neg):
+        return first_touch(e.operand, s, locs)
+    if isinstance(e, Bin):
+        hit = first_touch(e.left, s, locs)
+        if hit is not None:
+            return hit
+        op = V.binary(e.op)
+        if op.absorbing is not None and evaluate(e.left, s, locs) == op.absorbing:
+            return None
+        return first_touch(e.right, s, locs)
+    return None
+
+
+def _gone_use(p: Program, kind: str, x: int, t: int, text: str) -> tuple[str, str]:
+    """The use-after-unload of thing `x` of `kind` by thread `t` in statement `text`."""
+    thing = p.objects[x] if kind == "object" else p.completions[x]
+    return (V.USE_AFTER_UNLOAD,
+            f"{p.threads[t].name} uses {kind} {thing.name} in '{text}', but it lived in "
+            f"module {p.modules[thing.storage].name}, whose memory is gone")
+
+
 def _test(e, s: State, t: int) -> tuple[bool, State]:
     """A condition as a step evaluates it: (holds, state after any try_ side effect)."""
     if _is_try(e):
@@ -167,18 +197,36 @@ def _message(p: Program, prim: V.Primitive, x: int, s: State, t: int) -> str:
 # --------------------------------------------------------------------------- atomic blocks
 
 
-def _run_atomic(p: Program, body, s: State, t: int, choice: tuple, fuel: list):
-    """All ways `body` can run from `s`: yields (state, violation-or-None, choice).
-    Paths that reach a false `await` are dropped (the block is not enabled on them).
-    Iterative, so a long loop inside `atomic` cannot exhaust Python's stack."""
-    stack = [(tuple(body), s, choice)]
+def _run_atomic(p: Program, st: Step, s: State, t: int):
+    """All ways the body of atomic step `st` can run from `s`: yields (state,
+    violation-or-None, choice).  Paths that reach a false `await` are dropped (the
+    block is not enabled on them).  Statements are judged in order: the first that
+    touches storage of a gone module (NOTE(touch)) or violates its own check ends
+    the block there.  Iterative, so a long loop inside `atomic` cannot exhaust
+    Python's stack.
+
+    NOTE(atomic-loop-limit): a path that would run more than ATOMIC_LOOP_LIMIT
+    loop iterations raises AtomicLoopLimit (the engines answer unknown); so does
+    a block with more than ATOMIC_WORK statements over all its paths, a budget
+    of this engine and not part of the language."""
+    judge = bool(st.uses)
+    work = ATOMIC_WORK
+    stack = [(st.body, s, (), ATOMIC_LOOP_LIMIT)]
     while stack:
-        pending, s, choice = stack.pop()
+        pending, s, choice, fuel = stack.pop()
         while True:
             if not pending:
                 yield s, None, choice
                 break
+            work -= 1
+            if work < 0:
+                raise AtomicLoopLimit(st.span)
             first, rest = pending[0], pending[1:]
+            if judge:
+                hit = _touch_in(p, st, first, s, t)
+                if hit is not None:
+                    yield s, hit, choice
+                    break
             if isinstance(first, AOp):
                 done = _prim(p, first.kind, first.operand, s, t)
                 if done is None:
@@ -206,8 +254,8 @@ def _run_atomic(p: Program, body, s: State, t: int, choice: tuple, fuel: list):
             elif isinstance(first, AWhile):
                 ok, s = _test(first.cond, s, t)
                 if ok:
-                    fuel[0] -= 1
-                    if fuel[0] < 0:
+                    fuel -= 1
+                    if fuel < 0:
                         raise AtomicLoopLimit(first.span)
                     pending = first.body + pending
                 else:
@@ -215,10 +263,36 @@ def _run_atomic(p: Program, body, s: State, t: int, choice: tuple, fuel: list):
             elif isinstance(first, AChoose):
                 # Branch 0 first: push the others in reverse order.
                 for i in range(len(first.branches) - 1, 0, -1):
-                    stack.append((first.branches[i] + rest, s, choice + (i,)))
+                    stack.append((first.branches[i] + rest, s, choice + (i,), fuel))
                 pending, choice = first.branches[0] + rest, choice + (0,)
             else:
                 raise AssertionError(first)
+
+
+def _touch_in(p: Program, st: Step, a, s: State, t: int) -> Optional[tuple[str, str]]:
+    """NOTE(touch): does atomic statement `a`, run now, touch storage of a gone module
+    first thing?  (check, reason) or None.  An `await` that does not hold touches
+    nothing: it blocks the block, which executes nothing."""
+    if isinstance(a, AOp):
+        prim = PRIMITIVE_OF[a.kind]
+        home = p.home(prim.operand, a.operand)
+        if home >= 0 and s.mstate[home] == GONE:
+            if prim.blocks and not prim.effect(reader(s), a.operand, t).enabled:
+                return None
+            return _gone_use(p, prim.operand, a.operand, t, st.text)
+        return None
+    locs = s.locs[t]
+    if isinstance(a, AAwait):
+        if not _test(a.cond, s, t)[0]:
+            return None
+        q = first_touch(a.cond, s, locs)
+    elif isinstance(a, AAssign):
+        q = first_touch(a.value, s, locs)
+    elif isinstance(a, (AAssert, AIf, AWhile)):
+        q = first_touch(a.cond, s, locs)
+    else:
+        return None
+    return None if q is None else _gone_use(p, V.query(q.kind).operand, q.index, t, st.text)
 
 
 def _assign(target, value, s: State, t: int) -> State:
@@ -267,7 +341,7 @@ def _effects(p: Program, st: Step, s: State, t: int) -> list[Outcome]:
         return [Outcome(_goto(s, t, st.next))]
     if k is StepKind.ATOMIC:
         out = []
-        for s2, v, choice in _run_atomic(p, st.body, s, t, (), [ATOMIC_FUEL]):
+        for s2, v, choice in _run_atomic(p, st, s, t):
             if v is not None:
                 out.append(Outcome(s, v[0], v[1], choice))
             else:
@@ -318,17 +392,25 @@ def _owner_gone(p: Program, st: Step, s: State, t: int) -> Optional[str]:
     return None
 
 
-def _storage_gone(p: Program, st: Step, s: State, t: int) -> Optional[str]:
-    for kind, x in st.uses:
-        thing = p.objects[x] if kind == "object" else p.completions[x]
-        if thing.storage >= 0 and s.mstate[thing.storage] == GONE:
-            return (f"{p.threads[t].name} uses {kind} {thing.name} in '{st.text}', "
-                    f"but it lived in module {p.modules[thing.storage].name}, "
-                    "whose memory is gone")
+def _storage_touched(p: Program, st: Step, s: State, t: int) -> Optional[str]:
+    """NOTE(touch): the step touches storage of a gone module: its primitive acts on
+    it, or its expression evaluates a query of it.  Inside `atomic` the block's
+    statements are judged in order as it runs (`_run_atomic`), not here."""
+    if not st.uses or st.kind is StepKind.ATOMIC:
+        return None
+    if st.kind in PRIMITIVE_OF:
+        prim = PRIMITIVE_OF[st.kind]
+        home = p.home(prim.operand, st.operand)
+        if home >= 0 and s.mstate[home] == GONE:
+            return _gone_use(p, prim.operand, st.operand, t, st.text)[1]
+    if st.expr is not None:
+        q = first_touch(st.expr, s, s.locs[t])
+        if q is not None:
+            return _gone_use(p, V.query(q.kind).operand, q.index, t, st.text)[1]
     return None
 
 
-_JUDGE = {V.CODE_AFTER_UNLOAD: _owner_gone, V.USE_AFTER_UNLOAD: _storage_gone}
+_JUDGE = {V.CODE_AFTER_UNLOAD: _owner_gone, V.USE_AFTER_UNLOAD: _storage_touched}
 
 
 def current_step(p: Program, s: State, t: int) -> Optional[Step]:

@@ -62,7 +62,7 @@ def var_names(sym, rcu_fns: list[str], readers: list[int], syncers: list[int],
     if deferred:
         for o in sym.objects:
             if o.release is not None:
-                out.append((f"release_pending({o.name})", False))
+                out += [(f"release_pending({o.name})", False), (f"release_running({o.name})", False)]
     return out
 
 
@@ -184,7 +184,7 @@ class V2:
             return node(M.StepKind.ATOMIC, wait, body=body)
         if fn == "wait_timeout":
             c = lw.sym.index("completion", arg)
-            got = (M.AAwait(M.Bin(BinOp.GT, M.Q(QueryKind.DONE, c), M.Const(0)), s.span),
+            got = (M.AAwait(M.Bin(BinOp.GT, lw.query(QueryKind.DONE, c), M.Const(0)), s.span),
                    M.AOp(M.StepKind.WAIT, c, s.span))
             return node(M.StepKind.ATOMIC, cont, body=(M.AChoose((got, ()), s.span),))
         raise AssertionError(f"not a v2 built-in: {fn}")
@@ -193,7 +193,7 @@ class V2:
         """`put(O)` under --deferred-release: the put, and at zero the release is queued."""
         o = self.lw.sym.objects[operand]
         body = (M.AOp(M.StepKind.PUT, operand, s.span),
-                M.AIf(M.Bin(BinOp.EQ, M.Q(QueryKind.REFS, operand), M.Const(0)),
+                M.AIf(M.Bin(BinOp.EQ, self.lw.query(QueryKind.REFS, operand), M.Const(0)),
                       (M.AAssign(self.var(f"release_pending({o.name})"), TRUE, s.span),), (), s.span))
         return self.tb.make(M.StepKind.ATOMIC, ctx.owner, s.span, self.lw.text_of(s), next=cont,
                             frame=ctx.frame, body=body)
