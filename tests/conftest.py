@@ -10,10 +10,10 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 PROOFS = ROOT / "proofs"
-# The calibration examples live in ../shared/examples beside the checkout; a copy
-# is vendored in tests/calibration for checkouts without it.
-SHARED_EXAMPLES = ROOT.parent / "shared" / "examples"
-EXAMPLES = SHARED_EXAMPLES if (SHARED_EXAMPLES / "expected.tsv").exists() else TESTS / "calibration"
+# The calibration examples, vendored from the shared design folder: the tests read
+# nothing outside the repository (tests/tools/calibration_sync.py compares the copy
+# with the shared folder, and updates it).
+EXAMPLES = TESTS / "calibration"
 
 REGEN = bool(os.environ.get("MODPROOF_REGEN"))
 
