@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -16,6 +17,18 @@ PROOFS = ROOT / "proofs"
 EXAMPLES = TESTS / "calibration"
 
 REGEN = bool(os.environ.get("MODPROOF_REGEN"))
+# CI installs every external tool the tests use (Spin, a C compiler, Chromium) and
+# sets MODPROOF_REQUIRE_TOOLS=1: there a missing tool fails the tests that need it.
+REQUIRE_TOOLS = os.environ.get("MODPROOF_REQUIRE_TOOLS", "") not in ("", "0")
+
+
+def missing_tool(reason: str) -> NoReturn:
+    """Skip the running test for `reason` (a tool it needs is not installed), or fail
+    it when MODPROOF_REQUIRE_TOOLS is set."""
+    if REQUIRE_TOOLS:
+        pytest.fail(f"{reason} (MODPROOF_REQUIRE_TOOLS is set: the tool must be there)",
+                    pytrace=False)
+    pytest.skip(f"{reason} (set MODPROOF_REQUIRE_TOOLS=1 to fail instead)")
 
 
 def expected_rows() -> list[dict]:
