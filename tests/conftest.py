@@ -4,18 +4,31 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 PROOFS = ROOT / "proofs"
-# The calibration examples live in ../shared/examples beside the checkout; a copy
-# is vendored in tests/calibration for checkouts without it.
-SHARED_EXAMPLES = ROOT.parent / "shared" / "examples"
-EXAMPLES = SHARED_EXAMPLES if (SHARED_EXAMPLES / "expected.tsv").exists() else TESTS / "calibration"
+# The calibration examples, vendored from the shared design folder: the tests read
+# nothing outside the repository (tests/tools/calibration_sync.py compares the copy
+# with the shared folder, and updates it).
+EXAMPLES = TESTS / "calibration"
 
 REGEN = bool(os.environ.get("MODPROOF_REGEN"))
+# CI installs every external tool the tests use (Spin, a C compiler, Chromium) and
+# sets MODPROOF_REQUIRE_TOOLS=1: there a missing tool fails the tests that need it.
+REQUIRE_TOOLS = os.environ.get("MODPROOF_REQUIRE_TOOLS", "") not in ("", "0")
+
+
+def missing_tool(reason: str) -> NoReturn:
+    """Skip the running test for `reason` (a tool it needs is not installed), or fail
+    it when MODPROOF_REQUIRE_TOOLS is set."""
+    if REQUIRE_TOOLS:
+        pytest.fail(f"{reason} (MODPROOF_REQUIRE_TOOLS is set: the tool must be there)",
+                    pytrace=False)
+    pytest.skip(f"{reason} (set MODPROOF_REQUIRE_TOOLS=1 to fail instead)")
 
 
 def expected_rows() -> list[dict]:

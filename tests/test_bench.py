@@ -8,13 +8,17 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, missing_tool
 
 sys.path.insert(0, str(ROOT / "bench"))
 from run import spin_verdict  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not (shutil.which("spin") and shutil.which("cc")),
-                                reason="spin and a C compiler are needed")
+
+@pytest.fixture(autouse=True)
+def _spin_and_cc() -> None:
+    """Skipped without Spin and a C compiler, failed when MODPROOF_REQUIRE_TOOLS=1."""
+    if not (shutil.which("spin") and shutil.which("cc")):
+        missing_tool("spin and a C compiler are needed")
 
 
 def pan_output(tmp_path, *defines: str, memlim: int = 8192) -> str:

@@ -2,7 +2,6 @@
 parallel runs agree with serial ones, the JUnit report counts right, Ctrl-C stops cleanly."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -22,8 +21,6 @@ from modproof.cli import main
 DM_BAD = PROOFS / "dm_in_module.mproof"
 DOUBLE_PUT = PROOFS / "checks" / "double_put.mproof"
 EXPLICIT = CiOptions(engine="explicit")
-
-HAVE_BMC = importlib.util.find_spec("modproof.encoder.bmc") is not None
 
 
 def invoke(*args):
@@ -59,8 +56,7 @@ def corpus(tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------- the corpus
 
 
-@pytest.mark.parametrize("engine", ["explicit", pytest.param("bmc", marks=pytest.mark.skipif(
-    not HAVE_BMC, reason="the bmc engine is not there"))])
+@pytest.mark.parametrize("engine", ["explicit", "bmc"])
 def test_the_corpus_matches_every_expect_line(engine, monkeypatch):
     monkeypatch.chdir(ROOT)
     r = invoke("--engine", engine, "-j", "2")           # default path: proofs/

@@ -486,6 +486,7 @@ def test_step_kinds_kinduction_agrees_with_bfs(name):
     o = bfs(p)
     r = prove_kinduction(p, max_k=30)
     if o.violation is not None and ATOMIC_LIMIT in o.violation[1] and isinstance(r, Unknown):
+        assert "atomic" in r.reason, r.reason
         return
     if o.violation is not None:
         assert isinstance(r, Violated) and len(r.trace.steps) == o.violation[0]
@@ -640,6 +641,7 @@ def test_random_programs_kinduction(seed):
     o = bfs(p)
     r = prove_kinduction(p, max_k=25, timeout=60)
     if o.violation is not None and ATOMIC_LIMIT in o.violation[1] and isinstance(r, Unknown):
+        assert "atomic" in r.reason, r.reason
         return
     if o.violation is None and not o.complete:
         assert not isinstance(r, Violated) or len(r.trace.steps) > 60
@@ -649,10 +651,11 @@ def test_random_programs_kinduction(seed):
         assert r.check in o.violation[1]
         replay(p, r.trace)
     else:
-        # Finite state, no violation: Proved, or Unknown if k ran out; never Violated.
-        assert isinstance(r, (Proved, Unknown)), r
-        if isinstance(r, Proved):
-            assert r.scope == "all-executions"
+        # Finite state, no violation.  Every safe seed here ends all its executions
+        # within 11 steps (o.longest), well inside max_k: k-induction proves it by
+        # then, so Unknown would be a missed proof (and Violated a wrong one).
+        assert o.longest is not None and o.longest <= 25, o.longest
+        assert isinstance(r, Proved) and r.scope == "all-executions", r
 
 
 # --------------------------------------------------------------------------- k-induction

@@ -443,9 +443,10 @@ def test_an_initial_state_violation_shows_in_the_html_panel():
 
 
 def _browser():
+    from conftest import missing_tool
     from test_html_browser import CHROMIUM, _body_attr, _run
     if CHROMIUM is None:
-        pytest.skip("no chromium binary found")
+        missing_tool("no chromium binary found")
     return _run, _body_attr
 
 

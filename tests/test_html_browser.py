@@ -1,7 +1,8 @@
 """The HTML export in a real browser: headless Chromium loads the page, runs its
 script without errors, answers hover and click, and draws a non-blank timeline.
 
-Skipped only when no Chromium binary is found (CI installs Debian's chromium).
+Skipped when no Chromium binary is found, and failed instead when
+MODPROOF_REQUIRE_TOOLS=1 (CI installs Debian's chromium and sets it).
 MODPROOF_REGEN=1 also refreshes the README's screenshot, docs/img/dm_in_module_timeline.png.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REGEN, ROOT
+from conftest import REGEN, ROOT, missing_tool
 from modproof.exports import render_export
 from modproof.prove import Options, prove
 from modproof.spec.lower import load
@@ -34,7 +35,17 @@ def _chromium() -> str | None:
 
 
 CHROMIUM = _chromium()
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary found")
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The browser's path; the test is skipped (or failed, conftest.missing_tool) without one."""
+    if CHROMIUM is None:
+        missing_tool("no chromium binary found")
+    return CHROMIUM
+
+
+needs_chromium = pytest.mark.usefixtures("chromium")
 
 
 def _run(tmp_path: Path, page: Path, *args: str) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ import re
 
 from conftest import EXAMPLES, expected_rows, proof_files
 from modproof.explicit import prove_explicit
-from modproof.result import Proved, Unknown, Violated
+from modproof.result import Unknown, Violated
 from modproof.spec.diagnostics import SpecError, render_all
 from modproof.spec.lower import load_text
 from modproof.witness import replay
@@ -69,9 +69,15 @@ def test_mangled_files_are_rejected_or_proved_with_replayable_witnesses():
             continue
         seen["lowered"] += 1
         r = prove_explicit(program, max_states=3000, timeout=5, reduce=n % 2 == 0)
-        assert isinstance(r, (Proved, Violated, Unknown)), text
+        seen[r.verdict] = seen.get(r.verdict, 0) + 1
+        if isinstance(r, Unknown):
+            # Only the budgets given here, or a loop in `atomic` beyond its limit.
+            assert r.reason.startswith(("state budget exhausted", "timeout after",
+                                        "an atomic block's loop")), (r.reason, text)
         if isinstance(r, Violated):
             w = replay(program, r.trace)
             assert w.check == r.check and len(w.steps) == len(r.trace.steps), text
-    # Both paths must have been exercised, or the test proves little.
+    # Both paths must have been exercised, or the test proves little; of the files
+    # lowered, most must be decided (proved or with a witness that replayed).
     assert seen["rejected"] > ROUNDS // 10 and seen["lowered"] > ROUNDS // 10, seen
+    assert seen.get("unknown", 0) <= seen["lowered"] // 10, seen

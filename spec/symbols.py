@@ -1,0 +1,181 @@
+"""The symbol table, and the context every check reports through.
+
+`collect(spec)` files each declaration of a parsed file under its name
+(refusing keywords, 'core' and a second declaration of a name) and returns a
+`Context`: the `Symbols` built so far, the diagnostics found so far, and the
+name lookups the later checks share (`expect_kind` reports a name that is not
+declared, or not of the kind needed, with a close spelling or a note pointing
+at the declaration).  The checks themselves are in `modproof.spec.check` and
+the modules it names.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Optional
+
+from modproof.spec import ast as A
+from modproof.spec import vocabulary as V
+from modproof.spec.diagnostics import Diagnostic, Note
+from modproof.spec.vocabulary import ARTICLE, CHECKS
+
+PRIMITIVES = frozenset(p.name for p in V.PRIMITIVES)
+QUERIES = frozenset(q.name for q in V.QUERIES)
+RESERVED = V.KEYWORDS | V.OPTION_WORDS | {"core"} | PRIMITIVES | QUERIES
+
+KIND_OF = {
+    A.ModuleDecl: "module", A.ObjectDecl: "object", A.CompletionDecl: "completion",
+    A.MutexDecl: "mutex", A.VarDecl: "var", A.FnDecl: "fn", A.ThreadDecl: "thread",
+    A.InvariantDecl: "invariant", A.CoverDecl: "cover",
+    A.WorkqueueDecl: "workqueue", A.WorkDecl: "work", A.TimerDecl: "timer",
+}
+# Where collect() files each kind of declaration in Symbols (functions go by name).
+_TABLE_OF = {
+    A.ModuleDecl: "modules", A.ObjectDecl: "objects", A.CompletionDecl: "completions",
+    A.MutexDecl: "mutexes", A.VarDecl: "vars", A.ThreadDecl: "threads",
+    A.InvariantDecl: "invariants", A.CoverDecl: "covers", A.WorkqueueDecl: "workqueues",
+    A.WorkDecl: "works", A.TimerDecl: "timers",
+}
+
+
+def suggest(name: str, candidates) -> str:
+    """"; did you mean 'x'?" for a close spelling among `candidates`, else ""."""
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.75)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+@dataclass
+class Symbols:
+    """Everything the lowering needs to know about names, after checking."""
+
+    decls: dict[str, A.Decl] = field(default_factory=dict)
+    modules: list[A.ModuleDecl] = field(default_factory=list)
+    objects: list[A.ObjectDecl] = field(default_factory=list)
+    completions: list[A.CompletionDecl] = field(default_factory=list)
+    mutexes: list[A.MutexDecl] = field(default_factory=list)
+    vars: list[A.VarDecl] = field(default_factory=list)
+    fns: dict[str, A.FnDecl] = field(default_factory=dict)
+    threads: list[A.ThreadDecl] = field(default_factory=list)
+    invariants: list[A.InvariantDecl] = field(default_factory=list)
+    covers: list[A.CoverDecl] = field(default_factory=list)
+    expect: Optional[A.ExpectDecl] = None
+    workqueues: list[A.WorkqueueDecl] = field(default_factory=list)
+    works: list[A.WorkDecl] = field(default_factory=list)
+    timers: list[A.TimerDecl] = field(default_factory=list)
+
+    def builtin(self, call: A.CallStmt) -> bool:
+        """Whether `call` is a v2 built-in (not shadowed by a declared function)."""
+        return V.is_builtin(call.fn) and call.fn not in self.decls
+
+    def kind(self, name: str) -> Optional[str]:
+        if name == "core":
+            return "core"
+        decl = self.decls.get(name)
+        return KIND_OF[type(decl)] if decl is not None else None
+
+    def index(self, kind: str, name: str) -> int:
+        table = {"module": self.modules, "object": self.objects, "completion": self.completions,
+                 "mutex": self.mutexes, "var": self.vars, "workqueue": self.workqueues,
+                 "work": self.works, "timer": self.timers}[kind]
+        for i, d in enumerate(table):
+            if d.name == name:
+                return i
+        raise KeyError(name)
+
+
+class Context:
+    """What the checks of one file share: its symbols, the diagnostics reported so
+    far, and the lookups that report through them."""
+
+    def __init__(self, spec: A.SpecFile):
+        self.spec = spec
+        self.sym = Symbols()
+        self.diags: list[Diagnostic] = []
+        # Every local of every body, to tell "a local is not allowed here" from "undeclared".
+        self.all_locals: dict[str, A.Local] = {}
+        # Names whose declaration was refused (a keyword, 'core'): their uses are not
+        # reported again as undeclared.
+        self.refused: set[str] = set()
+
+    def error(self, span: A.Span, message: str, *notes: Note) -> None:
+        self.diags.append(Diagnostic(span, message, tuple(notes)))
+
+    def decl_note(self, name: str, what: str = "declared here") -> tuple[Note, ...]:
+        """A note pointing at the declaration of `name`, if it has one."""
+        decl = self.sym.decls.get(name)
+        if decl is None:
+            return ()
+        return (Note(getattr(decl, "name_span", decl.span), f"'{name}' is {what}"),)
+
+    def names_of_kind(self, kind: str) -> list[str]:
+        return [n for n in self.sym.decls if self.sym.kind(n) == kind]
+
+    def expect_kind(self, name: str, kind: str, span: A.Span, what: str) -> bool:
+        """Report unless `name` is declared as `kind`; whether it is."""
+        got = self.sym.kind(name)
+        if got == kind:
+            return True
+        if got is None:
+            if name in self.refused:
+                return False
+            self.error(span, f"{what}: '{name}' is not declared{suggest(name, self.names_of_kind(kind))}")
+        else:
+            self.error(span, f"{what}: '{name}' is {ARTICLE.get(got, got)}, not {ARTICLE[kind]}",
+                       *self.decl_note(name))
+        return False
+
+
+def collect(spec: A.SpecFile) -> Context:
+    """A context whose symbols hold every declaration of `spec` that may be filed
+    under its name, with an error for each that may not (and for a second `expect`
+    line, an unknown check in it, or a negative object count)."""
+    ctx = Context(spec)
+    sym = ctx.sym
+    for d in spec.decls:
+        if isinstance(d, A.ExpectDecl):
+            _collect_expect(ctx, d)
+            continue
+        name = d.name
+        span = d.name_span
+        if name == "core":
+            ctx.error(span, "'core' is predeclared: it is the built-in kernel and cannot be declared")
+            continue
+        if name in RESERVED:
+            ctx.error(span, f"'{name}' is a keyword or built-in name and cannot be declared")
+            ctx.refused.add(name)
+            continue
+        prev = sym.decls.get(name)
+        if prev is not None:
+            ctx.error(span, f"'{name}' is already declared as {ARTICLE[KIND_OF[type(prev)]]}; "
+                      "names are unique across the file",
+                      Note(prev.name_span, f"first declaration of '{name}'"))
+            continue
+        sym.decls[name] = d
+        if isinstance(d, A.FnDecl):
+            sym.fns[name] = d
+        else:
+            getattr(sym, _TABLE_OF[type(d)]).append(d)
+        if isinstance(d, A.ObjectDecl) and d.refs < 0:
+            ctx.error(d.span, "an object's count cannot be negative")
+    for d in spec.decls:
+        if isinstance(d, (A.FnDecl, A.ThreadDecl)):
+            for s in d.body:
+                if isinstance(s, A.Local):
+                    ctx.all_locals.setdefault(s.name, s)
+    return ctx
+
+
+def _collect_expect(ctx: Context, d: A.ExpectDecl) -> None:
+    if ctx.sym.expect is not None:
+        ctx.error(d.span, "a file has at most one 'expect' line",
+                  Note(ctx.sym.expect.span, "the first 'expect' is here"))
+        return
+    ctx.sym.expect = d
+    if d.verdict == "violated" and d.check not in CHECKS:
+        spelt = d.check.lower().replace("_", "-")
+        if spelt in CHECKS:   # Code-After-Unload, code_after_unload
+            ctx.error(d.check_span, f"unknown check '{d.check}'; did you mean "
+                      f"'{spelt}'? (check names are lower case, with hyphens)")
+        else:
+            ctx.error(d.check_span, f"unknown check '{d.check}'; the checks are "
+                      + ", ".join(CHECKS))
