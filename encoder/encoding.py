@@ -183,6 +183,8 @@ class Encoding(Timeline):
         """Every thread is done or a v2 worker idles at its wait-for-work step."""
         parts = []
         for i, th in enumerate(self.program.threads):
+            if th.service:
+                continue        # a service loop is never part of a deadlock
             idle = [self.pc_is(i, st.id, t) for st in th.steps if st.idle]
             parts.append(self.or_([self.pc_is(i, DONE, t)] + idle))
         return self.and_(parts)

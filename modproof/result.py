@@ -24,6 +24,7 @@ class RawTrace:
 
     steps: tuple[tuple[int, Optional[State]], ...]
     check: str
+    loop: Optional[int] = None   # a hang: steps[loop:] is a cycle back to the state before steps[loop]
 
 
 @dataclass(frozen=True)

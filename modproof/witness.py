@@ -17,9 +17,9 @@ from modproof.spec import semantics as S
 from modproof.spec.model import (
     CORE, DONE, ENDS_THREAD, GONE, LOADED, MODULE_STATE_NAMES, UINT_MAX, Program, Step, StepKind,
 )
-from modproof.spec.vocabulary import FREE, STATE_CHECKS
+from modproof.spec.vocabulary import FREE, LIVENESS_CHECKS, STATE_CHECKS
 
-STEP_CHECKS_STATE = STATE_CHECKS  # checks that are properties of a state
+STEP_CHECKS_STATE = STATE_CHECKS + LIVENESS_CHECKS  # checks not violated by the last step itself
 
 
 class ReplayError(Exception):
@@ -60,6 +60,7 @@ class Witness:
     initial: tuple[tuple[str, object], ...]
     steps: tuple[WitnessStep, ...]
     deferred_release: bool = False   # of a program lowered with --deferred-release
+    loop: Optional[int] = None       # a hang: steps[loop:] repeat for ever (0-based)
 
     @property
     def length(self) -> int:
@@ -160,7 +161,7 @@ def _explain(p: Program, check: str, reason: str, steps: list[WitnessStep],
         st = p.threads[last.thread_index].steps[last.pc]
         for kind, x in st.uses:
             thing = p.objects[x] if kind == "object" else p.completions[x]
-            if thing.storage >= 0 and final.mstate[thing.storage] == GONE:
+            if f"uses {kind} {thing.name} in" in reason:   # the one it touched (NOTE(touch))
                 m = p.modules[thing.storage].name
                 when = f", which was unloaded at step {gone_at[m]}" if m in gone_at else ""
                 return (f"{last.thread} uses {kind} {thing.name} in '{last.statement}', but it "
@@ -173,6 +174,8 @@ def _explain(p: Program, check: str, reason: str, steps: list[WitnessStep],
         waiting = [S.blocked_reason(p, final, t) for t in range(len(p.threads))
                    if final.pcs[t] != DONE]
         return "deadlock: " + "; ".join(waiting)
+    if check == "hang":
+        return reason
     if steps:
         return f"{steps[-1].thread}: {reason}"
     return reason
@@ -185,6 +188,7 @@ def replay(p: Program, raw: RawTrace,
     By default step i must produce exactly raw.steps[i]'s state; `match(i, state)`
     replaces that test (used when replaying a witness file)."""
     s = S.initial(p)
+    states = [s]
     init_items = state_items(p, s)
     steps: list[WitnessStep] = []
     gone_at: dict[str, int] = {}
@@ -241,6 +245,11 @@ def replay(p: Program, raw: RawTrace,
                 if after.mstate[mi] == GONE and s.mstate[mi] != GONE:
                     gone_at[m.name] = idx
             s = after
+            states.append(s)
+    if raw.check == "hang":
+        reason = _hang(p, raw, states)
+    elif raw.loop is not None:
+        raise ReplayError(n, f"a '{raw.check}' violation has no loop")
     if not step_check:
         if raw.check == "invariant" and S.invariant_violation(p, s) is None:
             raise ReplayError(n, "every invariant holds in the final state")
@@ -252,4 +261,39 @@ def replay(p: Program, raw: RawTrace,
     message = _explain(p, raw.check, reason, steps, gone_at, s)
     return Witness(file=p.path, check=raw.check, message=message,
                    threads=tuple(t.name for t in p.threads), initial=init_items, steps=tuple(steps),
-                   deferred_release=p.deferred_release)
+                   deferred_release=p.deferred_release, loop=raw.loop)
+
+
+def _hang(p: Program, raw: RawTrace, states: list[S.State]) -> str:
+    """Check that `raw` is a hang (NOTE(hang) in explicit/hang.py): its loop returns
+    to the state it started from, every thread enabled in a state of the loop takes
+    a step in it (fairness), and a thread that must finish is unfinished.  The
+    hang in words, or ReplayError."""
+    n = len(raw.steps)
+    if raw.loop is None or not 0 <= raw.loop < n:
+        raise ReplayError(n, "a 'hang' needs a loop: the index of the step it starts at")
+    start = states[raw.loop]
+    if states[-1] != start:
+        raise ReplayError(n, f"the last step does not return to the state before step {raw.loop + 1}, "
+                          "where the loop starts")
+    moving = {t for t, _ in raw.steps[raw.loop:]}
+    loop_states = states[raw.loop:-1]
+    for t in range(len(p.threads)):
+        if t not in moving and any(S.successors(p, x, t) for x in loop_states):
+            raise ReplayError(n, f"the loop is not fair: {p.threads[t].name} can move in it but "
+                              "never does")
+    hung = [t for t, th in enumerate(p.threads) if th.must_finish and start.pcs[t] != DONE]
+    if not hung:
+        raise ReplayError(n, "every thread that must finish has finished when the loop starts")
+    stuck = [S.blocked_reason(p, start, t) for t in hung if t not in moving]
+    looping = [p.threads[t].name for t in hung if t in moving]
+    runners = [p.threads[u].name for u in sorted(moving) if u not in hung]
+    parts = stuck + ([f"{_names(looping)} {'loops' if len(looping) == 1 else 'loop'} for ever "
+                      "without finishing"] if looping else [])
+    keep = (f", while {_names(runners)} {'keeps' if len(runners) == 1 else 'keep'} running"
+            if runners else "")
+    return f"hang: {'; '.join(parts)}{keep} (steps {raw.loop + 1} to {n} repeat for ever)"
+
+
+def _names(xs: list[str]) -> str:
+    return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]

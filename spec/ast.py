@@ -266,6 +266,7 @@ class ThreadDecl:
     owner_span: Span = _span()
     count_span: Span = _span()
     span: Span = _span()
+    service: bool = False  # a service loop: runs for ever by design, never reported as hung
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,25 @@ def _lit(lit: A.Literal):
     return lit.value
 
 
+def can_end(steps: tuple[M.Step, ...]) -> bool:
+    """Some path of the control flow from the entry reaches the thread's end (a
+    test that is a constant goes one way only: `while true` never ends)."""
+    seen, stack = set(), [0] if steps else []
+    while stack:
+        n = stack.pop()
+        if n == M.DONE:
+            return True
+        if n in seen:
+            continue
+        seen.add(n)
+        st = steps[n]
+        targets = st.successors()
+        if st.kind is M.StepKind.BRANCH and isinstance(st.expr, M.Const):
+            targets = (st.next,) if st.expr.value else (st.on_false,)
+        stack.extend(targets)
+    return not steps
+
+
 def step_kind(prim: A.Prim) -> M.StepKind:
     """The kind of step a primitive statement becomes."""
     return M.StepKind(V.primitive(prim).name)
@@ -78,9 +97,13 @@ class _ThreadBuilder(StepGraph):
 
     def thread(self, entry: int, owner: int, group: Optional[str] = None,
                span: Optional[A.Span] = None) -> M.Thread:
+        steps = self.freeze(entry)
+        worker = group is not None
         return M.Thread(name=self.name, group=group or self.decl.name, copy=self.copy, owner=owner,
-                        entry=0, steps=self.freeze(entry), locals=tuple(self.slots),
-                        span=span or self.decl.span)
+                        entry=0, steps=steps, locals=tuple(self.slots),
+                        span=span or self.decl.span,
+                        must_finish=not worker and not self.decl.service and can_end(steps),
+                        service=not worker and self.decl.service)
 
     # ------------------------------------------------------------------ statements
 

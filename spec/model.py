@@ -269,6 +269,10 @@ class Thread:
     steps: tuple[Step, ...]
     locals: tuple[LocalSlot, ...]
     span: Span
+    # Must it finish (the hang check)?  A user thread that can end and is not a
+    # `service` loop; never a v2 worker (NOTE(hang) in explicit/hang.py).
+    must_finish: bool = False
+    service: bool = False   # declared `service`: like an idle worker, never part of a deadlock
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,8 @@ def _decl_lines(decl, out: list[str]) -> None:
         _block_lines(decl.body, "", out)
     elif isinstance(decl, ThreadDecl):
         out.append(f"thread {decl.name}" + (f"[{decl.count}]" if decl.count is not None else "")
-                   + (f" in {decl.owner}" if decl.owner is not None else ""))
+                   + (f" in {decl.owner}" if decl.owner is not None else "")
+                   + (" service" if decl.service else ""))
         _block_lines(decl.body, "", out)
     elif isinstance(decl, InvariantDecl):
         out.append(f"invariant {decl.name}: {expr_to_source(decl.expr)}")

@@ -427,8 +427,10 @@ def invariant_violation(p: Program, s: State) -> Optional[Prop]:
 
 def deadlocked(p: Program, s: State) -> bool:
     """Some thread is not done and no thread can take a step."""
-    # A worker idling at its wait-for-work step is not an unfinished thread.
-    if all(pc == DONE or p.threads[t].steps[pc].idle for t, pc in enumerate(s.pcs)):
+    # A worker idling at its wait-for-work step is not an unfinished thread, and a
+    # `service` loop never is.
+    if all(pc == DONE or p.threads[t].service or p.threads[t].steps[pc].idle
+           for t, pc in enumerate(s.pcs)):
         return False
     return not any(successors(p, s, t) for t in range(len(p.threads)))
 

@@ -55,6 +55,7 @@ class Check:
     name: str
     state: bool          # a property of a state (invariant, deadlock), not of a step
     summary: str
+    liveness: bool = False   # a property of an infinite execution (hang)
 
 
 # In priority order (NOTE(check-priority)): of two violations at the same length,
@@ -70,10 +71,13 @@ CHECK_TABLE = (
     Check("assertion", False, "an assert that does not hold"),
     Check("invariant", True, "an invariant false in a reachable state"),
     Check("deadlock", True, "some thread unfinished and no thread can move"),
+    Check("hang", False, "along a fair infinite execution some thread that must finish never does",
+          liveness=True),
 )
 CHECKS = tuple(c.name for c in CHECK_TABLE)
 STATE_CHECKS = tuple(c.name for c in CHECK_TABLE if c.state)
-STEP_CHECKS = tuple(c.name for c in CHECK_TABLE if not c.state)
+STEP_CHECKS = tuple(c.name for c in CHECK_TABLE if not c.state and not c.liveness)
+LIVENESS_CHECKS = tuple(c.name for c in CHECK_TABLE if c.liveness)
 # NOTE(check-order): a step that is taken is judged in this order: is its code
 # gone (code-after-unload), is storage it uses gone (use-after-unload), then its
 # own check.  A blocked step executes nothing and violates nothing.

@@ -59,6 +59,33 @@ def prove_explicit(p: Program, max_states: int = DEFAULT_MAX_STATES,
     found that way is searched again for a shortest witness, and a proof for the
     fewest steps to each cover (explicit/shortest.py)."""
     start = time.monotonic()
+    r = _prove_safety(p, max_states, timeout, reduce, start)
+    if isinstance(r, Proved) and r.scope == "all-executions":
+        return _check_hang(p, r, max_states, timeout, start)
+    return r
+
+
+def _check_hang(p: Program, proved: Proved, max_states: int, timeout: Optional[float],
+                start: float):
+    """NOTE(hang): safety holds for all executions; is there a hang?"""
+    from modproof.explicit.hang import HangBudget, find_hang
+    try:
+        lasso = find_hang(p, max_states, timeout, start)
+    except HangBudget as e:
+        return Unknown(f"every safety check holds for all executions, but the hang check ran "
+                       f"out: {e.reason}", replace(proved.stats, seconds=time.monotonic() - start),
+                       covers=proved.covers)
+    if lasso is None:
+        return proved
+    stats = Stats(engine="explicit", method="explicit-state search for a fair cycle "
+                  "(strongly connected components)", seconds=time.monotonic() - start,
+                  states=lasso.states, depth=len(lasso.steps))
+    return Violated(RawTrace(lasso.steps, "hang", loop=lasso.loop), stats, covers=proved.covers)
+
+
+def _prove_safety(p: Program, max_states: int, timeout: Optional[float], reduce: bool,
+                  start: float):
+    """Every check but `hang`."""
     try:
         if not reduce:
             return _search(p, max_states, timeout, start, None)
@@ -74,7 +101,8 @@ def prove_explicit(p: Program, max_states: int = DEFAULT_MAX_STATES,
     except S.AtomicLoopLimit as exc:
         span = exc.args[0]
         return Unknown(f"an atomic block's loop at line {span.line} ran more than "
-                       f"{S.ATOMIC_FUEL} iterations in one step",
+                       f"{S.ATOMIC_FUEL} iterations in one step (or the block more than "
+                       f"{S.ATOMIC_WORK} statements over all its paths)",
                        Stats(engine="explicit", method="explicit-state breadth-first search",
                              seconds=time.monotonic() - start))
 
