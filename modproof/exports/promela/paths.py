@@ -1,0 +1,132 @@
+"""The paths through an `atomic` block with `await`, by symbolic execution.
+
+Such a block is enabled only when some path through it passes all its awaits,
+and then it runs whole, with no partial effects.  Promela cannot undo the
+effects of an `atomic` that blocks halfway, so the generator (`generate.py`)
+writes one guarded option per path: the guard is the path's condition over the
+state before the step (its tests, awaits and `try_` outcomes, and for a path
+that ends in a violation the failing check), the option runs the path's
+effects and ends in its check or its jump.
+
+`atomic_paths` finds those paths.  Loops are unrolled; it refuses
+(`PromelaUnsupported`) a loop that one path would run more than MAX_UNROLL
+times (its trip count is not fixed by the block itself), and more than
+MAX_PATHS paths.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from modproof.exports.promela.state import Layout
+from modproof.exports.promela.terms import FALSE, TRUE, PromelaUnsupported, Term, const, emit, simplify
+from modproof.spec.model import AAssert, AAssign, AAwait, AChoose, AIf, AOp, AWhile, Thread
+
+MAX_PATHS = 4096    # paths through one atomic block with `await`
+MAX_UNROLL = 64     # iterations of one loop on one such path
+
+
+@dataclass(frozen=True)
+class Path:
+    """One way through an atomic block: taken when `cond` (over the state before the
+    step) holds; runs `code` (Promela statements), then either completes
+    (`violation` None) or fails the assertion `violation` = (check, the Promela
+    condition that fails, what it says)."""
+
+    cond: Term
+    code: tuple[str, ...]
+    violation: Optional[tuple[str, str, str]]
+
+
+def atomic_paths(lay: Layout, t: int, th: Thread, body) -> list[Path]:
+    """Every path through atomic body `body` of thread `th` (index `t`), in the
+    order the options are written (branch 0 of a `choose` last)."""
+    out: list[Path] = []
+    _Walk(lay, t, th, out).run(list(body), lay.env(th), TRUE, [], {})
+    return out
+
+
+class _Walk:
+    def __init__(self, lay: Layout, t: int, th: Thread, out: list[Path]):
+        self.lay, self.t, self.th, self.out = lay, t, th, out
+
+    def run(self, pending, env, cond, code, unroll) -> None:
+        """Symbolic execution of `pending` from `env` under path condition `cond`;
+        appends a Path to `self.out` for every way it can end."""
+        lay, t, th, out = self.lay, self.t, self.th, self.out
+        while True:
+            cond = simplify(cond)
+            if cond == FALSE:
+                return
+            if len(out) > MAX_PATHS:
+                raise PromelaUnsupported(f"more than {MAX_PATHS} paths through an atomic block")
+            if not pending:
+                out.append(Path(cond, tuple(code), None))
+                return
+            a, pending = pending[0], pending[1:]
+            if isinstance(a, AOp):
+                chk = lay.check(a.kind, a.operand, t, env)
+                if chk:
+                    name, ok, what = chk
+                    live_ok = emit(lay.check(a.kind, a.operand, t, lay.env(th))[1])
+                    bad = simplify(("and", cond, ("not", ok)))
+                    if bad != FALSE:
+                        out.append(Path(bad, tuple(code), (name, live_ok, f"{th.name}: {what} "
+                                                           f"(in atomic, line {a.span.line})")))
+                    cond = ("and", cond, ok)
+                env = dict(env)
+                lay.sym_effect(a.kind, a.operand, t, env)
+                code = code + [e for e in lay.effect(a.kind, a.operand, t)]
+            elif isinstance(a, AAssign):
+                v = lay.term(a.value, env, th)
+                code = code + [f"{lay.lvalue(th, a.target)} = {lay.live(a.value, th)}"]
+                env = dict(env)
+                env[lay.lvalue(th, a.target)] = v
+            elif isinstance(a, AAssert):
+                ok = lay.term(a.cond, env, th)
+                bad = simplify(("and", cond, ("not", ok)))
+                if bad != FALSE:
+                    out.append(Path(bad, tuple(code), ("assertion", lay.live(a.cond, th),
+                                                       f"{th.name}: assert at line {a.span.line} "
+                                                       "(in atomic)")))
+                cond = ("and", cond, ok)
+            elif isinstance(a, AAwait):
+                tp = lay.try_parts(a.cond, env)
+                if tp:
+                    cond = ("and", cond, tp[0])
+                    env = dict(env)
+                    env[tp[2]] = ("add", env[tp[2]], const(1))
+                    code = code + [tp[1]]
+                else:
+                    cond = ("and", cond, lay.term(a.cond, env, th))
+            elif isinstance(a, (AIf, AWhile)):
+                tp = lay.try_parts(a.cond, env)
+                if isinstance(a, AIf):
+                    yes, no = list(a.then) + pending, list(a.orelse) + pending
+                else:
+                    n = unroll.get(id(a), 0) + 1
+                    if n > MAX_UNROLL:
+                        raise PromelaUnsupported(
+                            f"a loop at line {a.span.line} inside an atomic block with await "
+                            f"may run more than {MAX_UNROLL} times; only loops with a trip "
+                            "count known from the block itself are translated")
+                    yes, no = list(a.body) + [a] + pending, pending
+                    unroll = dict(unroll)
+                    unroll[id(a)] = n
+                if tp:
+                    env2 = dict(env)
+                    env2[tp[2]] = ("add", env[tp[2]], const(1))
+                    self.run(yes, env2, ("and", cond, tp[0]), code + [tp[1]], unroll)
+                    cond = ("and", cond, ("not", tp[0]))
+                else:
+                    c = lay.term(a.cond, env, th)
+                    self.run(yes, env, ("and", cond, c), code, unroll)
+                    cond = ("and", cond, ("not", c))
+                pending = no
+            elif isinstance(a, AChoose):
+                for b in a.branches[1:]:
+                    self.run(list(b) + pending, env, cond, code, unroll)
+                pending = list(a.branches[0]) + pending
+                # branch 0 continues in this loop; order of options does not matter
+            else:
+                raise AssertionError(a)
