@@ -17,16 +17,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from modproof.exports.promela.terms import SAT, Term, const, emit
-from modproof.spec.ast import BinOp, QueryKind
+from modproof.exports.promela.terms import SAT, Term, binary, const, emit
+from modproof.spec.ast import QueryKind
 from modproof.spec.model import (
     UINT_MAX, AOp, Bin, Const, LocalRef, Neg, Program, Q, StepKind, Thread, VarRef,
     atomic_statements,
 )
-
-_CMP = {BinOp.EQ: "==", BinOp.NE: "!=", BinOp.LT: "<", BinOp.LE: "<=", BinOp.GT: ">",
-        BinOp.GE: ">="}
-
 
 class Layout:
     """Where a program's state lives in Promela, and its expressions and primitives
@@ -108,16 +104,7 @@ class Layout:
         if isinstance(e, Neg):
             return ("not", self.term(e.operand, env, th))
         if isinstance(e, Bin):
-            a, b = self.term(e.left, env, th), self.term(e.right, env, th)
-            if e.op is BinOp.AND:
-                return ("and", a, b)
-            if e.op is BinOp.OR:
-                return ("or", a, b)
-            if e.op is BinOp.ADD:
-                return ("add", a, b)
-            if e.op is BinOp.SUB:
-                return ("sub", a, b)
-            return ("cmp", _CMP[e.op], a, b)
+            return binary(e.op, self.term(e.left, env, th), self.term(e.right, env, th))
         if isinstance(e, Q):
             k, i = e.kind, e.index
             if k is QueryKind.REFS:

@@ -11,9 +11,17 @@ Terms are tuples:
     ("c", value)                  constant (mathematical int or bool)
     ("v", name, typ)              a Promela variable; typ "int", "bool" or "done"
                                   ("done": a saturable done counter, -1 for UINT_MAX)
-    ("not", a) ("and", a, b) ("or", a, b)
-    ("cmp", op, a, b)             op in == != < <= > >=
-    ("add", a, b) ("sub", a, b) ("ite", c, a, b)
+    ("not", a) ("ite", c, a, b)
+    ("and", a, b) ("or", a, b)    a connective
+    ("cmp", op, a, b)             a comparison; op is its symbol, == != < <= > >=
+    ("add", a, b) ("sub", a, b)   arithmetic
+
+The binary operators are those of `vocabulary.OPERATORS`, the one table of
+them: `binary(op, a, b)` builds a term for any of them (a connective or an
+arithmetic operator is tagged with its name in lower case, a comparison carries
+its symbol), and the simplifier and the emitter take each operator's meaning,
+symbol and short-circuit value from there, and negations from
+`vocabulary.NEGATIONS`.
 
 Promela's `int` is 32 bits; modproof's integers are mathematical.  A constant
 that does not fit, and a saturable `done` counter used as a number (not
@@ -21,6 +29,7 @@ compared), raise `PromelaUnsupported` when emitted.
 """
 from __future__ import annotations
 
+from modproof.spec import vocabulary as V
 from modproof.spec.vocabulary import UINT_MAX
 
 INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
@@ -33,10 +42,26 @@ class PromelaUnsupported(ValueError):
 
 Term = tuple
 
-_PYCMP = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-          "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
-_NEGCMP = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 TRUE, FALSE = ("c", True), ("c", False)
+
+# The operators of vocabulary.OPERATORS by the tag of their terms.
+CONNECTIVES = {o.name.lower(): o for o in V.OPERATORS if o.operands == "bool"}    # and, or
+ARITHMETIC = {o.name.lower(): o for o in V.OPERATORS if o.result == "int"}        # add, sub
+COMPARISONS = {o.symbol: o for o in V.OPERATORS if o.result == "bool" and o.operands != "bool"}
+# Promela spells comparisons and arithmetic as modproof does, the connectives not.
+_PROMELA_CONNECTIVE = {"and": "&&", "or": "||"}
+assert set(_PROMELA_CONNECTIVE) == set(CONNECTIVES)
+assert all(o.absorbing is not None for o in CONNECTIVES.values())
+assert set(V.NEGATIONS) == set(COMPARISONS)
+assert not (set(CONNECTIVES) | set(ARITHMETIC)) & {"c", "v", "not", "cmp", "ite"}
+
+
+def binary(op, a: Term, b: Term) -> Term:
+    """The term `a op b`, for `op` a binary operator (its symbol, or an ast.BinOp)."""
+    o = V.binary(op)
+    if o.result == "bool" and o.operands != "bool":
+        return ("cmp", o.symbol, a, b)
+    return (o.name.lower(), a, b)
 
 
 def const(v) -> Term:
@@ -69,11 +94,12 @@ def simplify(t: Term) -> Term:
         if a[0] == "not":
             return a[1]
         if a[0] == "cmp":
-            return ("cmp", _NEGCMP[a[1]], a[2], a[3])
+            return ("cmp", V.NEGATIONS[a[1]], a[2], a[3])
         return ("not", a)
-    if k in ("and", "or"):
+    if k in CONNECTIVES:
         a, b = simplify(t[1]), simplify(t[2])
-        unit, zero = (True, False) if k == "and" else (False, True)
+        zero = CONNECTIVES[k].absorbing      # decides alone: false for and, true for or
+        unit = not zero
         if a == const(zero) or b == const(zero):
             return const(zero)
         if a == const(unit):
@@ -93,8 +119,9 @@ def simplify(t: Term) -> Term:
         return out
     if k == "cmp":
         op, a, b = t[1], simplify(t[2]), simplify(t[3])
+        compare = COMPARISONS[op].apply
         if a[0] == "c" and b[0] == "c":
-            return const(_PYCMP[op](a[1], b[1]))
+            return const(compare(a[1], b[1]))
         if not (_small(a) and _small(b)):
             # A constant outside int32 (UINT_MAX, say) in a linear comparison: move
             # all constants to one side, sum(terms) OP K.  With each of the n terms
@@ -106,20 +133,20 @@ def simplify(t: Term) -> Term:
                 k = lb[1] - la[1]
                 n = len(terms)
                 if n == 0:
-                    return const(_PYCMP[op](0, k))
+                    return const(compare(0, k))
                 if k > n * INT_MAX or k < n * INT_MIN:
-                    return const(_PYCMP[op](0, k))   # every possible sum orders like 0
+                    return const(compare(0, k))   # every possible sum orders like 0
                 if fits(k):
                     total = None
                     for c, x in terms:
-                        total = (x if c > 0 else ("sub", const(0), x)) if total is None else \
-                            ("add" if c > 0 else "sub", total, x)
+                        total = (x if c > 0 else binary("-", const(0), x)) if total is None else \
+                            binary("+" if c > 0 else "-", total, x)
                     return ("cmp", op, total, const(k))
         return ("cmp", op, a, b)
-    if k in ("add", "sub"):
+    if k in ARITHMETIC:
         a, b = simplify(t[1]), simplify(t[2])
         if a[0] == "c" and b[0] == "c":
-            return const(a[1] + b[1] if k == "add" else a[1] - b[1])
+            return const(ARITHMETIC[k].apply(a[1], b[1]))
         if b == const(0):
             return a
         return (k, a, b)
@@ -142,13 +169,12 @@ def _linear(t: Term):
     """`t` as ([(+1 or -1, int32 term)], constant), or None when it is not a sum."""
     if t[0] == "c" and not isinstance(t[1], bool):
         return [], t[1]
-    if t[0] in ("add", "sub"):
+    if t[0] in ARITHMETIC:
         a, b = _linear(t[1]), _linear(t[2])
         if a is None or b is None:
             return None
-        if t[0] == "add":
-            return a[0] + b[0], a[1] + b[1]
-        return a[0] + [(-c, x) for c, x in b[0]], a[1] - b[1]
+        sign = ARITHMETIC[t[0]].apply(0, 1)     # of the right operand: +1 for add, -1 for sub
+        return a[0] + [(sign * c, x) for c, x in b[0]], a[1] + sign * b[1]
     if _small(t):
         return [(1, t)], 0
     return None
@@ -196,10 +222,8 @@ def _emit(t: Term) -> str:
         return t[1]
     if k == "not":
         return f"!{_emit(t[1])}"
-    if k == "and":
-        return f"({_emit(t[1])} && {_emit(t[2])})"
-    if k == "or":
-        return f"({_emit(t[1])} || {_emit(t[2])})"
+    if k in CONNECTIVES:
+        return f"({_emit(t[1])} {_PROMELA_CONNECTIVE[k]} {_emit(t[2])})"
     if k == "cmp":
         leaves = _done_leaves(t, [])
         if leaves:
@@ -215,8 +239,8 @@ def _emit(t: Term) -> str:
                 return f"({d} != {SAT})"
             return f"(({d} == {SAT}) -> {_emit(sat)} : {_emit(plain)})"
         return f"({_emit(t[2])} {t[1]} {_emit(t[3])})"
-    if k in ("add", "sub"):
-        return f"({_emit(t[1])} {'+' if k == 'add' else '-'} {_emit(t[2])})"
+    if k in ARITHMETIC:
+        return f"({_emit(t[1])} {ARITHMETIC[k].symbol} {_emit(t[2])})"
     if k == "ite":
         return f"({_emit(t[1])} -> {_emit(t[2])} : {_emit(t[3])})"
     raise AssertionError(t)
