@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from modproof.exports.promela.paths import atomic_paths
-from modproof.exports.promela.state import Layout
+from modproof.exports.promela.paths import atomic_paths, needs_paths
+from modproof.exports.promela.state import MODULE_STATES, Layout
 from modproof.exports.promela.terms import SAT, PromelaUnsupported, emit, fits
 from modproof.spec.model import (
-    CHECKS, CORE, DONE, UINT_MAX, AAssert, AAssign, AChoose, AIf, AOp, AWhile, Program, Step,
-    StepKind, Thread, VarRef, has_await,
+    CHECKS, CORE, DONE, PRIMITIVE_OF, UINT_MAX, AAssert, AAssign, AChoose, AIf, AOp, AWhile,
+    Program, Step, StepKind, Thread, VarRef,
 )
 
 CHECK_COMMENT = re.compile(r"/\*\s*([a-z]+(?:-[a-z]+)*):")
@@ -82,9 +82,8 @@ class _Gen:
         o(0, "   Run: spin -a model.pml && cc -DSAFETY -o pan pan.c && ./pan -m100000")
         o(0, "        spin -t -p model.pml    # replay a trail */")
         o(0, "")
-        o(0, "#define LOADED    0")
-        o(0, "#define UNLOADING 1")
-        o(0, "#define GONE      2")
+        for value, name in enumerate(MODULE_STATES):
+            o(0, f"#define {name:<9} {value}")
         o(0, "")
         if self.only is not None:
             o(0, f"/* Only {self.only} is reported: any other violation sets stop, which ends")
@@ -168,108 +167,115 @@ class _Gen:
             o(0, f"end_idle_{st.id}:")
         o(0, f"S{st.id}:  /* {st.kind.value} '{_comment(st.text)}'{where}, owner {owner}, "
              f"line {st.span.line} */")
-        k, x = st.kind, st.operand
+        k = st.kind
 
-        if k is StepKind.ATOMIC and has_await(st.body):
+        if k is StepKind.ATOMIC and needs_paths(st.body):
             self.atomic_paths(t, th, st)
             return
 
-        guard = None
-        if k is StepKind.WAIT:
-            guard = f"{self.lay.comp(x)} != 0"
-        elif k is StepKind.LOCK:
-            guard = f"{self.lay.holder(x)} == -1"
-        elif k is StepKind.UNLOAD:
-            guard = f"({self.lay.mstate(x)} != LOADED || {self.lay.mrefs(x)} == 0)"
-        elif k is StepKind.AWAIT:
-            tp = self.lay.try_parts(st.expr, self.lay.env(th))
-            guard = emit(tp[0]) if tp else self.lay.live(st.expr, th)
-
+        if k in PRIMITIVE_OF:
+            guard = self.lay.guard_text(k, st.operand) if PRIMITIVE_OF[k].blocks else None
+            write = _Gen.primitive
+        else:
+            guard_of, write = _SHAPES[k.value]
+            guard = guard_of(self, th, st) if guard_of is not None else None
         o(1, "atomic {")
         if guard is not None:
             o(2, f"{guard} ->")
         self.owner_check(2, t, th, st)
-        i = 2
-        if k in (StepKind.GET, StepKind.PUT, StepKind.UNLOCK, StepKind.MODULE_GET,
-                 StepKind.MODULE_PUT, StepKind.MODULE_PUT_AND_EXIT):
-            chk, cond, what = self.lay.check_of(k, x, t)
-            self.assertion(i, emit(cond), chk, f"{th.name}: {what}")
-        if k in (StepKind.GET, StepKind.COMPLETE, StepKind.COMPLETE_ALL, StepKind.REINIT,
-                 StepKind.WAIT, StepKind.LOCK, StepKind.UNLOCK, StepKind.MODULE_GET,
-                 StepKind.MODULE_PUT):
-            for e in self.lay.effect(k, x, t):
-                o(i, e + ";")
-            self.jump(i, st.next, True)
-        elif k is StepKind.PUT:
-            for e in self.lay.effect(k, x, t):
-                o(i, e + ";")
-            if st.fn is not None:
-                o(i, "if")
-                o(i, f":: {self.lay.obj(x)} == 0 ->  /* calls the release function {st.fn} */")
-                self.inits(i + 1, th, st)
-                self.jump(i + 1, st.release, True)
-                o(i, ":: else ->")
-                self.jump(i + 1, st.next, True)
-                o(i, "fi")
-            else:
-                self.jump(i, st.next, True)
-        elif k in (StepKind.MODULE_PUT_AND_EXIT, StepKind.COMPLETE_AND_EXIT):
-            for e in self.lay.effect(k, x, t):
-                o(i, e + ";")
-            self.jump(i, DONE, True)
-        elif k is StepKind.UNLOAD:
+        write(self, 2, t, th, st)
+        o(1, "}")
+
+    def primitive(self, i: int, t: int, th: Thread, st: Step) -> None:
+        """A primitive's step after its guard: its check, its effect, its way on."""
+        o = self.out
+        k, x = st.kind, st.operand
+        prim = PRIMITIVE_OF[k]
+        chk = self.lay.check_of(k, x, t)
+        if chk is not None:
+            check, cond, what = chk
+            self.assertion(i, emit(cond), check, f"{th.name}: {what}")
+        effect = self.lay.effect_text(k, x, t)
+        changes = bool(prim.writes)     # then the invariants are checked after it
+        if st.not_loaded is not None:
+            # unload: it unloads only a loaded module (the guard let the others through)
             o(i, "if")
             o(i, f":: {self.lay.mstate(x)} == LOADED ->")
-            o(i + 1, f"{self.lay.mstate(x)} = UNLOADING;")
+            for e in effect:
+                o(i + 1, e + ";")
             self.inits(i + 1, th, st)
-            self.jump(i + 1, st.next, True)
+            self.jump(i + 1, st.next, changes)
             o(i, ":: else ->  /* unloading or gone already: rmmod does nothing */")
             self.jump(i + 1, st.not_loaded, False)
             o(i, "fi")
-        elif k is StepKind.UNLOAD_FREE:
-            o(i, f"{self.lay.mstate(x)} = GONE;")
-            self.jump(i, st.next, True)
-        elif k is StepKind.ASSIGN:
-            o(i, f"{self.lay.lvalue(th, st.target)} = {self.lay.live(st.expr, th)};")
-            self.jump(i, st.next, isinstance(st.target, VarRef))
-        elif k is StepKind.ASSERT:
-            self.assertion(i, self.lay.live(st.expr, th), "assertion", f"{th.name}: {st.text}")
-            self.jump(i, st.next, False)
-        elif k is StepKind.AWAIT:
-            tp = self.lay.try_parts(st.expr, self.lay.env(th))
-            if tp:
-                o(i, tp[1] + ";")
-            self.jump(i, st.next, tp is not None)
-        elif k is StepKind.BRANCH:
-            tp = self.lay.try_parts(st.expr, self.lay.env(th))
+            return
+        for e in effect:
+            o(i, e + ";")
+        if st.release is not None:
             o(i, "if")
-            if tp:
-                o(i, f":: {emit(tp[0])} ->")
-                o(i + 1, tp[1] + ";")
-                self.jump(i + 1, st.next, True)
-            else:
-                o(i, f":: {self.lay.live(st.expr, th)} ->")
-                self.jump(i + 1, st.next, False)
+            o(i, f":: {self.lay.obj(x)} == 0 ->  /* calls the release function {st.fn} */")
+            self.inits(i + 1, th, st)
+            self.jump(i + 1, st.release, changes)
             o(i, ":: else ->")
-            self.jump(i + 1, st.on_false, False)
+            self.jump(i + 1, st.next, changes)
             o(i, "fi")
-        elif k is StepKind.CHOOSE:
-            o(i, "if")
-            for b in st.branches:
-                o(i, ":: true ->")
-                self.jump(i + 1, b, False)
-            o(i, "fi")
-        elif k is StepKind.CALL:
-            self.inits(i, th, st)
-            self.jump(i, st.next, False)
-        elif k is StepKind.RETURN:
-            self.jump(i, st.next, False)
-        elif k is StepKind.ATOMIC:
-            self.atomic_body(i, t, th, st.body)
-            self.jump(i, st.next, True)
         else:
-            raise AssertionError(k)
-        o(1, "}")
+            self.jump(i, DONE if prim.ends_thread else st.next, changes)
+
+    # The other kinds of step, by vocabulary.STEP_SHAPES name: (guard, writer after the
+    # guard).  The guard of a blocking atomic block is its paths' (atomic_paths).
+
+    def await_guard(self, th: Thread, st: Step) -> str:
+        tp = self.lay.try_parts(st.expr, self.lay.env(th))
+        return emit(tp.cond) if tp else self.lay.live(st.expr, th)
+
+    def await_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        tp = self.lay.try_parts(st.expr, self.lay.env(th))
+        if tp:
+            self.out(i, tp.text + ";")
+        self.jump(i, st.next, tp is not None)
+
+    def assign_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        self.out(i, f"{self.lay.lvalue(th, st.target)} = {self.lay.live(st.expr, th)};")
+        self.jump(i, st.next, isinstance(st.target, VarRef))
+
+    def assert_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        self.assertion(i, self.lay.live(st.expr, th), "assertion", f"{th.name}: {st.text}")
+        self.jump(i, st.next, False)
+
+    def branch_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        o = self.out
+        tp = self.lay.try_parts(st.expr, self.lay.env(th))
+        o(i, "if")
+        if tp:
+            o(i, f":: {emit(tp.cond)} ->")
+            o(i + 1, tp.text + ";")
+            self.jump(i + 1, st.next, True)
+        else:
+            o(i, f":: {self.lay.live(st.expr, th)} ->")
+            self.jump(i + 1, st.next, False)
+        o(i, ":: else ->")
+        self.jump(i + 1, st.on_false, False)
+        o(i, "fi")
+
+    def choose_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        o = self.out
+        o(i, "if")
+        for b in st.branches:
+            o(i, ":: true ->")
+            self.jump(i + 1, b, False)
+        o(i, "fi")
+
+    def call_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        self.inits(i, th, st)
+        self.jump(i, st.next, False)
+
+    def return_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        self.jump(i, st.next, False)
+
+    def atomic_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        self.atomic_body(i, t, th, st.body)
+        self.jump(i, st.next, True)
 
     def owner_check(self, indent: int, t: int, th: Thread, st: Step) -> None:
         if st.owner != CORE:
@@ -292,8 +298,8 @@ class _Gen:
         """The `:: COND ->` line of an if/do option, with a try_ query's side effect."""
         tp = self.lay.try_parts(cond, self.lay.env(th))
         if tp:
-            self.out(i, f":: {emit(tp[0])} ->")
-            self.out(i + 1, tp[1] + ";")
+            self.out(i, f":: {emit(tp.cond)} ->")
+            self.out(i + 1, tp.text + ";")
         else:
             self.out(i, f":: {self.lay.live(cond, th)} ->")
 
@@ -303,11 +309,13 @@ class _Gen:
             o(i, "skip;")
         for a in body:
             if isinstance(a, AOp):
+                if self.lay.in_atomic(a).blocks:
+                    raise AssertionError(f"{a.kind.value} can block: the block needs its paths")
                 chk = self.lay.check_of(a.kind, a.operand, t)
                 if chk:
                     self.assertion(i, emit(chk[1]), chk[0], f"{th.name}: {chk[2]} (in atomic, "
                                    f"line {a.span.line})")
-                for e in self.lay.effect(a.kind, a.operand, t):
+                for e in self.lay.effect_text(a.kind, a.operand, t):
                     o(i, e + ";")
             elif isinstance(a, AAssign):
                 o(i, f"{self.lay.lvalue(th, a.target)} = {self.lay.live(a.value, th)};")
@@ -365,8 +373,22 @@ class _Gen:
         o(1, "}")
 
 
+_SHAPES = {
+    "assign": (None, _Gen.assign_step),
+    "assert": (None, _Gen.assert_step),
+    "await": (_Gen.await_guard, _Gen.await_step),
+    "branch": (None, _Gen.branch_step),
+    "choose": (None, _Gen.choose_step),
+    "atomic": (None, _Gen.atomic_step),
+    "call": (None, _Gen.call_step),
+    "return": (None, _Gen.return_step),
+}
+if set(_SHAPES) != {k.value for k in StepKind} - {k.value for k in PRIMITIVE_OF}:
+    raise AssertionError("every kind of step is a primitive or has its writer in _SHAPES")
+
+
 def program_to_promela(program: Program, only: Optional[str] = None) -> str:
-    """The Promela model of `program` (see the module docstring and docs/promela.md).
+    """The Promela model of `program` (see the package docstring and docs/promela.md).
 
     With `only` (a check name), only that check is reported: the assertions of
     the others, when violated, end the execution silently, as a violation ends

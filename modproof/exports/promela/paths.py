@@ -1,7 +1,8 @@
 """The paths through an `atomic` block with `await`, by symbolic execution.
 
-Such a block is enabled only when some path through it passes all its awaits,
-and then it runs whole, with no partial effects.  Promela cannot undo the
+Such a block is enabled only when some path through it passes all its awaits
+(and every primitive on it that blocks, the v2 `wait_timeout`'s `wait`, is
+enabled), and then it runs whole, with no partial effects.  Promela cannot undo the
 effects of an `atomic` that blocks halfway, so the generator (`generate.py`)
 writes one guarded option per path: the guard is the path's condition over the
 state before the step (its tests, awaits and `try_` outcomes, and for a path
@@ -19,8 +20,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 from modproof.exports.promela.state import Layout
-from modproof.exports.promela.terms import FALSE, TRUE, PromelaUnsupported, Term, const, emit, simplify
-from modproof.spec.model import AAssert, AAssign, AAwait, AChoose, AIf, AOp, AWhile, Thread
+from modproof.exports.promela.terms import FALSE, TRUE, PromelaUnsupported, Term, emit, simplify
+from modproof.spec.model import (
+    PRIMITIVE_OF, AAssert, AAssign, AAwait, AChoose, AIf, AOp, AWhile, Thread, atomic_statements,
+    has_await,
+)
 
 MAX_PATHS = 4096    # paths through one atomic block with `await`
 MAX_UNROLL = 64     # iterations of one loop on one such path
@@ -38,9 +42,17 @@ class Path:
     violation: Optional[tuple[str, str, str]]
 
 
+def needs_paths(body) -> bool:
+    """Can atomic body `body` block: has it an `await`, or a primitive that blocks
+    (the v2 wait_timeout's wait)?  Then it is written as its paths."""
+    return has_await(body) or any(isinstance(a, AOp) and PRIMITIVE_OF[a.kind].blocks
+                                  for a in atomic_statements(body))
+
+
 def atomic_paths(lay: Layout, t: int, th: Thread, body) -> list[Path]:
     """Every path through atomic body `body` of thread `th` (index `t`), in the
-    order the options are written (branch 0 of a `choose` last)."""
+    order their options are written (any order would do: the options whose
+    conditions hold are the ways the step can go)."""
     out: list[Path] = []
     _Walk(lay, t, th, out).run(list(body), lay.env(th), TRUE, [], {})
     return out
@@ -65,18 +77,19 @@ class _Walk:
                 return
             a, pending = pending[0], pending[1:]
             if isinstance(a, AOp):
+                if lay.in_atomic(a).blocks:    # where it is not enabled, this path is not
+                    cond = ("and", cond, lay.effect(a.kind, a.operand, t, env).enabled)
                 chk = lay.check(a.kind, a.operand, t, env)
                 if chk:
                     name, ok, what = chk
-                    live_ok = emit(lay.check(a.kind, a.operand, t, lay.env(th))[1])
+                    live_ok = emit(lay.check_of(a.kind, a.operand, t)[1])
                     bad = simplify(("and", cond, ("not", ok)))
                     if bad != FALSE:
                         out.append(Path(bad, tuple(code), (name, live_ok, f"{th.name}: {what} "
                                                            f"(in atomic, line {a.span.line})")))
                     cond = ("and", cond, ok)
-                env = dict(env)
-                lay.sym_effect(a.kind, a.operand, t, env)
-                code = code + [e for e in lay.effect(a.kind, a.operand, t)]
+                env = {**env, **lay.effect(a.kind, a.operand, t, env).writes}
+                code = code + lay.effect_text(a.kind, a.operand, t)
             elif isinstance(a, AAssign):
                 v = lay.term(a.value, env, th)
                 code = code + [f"{lay.lvalue(th, a.target)} = {lay.live(a.value, th)}"]
@@ -93,10 +106,9 @@ class _Walk:
             elif isinstance(a, AAwait):
                 tp = lay.try_parts(a.cond, env)
                 if tp:
-                    cond = ("and", cond, tp[0])
-                    env = dict(env)
-                    env[tp[2]] = ("add", env[tp[2]], const(1))
-                    code = code + [tp[1]]
+                    cond = ("and", cond, tp.cond)
+                    env = {**env, **tp.writes}
+                    code = code + [tp.text]
                 else:
                     cond = ("and", cond, lay.term(a.cond, env, th))
             elif isinstance(a, (AIf, AWhile)):
@@ -114,10 +126,9 @@ class _Walk:
                     unroll = dict(unroll)
                     unroll[id(a)] = n
                 if tp:
-                    env2 = dict(env)
-                    env2[tp[2]] = ("add", env[tp[2]], const(1))
-                    self.run(yes, env2, ("and", cond, tp[0]), code + [tp[1]], unroll)
-                    cond = ("and", cond, ("not", tp[0]))
+                    self.run(yes, {**env, **tp.writes}, ("and", cond, tp.cond), code + [tp.text],
+                             unroll)
+                    cond = ("and", cond, ("not", tp.cond))
                 else:
                     c = lay.term(a.cond, env, th)
                     self.run(yes, env, ("and", cond, c), code, unroll)

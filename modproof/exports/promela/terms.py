@@ -23,6 +23,11 @@ its symbol), and the simplifier and the emitter take each operator's meaning,
 symbol and short-circuit value from there, and negations from
 `vocabulary.NEGATIONS`.
 
+`Symbolic` and `TermValues` make terms a value algebra of the vocabulary
+(like `vocabulary.Values`), so that a primitive's meaning, `Primitive.effect`,
+and a query's run over terms: the export reads what a primitive checks and
+does from its one definition.
+
 Promela's `int` is 32 bits; modproof's integers are mathematical.  A constant
 that does not fit, and a saturable `done` counter used as a number (not
 compared), raise `PromelaUnsupported` when emitted.
@@ -54,6 +59,10 @@ assert set(_PROMELA_CONNECTIVE) == set(CONNECTIVES)
 assert all(o.absorbing is not None for o in CONNECTIVES.values())
 assert set(V.NEGATIONS) == set(COMPARISONS)
 assert not (set(CONNECTIVES) | set(ARITHMETIC)) & {"c", "v", "not", "cmp", "ite"}
+# (a, b): `x a y` implies `x b y`, whatever x and y (x > y implies x != y and x >= y).
+IMPLIES = frozenset((a, b) for a, oa in COMPARISONS.items() for b, ob in COMPARISONS.items()
+                    if a != b and all(ob.apply(x, y) for x, y in ((0, 1), (1, 1), (1, 0))
+                                      if oa.apply(x, y)))
 
 
 def binary(op, a: Term, b: Term) -> Term:
@@ -113,6 +122,10 @@ def simplify(t: Term) -> Term:
                 return const(zero)
             if x not in ops:
                 ops.append(x)
+        # Of two comparisons of the same operands where one implies the other, a
+        # conjunction needs only the stronger (x > 0 and x != 0 is x > 0), a
+        # disjunction only the weaker.
+        ops = [x for x in ops if not any(_redundant(x, y, zero) for y in ops)]
         out = ops[0]
         for x in ops[1:]:
             out = (k, out, x)
@@ -159,6 +172,58 @@ def simplify(t: Term) -> Term:
             return a
         return ("ite", c, a, b)
     raise AssertionError(t)
+
+
+class Symbolic:
+    """A term as a value of the vocabulary's algebra: Python's comparison and
+    arithmetic operators on it build terms (`a == 0` is ("cmp", "==", a, ("c", 0))),
+    as they build Z3 terms on Z3 values."""
+
+    __slots__ = ("term",)
+    __hash__ = None
+
+    def __init__(self, term: Term):
+        self.term = term
+
+    def __repr__(self) -> str:
+        return f"Symbolic({self.term!r})"
+
+
+def lift(v) -> Term:
+    """The term of a value of the algebra: a Symbolic, or a Python int or bool."""
+    return v.term if isinstance(v, Symbolic) else const(v)
+
+
+# One method per comparison and arithmetic operator of vocabulary.OPERATORS, named
+# as Python names the function behind its `apply` (__eq__, __lt__, __add__, ...).
+for _o in (*COMPARISONS.values(), *ARITHMETIC.values()):
+    setattr(Symbolic, f"__{_o.apply.__name__}__",
+            lambda self, other, _o=_o: Symbolic(binary(_o.symbol, self.term, lift(other))))
+
+
+class TermValues:
+    """The vocabulary's value algebra (see vocabulary.Values) over terms."""
+
+    @staticmethod
+    def ite(c, a, b):
+        # A test that simplifies to a constant is decided at once (whether a
+        # completion that cannot saturate is at UINT_MAX, say): terms stay small.
+        test = simplify(lift(c))
+        if test[0] == "c":
+            return a if test[1] else b
+        return Symbolic(("ite", lift(c), lift(a), lift(b)))
+
+    @staticmethod
+    def const(v):
+        return Symbolic(const(v))
+
+
+def _redundant(x: Term, y: Term, zero: bool) -> bool:
+    """Is operand `x` of a conjunction (`zero` False) or disjunction (`zero` True)
+    redundant next to operand `y`?"""
+    if x[0] != "cmp" or y[0] != "cmp" or x[2:] != y[2:]:
+        return False
+    return (x[1], y[1]) in IMPLIES if zero else (y[1], x[1]) in IMPLIES
 
 
 def _operands(k: str, t: Term) -> list:
