@@ -510,3 +510,19 @@ def test_terms():
     assert emit(("cmp", "<", ("v", "x", "int"), big)) == "true"
     assert emit(("cmp", ">", d, ("v", "x", "int"))) == "((done_c == -1) -> true : (done_c > x))"
     assert emit(("and", ("c", True), ("v", "b", "bool"))) == "b"
+
+
+def test_implied_comparisons_are_dropped():
+    x = ("v", "x", "int")
+    gt, ne = ("cmp", ">", x, ("c", 0)), ("cmp", "!=", x, ("c", 0))
+    assert emit(("and", gt, ne)) == emit(("and", ne, gt)) == "(x > 0)"
+    assert emit(("or", gt, ne)) == "(x != 0)"
+    assert emit(("and", ("cmp", ">=", x, ("c", 0)), ne)) == "((x >= 0) && (x != 0))"
+
+
+def test_every_primitive_and_try_query_is_written(monkeypatch):
+    from modproof.exports.promela import state
+    state._check_tables()
+    monkeypatch.delitem(state.WRITING, "get")
+    with pytest.raises(AssertionError, match="get"):
+        state._check_tables()
