@@ -6,6 +6,9 @@ step kind pins down the translation itself.
 
 Skipped only when `spin` or a C compiler is absent.  The pans are built and run
 in parallel, one temporary directory per model.
+
+A violation of the pseudo-check `atomic-loop-limit` is Spin's way to say
+unknown (NOTE(atomic-loop-limit) in modproof/exports/promela/generate.py).
 """
 from __future__ import annotations
 
@@ -25,9 +28,9 @@ import pytest
 from conftest import EXAMPLES, expected_rows, proof_files
 from modproof.explicit import prove_explicit
 from modproof.exports.promela import (
-    PromelaUnsupported, check_of_line, emit, program_to_promela,
+    LOOP_LIMIT, PromelaUnsupported, check_of_line, emit, program_to_promela,
 )
-from modproof.result import Proved, Violated
+from modproof.result import Proved, Unknown, Violated
 from modproof.spec import semantics as S
 from modproof.spec.lower import load, load_text
 from modproof.spec.model import CHECKS, UINT_MAX
@@ -48,7 +51,7 @@ JOBS = max(2, min(16, os.cpu_count() or 2))
 
 @dataclass
 class SpinResult:
-    verdict: str            # "proved" or "violated"
+    verdict: str            # "proved", "violated" or "unknown" (the atomic loop limit)
     check: str | None       # the violated check
     detail: str             # pan's error line and the trail's last words
     seconds: float
@@ -89,6 +92,9 @@ def run_spin(model: str, only: str | None = None, workdir: str | None = None) ->
         assert lm, f"cannot find the failed assertion in the trail:\n{trail}"
         check = check_of_line(model, int(lm.group(1)))
         assert check, f"the assertion at line {lm.group(1)} names no check"
+        if check == LOOP_LIMIT:
+            return SpinResult("unknown", None, f"{first} (line {lm.group(1)})",
+                              time.monotonic() - start)
         return SpinResult("violated", check, f"{first} (line {lm.group(1)})",
                           time.monotonic() - start)
     finally:
@@ -161,6 +167,8 @@ def _explicit(p):
     r = prove_explicit(p)
     if isinstance(r, Proved):
         return ("proved", None)
+    if isinstance(r, Unknown):     # an atomic loop past the limit
+        return ("unknown", None)
     assert isinstance(r, Violated), f"explicit engine: {r}"
     return ("violated", r.check)
 
@@ -398,6 +406,20 @@ thread a { atomic { module_get(m); await module_refs(m) == 1; module_put(m); mod
     "atomic_await_loop_known_count": ("""var x = 0
 thread a { local i = 0; atomic { i = 0; while i < 3 { i = i + 1 }; await i == 3; x = 1 } }
 invariant inv: x == 0""", "violated", "invariant"),
+    # NOTE(atomic-loop-limit): past 10,000 iterations in one atomic step, unknown.
+    "atomic_loop_forever": ("var x = 0\nthread a { atomic { while true { x = 1 - x } } }",
+                            "unknown", None),
+    "atomic_loop_at_limit": ("""thread a { local i = 0; local j = 0
+    atomic { while i < 4000 { i = i + 1 }; while j < 6000 { j = j + 1 } }
+    assert i + j == 10000 }""", "proved", None),
+    "atomic_loop_past_limit": ("""thread a { local i = 0; local j = 0
+    atomic { while i < 4000 { i = i + 1 }; while j < 6001 { j = j + 1 } } }""", "unknown", None),
+    "atomic_loop_all_ways_within": ("""var x = 0
+thread a { local i = 0; atomic { while i < 13 { choose { x = 1 } or { x = 2 }; i = i + 1 } } }""",
+                                    "proved", None),
+    "atomic_loop_all_ways_past": ("""var x = 0
+thread a { local i = 0; atomic { while i < 14 { choose { x = 1 } or { x = 2 }; i = i + 1 } } }""",
+                                  "unknown", None),
     "invariant_initial": ("var x = 1\ninvariant inv: x == 0\nthread a { x = 0 }",
                           "violated", "invariant"),
     "deadlock_mutual": ("""mutex a
@@ -518,6 +540,47 @@ def test_implied_comparisons_are_dropped():
     assert emit(("and", gt, ne)) == emit(("and", ne, gt)) == "(x > 0)"
     assert emit(("or", gt, ne)) == "(x != 0)"
     assert emit(("and", ("cmp", ">=", x, ("c", 0)), ne)) == "((x >= 0) && (x != 0))"
+
+
+# --------------------------------------------------------------------------- the atomic loop limit
+# NOTE(atomic-loop-limit): where modproof gives up, Spin must not answer.
+
+def test_atomic_loops_count_their_iterations_and_only_never_silences_it():
+    src = "var x = 0\nthread a { local i = 0; atomic { while i < 3 { x = x + 1; i = i + 1 } } }"
+    for only in (None, "assertion"):
+        text = program_to_promela(load_text(src, "t.mproof"), only=only)
+        lines = text.splitlines()
+        limit = [n + 1 for n, ln in enumerate(lines) if "atomic_iters <= 10000)" in ln]
+        assert len(limit) == 1 and check_of_line(text, limit[0]) == LOOP_LIMIT
+        assert lines[limit[0] - 1].lstrip().startswith("assert(")
+        assert "atomic_iters = 0;" in text and "atomic_weight" not in text
+
+
+def test_atomic_blocks_without_loops_count_nothing():
+    text = promela("var x = 0\nthread a { atomic { choose { x = 1 } or { x = 2 } } }")
+    assert "atomic_iters" not in text and "atomic_weight" not in text
+
+
+def test_paths_past_the_limit_are_refused():
+    # 2^8 ways through the chooses, each running the loop 60 times: 15,360 iterations
+    # in one step (the loop alone, 60 times a way, is within the enumerator's unrolling).
+    src = ("thread a { local i = 0\n    atomic { "
+           + "choose { } or { }; " * 8 + "i = 0; while i < 60 { i = i + 1 }; await true } }")
+    p = load_text(src, "t.mproof")
+    assert _explicit(p) == ("unknown", None)
+    with pytest.raises(PromelaUnsupported, match="more than 10000 iterations"):
+        program_to_promela(p)
+
+
+@needs_spin
+def test_unbalanced_ways_are_over_counted_to_unknown():
+    # The way through the second branch runs 6,000 iterations, 6,000 in all; Spin's
+    # one execution counts them twice (the choose has two branches): unknown where
+    # modproof proves, never the other way round.
+    p = load_text("thread a { local i = 0\n    atomic { choose { } or { while i < 6000 { i = i + 1 } } } }",
+                  "t.mproof")
+    assert _explicit(p) == ("proved", None)
+    assert run_spin(program_to_promela(p)).verdict == "unknown"
 
 
 def test_every_primitive_and_try_query_is_written(monkeypatch):

@@ -21,6 +21,12 @@ describes the design; in short:
   with `await` (enabled only when some path through them passes all its awaits)
   become one guarded option per path, with the path condition computed by
   symbolic execution over the state before the step.
+* A loop inside `atomic` may run at most vocabulary.ATOMIC_LOOP_LIMIT
+  iterations in one step; past it modproof says unknown, and so must Spin's
+  answer: a block written statement by statement counts its iterations and
+  asserts the limit with the pseudo-check `atomic-loop-limit` (a violation of
+  it means unknown), and the paths of a block with `await` are refused
+  (`PromelaUnsupported`) when they may run more (NOTE(atomic-loop-limit)).
 * `done` after `complete_all` (UINT_MAX) is stored as -1; comparisons that may
   see it are split on `done == -1` and decided with the mathematical value.
 
@@ -34,9 +40,11 @@ emitter), `state.py` (the Promela variables of the program's state, its
 expressions as terms, what each primitive checks and does), `paths.py` (the
 paths through an atomic block with `await`), `generate.py` (the model).
 """
-from modproof.exports.promela.generate import CHECK_COMMENT, check_of_line, program_to_promela
+from modproof.exports.promela.generate import (
+    CHECK_COMMENT, LOOP_LIMIT, check_of_line, program_to_promela,
+)
 from modproof.exports.promela.paths import MAX_PATHS, MAX_UNROLL
 from modproof.exports.promela.terms import PromelaUnsupported, Term, emit, simplify
 
-__all__ = ["CHECK_COMMENT", "MAX_PATHS", "MAX_UNROLL", "PromelaUnsupported", "Term",
+__all__ = ["CHECK_COMMENT", "LOOP_LIMIT", "MAX_PATHS", "MAX_UNROLL", "PromelaUnsupported", "Term",
            "check_of_line", "emit", "program_to_promela", "simplify"]

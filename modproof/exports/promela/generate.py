@@ -4,6 +4,23 @@ See the package docstring (`modproof.exports.promela`) and docs/promela.md for
 the design.  `program_to_promela` writes the file: the globals of `state.py`'s
 layout, an `inline check_invariants()`, one `proctype` per thread with one
 labelled `atomic` per step, and `init`.
+
+NOTE(atomic-loop-limit): modproof gives up (unknown) on an atomic step whose
+loops run more than vocabulary.ATOMIC_LOOP_LIMIT iterations, counted over all
+the ways through the block (the reference semantics runs every branch of every
+`choose`); Spin would run a Promela `do` for ever.  A block written statement
+by statement counts its iterations in `atomic_iters` and asserts the limit
+with the pseudo-check LOOP_LIMIT (`atomic-loop-limit`), which a reader of
+Spin's answer takes as unknown; `only` never silences it.  One Spin execution
+follows one way through the block, so after a `choose` an iteration counts for
+as many ways as that point of the block stands for (`atomic_weight`, the
+product of the branch counts of the chooses passed, capped above the limit).
+The ways through a `choose` run at most its branch count times the iterations
+of its busiest branch, so the heaviest way counts at least what modproof
+counts: where modproof gives up, some Spin execution fails that assertion.
+Not conversely when the branches are unbalanced: then Spin may say unknown
+where modproof answers.  A block without `choose` is counted exactly.  Blocks
+written as their paths are counted by the enumerator (`paths.py`).
 """
 from __future__ import annotations
 
@@ -15,10 +32,12 @@ from modproof.exports.promela.state import MODULE_STATES, Layout
 from modproof.exports.promela.terms import SAT, PromelaUnsupported, emit, fits
 from modproof.spec.model import (
     CHECKS, CORE, DONE, PRIMITIVE_OF, UINT_MAX, AAssert, AAssign, AChoose, AIf, AOp, AWhile,
-    Program, Step, StepKind, Thread, VarRef,
+    Program, Step, StepKind, Thread, VarRef, atomic_statements,
 )
+from modproof.spec.vocabulary import ATOMIC_LOOP_LIMIT
 
 CHECK_COMMENT = re.compile(r"/\*\s*([a-z]+(?:-[a-z]+)*):")
+LOOP_LIMIT = "atomic-loop-limit"    # the pseudo-check of NOTE(atomic-loop-limit): unknown
 
 
 def _ident(s: str) -> str:
@@ -44,6 +63,14 @@ class _Gen:
         self.only = only
         self.in_init = False
         self.lines: list[str] = []
+        # NOTE(atomic-loop-limit): the blocks written statement by statement that
+        # count their loop iterations, and those of them that weigh them.
+        counted = [st.body for th in p.threads for st in th.steps
+                   if st.kind is StepKind.ATOMIC and not needs_paths(st.body)
+                   and _has(st.body, AWhile)]
+        self.counting = bool(counted)
+        self.weighing = any(_has(body, AChoose) for body in counted)
+        self.weight: Optional[str] = None   # inside such a block: what an iteration counts
 
     # ------------------------------------------------------------------ output helpers
 
@@ -59,6 +86,14 @@ class _Gen:
         leave = "" if self.in_init else "; goto end_done"
         self.out(indent, f"if :: !({cond}) -> stop = true{leave} :: else -> skip fi; "
                          f"/* {check} (silenced): {_comment(what)} */")
+
+    def count_iteration(self, indent: int, th: Thread, loop: AWhile) -> None:
+        """NOTE(atomic-loop-limit): one more iteration of a loop of the current atomic
+        step, which must not pass the limit (never silenced: it makes the answer unknown)."""
+        self.out(indent, f"atomic_iters = atomic_iters + {self.weight};")
+        self.out(indent, f"assert(atomic_iters <= {ATOMIC_LOOP_LIMIT}); /* {LOOP_LIMIT}: "
+                         f"{_comment(th.name)}: the loop at line {loop.span.line} runs more than "
+                         f"{ATOMIC_LOOP_LIMIT} iterations in one atomic step: unknown */")
 
     def jump(self, indent: int, target: int, changes_globals: bool) -> None:
         if changes_globals and self.p.invariants:
@@ -104,6 +139,12 @@ class _Gen:
         for i, v in enumerate(p.vars):
             typ = "bool" if isinstance(v.init, bool) else "int "
             o(0, f"{typ} {self.lay.var(i)} = {_lit(v.init)};")
+        if self.counting:
+            o(0, "int  atomic_iters = 0;  /* loop iterations of the atomic step running; 0 between "
+                 "steps */")
+        if self.weighing:
+            o(0, "int  atomic_weight = 1;  /* how many of its ways the current one stands for, "
+                 f"at most {ATOMIC_LOOP_LIMIT + 1}; 1 between steps */")
         o(0, "")
         if p.invariants:
             o(0, "inline check_invariants() {")
@@ -274,7 +315,17 @@ class _Gen:
         self.jump(i, st.next, False)
 
     def atomic_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        if not _has(st.body, AWhile):
+            self.atomic_body(i, t, th, st.body)
+            self.jump(i, st.next, True)
+            return
+        weighs = _has(st.body, AChoose)
+        self.weight = "atomic_weight" if weighs else "1"
         self.atomic_body(i, t, th, st.body)
+        self.weight = None
+        self.out(i, "atomic_iters = 0;")
+        if weighs:
+            self.out(i, "atomic_weight = 1;")
         self.jump(i, st.next, True)
 
     def owner_check(self, indent: int, t: int, th: Thread, st: Step) -> None:
@@ -294,14 +345,16 @@ class _Gen:
 
     # ------------------------------------------------------------------ atomic without await
 
-    def option_on(self, i: int, cond, th: Thread) -> None:
-        """The `:: COND ->` line of an if/do option, with a try_ query's side effect."""
+    def option_on(self, i: int, cond, th: Thread, true_as: str = "true") -> None:
+        """The `:: COND ->` line of an if/do option, with a try_ query's side effect;
+        `true_as` is written for a COND that is the constant true."""
         tp = self.lay.try_parts(cond, self.lay.env(th))
         if tp:
             self.out(i, f":: {emit(tp.cond)} ->")
             self.out(i + 1, tp.text + ";")
         else:
-            self.out(i, f":: {self.lay.live(cond, th)} ->")
+            test = self.lay.live(cond, th)
+            self.out(i, f":: {true_as if test == 'true' else test} ->")
 
     def atomic_body(self, i: int, t: int, th: Thread, body) -> None:
         o = self.out
@@ -331,7 +384,10 @@ class _Gen:
                 o(i, "fi;")
             elif isinstance(a, AWhile):
                 o(i, "do")
-                self.option_on(i, a.cond, th)
+                # pan rejects a do option that is always true as an "unconditional
+                # self-loop"; the count keeps it below the limit anyway.
+                self.option_on(i, a.cond, th, true_as=f"atomic_iters <= {ATOMIC_LOOP_LIMIT}")
+                self.count_iteration(i + 1, th, a)
                 self.atomic_body(i + 1, t, th, a.body)
                 o(i, ":: else -> break")
                 o(i, "od;")
@@ -339,6 +395,10 @@ class _Gen:
                 o(i, "if")
                 for b in a.branches:
                     o(i, ":: true ->")
+                    if self.weight == "atomic_weight":
+                        n, cap = len(a.branches), ATOMIC_LOOP_LIMIT + 1
+                        o(i + 1, f"atomic_weight = ((atomic_weight * {n} > {ATOMIC_LOOP_LIMIT}) -> "
+                                 f"{cap} : atomic_weight * {n});")
                     self.atomic_body(i + 1, t, th, b)
                 o(i, "fi;")
             else:
@@ -371,6 +431,11 @@ class _Gen:
                 self.assertion(3, cond_text, chk, what)
         o(2, "fi")
         o(1, "}")
+
+
+def _has(body, kind) -> bool:
+    """Some statement of type `kind` (AWhile, AChoose), at any depth, in atomic body `body`."""
+    return any(isinstance(a, kind) for a in atomic_statements(body))
 
 
 _SHAPES = {

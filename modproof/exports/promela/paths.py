@@ -12,7 +12,16 @@ effects and ends in its check or its jump.
 `atomic_paths` finds those paths.  Loops are unrolled; it refuses
 (`PromelaUnsupported`) a loop that one path would run more than MAX_UNROLL
 times (its trip count is not fixed by the block itself), and more than
-MAX_PATHS paths.
+MAX_PATHS paths.  Both are limits of this translation, not of the language.
+
+NOTE(atomic-loop-limit): the language's limit is vocabulary.ATOMIC_LOOP_LIMIT
+iterations in one atomic step, counted as the reference semantics runs the
+step: over all the ways through the block (every branch of every `choose`),
+up to where each stops.  The enumeration meets every iteration that any state
+before the step can run (and more: it follows both sides of a test it cannot
+decide, and goes on past awaits and checks), so when it counts no more than the
+limit, the reference never gives up on this step; when it counts more, the
+export refuses rather than answer where modproof says unknown.
 """
 from __future__ import annotations
 
@@ -25,6 +34,7 @@ from modproof.spec.model import (
     PRIMITIVE_OF, AAssert, AAssign, AAwait, AChoose, AIf, AOp, AWhile, Thread, atomic_statements,
     has_await,
 )
+from modproof.spec.vocabulary import ATOMIC_LOOP_LIMIT
 
 MAX_PATHS = 4096    # paths through one atomic block with `await`
 MAX_UNROLL = 64     # iterations of one loop on one such path
@@ -61,6 +71,7 @@ def atomic_paths(lay: Layout, t: int, th: Thread, body) -> list[Path]:
 class _Walk:
     def __init__(self, lay: Layout, t: int, th: Thread, out: list[Path]):
         self.lay, self.t, self.th, self.out = lay, t, th, out
+        self.iterations = 0     # loop iterations on all paths so far (NOTE(atomic-loop-limit))
 
     def run(self, pending, env, cond, code, unroll) -> None:
         """Symbolic execution of `pending` from `env` under path condition `cond`;
@@ -126,13 +137,20 @@ class _Walk:
                     unroll = dict(unroll)
                     unroll[id(a)] = n
                 if tp:
-                    self.run(yes, {**env, **tp.writes}, ("and", cond, tp.cond), code + [tp.text],
-                             unroll)
-                    cond = ("and", cond, ("not", tp.cond))
+                    yes_env, test, yes_code = {**env, **tp.writes}, tp.cond, code + [tp.text]
                 else:
-                    c = lay.term(a.cond, env, th)
-                    self.run(yes, env, ("and", cond, c), code, unroll)
-                    cond = ("and", cond, ("not", c))
+                    yes_env, test, yes_code = env, lay.term(a.cond, env, th), code
+                yes_cond = simplify(("and", cond, test))
+                if isinstance(a, AWhile) and yes_cond != FALSE:
+                    self.iterations += 1
+                    if self.iterations > ATOMIC_LOOP_LIMIT:
+                        raise PromelaUnsupported(
+                            f"the loops of an atomic block with await (here the one at line "
+                            f"{a.span.line}) may run more than {ATOMIC_LOOP_LIMIT} iterations in "
+                            "one step, counted over all the ways through the block, where "
+                            "modproof gives up (unknown)")
+                self.run(yes, yes_env, yes_cond, yes_code, unroll)
+                cond = ("and", cond, ("not", test))
                 pending = no
             elif isinstance(a, AChoose):
                 for b in a.branches[1:]:
