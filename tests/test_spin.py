@@ -4,8 +4,10 @@ and Spin's verdict and violated check are compared with the explicit engine's,
 with the file's `expect` line and with expected.tsv.  Then one tiny program per
 step kind pins down the translation itself.
 
-Skipped only when `spin` or a C compiler is absent.  The pans are built and run
-in parallel, one temporary directory per model.
+Skipped (with the reason) when `spin` or a C compiler is absent, unless
+MODPROOF_REQUIRE_TOOLS=1, as CI sets it (.ci/run installs both): then they
+fail.  The pans are built and run in parallel, one temporary directory per
+model.
 
 A violation of the pseudo-check `atomic-loop-limit` is Spin's way to say
 unknown (NOTE(atomic-loop-limit) in modproof/exports/promela/generate.py).
@@ -16,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections import deque
@@ -37,7 +40,28 @@ from modproof.spec.model import CHECKS, UINT_MAX
 
 SPIN = shutil.which("spin")
 CC = shutil.which("cc") or shutil.which("gcc")
-needs_spin = pytest.mark.skipif(not (SPIN and CC), reason="spin or a C compiler is not installed")
+MISSING = " and ".join(name for name, path in (("spin", SPIN), ("a C compiler (cc, gcc)", CC))
+                       if path is None)
+REQUIRE_TOOLS = os.environ.get("MODPROOF_REQUIRE_TOOLS", "") not in ("", "0")
+
+
+def need_tools() -> None:
+    """Skip the test that needs Spin and a C compiler when one is missing, or fail
+    it when MODPROOF_REQUIRE_TOOLS=1 says they must be there (CI)."""
+    if not MISSING:
+        return
+    if REQUIRE_TOOLS:
+        pytest.fail(f"{MISSING} not found, and MODPROOF_REQUIRE_TOOLS=1 requires them",
+                    pytrace=False)
+    pytest.skip(f"{MISSING} not installed (with MODPROOF_REQUIRE_TOOLS=1 this fails)")
+
+
+@pytest.fixture
+def spin_tools():
+    need_tools()
+
+
+needs_spin = pytest.mark.usefixtures("spin_tools")
 
 # -O0: these state spaces are tiny, and compiling pan.c dominates (about 0.4 s
 # at -O0 against 1.5 s at -O2).  -DSAFETY: no cycle detection (there are no
@@ -152,8 +176,7 @@ def _key(path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def corpus_verdicts():
-    if not (SPIN and CC):
-        pytest.skip("spin or a C compiler is not installed")
+    need_tools()
     start = time.monotonic()
     models = {p: program_to_promela(load(str(p))) for p in CORPUS}
     res = run_all(models)
@@ -431,8 +454,7 @@ thread t2 { lock(b); lock(a); unlock(a); unlock(b) }""", "violated", "deadlock")
 
 @pytest.fixture(scope="session")
 def kind_verdicts():
-    if not (SPIN and CC):
-        pytest.skip("spin or a C compiler is not installed")
+    need_tools()
     return run_all({k: program_to_promela(load_text(src, f"{k}.mproof"))
                     for k, (src, _, _) in KINDS.items()})
 
@@ -589,3 +611,13 @@ def test_every_primitive_and_try_query_is_written(monkeypatch):
     monkeypatch.delitem(state.WRITING, "get")
     with pytest.raises(AssertionError, match="get"):
         state._check_tables()
+
+
+def test_missing_tools_fail_when_required(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "MISSING", "spin")
+    monkeypatch.setattr(sys.modules[__name__], "REQUIRE_TOOLS", True)
+    with pytest.raises(pytest.fail.Exception, match="MODPROOF_REQUIRE_TOOLS=1"):
+        need_tools()
+    monkeypatch.setattr(sys.modules[__name__], "REQUIRE_TOOLS", False)
+    with pytest.raises(pytest.skip.Exception, match="spin not installed"):
+        need_tools()
