@@ -4,8 +4,13 @@ and Spin's verdict and violated check are compared with the explicit engine's,
 with the file's `expect` line and with expected.tsv.  Then one tiny program per
 step kind pins down the translation itself.
 
-Skipped only when `spin` or a C compiler is absent.  The pans are built and run
-in parallel, one temporary directory per model.
+Skipped (with the reason) when `spin` or a C compiler is absent, unless
+MODPROOF_REQUIRE_TOOLS=1, as CI sets it (.ci/run installs both): then they
+fail.  The pans are built and run in parallel, one temporary directory per
+model.
+
+A violation of the pseudo-check `atomic-loop-limit` is Spin's way to say
+unknown (NOTE(atomic-loop-limit) in modproof/exports/promela/generate.py).
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections import deque
@@ -25,16 +31,37 @@ import pytest
 from conftest import EXAMPLES, expected_rows, proof_files
 from modproof.explicit import prove_explicit
 from modproof.exports.promela import (
-    PromelaUnsupported, check_of_line, emit, program_to_promela,
+    LOOP_LIMIT, PromelaUnsupported, check_of_line, emit, program_to_promela,
 )
-from modproof.result import Proved, Violated
+from modproof.result import Proved, Unknown, Violated
 from modproof.spec import semantics as S
 from modproof.spec.lower import load, load_text
 from modproof.spec.model import CHECKS, UINT_MAX
 
 SPIN = shutil.which("spin")
 CC = shutil.which("cc") or shutil.which("gcc")
-needs_spin = pytest.mark.skipif(not (SPIN and CC), reason="spin or a C compiler is not installed")
+MISSING = " and ".join(name for name, path in (("spin", SPIN), ("a C compiler (cc, gcc)", CC))
+                       if path is None)
+REQUIRE_TOOLS = os.environ.get("MODPROOF_REQUIRE_TOOLS", "") not in ("", "0")
+
+
+def need_tools() -> None:
+    """Skip the test that needs Spin and a C compiler when one is missing, or fail
+    it when MODPROOF_REQUIRE_TOOLS=1 says they must be there (CI)."""
+    if not MISSING:
+        return
+    if REQUIRE_TOOLS:
+        pytest.fail(f"{MISSING} not found, and MODPROOF_REQUIRE_TOOLS=1 requires them",
+                    pytrace=False)
+    pytest.skip(f"{MISSING} not installed (with MODPROOF_REQUIRE_TOOLS=1 this fails)")
+
+
+@pytest.fixture
+def spin_tools():
+    need_tools()
+
+
+needs_spin = pytest.mark.usefixtures("spin_tools")
 
 # -O0: these state spaces are tiny, and compiling pan.c dominates (about 0.4 s
 # at -O0 against 1.5 s at -O2).  -DSAFETY: no cycle detection (there are no
@@ -48,7 +75,7 @@ JOBS = max(2, min(16, os.cpu_count() or 2))
 
 @dataclass
 class SpinResult:
-    verdict: str            # "proved" or "violated"
+    verdict: str            # "proved", "violated" or "unknown" (the atomic loop limit)
     check: str | None       # the violated check
     detail: str             # pan's error line and the trail's last words
     seconds: float
@@ -89,6 +116,9 @@ def run_spin(model: str, only: str | None = None, workdir: str | None = None) ->
         assert lm, f"cannot find the failed assertion in the trail:\n{trail}"
         check = check_of_line(model, int(lm.group(1)))
         assert check, f"the assertion at line {lm.group(1)} names no check"
+        if check == LOOP_LIMIT:
+            return SpinResult("unknown", None, f"{first} (line {lm.group(1)})",
+                              time.monotonic() - start)
         return SpinResult("violated", check, f"{first} (line {lm.group(1)})",
                           time.monotonic() - start)
     finally:
@@ -146,8 +176,7 @@ def _key(path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def corpus_verdicts():
-    if not (SPIN and CC):
-        pytest.skip("spin or a C compiler is not installed")
+    need_tools()
     start = time.monotonic()
     models = {p: program_to_promela(load(str(p))) for p in CORPUS}
     res = run_all(models)
@@ -161,6 +190,8 @@ def _explicit(p):
     r = prove_explicit(p)
     if isinstance(r, Proved):
         return ("proved", None)
+    if isinstance(r, Unknown):     # an atomic loop past the limit
+        return ("unknown", None)
     assert isinstance(r, Violated), f"explicit engine: {r}"
     return ("violated", r.check)
 
@@ -398,6 +429,20 @@ thread a { atomic { module_get(m); await module_refs(m) == 1; module_put(m); mod
     "atomic_await_loop_known_count": ("""var x = 0
 thread a { local i = 0; atomic { i = 0; while i < 3 { i = i + 1 }; await i == 3; x = 1 } }
 invariant inv: x == 0""", "violated", "invariant"),
+    # NOTE(atomic-loop-limit): past 10,000 iterations in one atomic step, unknown.
+    "atomic_loop_forever": ("var x = 0\nthread a { atomic { while true { x = 1 - x } } }",
+                            "unknown", None),
+    "atomic_loop_at_limit": ("""thread a { local i = 0; local j = 0
+    atomic { while i < 4000 { i = i + 1 }; while j < 6000 { j = j + 1 } }
+    assert i + j == 10000 }""", "proved", None),
+    "atomic_loop_past_limit": ("""thread a { local i = 0; local j = 0
+    atomic { while i < 4000 { i = i + 1 }; while j < 6001 { j = j + 1 } } }""", "unknown", None),
+    "atomic_loop_all_ways_within": ("""var x = 0
+thread a { local i = 0; atomic { while i < 13 { choose { x = 1 } or { x = 2 }; i = i + 1 } } }""",
+                                    "proved", None),
+    "atomic_loop_all_ways_past": ("""var x = 0
+thread a { local i = 0; atomic { while i < 14 { choose { x = 1 } or { x = 2 }; i = i + 1 } } }""",
+                                  "unknown", None),
     "invariant_initial": ("var x = 1\ninvariant inv: x == 0\nthread a { x = 0 }",
                           "violated", "invariant"),
     "deadlock_mutual": ("""mutex a
@@ -409,8 +454,7 @@ thread t2 { lock(b); lock(a); unlock(a); unlock(b) }""", "violated", "deadlock")
 
 @pytest.fixture(scope="session")
 def kind_verdicts():
-    if not (SPIN and CC):
-        pytest.skip("spin or a C compiler is not installed")
+    need_tools()
     return run_all({k: program_to_promela(load_text(src, f"{k}.mproof"))
                     for k, (src, _, _) in KINDS.items()})
 
@@ -510,3 +554,70 @@ def test_terms():
     assert emit(("cmp", "<", ("v", "x", "int"), big)) == "true"
     assert emit(("cmp", ">", d, ("v", "x", "int"))) == "((done_c == -1) -> true : (done_c > x))"
     assert emit(("and", ("c", True), ("v", "b", "bool"))) == "b"
+
+
+def test_implied_comparisons_are_dropped():
+    x = ("v", "x", "int")
+    gt, ne = ("cmp", ">", x, ("c", 0)), ("cmp", "!=", x, ("c", 0))
+    assert emit(("and", gt, ne)) == emit(("and", ne, gt)) == "(x > 0)"
+    assert emit(("or", gt, ne)) == "(x != 0)"
+    assert emit(("and", ("cmp", ">=", x, ("c", 0)), ne)) == "((x >= 0) && (x != 0))"
+
+
+# --------------------------------------------------------------------------- the atomic loop limit
+# NOTE(atomic-loop-limit): where modproof gives up, Spin must not answer.
+
+def test_atomic_loops_count_their_iterations_and_only_never_silences_it():
+    src = "var x = 0\nthread a { local i = 0; atomic { while i < 3 { x = x + 1; i = i + 1 } } }"
+    for only in (None, "assertion"):
+        text = program_to_promela(load_text(src, "t.mproof"), only=only)
+        lines = text.splitlines()
+        limit = [n + 1 for n, ln in enumerate(lines) if "atomic_iters <= 10000)" in ln]
+        assert len(limit) == 1 and check_of_line(text, limit[0]) == LOOP_LIMIT
+        assert lines[limit[0] - 1].lstrip().startswith("assert(")
+        assert "atomic_iters = 0;" in text and "atomic_weight" not in text
+
+
+def test_atomic_blocks_without_loops_count_nothing():
+    text = promela("var x = 0\nthread a { atomic { choose { x = 1 } or { x = 2 } } }")
+    assert "atomic_iters" not in text and "atomic_weight" not in text
+
+
+def test_paths_past_the_limit_are_refused():
+    # 2^8 ways through the chooses, each running the loop 60 times: 15,360 iterations
+    # in one step (the loop alone, 60 times a way, is within the enumerator's unrolling).
+    src = ("thread a { local i = 0\n    atomic { "
+           + "choose { } or { }; " * 8 + "i = 0; while i < 60 { i = i + 1 }; await true } }")
+    p = load_text(src, "t.mproof")
+    assert _explicit(p) == ("unknown", None)
+    with pytest.raises(PromelaUnsupported, match="more than 10000 iterations"):
+        program_to_promela(p)
+
+
+@needs_spin
+def test_unbalanced_ways_are_over_counted_to_unknown():
+    # The way through the second branch runs 6,000 iterations, 6,000 in all; Spin's
+    # one execution counts them twice (the choose has two branches): unknown where
+    # modproof proves, never the other way round.
+    p = load_text("thread a { local i = 0\n    atomic { choose { } or { while i < 6000 { i = i + 1 } } } }",
+                  "t.mproof")
+    assert _explicit(p) == ("proved", None)
+    assert run_spin(program_to_promela(p)).verdict == "unknown"
+
+
+def test_every_primitive_and_try_query_is_written(monkeypatch):
+    from modproof.exports.promela import state
+    state._check_tables()
+    monkeypatch.delitem(state.WRITING, "get")
+    with pytest.raises(AssertionError, match="get"):
+        state._check_tables()
+
+
+def test_missing_tools_fail_when_required(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "MISSING", "spin")
+    monkeypatch.setattr(sys.modules[__name__], "REQUIRE_TOOLS", True)
+    with pytest.raises(pytest.fail.Exception, match="MODPROOF_REQUIRE_TOOLS=1"):
+        need_tools()
+    monkeypatch.setattr(sys.modules[__name__], "REQUIRE_TOOLS", False)
+    with pytest.raises(pytest.skip.Exception, match="spin not installed"):
+        need_tools()

@@ -1,0 +1,474 @@
+"""The Promela generator: the lowered `Program` as one Promela model.
+
+See the package docstring (`modproof.exports.promela`) and docs/promela.md for
+the design.  `program_to_promela` writes the file: the globals of `state.py`'s
+layout, an `inline check_invariants()`, one `proctype` per thread with one
+labelled `atomic` per step, and `init`.
+
+NOTE(atomic-loop-limit): modproof gives up (unknown) on an atomic step whose
+loops run more than vocabulary.ATOMIC_LOOP_LIMIT iterations, counted over all
+the ways through the block (the reference semantics runs every branch of every
+`choose`); Spin would run a Promela `do` for ever.  A block written statement
+by statement counts its iterations in `atomic_iters` and asserts the limit
+with the pseudo-check LOOP_LIMIT (`atomic-loop-limit`), which a reader of
+Spin's answer takes as unknown; `only` never silences it.  One Spin execution
+follows one way through the block, so after a `choose` an iteration counts for
+as many ways as that point of the block stands for (`atomic_weight`, the
+product of the branch counts of the chooses passed, capped above the limit).
+The ways through a `choose` run at most its branch count times the iterations
+of its busiest branch, so the heaviest way counts at least what modproof
+counts: where modproof gives up, some Spin execution fails that assertion.
+Not conversely when the branches are unbalanced: then Spin may say unknown
+where modproof answers.  A block without `choose` is counted exactly.  Blocks
+written as their paths are counted by the enumerator (`paths.py`).
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from modproof.exports.promela.paths import atomic_paths, needs_paths
+from modproof.exports.promela.state import MODULE_STATES, Layout
+from modproof.exports.promela.terms import SAT, PromelaUnsupported, emit, fits
+from modproof.spec.model import (
+    CHECKS, CORE, DONE, PRIMITIVE_OF, UINT_MAX, AAssert, AAssign, AChoose, AIf, AOp, AWhile,
+    Program, Step, StepKind, Thread, VarRef, atomic_statements,
+)
+from modproof.spec.vocabulary import ATOMIC_LOOP_LIMIT
+
+CHECK_COMMENT = re.compile(r"/\*\s*([a-z]+(?:-[a-z]+)*):")
+LOOP_LIMIT = "atomic-loop-limit"    # the pseudo-check of NOTE(atomic-loop-limit): unknown
+
+
+def _ident(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", s).strip("_") or "x"
+
+
+def _comment(s: str) -> str:
+    return " ".join(s.replace("*/", "* /").split())
+
+
+def _lit(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if not fits(v):
+        raise PromelaUnsupported(f"the integer {v} does not fit Promela's 32-bit int")
+    return str(v)
+
+
+class _Gen:
+    def __init__(self, p: Program, only: Optional[str] = None):
+        self.p = p
+        self.lay = Layout(p)
+        self.only = only
+        self.in_init = False
+        self.lines: list[str] = []
+        # NOTE(atomic-loop-limit): the blocks written statement by statement that
+        # count their loop iterations, and those of them that weigh them.
+        counted = [st.body for th in p.threads for st in th.steps
+                   if st.kind is StepKind.ATOMIC and not needs_paths(st.body)
+                   and _has(st.body, AWhile)]
+        self.counting = bool(counted)
+        self.weighing = any(_has(body, AChoose) for body in counted)
+        self.weight: Optional[str] = None   # inside such a block: what an iteration counts
+
+    # ------------------------------------------------------------------ output helpers
+
+    def out(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def assertion(self, indent: int, cond: str, check: str, what: str) -> None:
+        if self.only is None or check == self.only:
+            self.out(indent, f"assert({cond}); /* {check}: {_comment(what)} */")
+            return
+        # Another check than the one asked for: its violation ends the execution
+        # without a report (all threads escape to their valid end state).
+        leave = "" if self.in_init else "; goto end_done"
+        self.out(indent, f"if :: !({cond}) -> stop = true{leave} :: else -> skip fi; "
+                         f"/* {check} (silenced): {_comment(what)} */")
+
+    def count_iteration(self, indent: int, th: Thread, loop: AWhile) -> None:
+        """NOTE(atomic-loop-limit): one more iteration of a loop of the current atomic
+        step, which must not pass the limit (never silenced: it makes the answer unknown)."""
+        self.out(indent, f"atomic_iters = atomic_iters + {self.weight};")
+        self.out(indent, f"assert(atomic_iters <= {ATOMIC_LOOP_LIMIT}); /* {LOOP_LIMIT}: "
+                         f"{_comment(th.name)}: the loop at line {loop.span.line} runs more than "
+                         f"{ATOMIC_LOOP_LIMIT} iterations in one atomic step: unknown */")
+
+    def jump(self, indent: int, target: int, changes_globals: bool) -> None:
+        if changes_globals and self.p.invariants:
+            self.out(indent, "check_invariants();")
+        self.out(indent, "goto end_done" if target == DONE else f"goto S{target}")
+
+    # ------------------------------------------------------------------ the file
+
+    def program(self) -> str:
+        p = self.p
+        o = self.out
+        o(0, f"/* Promela model of {_comment(p.path)}, generated by modproof")
+        o(0, "   (modproof.exports.promela) from the lowered program: one proctype per thread,")
+        o(0, "   one labelled atomic block per step (label S<step id>), guard first.")
+        o(0, "   Each assert names the modproof check it stands for in its comment:")
+        o(0, "     code-after-unload, get-after-release, put-after-release,")
+        o(0, "     module-refcount-underflow, module-get-after-unload, unlock-not-held,")
+        o(0, "     assertion, invariant; deadlock is Spin's 'invalid end state'")
+        o(0, "     (a finished thread waits at its valid end label end_done).")
+        o(0, "   done == -1 stands for UINT_MAX (after complete_all); ints are 32-bit here.")
+        o(0, "   Run: spin -a model.pml && cc -DSAFETY -o pan pan.c && ./pan -m100000")
+        o(0, "        spin -t -p model.pml    # replay a trail */")
+        o(0, "")
+        for value, name in enumerate(MODULE_STATES):
+            o(0, f"#define {name:<9} {value}")
+        o(0, "")
+        if self.only is not None:
+            o(0, f"/* Only {self.only} is reported: any other violation sets stop, which ends")
+            o(0, "   the execution (every thread escapes to its valid end state). */")
+            o(0, "bool stop = false;")
+            o(0, "")
+        for i, m in enumerate(p.modules):
+            o(0, f"int  {self.lay.mrefs(i)} = {_lit(m.refs)};  /* module {m.name} refcount */")
+            o(0, f"byte {self.lay.mstate(i)} = LOADED;  /* module {m.name}: LOADED, UNLOADING, GONE */")
+        for i, ob in enumerate(p.objects):
+            o(0, f"int  {self.lay.obj(i)} = {_lit(ob.refs)};  /* object {ob.name} */")
+        for i, c in enumerate(p.completions):
+            init = SAT if c.done == UINT_MAX else c.done
+            sat = ", -1 is UINT_MAX" if i in self.lay.saturable else ""
+            o(0, f"int  {self.lay.comp(i)} = {_lit(init)};  /* completion {c.name}{sat} */")
+        for i, mu in enumerate(p.mutexes):
+            o(0, f"int  {self.lay.holder(i)} = -1;  /* mutex {mu.name}: holder thread, -1 free */")
+        for i, v in enumerate(p.vars):
+            typ = "bool" if isinstance(v.init, bool) else "int "
+            o(0, f"{typ} {self.lay.var(i)} = {_lit(v.init)};")
+        if self.counting:
+            o(0, "int  atomic_iters = 0;  /* loop iterations of the atomic step running; 0 between "
+                 "steps */")
+        if self.weighing:
+            o(0, "int  atomic_weight = 1;  /* how many of its ways the current one stands for, "
+                 f"at most {ATOMIC_LOOP_LIMIT + 1}; 1 between steps */")
+        o(0, "")
+        if p.invariants:
+            o(0, "inline check_invariants() {")
+            for inv in p.invariants:
+                self.assertion(1, self.lay.live(inv.expr, None), "invariant", f"{inv.name}: {inv.text}")
+            o(0, "}")
+            o(0, "")
+        for t, th in enumerate(p.threads):
+            self.thread(t, th)
+        o(0, "init {")
+        o(1, "atomic {")
+        if p.invariants:
+            o(2, "/* the initial state */")
+            self.in_init = True
+            for inv in p.invariants:
+                self.assertion(2, self.lay.live(inv.expr, None), "invariant", f"{inv.name}: {inv.text}")
+            self.in_init = False
+        for t, th in enumerate(p.threads):
+            o(2, f"run {self.proc(t, th)}();")
+        o(1, "}")
+        o(0, "}")
+        return "\n".join(self.lines) + "\n"
+
+    @staticmethod
+    def proc(t: int, th: Thread) -> str:
+        return f"T{t}_{_ident(th.name)}"
+
+    def thread(self, t: int, th: Thread) -> None:
+        o = self.out
+        owner = self.p.owner_name(th.owner)
+        o(0, f"/* thread {th.name} (index {t}), its body owned by {owner} */")
+        o(0, f"proctype {self.proc(t, th)}() {{")
+        for s, sl in enumerate(th.locals):
+            typ = "bool" if isinstance(sl.init, bool) else "int "
+            where = f"fn {sl.fn}" if sl.fn else "thread body"
+            o(1, f"{typ} {self.lay.local(th, s)} = {_lit(sl.init)};  /* local of {where} */")
+        if th.steps and th.entry != 0:
+            o(1, f"goto S{th.entry};")
+        for n, st in enumerate(th.steps):
+            self.step(t, th, st)
+            if n == 0 and self.only is not None:
+                # Spin wants "Label: { ... } unless { ... }": the first label outside.
+                self.lines.insert(self._step_start + 1, "    {")
+        if self.only is not None:
+            o(1, "} unless { stop -> goto end_done }")
+        o(0, "end_done:  /* the thread has taken its final step */")
+        o(1, "false")
+        o(0, "}")
+        o(0, "")
+
+    # ------------------------------------------------------------------ steps
+
+    def step(self, t: int, th: Thread, st: Step) -> None:
+        p = self.p
+        o = self.out
+        owner = p.owner_name(st.owner)
+        where = f" in {'/'.join(st.frame)}" if st.frame else ""
+        self._step_start = len(self.lines)
+        if st.idle:
+            # A v2 worker waiting for work here is at a valid end state (not a deadlock).
+            o(0, f"end_idle_{st.id}:")
+        o(0, f"S{st.id}:  /* {st.kind.value} '{_comment(st.text)}'{where}, owner {owner}, "
+             f"line {st.span.line} */")
+        k = st.kind
+
+        if k is StepKind.ATOMIC and needs_paths(st.body):
+            self.atomic_paths(t, th, st)
+            return
+
+        if k in PRIMITIVE_OF:
+            guard = self.lay.guard_text(k, st.operand) if PRIMITIVE_OF[k].blocks else None
+            write = _Gen.primitive
+        else:
+            guard_of, write = _SHAPES[k.value]
+            guard = guard_of(self, th, st) if guard_of is not None else None
+        o(1, "atomic {")
+        if guard is not None:
+            o(2, f"{guard} ->")
+        self.owner_check(2, t, th, st)
+        write(self, 2, t, th, st)
+        o(1, "}")
+
+    def primitive(self, i: int, t: int, th: Thread, st: Step) -> None:
+        """A primitive's step after its guard: its check, its effect, its way on."""
+        o = self.out
+        k, x = st.kind, st.operand
+        prim = PRIMITIVE_OF[k]
+        chk = self.lay.check_of(k, x, t)
+        if chk is not None:
+            check, cond, what = chk
+            self.assertion(i, emit(cond), check, f"{th.name}: {what}")
+        effect = self.lay.effect_text(k, x, t)
+        changes = bool(prim.writes)     # then the invariants are checked after it
+        if st.not_loaded is not None:
+            # unload: it unloads only a loaded module (the guard let the others through)
+            o(i, "if")
+            o(i, f":: {self.lay.mstate(x)} == LOADED ->")
+            for e in effect:
+                o(i + 1, e + ";")
+            self.inits(i + 1, th, st)
+            self.jump(i + 1, st.next, changes)
+            o(i, ":: else ->  /* unloading or gone already: rmmod does nothing */")
+            self.jump(i + 1, st.not_loaded, False)
+            o(i, "fi")
+            return
+        for e in effect:
+            o(i, e + ";")
+        if st.release is not None:
+            o(i, "if")
+            o(i, f":: {self.lay.obj(x)} == 0 ->  /* calls the release function {st.fn} */")
+            self.inits(i + 1, th, st)
+            self.jump(i + 1, st.release, changes)
+            o(i, ":: else ->")
+            self.jump(i + 1, st.next, changes)
+            o(i, "fi")
+        else:
+            self.jump(i, DONE if prim.ends_thread else st.next, changes)
+
+    # The other kinds of step, by vocabulary.STEP_SHAPES name: (guard, writer after the
+    # guard).  The guard of a blocking atomic block is its paths' (atomic_paths).
+
+    def await_guard(self, th: Thread, st: Step) -> str:
+        tp = self.lay.try_parts(st.expr, self.lay.env(th))
+        return emit(tp.cond) if tp else self.lay.live(st.expr, th)
+
+    def await_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        tp = self.lay.try_parts(st.expr, self.lay.env(th))
+        if tp:
+            self.out(i, tp.text + ";")
+        self.jump(i, st.next, tp is not None)
+
+    def assign_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        self.out(i, f"{self.lay.lvalue(th, st.target)} = {self.lay.live(st.expr, th)};")
+        self.jump(i, st.next, isinstance(st.target, VarRef))
+
+    def assert_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        self.assertion(i, self.lay.live(st.expr, th), "assertion", f"{th.name}: {st.text}")
+        self.jump(i, st.next, False)
+
+    def branch_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        o = self.out
+        tp = self.lay.try_parts(st.expr, self.lay.env(th))
+        o(i, "if")
+        if tp:
+            o(i, f":: {emit(tp.cond)} ->")
+            o(i + 1, tp.text + ";")
+            self.jump(i + 1, st.next, True)
+        else:
+            o(i, f":: {self.lay.live(st.expr, th)} ->")
+            self.jump(i + 1, st.next, False)
+        o(i, ":: else ->")
+        self.jump(i + 1, st.on_false, False)
+        o(i, "fi")
+
+    def choose_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        o = self.out
+        o(i, "if")
+        for b in st.branches:
+            o(i, ":: true ->")
+            self.jump(i + 1, b, False)
+        o(i, "fi")
+
+    def call_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        self.inits(i, th, st)
+        self.jump(i, st.next, False)
+
+    def return_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        self.jump(i, st.next, False)
+
+    def atomic_step(self, i: int, t: int, th: Thread, st: Step) -> None:
+        if not _has(st.body, AWhile):
+            self.atomic_body(i, t, th, st.body)
+            self.jump(i, st.next, True)
+            return
+        weighs = _has(st.body, AChoose)
+        self.weight = "atomic_weight" if weighs else "1"
+        self.atomic_body(i, t, th, st.body)
+        self.weight = None
+        self.out(i, "atomic_iters = 0;")
+        if weighs:
+            self.out(i, "atomic_weight = 1;")
+        self.jump(i, st.next, True)
+
+    def owner_check(self, indent: int, t: int, th: Thread, st: Step) -> None:
+        if st.owner != CORE:
+            m = self.p.modules[st.owner].name
+            self.assertion(indent, f"{self.lay.mstate(st.owner)} != GONE", "code-after-unload",
+                           f"{th.name} executes '{st.text}' in module {m}")
+        for kind, x in st.uses:  # v2: storage that lives in a module's memory
+            thing = self.p.objects[x] if kind == "object" else self.p.completions[x]
+            if thing.storage != CORE:
+                self.assertion(indent, f"{self.lay.mstate(thing.storage)} != GONE", "use-after-unload",
+                               f"{th.name} uses {kind} {thing.name} in '{st.text}'")
+
+    def inits(self, indent: int, th: Thread, st: Step) -> None:
+        for slot, v in st.inits:
+            self.out(indent, f"{self.lay.local(th, slot)} = {_lit(v)};  /* fresh local of {st.fn} */")
+
+    # ------------------------------------------------------------------ atomic without await
+
+    def option_on(self, i: int, cond, th: Thread, true_as: str = "true") -> None:
+        """The `:: COND ->` line of an if/do option, with a try_ query's side effect;
+        `true_as` is written for a COND that is the constant true."""
+        tp = self.lay.try_parts(cond, self.lay.env(th))
+        if tp:
+            self.out(i, f":: {emit(tp.cond)} ->")
+            self.out(i + 1, tp.text + ";")
+        else:
+            test = self.lay.live(cond, th)
+            self.out(i, f":: {true_as if test == 'true' else test} ->")
+
+    def atomic_body(self, i: int, t: int, th: Thread, body) -> None:
+        o = self.out
+        if not body:
+            o(i, "skip;")
+        for a in body:
+            if isinstance(a, AOp):
+                if self.lay.in_atomic(a).blocks:
+                    raise AssertionError(f"{a.kind.value} can block: the block needs its paths")
+                chk = self.lay.check_of(a.kind, a.operand, t)
+                if chk:
+                    self.assertion(i, emit(chk[1]), chk[0], f"{th.name}: {chk[2]} (in atomic, "
+                                   f"line {a.span.line})")
+                for e in self.lay.effect_text(a.kind, a.operand, t):
+                    o(i, e + ";")
+            elif isinstance(a, AAssign):
+                o(i, f"{self.lay.lvalue(th, a.target)} = {self.lay.live(a.value, th)};")
+            elif isinstance(a, AAssert):
+                self.assertion(i, self.lay.live(a.cond, th), "assertion",
+                               f"{th.name}: assert at line {a.span.line} (in atomic)")
+            elif isinstance(a, AIf):
+                o(i, "if")
+                self.option_on(i, a.cond, th)
+                self.atomic_body(i + 1, t, th, a.then)
+                o(i, ":: else ->")
+                self.atomic_body(i + 1, t, th, a.orelse)
+                o(i, "fi;")
+            elif isinstance(a, AWhile):
+                o(i, "do")
+                # pan rejects a do option that is always true as an "unconditional
+                # self-loop"; the count keeps it below the limit anyway.
+                self.option_on(i, a.cond, th, true_as=f"atomic_iters <= {ATOMIC_LOOP_LIMIT}")
+                self.count_iteration(i + 1, th, a)
+                self.atomic_body(i + 1, t, th, a.body)
+                o(i, ":: else -> break")
+                o(i, "od;")
+            elif isinstance(a, AChoose):
+                o(i, "if")
+                for b in a.branches:
+                    o(i, ":: true ->")
+                    if self.weight == "atomic_weight":
+                        n, cap = len(a.branches), ATOMIC_LOOP_LIMIT + 1
+                        o(i + 1, f"atomic_weight = ((atomic_weight * {n} > {ATOMIC_LOOP_LIMIT}) -> "
+                                 f"{cap} : atomic_weight * {n});")
+                    self.atomic_body(i + 1, t, th, b)
+                o(i, "fi;")
+            else:
+                raise AssertionError(f"{a!r} inside atomic")
+
+    # ------------------------------------------------------------------ atomic with await
+
+    def atomic_paths(self, t: int, th: Thread, st: Step) -> None:
+        """One guarded option per path through the block (paths.py): the guard is
+        the path's condition over the state before the step, so the step is
+        enabled exactly when some path is, with no partial effects; the option
+        then runs the path's effects and ends in its check or its jump."""
+        o = self.out
+        paths = atomic_paths(self.lay, t, th, st.body)
+        o(1, f"atomic {{  /* {len(paths)} path(s) through the block */")
+        if not paths:
+            o(2, "false  /* no path passes its awaits */")
+            o(1, "}")
+            return
+        o(2, "if")
+        for path in paths:
+            o(2, f":: {emit(path.cond)} ->")
+            self.owner_check(3, t, th, st)
+            for line in path.code:
+                o(3, line + ";")
+            if path.violation is None:
+                self.jump(3, st.next, True)
+            else:
+                chk, cond_text, what = path.violation
+                self.assertion(3, cond_text, chk, what)
+        o(2, "fi")
+        o(1, "}")
+
+
+def _has(body, kind) -> bool:
+    """Some statement of type `kind` (AWhile, AChoose), at any depth, in atomic body `body`."""
+    return any(isinstance(a, kind) for a in atomic_statements(body))
+
+
+_SHAPES = {
+    "assign": (None, _Gen.assign_step),
+    "assert": (None, _Gen.assert_step),
+    "await": (_Gen.await_guard, _Gen.await_step),
+    "branch": (None, _Gen.branch_step),
+    "choose": (None, _Gen.choose_step),
+    "atomic": (None, _Gen.atomic_step),
+    "call": (None, _Gen.call_step),
+    "return": (None, _Gen.return_step),
+}
+if set(_SHAPES) != {k.value for k in StepKind} - {k.value for k in PRIMITIVE_OF}:
+    raise AssertionError("every kind of step is a primitive or has its writer in _SHAPES")
+
+
+def program_to_promela(program: Program, only: Optional[str] = None) -> str:
+    """The Promela model of `program` (see the package docstring and docs/promela.md).
+
+    With `only` (a check name), only that check is reported: the assertions of
+    the others, when violated, end the execution silently, as a violation ends
+    it in modproof.  Then Spin answers whether `only` is reachable as the first
+    violation of some execution; for a check other than deadlock, run pan with
+    -E (no invalid-end-state reports)."""
+    if only is not None and only not in CHECKS:
+        raise ValueError(f"unknown check {only!r}")
+    return _Gen(program, only).program()
+
+
+def check_of_line(model: str, line: int) -> Optional[str]:
+    """The modproof check that the assertion on 1-based `line` of `model` stands for."""
+    lines = model.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    m = CHECK_COMMENT.search(lines[line - 1])
+    return m.group(1) if m else None

@@ -1,0 +1,317 @@
+"""The program's state in Promela: variable names, expressions as terms, primitives.
+
+One global per counter: `refs_O`, `done_C`, `mrefs_M`, `mstate_M` (`LOADED`,
+`UNLOADING`, `GONE`), `holder_X` (thread index, -1 when free), `v_NAME` (or
+`h<i>_...` for a v2 hidden var, whose name is no identifier).  Thread locals,
+the inlined functions' included, are locals of the thread's proctype
+(`l<slot>_...`).  `done` after `complete_all` (UINT_MAX) is stored as -1, for
+the completions that can reach it (`Layout.saturable`).
+
+A `Layout` gives each location its name and translates expressions into terms
+(`terms.py`) over an environment that maps each name to its current value: the
+identity environment for the state before a step, a symbolic one inside an
+atomic block with `await` (`paths.py`).
+
+What a primitive or a query checks, needs and does is its vocabulary entry's
+meaning (`Primitive.effect`, `Query.value`, `Query.takes`), run over terms.
+Only how Promela writes it is here, in `WRITING` and `TRY_WRITING`: the effect
+as Promela statements (a saturated `done` is -1 there, and stays -1), the
+enabledness guard of a primitive that blocks, and its check in words.  Both
+tables are keyed by the vocabulary's names and checked against it on import: a
+primitive or query the export does not know raises, never emits nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Optional
+
+from modproof.exports.promela.terms import SAT, Symbolic, Term, TermValues, binary, const, emit, lift
+from modproof.spec import vocabulary as V
+from modproof.spec.model import (
+    PRIMITIVE_OF, UINT_MAX, AOp, Bin, Const, LocalRef, Neg, Program, Q, StepKind, Thread, VarRef,
+    atomic_statements,
+)
+
+# The Promela macros of the module states (LOADED, UNLOADING, GONE), by value.
+MODULE_STATES = tuple(n.upper() for n in V.MODULE_STATE_NAMES)
+
+
+class Effect(NamedTuple):
+    """A primitive's vocabulary meaning (vocabulary.Effect) over terms: `enabled`
+    and `fails` are terms, `writes` maps each Promela variable it changes to its
+    new value."""
+
+    enabled: Term
+    fails: Term
+    writes: dict[str, Term]
+
+
+class Try(NamedTuple):
+    """A `try_` query as the whole condition of a test: `cond`, when it succeeds,
+    and then its `writes` (Promela variable -> new value) and `text`, the same as
+    a Promela statement."""
+
+    cond: Term
+    text: str
+    writes: dict[str, Term]
+
+
+class Layout:
+    """Where a program's state lives in Promela, and its expressions and primitives
+    over it."""
+
+    def __init__(self, p: Program):
+        self.p = p
+        self.saturable = self._saturable()
+
+    # ------------------------------------------------------------------ naming
+
+    def obj(self, i): return f"refs_{self.p.objects[i].name}"
+    def comp(self, i): return f"done_{self.p.completions[i].name}"
+    def mrefs(self, i): return f"mrefs_{self.p.modules[i].name}"
+    def mstate(self, i): return f"mstate_{self.p.modules[i].name}"
+    def holder(self, i): return f"holder_{self.p.mutexes[i].name}"
+    def var(self, i):
+        # v2 hidden vars are named like pending(w): Promela names are identifiers.
+        name = self.p.vars[i].name
+        if name.isidentifier():
+            return f"v_{name}"
+        return f"h{i}_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+
+    def name(self, table: str, x: int) -> str:
+        """The Promela variable of entry `x` of the vocabulary's state table `table`."""
+        return getattr(self, _TABLE_NAMES[table])(x)
+
+    @staticmethod
+    def local(th: Thread, slot: int) -> str:
+        sl = th.locals[slot]
+        return f"l{slot}_{(sl.fn + '_') if sl.fn else ''}{sl.name}"
+
+    def _saturable(self) -> set[int]:
+        """Completions whose done count can be UINT_MAX: from the start, or as the
+        operand of a primitive that saturates it (SATURATING: complete_all)."""
+        out = {i for i, c in enumerate(self.p.completions) if c.done == UINT_MAX}
+        for th in self.p.threads:
+            for st in th.steps:
+                if st.kind in SATURATING:
+                    out.add(st.operand)
+                for a in atomic_statements(st.body):
+                    if isinstance(a, AOp) and a.kind in SATURATING:
+                        out.add(a.operand)
+        return out
+
+    # ------------------------------------------------------------------ expressions
+
+    def env(self, th: Optional[Thread]) -> dict:
+        """The identity environment: every location is its own Promela variable."""
+        p = self.p
+        e = {}
+        for i in range(len(p.objects)):
+            e[self.obj(i)] = ("v", self.obj(i), "int")
+        for i in range(len(p.completions)):
+            e[self.comp(i)] = ("v", self.comp(i), "done" if i in self.saturable else "int")
+        for i in range(len(p.modules)):
+            e[self.mrefs(i)] = ("v", self.mrefs(i), "int")
+            e[self.mstate(i)] = ("v", self.mstate(i), "int")
+        for i in range(len(p.mutexes)):
+            e[self.holder(i)] = ("v", self.holder(i), "int")
+        for i, v in enumerate(p.vars):
+            e[self.var(i)] = ("v", self.var(i), "bool" if isinstance(v.init, bool) else "int")
+        if th is not None:
+            for s, sl in enumerate(th.locals):
+                e[self.local(th, s)] = ("v", self.local(th, s),
+                                        "bool" if isinstance(sl.init, bool) else "int")
+        return e
+
+    def lvalue(self, th: Thread, target) -> str:
+        if isinstance(target, LocalRef):
+            return self.local(th, target.slot)
+        return self.var(target.index)
+
+    def term(self, e, env: dict, th: Optional[Thread]) -> Term:
+        if isinstance(e, Const):
+            return const(e.value)
+        if isinstance(e, VarRef):
+            return env[self.var(e.index)]
+        if isinstance(e, LocalRef):
+            return env[self.local(th, e.slot)]
+        if isinstance(e, Neg):
+            return ("not", self.term(e.operand, env, th))
+        if isinstance(e, Bin):
+            return binary(e.op, self.term(e.left, env, th), self.term(e.right, env, th))
+        if isinstance(e, Q):
+            q = V.query(e.kind)
+            if q.value is None:
+                raise AssertionError(f"{e.kind} is not a pure query")
+            return lift(q.value(self.reader(env), e.index))
+        raise AssertionError(e)
+
+    def reader(self, env: dict):
+        """read(table, index) as the vocabulary's meanings call it: the value in
+        `env`, as a value of the term algebra."""
+        return lambda table, x: Symbolic(env[self.name(table, x)])
+
+    def live(self, e, th: Optional[Thread]) -> str:
+        """`e` as a Promela expression over the current state."""
+        return emit(self.term(e, self.env(th), th))
+
+    # ------------------------------------------------------------------ primitives
+
+    def effect(self, kind: StepKind, x: int, t: int, env: dict) -> Effect:
+        """What primitive `kind` on operand `x` by thread `t` does from `env`: its
+        vocabulary entry's meaning, over terms."""
+        e = PRIMITIVE_OF[kind].effect(self.reader(env), x, t, TermValues)
+        return Effect(lift(e.enabled), lift(e.fails),
+                      {self.name(table, x): lift(v) for table, v in e.writes.items()})
+
+    def check_of(self, kind: StepKind, x: int, t: int) -> Optional[tuple[str, Term, str]]:
+        """(check, term that must hold, what) for primitive `kind`, over the identity env."""
+        return self.check(kind, x, t, self.env(None))
+
+    def check(self, kind: StepKind, x: int, t: int, env: dict) -> Optional[tuple[str, Term, str]]:
+        """(check, term that must hold, what) for primitive `kind` from `env`: its
+        `Primitive.check`, which holds where its meaning does not fail; None when
+        it has no check."""
+        prim = PRIMITIVE_OF[kind]
+        if prim.check is None:
+            return None
+        return (prim.check, ("not", self.effect(kind, x, t, env).fails),
+                WRITING[prim.name].what(self, x, t))
+
+    def effect_text(self, kind: StepKind, x: int, t: int) -> list[str]:
+        """Promela statements for the effect of primitive `kind` (its check passed)."""
+        return WRITING[PRIMITIVE_OF[kind].name].effect(self, x, t)
+
+    def guard_text(self, kind: StepKind, x: int) -> str:
+        """The enabledness guard of a step of primitive `kind`, which blocks."""
+        guard = WRITING[PRIMITIVE_OF[kind].name].guard
+        if guard is None:
+            raise AssertionError(f"{kind.value} does not block")
+        return guard(self, x)
+
+    def in_atomic(self, a: AOp) -> V.Primitive:
+        """The primitive of `a`, a statement of an atomic body.  Raises for one that
+        cannot stand there (the checker keeps them out): its step would end the
+        thread or take an edge of its own (unload's exit, a put's release)."""
+        prim = PRIMITIVE_OF[a.kind]
+        if prim.ends_thread or prim.calls == "exit" or (
+                prim.calls == "release" and self.p.objects[a.operand].release is not None):
+            raise AssertionError(f"{a.kind.value} inside atomic, at line {a.span.line}")
+        return prim
+
+    def try_parts(self, e, env: dict) -> Optional[Try]:
+        """For a try_ query (`Query.takes`): its success condition over `env`, its
+        effect as a Promela statement and its writes.  None for anything else."""
+        if not isinstance(e, Q) or V.query(e.kind).takes is None:
+            return None
+        ok, writes = V.query(e.kind).takes(self.reader(env), e.index)
+        return Try(lift(ok), TRY_WRITING[e.kind.value](self, e.index),
+                   {self.name(table, e.index): lift(v) for table, v in writes.items()})
+
+
+# Where each state table of the vocabulary lives: the Layout method naming its entries.
+_TABLE_NAMES = {"refs": "obj", "done": "comp", "mrefs": "mrefs", "mstate": "mstate",
+                "holder": "holder", "var": "var"}
+assert set(_TABLE_NAMES) == set(V.STATE_TABLES)
+
+
+def _saturates(prim: V.Primitive) -> bool:
+    """Does `prim` set a done count of 0 to UINT_MAX (as complete_all does)?"""
+    return "done" in prim.writes and \
+        prim.effect(lambda table, x: 0, 0, 0).writes["done"] == UINT_MAX
+
+
+SATURATING = frozenset(k for k, prim in PRIMITIVE_OF.items() if _saturates(prim))
+
+
+# --------------------------------------------------------------------------- how Promela writes them
+
+
+@dataclass(frozen=True)
+class Writing:
+    """How Promela writes a primitive (its meaning is the vocabulary's)."""
+
+    effect: Callable[[Layout, int, int], list[str]]   # (layout, x, thread): its check passed
+    guard: Optional[Callable[[Layout, int], str]] = None        # when it blocks: its guard
+    what: Optional[Callable[[Layout, int, int], str]] = None    # when it has a check: in words
+
+
+def _add_one(lay: Layout, table: str, x: int, sign: str) -> str:
+    n = lay.name(table, x)
+    return f"{n} = {n} {sign} 1"
+
+
+def _count(table: str, sign: str):
+    """NAME = NAME + 1 (or - 1) on the `table` entry of the operand."""
+    return lambda lay, x, t: [_add_one(lay, table, x, sign)]
+
+
+def _done_count(sign: str):
+    """As _count on the done count, which stays -1 (UINT_MAX) once saturated."""
+    def text(lay: Layout, x: int, t: int) -> list[str]:
+        d = lay.comp(x)
+        if x in lay.saturable:
+            return [f"{d} = (({d} == {SAT}) -> {SAT} : {d} {sign} 1)"]
+        return [f"{d} = {d} {sign} 1"]
+    return text
+
+
+def _set(table: str, value: Callable[[int], object]):
+    """NAME = VALUE(thread) on the `table` entry of the operand."""
+    return lambda lay, x, t: [f"{lay.name(table, x)} = {value(t)}"]
+
+
+def _needs(what: str, thing: str):
+    """The words of a check: `what` ({} is the operand's name) of the `thing` table."""
+    return lambda lay, x, t: what.format(getattr(lay.p, thing)[x].name)
+
+
+_MODULE_PUT = Writing(_count("mrefs", "-"), what=_needs("module_put({}) needs a refcount above 0",
+                                                        "modules"))
+
+WRITING: dict[str, Writing] = {
+    "get": Writing(_count("refs", "+"), what=_needs("get({}) needs a count above 0", "objects")),
+    "put": Writing(_count("refs", "-"), what=_needs("put({}) needs a count above 0", "objects")),
+    "complete": Writing(_done_count("+")),
+    "complete_all": Writing(_set("done", lambda t: f"{SAT} /* UINT_MAX */")),
+    "wait": Writing(_done_count("-"), guard=lambda lay, x: f"{lay.comp(x)} != 0"),
+    "reinit": Writing(_set("done", lambda t: 0)),
+    "lock": Writing(_set("holder", lambda t: t), guard=lambda lay, x: f"{lay.holder(x)} == {V.FREE}"),
+    "unlock": Writing(_set("holder", lambda t: V.FREE), what=lambda lay, x, t: (
+        f"unlock({lay.p.mutexes[x].name}) by {lay.p.threads[t].name} needs it to hold the mutex")),
+    "module_get": Writing(_count("mrefs", "+"), what=_needs(
+        "module_get({}) on a module that is not gone", "modules")),
+    "module_put": _MODULE_PUT,
+    # Its guard lets a module that is not loaded through: the step then takes its
+    # not_loaded edge (rmmod does nothing), written by the generator.
+    "unload": Writing(_set("mstate", lambda t: MODULE_STATES[V.UNLOADING]), guard=lambda lay, x: (
+        f"({lay.mstate(x)} != {MODULE_STATES[V.LOADED]} || {lay.mrefs(x)} == 0)")),
+    "module_put_and_exit": _MODULE_PUT,
+    "complete_and_exit": Writing(_done_count("+")),
+    "unload_free": Writing(_set("mstate", lambda t: MODULE_STATES[V.GONE])),
+}
+
+# A try_ query's effect when it succeeds, as a Promela statement.
+TRY_WRITING: dict[str, Callable[[Layout, int], str]] = {
+    "try_get": lambda lay, x: _add_one(lay, "refs", x, "+"),
+    "try_module_get": lambda lay, x: _add_one(lay, "mrefs", x, "+"),
+}
+
+
+def _check_tables() -> None:
+    """Every primitive and try_ query of the vocabulary is written, and written as
+    its entry says: a guard exactly when it blocks, words exactly for its check."""
+    prims = {prim.name: prim for prim in PRIMITIVE_OF.values()}
+    if set(WRITING) != set(prims):
+        raise AssertionError(f"WRITING and the vocabulary differ in {set(WRITING) ^ set(prims)}")
+    for name, w in WRITING.items():
+        if (w.guard is not None) != prims[name].blocks:
+            raise AssertionError(f"{name}: a guard exactly when it blocks")
+        if (w.what is not None) != (prims[name].check is not None):
+            raise AssertionError(f"{name}: words exactly for its check")
+    tries = {q.name for q in V.QUERIES if q.takes is not None}
+    if set(TRY_WRITING) != tries:
+        raise AssertionError(f"TRY_WRITING and the vocabulary differ in {set(TRY_WRITING) ^ tries}")
+
+
+_check_tables()
