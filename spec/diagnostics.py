@@ -79,9 +79,12 @@ def read_source(path: str) -> str:
     "" when it cannot be read (the error being reported says why)."""
     try:
         with open(path, "rb") as f:
-            return f.read().decode("utf-8", errors="replace")
+            return f.read(READ_LIMIT).decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+READ_LIMIT = 16 * 1024 * 1024 + 1   # grammar.parser.MAX_INPUT_BYTES and one: no more is quoted
 
 
 def render(diag: Diagnostic, source) -> str:

@@ -66,3 +66,11 @@ def test_at_most_the_limit_in_full_and_one_counted():
     out = render_all(diags, "x\n")
     assert out.count(": error: ") == MAX_SHOWN
     assert out.endswith("... and 1 more error not shown (the first 50 are above)")
+
+
+def test_an_endless_input_is_refused_at_the_size_limit():
+    from modproof.grammar.parser import MAX_INPUT_BYTES
+    r = check("/dev/zero")
+    assert r.returncode == 2
+    assert f"input is larger than {MAX_INPUT_BYTES // 2 ** 20} MiB" in r.stderr
+    assert r.stderr.startswith("/dev/zero:1:1: error:")
