@@ -23,12 +23,12 @@ import z3
 from modproof.encoder.encoding import (
     ATOMIC_LIMIT, ATOMIC_UNROLL, Encoding, EncodingLimit, StatementGroup,
 )
+from modproof.options import DEFAULT_BOUND
 from modproof.result import (
     CoverResult, Proved, RawTrace, Result, Stats, Unknown, Unreached, Violated,
 )
 from modproof.spec.model import CHECKS, Program
 
-DEFAULT_BOUND = 40
 SEED = 0
 
 

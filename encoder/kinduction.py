@@ -29,10 +29,10 @@ from modproof.encoder.bmc import (
     Budget, OutOfBudget, Targets, Unroller, bounded, rlimit_count, step_once, unknown,
 )
 from modproof.encoder.encoding import ATOMIC_UNROLL, Encoding, EncodingLimit
+from modproof.options import DEFAULT_MAX_K
 from modproof.result import Proved, Result, Stats
 from modproof.spec.model import Program
 
-DEFAULT_MAX_K = 60
 METHOD = "k-induction"
 INDUCTION_CAP_MIN = 1_000_000      # Z3 resource units an induction attempt may always use
 

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from modproof import allow_long_integers
-from modproof.prove import DEFAULT_BOUND, Options, expectation_met, prove
+from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES, Options
+from modproof.prove import expectation_met, prove
 from modproof.result import Proved, Result, Unknown, Violated
 from modproof.spec.model import Program
 
@@ -44,10 +45,10 @@ INTERNAL_ERROR = "internal"      # an exception in modproof itself
 
 @dataclass(frozen=True)
 class CiOptions:
-    engine: str = "auto"
+    engine: str = DEFAULT_ENGINE
     bound: int = DEFAULT_BOUND
     timeout: Optional[float] = None       # per file
-    max_states: int = 2_000_000
+    max_states: int = DEFAULT_MAX_STATES
     allow_missing_expect: bool = False
     deferred_release: bool = False        # run release functions on workers (v2)
 

@@ -6,12 +6,12 @@ races deterministic enough to test: the delays are far apart.
 """
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 
-import modproof.explicit
-import modproof.prove
+from modproof.engines import ENGINES, run_engine
 from modproof.portfolio import prove_portfolio
 from modproof.prove import Options
 from modproof.result import Proved, RawTrace, Stats, Unknown, Violated
@@ -31,77 +31,89 @@ def answer(kind: str, engine: str):
     return Unknown("stand-in gave up", stats)
 
 
+def stand_ins(first, plan):
+    """The portfolio's members: in this process (the first try) `first`, in an
+    engine process what `plan` says, after its delay."""
+    here = os.getpid()
+
+    def member(name):
+        def run(program, opts):
+            assert opts.engine == name
+            if os.getpid() == here:
+                return first
+            kind, delay = plan[name]
+            time.sleep(delay)
+            return answer(kind, name) if isinstance(kind, str) else kind
+        return run
+    return {"explicit": member("explicit"), "bmc": member("bmc")}
+
+
 @pytest.fixture
-def engines(monkeypatch):
-    """Set what each engine answers and after how many seconds."""
-    plan: dict[str, tuple[str, float]] = {}
-
-    def first_slice(program, max_states, timeout, reduce):
-        return Unknown("state budget exhausted: more than 50000 states (raise --max-states)",
-                       Stats(engine="explicit", method="stand-in"))
-
-    def run_engine(program, opts):
-        kind, delay = plan[opts.engine]
-        time.sleep(delay)
-        return answer(kind, opts.engine)
-
-    monkeypatch.setattr(modproof.explicit, "prove_explicit", first_slice)
-    monkeypatch.setattr(modproof.prove, "run_engine", run_engine)
-    return plan
+def engines():
+    """Set what each engine answers and after how many seconds; the first try gives up."""
+    plan: dict[str, tuple[object, float]] = {}
+    gave_up = Unknown("state budget exhausted: more than 50000 states (raise --max-states)",
+                      Stats(engine="explicit", method="stand-in"))
+    return plan, stand_ins(gave_up, plan)
 
 
 def test_a_bounded_proof_waits_for_the_engine_still_running(engines):
-    engines.update(bmc=("bounded", 0.0), explicit=("violated", 1.0))
-    r = prove_portfolio(PROGRAM, Options())
+    plan, members = engines
+    plan.update(bmc=("bounded", 0.0), explicit=("violated", 1.0))
+    r = prove_portfolio(PROGRAM, Options(), members)
     assert isinstance(r, Violated) and r.stats.engine == "explicit"
 
 
 def test_a_bounded_proof_waits_for_a_proof_for_all_executions(engines):
-    engines.update(bmc=("bounded", 0.0), explicit=("all", 1.0))
-    r = prove_portfolio(PROGRAM, Options())
+    plan, members = engines
+    plan.update(bmc=("bounded", 0.0), explicit=("all", 1.0))
+    r = prove_portfolio(PROGRAM, Options(), members)
     assert isinstance(r, Proved) and r.scope == "all-executions"
 
 
 def test_a_bounded_proof_is_the_answer_when_nothing_decides(engines):
-    engines.update(bmc=("bounded", 0.0), explicit=("unknown", 0.5))
-    r = prove_portfolio(PROGRAM, Options())
+    plan, members = engines
+    plan.update(bmc=("bounded", 0.0), explicit=("unknown", 0.5))
+    r = prove_portfolio(PROGRAM, Options(), members)
     assert isinstance(r, Proved) and r.scope == "bounded" and r.bound == 40
     assert "answered first in the portfolio" in r.stats.method
 
 
 def test_a_violation_wins_at_once(engines):
-    engines.update(bmc=("violated", 0.0), explicit=("all", 30.0))
+    plan, members = engines
+    plan.update(bmc=("violated", 0.0), explicit=("all", 30.0))
     start = time.monotonic()
-    r = prove_portfolio(PROGRAM, Options())
+    r = prove_portfolio(PROGRAM, Options(), members)
     assert isinstance(r, Violated) and r.stats.engine == "bmc"
     assert time.monotonic() - start < 20   # the slow engine was stopped, not awaited
 
 
 def test_the_time_limit_leaves_the_bounded_proof(engines):
-    engines.update(bmc=("bounded", 0.0), explicit=("violated", 30.0))
-    r = prove_portfolio(PROGRAM, Options(timeout=2.0))
+    plan, members = engines
+    plan.update(bmc=("bounded", 0.0), explicit=("violated", 30.0))
+    r = prove_portfolio(PROGRAM, Options(timeout=2.0), members)
     assert isinstance(r, Proved) and r.scope == "bounded"
 
 
 def test_unknown_when_every_engine_gives_up(engines):
-    engines.update(bmc=("unknown", 0.0), explicit=("unknown", 0.0))
-    r = prove_portfolio(PROGRAM, Options())
+    plan, members = engines
+    plan.update(bmc=("unknown", 0.0), explicit=("unknown", 0.0))
+    r = prove_portfolio(PROGRAM, Options(), members)
     assert isinstance(r, Unknown) and "stand-in gave up" in r.reason
 
 
-def test_a_violation_without_its_shortest_witness_is_raced_for_one(monkeypatch):
+def test_a_violation_without_its_shortest_witness_is_raced_for_one():
     """The first budget found a violation but not a shortest witness: the whole
     budget is spent on it (the explicit engine races again), not the short one."""
-    plan = {"explicit": answer("violated", "explicit"), "bmc": answer("unknown", "bmc")}
+    plan = {"explicit": (answer("violated", "explicit"), 0.0), "bmc": ("unknown", 0.0)}
     short_cut = Violated(RawTrace((), "invariant"), Stats(engine="explicit", method="first"),
                          shortest=False)
-    monkeypatch.setattr(modproof.explicit, "prove_explicit", lambda *a, **k: short_cut)
-    monkeypatch.setattr(modproof.prove, "run_engine", lambda program, opts: plan[opts.engine])
-    r = prove_portfolio(PROGRAM, Options())
+    members = stand_ins(short_cut, plan)
+    r = prove_portfolio(PROGRAM, Options(), members)
     assert isinstance(r, Violated) and r.shortest and r.stats.method.startswith("stand-in explicit")
     # When the race brings nothing conclusive, the first answer (a violation) stands.
-    plan["explicit"] = answer("unknown", "explicit")
-    r = prove_portfolio(PROGRAM, Options())
+    plan["explicit"] = ("unknown", 0.0)
+    r = prove_portfolio(PROGRAM, Options(), members)
     assert isinstance(r, Violated) and r.stats.method.startswith("first")
 
 
@@ -116,8 +128,15 @@ def test_the_answer_does_not_depend_on_the_first_budget(monkeypatch, first_state
     from dm_family import dm_model
     import modproof.portfolio
     monkeypatch.setattr(modproof.portfolio, "FIRST_STATES", first_states)
-    r = prove_portfolio(load_text(dm_model(2, False), "dm2.mproof"), Options())
+    r = run_engine(load_text(dm_model(2, False), "dm2.mproof"), Options())
     assert isinstance(r, Violated) and r.check == "code-after-unload"
     assert len(r.trace.steps) == 14 and r.shortest
-    safe = prove_portfolio(load_text(dm_model(2, True), "dm2.mproof"), Options())
+    safe = run_engine(load_text(dm_model(2, True), "dm2.mproof"), Options())
     assert isinstance(safe, Proved) and [c.step for c in safe.covers] == [11]
+
+
+def test_the_portfolio_is_an_entry_of_the_registry():
+    auto = ENGINES["auto"]
+    assert auto.members == ("explicit", "bmc")   # the explicit engine is tried first
+    assert set(auto.options) == {o for m in auto.members for o in ENGINES[m].options}
+    assert Options().engine == "auto"

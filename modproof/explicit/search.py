@@ -12,13 +12,13 @@ from collections import deque
 from dataclasses import replace
 from typing import Optional
 
+from modproof.options import DEFAULT_MAX_STATES
 from modproof.result import (
     CoverResult, Proved, RawTrace, Stats, Unknown, Unreached, Violated,
 )
 from modproof.spec import semantics as S
 from modproof.spec.model import BLOCKING_KINDS, CHECKS, DONE, Program
 
-DEFAULT_MAX_STATES = 2_000_000
 MAX_BURST = 256  # NOTE(ample-proviso)
 
 
