@@ -29,7 +29,7 @@ from dataclasses import replace
 from typing import Callable, Mapping
 
 from modproof.options import FIRST_SECONDS, FIRST_STATES, Options
-from modproof.result import Proved, Result, Stats, Unknown, Violated
+from modproof.result import Proved, Result, Stats, Unknown, UnknownKind, Violated
 from modproof.spec.model import Program
 
 Runner = Callable[[Program, Options], Result]   # as modproof.engines.Runner
@@ -74,8 +74,8 @@ def prove_portfolio(program: Program, opts: Options, members: Mapping[str, Runne
     ctx = mp.get_context("fork")
     # The first engine is worth running on only when the first try stopped it;
     # the user's budget or an atomic loop limit would stop it again.
-    again = incomplete or first.reason.startswith("timeout") or (
-        first.reason.startswith("state budget") and budget < opts.max_states)
+    again = incomplete or first.kind is UnknownKind.TIMEOUT or (
+        first.kind is UnknownKind.STATE_BUDGET and budget < opts.max_states)
     engines = tuple(members) if again else tuple(members)[1:]
     procs = {}
     for name in engines:
@@ -110,7 +110,7 @@ def prove_portfolio(program: Program, opts: Options, members: Mapping[str, Runne
                         pending[name] = payload
                 else:
                     errors[name] = payload
-            if pending:  # of answers arriving together, the one of the engine named first in sorted order
+            if pending:  # of answers arriving together, that of the engine whose name sorts first
                 return _tag(pending[sorted(pending)[0]], start)
     finally:
         for conn, (_, proc) in procs.items():
@@ -125,15 +125,19 @@ def prove_portfolio(program: Program, opts: Options, members: Mapping[str, Runne
     bounded = [(a.bound, n) for n, a in answers.items() if isinstance(a, Proved)]
     if bounded:
         return _tag(answers[max(bounded)[1]], start)
-    reasons = [f"{n}: {a.reason}" for n, a in sorted(answers.items()) if isinstance(a, Unknown)]
-    reasons += [f"{n}: internal error: {e}" for n, e in sorted(errors.items())]
+    # Every reason, with its kind: the answer's kind is that of the reason listed first.
+    reasons = [(a.kind, f"{n}: {a.reason}") for n, a in sorted(answers.items())
+               if isinstance(a, Unknown)]
+    reasons += [(UnknownKind.ENGINE_FAILED, f"{n}: internal error: {e}")
+                for n, e in sorted(errors.items())]
     if opts.timeout is not None and time.monotonic() - start >= opts.timeout:
-        reasons.insert(0, f"timeout after {opts.timeout:g} s")
+        reasons.insert(0, (UnknownKind.TIMEOUT, f"timeout after {opts.timeout:g} s"))
     bounds = [a.bound for a in answers.values() if isinstance(a, Unknown) and a.bound is not None]
-    return Unknown("; ".join(reasons) or "no engine answered",
+    return Unknown("; ".join(why for _, why in reasons) or "no engine answered",
                    Stats(engine="portfolio", method=f"portfolio of {' and '.join(members)}",
                          seconds=time.monotonic() - start),
-                   bound=max(bounds) if bounds else None)
+                   bound=max(bounds) if bounds else None,
+                   kind=reasons[0][0] if reasons else UnknownKind.ENGINE_FAILED)
 
 
 def _conclusive(r: Result) -> bool:

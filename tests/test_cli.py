@@ -80,6 +80,10 @@ def test_unknown_is_exit_3(tmp_path):
     r = invoke("prove", "--engine", "explicit", "--max-states", "20", str(f))
     assert r.exit_code == 3, r.output
     assert "unknown" in r.output and "proved" not in r.output.split("\n")[0]
+    r = invoke("prove", "--engine", "explicit", "--max-states", "20", "--json", str(f))
+    data = json.loads(r.output)
+    assert (r.exit_code, data["verdict"], data["kind"]) == (3, "unknown", "state-budget")
+    assert data["reason"].startswith("state budget exhausted")
 
 
 def test_json_output_has_the_documented_fields():

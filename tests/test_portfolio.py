@@ -14,7 +14,7 @@ import pytest
 from modproof.engines import ENGINES, run_engine
 from modproof.portfolio import prove_portfolio
 from modproof.prove import Options
-from modproof.result import Proved, RawTrace, Stats, Unknown, Violated
+from modproof.result import Proved, RawTrace, Stats, Unknown, UnknownKind, Violated
 from modproof.spec.lower import load_text
 
 PROGRAM = load_text("var x = 0\nthread t { x = 1 }\n")
@@ -28,7 +28,7 @@ def answer(kind: str, engine: str):
         return Proved(scope="all-executions", bound=3, stats=stats)
     if kind == "bounded":
         return Proved(scope="bounded", bound=40, stats=stats)
-    return Unknown("stand-in gave up", stats)
+    return Unknown("stand-in gave up", stats, kind=UnknownKind.SOLVER)
 
 
 def stand_ins(first, plan):
@@ -43,6 +43,8 @@ def stand_ins(first, plan):
                 return first
             kind, delay = plan[name]
             time.sleep(delay)
+            if isinstance(kind, Exception):
+                raise kind
             return answer(kind, name) if isinstance(kind, str) else kind
         return run
     return {"explicit": member("explicit"), "bmc": member("bmc")}
@@ -53,7 +55,7 @@ def engines():
     """Set what each engine answers and after how many seconds; the first try gives up."""
     plan: dict[str, tuple[object, float]] = {}
     gave_up = Unknown("state budget exhausted: more than 50000 states (raise --max-states)",
-                      Stats(engine="explicit", method="stand-in"))
+                      Stats(engine="explicit", method="stand-in"), kind=UnknownKind.STATE_BUDGET)
     return plan, stand_ins(gave_up, plan)
 
 
@@ -100,6 +102,41 @@ def test_unknown_when_every_engine_gives_up(engines):
     plan.update(bmc=("unknown", 0.0), explicit=("unknown", 0.0))
     r = prove_portfolio(PROGRAM, Options(), members)
     assert isinstance(r, Unknown) and "stand-in gave up" in r.reason
+    assert r.kind is UnknownKind.SOLVER
+
+
+def test_the_kind_of_a_portfolio_unknown_is_that_of_its_first_reason():
+    atomic = Unknown("an atomic loop", Stats(engine="explicit", method="stand-in"),
+                     kind=UnknownKind.ATOMIC_LIMIT)
+    plan = {"explicit": (answer("violated", "explicit"), 0.0),
+            "bmc": (Unknown("no bound", Stats(engine="bmc", method="stand-in"),
+                            kind=UnknownKind.BOUND), 0.0)}
+    # An atomic loop would stop the explicit engine again: only bmc races.
+    r = prove_portfolio(PROGRAM, Options(), stand_ins(atomic, plan))
+    assert isinstance(r, Unknown) and r.reason == "bmc: no bound; explicit: an atomic loop"
+    assert r.kind is UnknownKind.BOUND
+    # The first try's budget of states was the user's: nothing to race it for either.
+    budget = Unknown("state budget", Stats(engine="explicit", method="stand-in"),
+                     kind=UnknownKind.STATE_BUDGET)
+    r = prove_portfolio(PROGRAM, Options(max_states=10), stand_ins(budget, plan))
+    assert r.kind is UnknownKind.BOUND and r.reason == "bmc: no bound; explicit: state budget"
+
+
+def test_engines_that_fail_make_an_unknown_that_says_so(engines):
+    plan, members = engines
+    plan.update(bmc=(RuntimeError("boom"), 0.0), explicit=(RuntimeError("bang"), 0.0))
+    r = prove_portfolio(PROGRAM, Options(), members)
+    assert isinstance(r, Unknown) and r.kind is UnknownKind.ENGINE_FAILED
+    assert r.reason == ("bmc: internal error: RuntimeError: boom; "
+                        "explicit: internal error: RuntimeError: bang")
+
+
+def test_a_portfolio_out_of_time_is_a_timeout(engines):
+    plan, members = engines
+    plan.update(bmc=("unknown", 0.0), explicit=("violated", 30.0))
+    r = prove_portfolio(PROGRAM, Options(timeout=1.0), members)
+    assert isinstance(r, Unknown) and r.kind is UnknownKind.TIMEOUT
+    assert r.reason.startswith("timeout after 1 s; bmc: stand-in gave up")
 
 
 def test_a_violation_without_its_shortest_witness_is_raced_for_one():

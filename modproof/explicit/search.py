@@ -14,7 +14,7 @@ from typing import Optional
 
 from modproof.options import DEFAULT_MAX_STATES
 from modproof.result import (
-    CoverResult, Proved, RawTrace, Stats, Unknown, Unreached, Violated,
+    CoverResult, Proved, RawTrace, Stats, Unknown, UnknownKind, Unreached, Violated,
 )
 from modproof.spec import semantics as S
 from modproof.spec.model import BLOCKING_KINDS, CHECKS, DONE, Program
@@ -76,7 +76,7 @@ def prove_explicit(p: Program, max_states: int = DEFAULT_MAX_STATES,
         return Unknown(f"an atomic block's loop at line {span.line} ran more than "
                        f"{S.ATOMIC_FUEL} iterations in one step",
                        Stats(engine="explicit", method="explicit-state breadth-first search",
-                             seconds=time.monotonic() - start))
+                             seconds=time.monotonic() - start), kind=UnknownKind.ATOMIC_LIMIT)
 
 
 def _prove_reduced(p: Program, max_states: int, timeout: Optional[float], start: float):
@@ -212,7 +212,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
                 return Violated(best[1], stats(best[2]), covers=cover_results())
             return Unknown(f"timeout after {timeout:g} s with {len(parents)} states explored "
                            "and more to go", stats(max_depth), bound=depth_of[queue[0]],
-                           covers=cover_results())
+                           covers=cover_results(), kind=UnknownKind.TIMEOUT)
         s = queue.popleft()
         d = depth_of[s]
         closed.add(s)
@@ -259,7 +259,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
                         return Violated(best[1], stats(best[2]), covers=cover_results())
                     return Unknown(f"state budget exhausted: more than {max_states} states "
                                    "(raise --max-states)", stats(max_depth), bound=d,
-                                   covers=cover_results())
+                                   covers=cover_results(), kind=UnknownKind.STATE_BUDGET)
                 queue.append(s2)
     if best is not None:
         return Violated(best[1], stats(best[2]), covers=cover_results())
