@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import quote
 
-from modproof import __version__
+from modproof import __version__, ci_result
 from modproof.spec.model import CHECKS, Program
 from modproof.witness import Witness, WitnessStep, show_value
 
@@ -417,13 +417,12 @@ def _result(rule: str, message: str, location: dict, fingerprint: dict, **extra)
 
 
 def file_results(fr, root: Optional[str] = None) -> list[dict]:
-    """The SARIF results of one `modproof.ci.FileResult` (none for a clean pass)."""
-    from modproof import ci
+    """The SARIF results of one `modproof.ci_result.FileResult` (none for a clean pass)."""
     from modproof.result import Violated
 
     uri = artifact_location(fr.path, root)["uri"]
     out: list[dict] = []
-    if fr.error == ci.INPUT_ERROR:
+    if fr.error == ci_result.INPUT_ERROR:
         if not fr.diagnostics:
             return [_result(INPUT_ERROR, fr.reason, _location(fr.path, root),
                             _fingerprint(uri, INPUT_ERROR, fr.reason))]
@@ -434,25 +433,25 @@ def file_results(fr, root: Optional[str] = None) -> list[dict]:
             out.append(_result(INPUT_ERROR, d.message, _span_location(fr.path, root, d.span),
                                _fingerprint(uri, INPUT_ERROR, d.message), **extra))
         return out
-    if fr.error == ci.INTERNAL_ERROR:
+    if fr.error == ci_result.INTERNAL_ERROR:
         return [_result(INTERNAL_ERROR, fr.reason, _location(fr.path, root),
                         _fingerprint(uri, INTERNAL_ERROR, fr.reason))]
     program, r = fr.program, fr.result
     exp = program.expect if program is not None else None
     if isinstance(r, Violated):
         res = violation_result(r.witness, program, root, path=fr.path)
-        if fr.status == ci.OK:
+        if fr.status == ci_result.OK:
             res["suppressions"] = [{
                 "kind": "inSource", "status": "accepted",
                 "justification": f"the file expects it: 'expect {fr.expected}'"}]
         res["properties"]["expected"] = fr.expected or None
         out.append(res)
-    if fr.error == ci.MISSING_EXPECT:
+    if fr.error == ci_result.MISSING_EXPECT:
         out.append(_result(EXPECTATION_MISMATCH, f"{fr.path} has no expect line, so its verdict "
                            f"({fr.got}) cannot be checked", _location(fr.path, root, 1, 1),
                            _fingerprint(uri, EXPECTATION_MISMATCH, "missing")))
-    elif fr.status == ci.FAIL and not (isinstance(r, Violated) and exp is not None
-                                       and exp.verdict == "proved"):
+    elif fr.status == ci_result.FAIL and not (isinstance(r, Violated) and exp is not None
+                                              and exp.verdict == "proved"):
         # expected a violation and got none, or another one; unknown; an unreached cover
         loc = (_span_location(fr.path, root, exp.span) if exp is not None
                else _location(fr.path, root))
@@ -473,17 +472,15 @@ def file_results(fr, root: Optional[str] = None) -> list[dict]:
 def ci_to_sarif(results, root: Optional[str] = None) -> dict:
     """A SARIF log of a CI run: one run, the results of every file in order.
 
-    `results` is a `modproof.ci.CiRun` or an iterable of `FileResult`s (None
+    `results` is a `modproof.ci_result.CiRun` or an iterable of `FileResult`s (None
     entries, files not run, are skipped)."""
-    from modproof import ci
-
     root = root or os.getcwd()
     interrupted = bool(getattr(results, "interrupted", False))
     items = [r for r in getattr(results, "results", results) if r is not None]
     out: list[dict] = []
     for fr in items:
         out += file_results(fr, root)
-    internal = [fr for fr in items if fr.error == ci.INTERNAL_ERROR]
+    internal = [fr for fr in items if fr.error == ci_result.INTERNAL_ERROR]
     invocation = {"executionSuccessful": not internal and not interrupted,
                   "properties": {"files": len(items),
                                  "passed": sum(1 for fr in items if fr.passed),
