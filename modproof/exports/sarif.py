@@ -360,32 +360,22 @@ def code_flow(w: Witness, root: Optional[str] = None) -> dict:
     return {"message": {"text": w.message}, "threadFlows": flows}
 
 
-def _violation_site(w: Witness, program: Optional[Program]) -> tuple[int, int, str]:
-    """(line, col, statement text) of the violation, for its location and fingerprint."""
-    if w.steps:
+def _violation_site(w: Witness) -> tuple[int, int, str]:
+    """(line, col, statement text) of the violation, for its location and fingerprint:
+    the site replay recorded (for a witness of no steps, the invariant false in the
+    initial state, or where a thread is blocked in an initial deadlock)."""
+    if w.site is not None:
+        return w.site.line, w.site.col, w.site.text
+    if w.steps:   # a witness made by hand
         last = next((s for s in reversed(w.steps) if s.violation), w.steps[-1])
         return last.line, last.col, last.statement
-    if program is not None and w.check == "invariant":
-        from modproof.spec import semantics as S
-        inv = S.invariant_violation(program, S.initial(program))
-        if inv is not None:
-            return inv.span.line, inv.span.col, f"invariant {inv.name}: {inv.text}"
-    if program is not None and w.check == "deadlock":
-        # Deadlocked from the start: where the first unfinished thread is blocked.
-        from modproof.spec import semantics as S
-        s0 = S.initial(program)
-        for t in range(len(program.threads)):
-            st = S.current_step(program, s0, t)
-            if st is not None and not st.idle:
-                return st.span.line, st.span.col, st.text
     return 0, 0, ""
 
 
-def violation_result(w: Witness, program: Optional[Program], root: Optional[str] = None,
-                     path: Optional[str] = None) -> dict:
+def violation_result(w: Witness, root: Optional[str] = None, path: Optional[str] = None) -> dict:
     """The SARIF result of one violation, with its code flows."""
     path = path or w.file
-    line, col, text = _violation_site(w, program)
+    line, col, text = _violation_site(w)
     res = {
         "ruleId": w.check,
         "ruleIndex": RULE_IDS.index(w.check) if w.check in RULE_IDS else -1,
@@ -402,9 +392,10 @@ def violation_result(w: Witness, program: Optional[Program], root: Optional[str]
 
 def witness_to_sarif(witness: Witness, program: Optional[Program] = None,
                      root: Optional[str] = None) -> dict:
-    """A SARIF log: one run, one result, the witness as its code flows."""
+    """A SARIF log: one run, one result, the witness as its code flows.  (`program`,
+    which every export takes, is not needed: the witness knows where it is.)"""
     root = root or os.getcwd()
-    return _log(_run([violation_result(witness, program, root)], root))
+    return _log(_run([violation_result(witness, root)], root))
 
 
 # --------------------------------------------------------------------------- CI runs
@@ -439,7 +430,7 @@ def file_results(fr, root: Optional[str] = None) -> list[dict]:
     program, r = fr.program, fr.result
     exp = program.expect if program is not None else None
     if isinstance(r, Violated):
-        res = violation_result(r.witness, program, root, path=fr.path)
+        res = violation_result(r.witness, root, path=fr.path)
         if fr.status == ci_result.OK:
             res["suppressions"] = [{
                 "kind": "inSource", "status": "accepted",
