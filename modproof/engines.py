@@ -61,15 +61,11 @@ def _portfolio(program: Program, opts: Options) -> Result:
 _EXPLICIT = Engine("explicit", "breadth-first search of the reachable states",
                    ("max_states", "timeout", "reduce"), _explicit)
 _BMC = Engine("bmc", "Z3 bounded model checking closed by k-induction", ("bound", "timeout"), _bmc)
-_MEMBERS = (_EXPLICIT, _BMC)
+_AUTO = Engine("auto", "the portfolio (explicit and bmc in parallel, first conclusive answer)",
+               tuple(dict.fromkeys(o for e in (_EXPLICIT, _BMC) for o in e.options)), _portfolio,
+               members=(_EXPLICIT.name, _BMC.name))
 
-ENGINES: dict[str, Engine] = {
-    "auto": Engine("auto", "the portfolio (explicit and bmc in parallel, first conclusive answer)",
-                   tuple(dict.fromkeys(o for e in _MEMBERS for o in e.options)), _portfolio,
-                   members=tuple(e.name for e in _MEMBERS)),
-    "bmc": _BMC,
-    "explicit": _EXPLICIT,
-}
+ENGINES: dict[str, Engine] = {e.name: e for e in (_AUTO, _BMC, _EXPLICIT)}   # in --help's order
 NAMES = tuple(ENGINES)
 
 

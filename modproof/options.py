@@ -14,7 +14,7 @@ from typing import Optional
 DEFAULT_ENGINE = "auto"          # the portfolio (modproof.engines)
 DEFAULT_BOUND = 40               # bmc: most steps an execution may take (and k-induction's max k)
 DEFAULT_MAX_STATES = 2_000_000   # explicit: states explored before the answer is unknown
-DEFAULT_MAX_K = 60               # k-induction called on its own (prove_kinduction): largest k tried
+DEFAULT_MAX_K = 60               # prove_kinduction called on its own: the largest k it tries
 # The portfolio (`auto`) first runs the explicit engine in-process on a budget of
 # states, so every model it decides within that budget gets the same answer on any
 # machine (NOTE(first-try) in modproof/portfolio.py); the seconds cap that try for
