@@ -29,10 +29,10 @@ from modproof.encoder.bmc import (
     Budget, OutOfBudget, Targets, Unroller, bounded, rlimit_count, step_once, unknown,
 )
 from modproof.encoder.encoding import ATOMIC_UNROLL, Encoding, EncodingLimit
-from modproof.result import Proved, Result, Stats
+from modproof.options import DEFAULT_MAX_K
+from modproof.result import Proved, Result, Stats, UnknownKind
 from modproof.spec.model import Program
 
-DEFAULT_MAX_K = 60
 METHOD = "k-induction"
 INDUCTION_CAP_MIN = 1_000_000      # Z3 resource units an induction attempt may always use
 
@@ -120,12 +120,13 @@ def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
         if bounded_fallback:
             return bounded(run, max_k, f"bounded model checking to depth {max_k} "
                            "(k-induction did not close)")
-        return unknown(run, budget, f"k-induction did not close for k <= {max_k} (the model may "
-                       "have infinitely many states)", METHOD)
+        return unknown(run, budget, UnknownKind.BOUND, f"k-induction did not close for "
+                       f"k <= {max_k} (the model may have infinitely many states)", METHOD)
     except OutOfBudget as e:
-        return unknown(run, budget, e.reason, METHOD, engine="k-induction")
+        return unknown(run, budget, e.kind, e.reason, METHOD, engine="k-induction")
     except EncodingLimit as e:
-        return unknown(run, budget, f"{e} (at {e.span})", METHOD, engine="k-induction")
+        return unknown(run, budget, UnknownKind.ENCODING_LIMIT, f"{e} (at {e.span})", METHOD,
+                       engine="k-induction")
 
 
 def _proved(run: Unroller, budget: Budget, k: int, max_k: int) -> Proved:

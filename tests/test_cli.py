@@ -80,6 +80,10 @@ def test_unknown_is_exit_3(tmp_path):
     r = invoke("prove", "--engine", "explicit", "--max-states", "20", str(f))
     assert r.exit_code == 3, r.output
     assert "unknown" in r.output and "proved" not in r.output.split("\n")[0]
+    r = invoke("prove", "--engine", "explicit", "--max-states", "20", "--json", str(f))
+    data = json.loads(r.output)
+    assert (r.exit_code, data["verdict"], data["kind"]) == (3, "unknown", "state-budget")
+    assert data["reason"].startswith("state budget exhausted")
 
 
 def test_json_output_has_the_documented_fields():
@@ -471,3 +475,18 @@ def test_a_model_without_threads_is_proved_and_says_nothing_runs(tmp_path):
     assert r.exit_code == 0
     assert "1 state, depth 0" in r.output
     assert "warning: the model has no threads: nothing runs, so nothing can fail" in r.output
+
+
+def test_the_engine_choices_and_defaults_come_from_the_registry():
+    from modproof.ci_cmd import ci
+    from modproof.engines import ENGINES, engine_help
+    from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES
+    for cmd in (main.commands["prove"], ci):
+        params = {p.name: p for p in cmd.params}
+        assert list(params["engine"].type.choices) == list(ENGINES)
+        assert params["engine"].default == DEFAULT_ENGINE
+        assert params["max_states"].default == DEFAULT_MAX_STATES
+        assert f"(default {DEFAULT_BOUND})" in params["bound"].help
+    assert {p.name: p for p in main.commands["prove"].params}["engine"].help == engine_help()
+    for e in ENGINES.values():
+        assert f"{e.name}: {e.description}" in engine_help()
