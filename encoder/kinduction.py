@@ -30,7 +30,7 @@ from modproof.encoder.bmc import (
 )
 from modproof.encoder.encoding import ATOMIC_UNROLL, Encoding, EncodingLimit
 from modproof.options import DEFAULT_MAX_K
-from modproof.result import Proved, Result, Stats, UnknownKind
+from modproof.result import Proved, Result, Stats, UnknownKind, Violated
 from modproof.spec.model import Program
 
 METHOD = "k-induction"
@@ -141,10 +141,36 @@ def _proved(run: Unroller, budget: Budget, k: int, max_k: int) -> Proved:
     covers = run.targets.cover_results()
     if not complete:   # the covers still open were searched to run.depth only
         covers = tuple(c if c.reached else replace(c, within=run.depth) for c in covers)
-    return Proved(scope="all-executions", bound=run.depth,
-                  stats=Stats(engine="k-induction", method=f"{METHOD} (k={k})",
-                              seconds=budget.elapsed(), depth=run.depth, extra=extra),
-                  covers=covers, unreached=run.targets.unreached())
+    proved = Proved(scope="all-executions", bound=run.depth,
+                    stats=Stats(engine="k-induction", method=f"{METHOD} (k={k})",
+                                seconds=budget.elapsed(), depth=run.depth, extra=extra),
+                    covers=covers, unreached=run.targets.unreached())
+    return _hang(run, budget, proved, max_k)
+
+
+def _hang(run: Unroller, budget: Budget, proved: Proved, max_k: int) -> Result:
+    """NOTE(hang): k-induction proved every safety check, but executions may go on
+    for ever.  Look for a fair lasso of up to `max_k` steps (encoder/lasso.py);
+    without one the hang check stays open: unknown, never proved."""
+    program = run.enc.program
+    if not any(th.must_finish for th in program.threads) or not program.may_run_forever():
+        return proved
+    from modproof.encoder.lasso import find_lasso
+    try:
+        trace = find_lasso(program, max_k, budget)
+    except OutOfBudget as e:
+        return unknown(run, budget, e.kind, f"every safety check holds for all executions "
+                       f"({METHOD}); the hang check ran out: {e.reason}", METHOD,
+                       engine="k-induction")
+    if trace is not None:
+        return Violated(trace=trace, stats=replace(proved.stats, method="bounded search for a fair "
+                                                   "lasso (liveness to safety)",
+                                                   seconds=budget.elapsed()),
+                        covers=proved.covers, shortest=True)
+    return unknown(run, budget, UnknownKind.BOUND, f"every safety check holds for all executions "
+                   f"({METHOD}); no hang within {max_k} steps, but executions can go on for ever "
+                   "and the Z3 engine does not decide the hang check beyond its bound (the "
+                   "explicit engine does)", METHOD, engine="k-induction")
 
 
 def _settle_targets(run: Unroller, budget: Budget, max_k: int) -> bool:

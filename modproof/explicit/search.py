@@ -74,7 +74,8 @@ def _check_hang(p: Program, proved: Proved, max_states: int, timeout: Optional[f
     except HangBudget as e:
         return Unknown(f"every safety check holds for all executions, but the hang check ran "
                        f"out: {e.reason}", replace(proved.stats, seconds=time.monotonic() - start),
-                       covers=proved.covers)
+                       covers=proved.covers,
+                       kind=UnknownKind.TIMEOUT if e.timeout else UnknownKind.STATE_BUDGET)
     if lasso is None:
         return proved
     stats = Stats(engine="explicit", method="explicit-state search for a fair cycle "
