@@ -29,48 +29,13 @@ from modproof.encoder.bmc import (
     Budget, OutOfBudget, Targets, Unroller, bounded, rlimit_count, step_once, unknown,
 )
 from modproof.encoder.encoding import ATOMIC_UNROLL, Encoding, EncodingLimit
+from modproof.encoder.induction import InductionPath
 from modproof.options import DEFAULT_MAX_K
 from modproof.result import Proved, Result, Stats, UnknownKind, Violated
 from modproof.spec.model import Program
 
 METHOD = "k-induction"
 INDUCTION_CAP_MIN = 1_000_000      # Z3 resource units an induction attempt may always use
-
-
-class InductionPath:
-    """A path of `k` transitions from an arbitrary in-domain state through
-    pairwise distinct states, for the induction step."""
-
-    def __init__(self, enc: Encoding, budget: Budget):
-        self.enc = enc
-        self.budget = budget
-        self.solver = budget.new_solver(enc.ctx)
-        self.k = -1
-
-    def grow(self, good_last: bool = False) -> None:
-        """Add state k+1; the state before it is assumed not bad.  With `good_last`
-        (safety already proved) the new state is assumed not bad as well."""
-        enc, k = self.enc, self.k + 1
-        s = self.solver
-        s.add(enc.domain(k))
-        if k > 0:
-            s.add(enc.trans(k - 1))
-            if not good_last:
-                s.add(z3.Not(enc.bad_state(k - 1)))
-        if good_last:
-            s.add(z3.Not(enc.bad_state(k)))
-        for j in range(k):
-            s.add(enc.differ(j, k))
-        self.k = k
-
-    def reaches(self, goal: z3.BoolRef, *assumptions: z3.BoolRef,
-                cap: Optional[int] = None) -> Optional[bool]:
-        """Can the path end in `goal`?  None when `cap` resource units were not enough."""
-        lit = z3.Bool(self.enc.name("goal", self.k), self.enc.ctx)
-        self.solver.add(z3.Implies(lit, goal))
-        if cap is None:
-            return self.budget.check(self.solver, lit, *assumptions)
-        return self.budget.check_capped(self.solver, cap, lit, *assumptions)
 
 
 def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
@@ -150,27 +115,26 @@ def _proved(run: Unroller, budget: Budget, k: int, max_k: int) -> Proved:
 
 def _hang(run: Unroller, budget: Budget, proved: Proved, max_k: int) -> Result:
     """NOTE(hang): k-induction proved every safety check, but executions may go on
-    for ever.  Look for a fair lasso of up to `max_k` steps (encoder/lasso.py);
-    without one the hang check stays open: unknown, never proved."""
-    program = run.enc.program
-    if not any(th.must_finish for th in program.threads) or not program.may_run_forever():
-        return proved
-    from modproof.encoder.lasso import find_lasso
+    for ever: decide the hang check by liveness to safety (encoder/lasso.py).  Left
+    open, it is unknown, never proved."""
+    from modproof.encoder.lasso import decide_hang
     try:
-        trace = find_lasso(program, max_k, budget)
+        outcome, trace, k = decide_hang(run.enc.program, max_k, budget)
     except OutOfBudget as e:
         return unknown(run, budget, e.kind, f"every safety check holds for all executions "
                        f"({METHOD}); the hang check ran out: {e.reason}", METHOD,
                        engine="k-induction")
-    if trace is not None:
-        return Violated(trace=trace, stats=replace(proved.stats, method="bounded search for a fair "
-                                                   "lasso (liveness to safety)",
-                                                   seconds=budget.elapsed()),
-                        covers=proved.covers, shortest=True)
+    if outcome == "none":
+        return proved if k == 0 else replace(proved, stats=replace(
+            proved.stats, method=f"{proved.stats.method}; no hang: liveness to safety, "
+                                 f"k-induction (k={k})", seconds=budget.elapsed()))
+    if outcome == "hang":
+        return Violated(trace=trace, stats=replace(
+            proved.stats, method="liveness to safety: bounded model checking for a fair lasso",
+            seconds=budget.elapsed(), depth=len(trace.steps)), covers=proved.covers)
     return unknown(run, budget, UnknownKind.BOUND, f"every safety check holds for all executions "
-                   f"({METHOD}); no hang within {max_k} steps, but executions can go on for ever "
-                   "and the Z3 engine does not decide the hang check beyond its bound (the "
-                   "explicit engine does)", METHOD, engine="k-induction")
+                   f"({METHOD}); the hang check (executions can go on for ever) was not decided "
+                   f"within k = {max_k}", METHOD, engine="k-induction")
 
 
 def _settle_targets(run: Unroller, budget: Budget, max_k: int) -> bool:
