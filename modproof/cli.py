@@ -398,8 +398,12 @@ def replay_cmd(file: str, witness: str) -> None:
     except ReplayError as exc:
         click.echo(f"{witness}: diverges at step {exc.step}: {exc.message}")
         raise _Fail(EXIT_VIOLATED)
-    click.echo(f"{witness}: replays: {w.length} step{'s' if w.length != 1 else ''} reproduce "
-               f"{w.check} at the last step")
+    if w.loop is not None:
+        click.echo(f"{witness}: replays: {w.length} steps reproduce {w.check}: the last "
+                   f"returns to the state before step {w.loop + 1}, a fair loop")
+    else:
+        click.echo(f"{witness}: replays: {w.length} step{'s' if w.length != 1 else ''} "
+                   f"reproduce {w.check} at the last step")
     click.echo(f"  {w.message}")
 
 

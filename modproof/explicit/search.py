@@ -81,7 +81,8 @@ def _check_hang(p: Program, proved: Proved, max_states: int, timeout: Optional[f
     stats = Stats(engine="explicit", method="explicit-state search for a fair cycle "
                   "(strongly connected components)", seconds=time.monotonic() - start,
                   states=lasso.states, depth=len(lasso.steps))
-    return Violated(RawTrace(lasso.steps, "hang", loop=lasso.loop), stats, covers=proved.covers)
+    return Violated(RawTrace(lasso.steps, "hang", loop=lasso.loop), stats, covers=proved.covers,
+                    shortest=False)
 
 
 def _prove_safety(p: Program, max_states: int, timeout: Optional[float], reduce: bool,

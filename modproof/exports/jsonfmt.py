@@ -36,6 +36,8 @@ def witness_to_json(w: Witness) -> dict:
     }
     if w.deferred_release:   # replay must lower the file the same way
         out["deferred_release"] = True
+    if w.loop is not None:   # a hang: the steps from this index on repeat for ever
+        out["loop"] = w.loop + 1
     return out
 
 

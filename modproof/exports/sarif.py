@@ -134,6 +134,17 @@ RULES: dict[str, tuple[str, str, str]] = {
         "Check what each blocked thread waits for in the last state: complete the completion "
         "on every path (including error paths), take locks in one global order, and drop "
         "every module reference before the unload that waits for it."),
+    "hang": (
+        "A thread that must finish never does, though other threads keep running.",
+        "Some fair infinite execution (every thread that can move again and again does) "
+        "never lets a thread that must finish finish: it is blocked for good, for example "
+        "holding a lock the work it flushes is waiting for, or it loops for ever, while "
+        "other threads (a polling timer, a re-queued work item) keep the system moving, so "
+        "there is no deadlock. The witness is a lasso: steps to a loop that repeats for ever.",
+        "Read what the hung thread waits for in the loop and which thread should have given "
+        "it: break the cycle of waits (do not flush or wait for work while holding a lock it "
+        "takes), stop the self-re-arming timer or work before waiting for it, or declare a "
+        "thread that runs for ever by design `service`."),
     INPUT_ERROR: (
         "The file does not parse or check.",
         "The .mproof file has a syntax error, refers to something not declared, or breaks "
