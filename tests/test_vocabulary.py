@@ -218,8 +218,10 @@ def test_checks_in_priority_order_and_split_into_state_and_step_checks():
     assert V.CHECKS == ("code-after-unload", "use-after-unload", "get-after-release",
                         "put-after-release", "module-refcount-underflow",
                         "module-get-after-unload", "unlock-not-held", "assertion", "invariant",
-                        "deadlock")
+                        "deadlock", "hang")
     assert V.STATE_CHECKS == ("invariant", "deadlock")
+    assert V.LIVENESS_CHECKS == ("hang",)
+    assert "hang" not in V.STEP_CHECKS
     assert V.JUDGED_FIRST == ("code-after-unload", "use-after-unload")
 
 
