@@ -43,6 +43,10 @@ MODULE_STATE_NAMES = ("loaded", "unloading", "gone")
 # that cannot run that many (the Z3 encoding unrolls each loop a fixed number of
 # times, the Promela export too) answer `unknown` where they fall short.
 ATOMIC_LOOP_LIMIT = 10_000
+# The pseudo-check an engine reports where an atomic step passes that limit (or
+# where its own unrolling of the loops falls short): not a check of the
+# language, never in CHECKS; whoever reads it answers `unknown`.
+ATOMIC_LIMIT_CHECK = "atomic-loop-limit"
 
 STATE_TABLES = ("refs", "done", "mrefs", "mstate", "holder", "var")
 
