@@ -37,11 +37,14 @@ FREE = -1              # holder of an unlocked mutex
 LOADED, UNLOADING, GONE = 0, 1, 2     # module states
 MODULE_STATE_NAMES = ("loaded", "unloading", "gone")
 
-# NOTE(atomic-loop-limit): the most loop iterations one `atomic` step may run,
-# over all its loops.  An execution that would need more is not explored: the
-# engines answer `unknown` (never proved, never a different verdict).  Engines
-# that cannot run that many (the Z3 encoding unrolls each loop a fixed number of
-# times, the Promela export too) answer `unknown` where they fall short.
+# NOTE(atomic-loop-limit): the most loop iterations one execution of an `atomic`
+# step may run, over all its loops, along the one path it takes through its
+# branches.  An execution that would need more is not explored: the engines
+# answer `unknown` (never proved, never a different verdict).  Engines that
+# cannot follow that many (the Z3 encoding unrolls each loop a fixed number of
+# times, the Promela export's path enumeration too) answer `unknown` where they
+# fall short; an engine may also give up on a budget of its own (the explicit
+# engine's ATOMIC_WORK statements over all paths), never answering otherwise.
 ATOMIC_LOOP_LIMIT = 10_000
 # The pseudo-check an engine reports where an atomic step passes that limit (or
 # where its own unrolling of the loops falls short): not a check of the
