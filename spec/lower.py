@@ -231,6 +231,7 @@ class _Lowerer:
         self.drainable: set[str] = set()               # workqueues a drain or destroy may close
         self.destroyable: set[str] = set()
         self.flushers: list[int] = []                  # threads whose flushes note instances
+        self.barriers: list[int] = []                  # threads whose rcu_barrier() counts callbacks
 
     def storage(self, module: Optional[str]) -> int:
         return M.CORE if module is None else self.sym.index("module", module)
@@ -297,6 +298,8 @@ class _Lowerer:
             self.rcu_syncers = everyone
         if any(f in V.FLUSHES for f, _ in calls):
             self.flushers = everyone      # NOTE(flush-instances), NOTE(keyed-vars)
+        if any(f == "rcu_barrier" for f, _ in calls):
+            self.barriers = everyone      # NOTE(rcu-barrier)
         hidden = v2.var_names(sym, self.rcu_fns, self.rcu_readers, self.rcu_syncers,
                               self.thread_names, self.deferred)
         hidden += v2.work_var_names(self)
@@ -351,8 +354,15 @@ class _Lowerer:
             trig = (M.AAwait(ready, span),
                     M.AAssign(pend, M.Bin(A.BinOp.SUB, pend, M.Const(1)), span),
                     M.AAssign(var(f"rcu_running({f})"), M.Const(True), span))
+            # NOTE(rcu-barrier): each callback that finishes counts down the barriers.
+            down = []
+            for t in self.barriers:
+                c = var(v2.barrier_wait(self.thread_names[t], f))
+                down.append(M.AIf(M.Bin(A.BinOp.GT, c, M.Const(0)),
+                                  (M.AAssign(c, M.Bin(A.BinOp.SUB, c, M.Const(1)), span),), (), span))
             threads.append(_ThreadBuilder(self, None, f"rcu({f})", None, idx)
-                           .build_worker(trig, f, f"rcu_running({f})", span, "rcu"))
+                           .build_worker(trig, f, f"rcu_running({f})", span, "rcu",
+                                         finish=tuple(down)))
             idx += 1
         for o in releasers:
             trig = (M.AAwait(var(f"release_pending({o.name})"), o.span),
@@ -384,7 +394,7 @@ class _Lowerer:
             path=self.spec.path,
             source=self.spec.source,
             deferred_release=self.deferred,
-            keyed_by_thread=bool(self.rcu_readers or self.flushers),
+            keyed_by_thread=bool(self.rcu_readers or self.flushers or self.barriers),
         )
 
 

@@ -49,6 +49,9 @@ NOTE(rejected-queue): a refused queueing either leaves the item idle (Linux
 then queueing it again is a no-op for good and grabbing it (cancel_*,
 mod_delayed_work) spins for ever, a step that is never enabled.
 
+NOTE(rcu-barrier): rcu_barrier() waits for the callbacks queued or running
+when it is called: per barrier thread T and function F, `barrier_wait(T,F)`
+counts those still to finish; each callback of F that finishes counts it down.
 """
 from __future__ import annotations
 
@@ -138,7 +141,16 @@ def work_var_names(lw) -> list[tuple[str, object]]:
     for t in lw.flushers:
         for x in lw.items:
             out.append((flush_wait(lw.thread_names[t], x), 0))
+    for t in lw.barriers:
+        for fn in lw.rcu_fns:
+            out.append((barrier_wait(lw.thread_names[t], fn), 0))
     return out
+
+
+def barrier_wait(thread: str, fn: str) -> str:
+    """The hidden var: how many `call_rcu(fn)` callbacks `thread`'s rcu_barrier() still
+    waits for (NOTE(rcu-barrier))."""
+    return f"barrier_wait({thread},{fn})"
 
 
 class V2:
@@ -355,11 +367,21 @@ class V2:
             first = M.Bin(BinOp.EQ, v, M.Const(0))
             return node(M.StepKind.ATOMIC, cont, body=(M.AIf(first, snap, (), sp), bump))
         if fn == "rcu_barrier":
-            parts = []
-            for f in lw.rcu_fns:
-                parts += [M.Bin(BinOp.EQ, self.var(f"rcu_pending({f})"), M.Const(0)),
-                          M.Neg(self.var(f"rcu_running({f})"))]
-            return node(M.StepKind.AWAIT, cont, expr=and_all(parts))
+            # NOTE(rcu-barrier): rcu_barrier() waits for the callbacks queued (or
+            # running) when it is called, not for those queued later: one step counts
+            # them, per function, and each callback of that function that finishes
+            # counts down (a function's callbacks run in order, NOTE(v2-approximations));
+            # a second step waits for every count to reach 0.
+            me = lw.thread_names[tb.index]
+            counts = [self.var(barrier_wait(me, f)) for f in lw.rcu_fns]
+            wait = node(M.StepKind.AWAIT, cont,
+                        expr=and_all([M.Bin(BinOp.EQ, c, M.Const(0)) for c in counts]))
+            note = []
+            for f, c in zip(lw.rcu_fns, counts):
+                note += [M.AAssign(c, self.var(f"rcu_pending({f})"), sp),
+                         M.AIf(self.var(f"rcu_running({f})"),
+                               (M.AAssign(c, M.Bin(BinOp.ADD, c, M.Const(1)), sp),), (), sp)]
+            return node(M.StepKind.ATOMIC, wait, body=tuple(note))
         me = lw.thread_names[tb.index]
         # Read-side sections nest, as in the kernel: rcu_depth counts them and the
         # thread is a reader (rcu_reader) while it is above 0.  An unlock with no
