@@ -306,6 +306,13 @@ class _Builder(Transformer_NonRecursive):
                             queue_span=ast.NO_SPAN if queue is None else self._tok(queue),
                             span=self._span(meta))
 
+    def delayed_work_decl(self, meta, children):
+        name, fn, queue = children
+        return ast.DelayedWorkDecl(name.value, fn.value, None if queue is None else queue.value,
+                                   name_span=self._tok(name), fn_span=self._tok(fn),
+                                   queue_span=ast.NO_SPAN if queue is None else self._tok(queue),
+                                   span=self._span(meta))
+
     def timer_decl(self, meta, children):
         name, fn = children
         return ast.TimerDecl(name.value, fn.value, name_span=self._tok(name),

@@ -103,6 +103,7 @@ class AAssign:
 class AAssert:
     cond: Expr
     span: Span = field(compare=False)
+    message: str = field(default="", compare=False)   # the violation in words ("" for a user's assert)
 
 
 @dataclass(frozen=True)
