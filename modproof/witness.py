@@ -318,6 +318,10 @@ def _hang(p: Program, raw: RawTrace, states: list[S.State]) -> str:
     if not hung:
         raise ReplayError(n, "every thread that must finish has finished when the loop starts")
     stuck = [S.blocked_reason(p, start, t) for t in hung if t not in moving]
+    # Workers and service threads stuck half-way (not idle) are part of the story too.
+    stuck += [S.blocked_reason(p, start, t) for t, th in enumerate(p.threads)
+              if t not in hung and t not in moving and start.pcs[t] != DONE
+              and not th.steps[start.pcs[t]].idle and not S.successors(p, start, t)]
     looping = [p.threads[t].name for t in hung if t in moving]
     runners = [p.threads[u].name for u in sorted(moving) if u not in hung]
     parts = stuck + ([f"{_names(looping)} {'loops' if len(looping) == 1 else 'loop'} for ever "

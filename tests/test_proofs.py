@@ -19,6 +19,12 @@ ENGINES = ["explicit", "bmc"]
 BMC_BOUNDED = {
     "kernel/08_timer_rearm_fixed.mproof": "the timer -> work -> timer cycle",
 }
+# Files the bmc engine takes minutes on (proofs/kernel/README.md, Times): within a
+# short time limit it must give the expected answer or say unknown, never another.
+BMC_SLOW = {
+    "kernel/14_flush_under_rtnl_bug.mproof": "a hang with a 23-step lasso, six threads",
+    "kernel/14_flush_under_rtnl_fixed.mproof": "a self-re-arming watchdog, six threads",
+}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -26,6 +32,10 @@ BMC_BOUNDED = {
 def test_proof_matches_expect(path, engine):
     p = load(str(path))
     assert p.expect is not None, f"{path} has no expect line"
+    if engine == "bmc" and str(path.relative_to(PROOFS)) in BMC_SLOW:
+        r = prove(p, Options(engine=engine, timeout=20))
+        assert r.verdict == "unknown" or expectation_met(p, r), f"{path}: got {r.verdict}"
+        return
     r = prove(p, Options(engine=engine))
     assert expectation_met(p, r), f"{path}: got {r.verdict} {getattr(r, 'check', '')}"
     if p.expect.verdict == "proved":
