@@ -13,7 +13,7 @@ from typing import Optional
 
 from modproof.engines import run_engine
 from modproof.options import Options
-from modproof.result import Proved, Result, Unknown, Violated
+from modproof.result import Proved, Result, Unknown, UnknownKind, Violated
 from modproof.spec.model import Program
 from modproof.witness import ReplayError, replay
 
@@ -23,7 +23,10 @@ class InternalError(Exception):
 
 
 def checked(program: Program, result: Result) -> Result:
-    """Attach a replayed witness to a violation, or raise InternalError."""
+    """Attach a replayed witness to a violation, or raise InternalError.  A proof of a
+    program with proof gaps (executions of the kernel the model leaves out) is not a
+    proof: it becomes unknown, saying why.  A violation stays one: it is a real
+    execution."""
     if isinstance(result, Violated):
         try:
             w = replay(program, result.trace)
@@ -31,6 +34,10 @@ def checked(program: Program, result: Result) -> Result:
             raise InternalError(f"the {result.stats.engine} engine's witness does not replay on the "
                                 f"reference semantics at {exc}") from exc
         return replace(result, witness=w)
+    if isinstance(result, Proved) and program.proof_gaps:
+        return Unknown("no violation, but the model leaves out executions the kernel has: "
+                       + "; ".join(program.proof_gaps), kind=UnknownKind.APPROXIMATION,
+                       stats=result.stats, covers=result.covers)
     return result
 
 

@@ -92,6 +92,8 @@ class UnknownKind(str, Enum):
     ATOMIC_LIMIT = "atomic-limit"      # an atomic block's loop ran longer than an engine follows it
     ENCODING_LIMIT = "encoding-limit"  # the Z3 encoding cannot hold the model within its limits
     ENGINE_FAILED = "engine-failed"    # portfolio: an engine process raised or died
+    APPROXIMATION = "approximation"    # the model leaves out executions the kernel has
+    #                                    (Program.proof_gaps): a proof would not hold
 
 
 @dataclass(frozen=True)

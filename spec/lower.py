@@ -255,6 +255,8 @@ class _Lowerer:
         self.destroyable: set[str] = set()
         self.flushers: list[int] = []                  # threads whose flushes note instances
         self.barriers: list[int] = []                  # threads whose rcu_barrier() counts callbacks
+        self.rcu_pool: dict[str, int] = {}             # NOTE(rcu-pool): workers per callback function
+        self.proof_gaps: list[str] = []                # why a proof would not cover every execution
 
     def storage(self, module: Optional[str]) -> int:
         return M.CORE if module is None else self.sym.index("module", module)
@@ -313,7 +315,8 @@ class _Lowerer:
         delayed = [n for d in sym.delayed_works for n in (f"kworker({d.name})", f"dtimer({d.name})")]
         workers = ([f"kworker({w.name})" for w in sym.works] + delayed
                    + [f"timer({t.name})" for t in sym.timers]
-                   + [f"rcu({f})" for f in self.rcu_fns] + [f"release({o.name})" for o in releasers])
+                   + [w for f in self.rcu_fns for w in v2.rcu_workers(f, self.rcu_pool.get(f, 1))]
+                   + [f"release({o.name})" for o in releasers])
         self.thread_names = [n for _, n, _ in user] + workers
         everyone = list(range(len(self.thread_names)))
         if any(f in ("rcu_read_lock", "rcu_read_unlock", "synchronize_rcu") for f, _ in calls):
@@ -324,7 +327,7 @@ class _Lowerer:
         if any(f == "rcu_barrier" for f, _ in calls):
             self.barriers = everyone      # NOTE(rcu-barrier)
         hidden = v2.var_names(sym, self.rcu_fns, self.rcu_readers, self.rcu_syncers,
-                              self.thread_names, self.deferred)
+                              self.thread_names, self.deferred, self.rcu_pool)
         hidden += v2.work_var_names(self)
         self.hidden = {name: len(sym.vars) + i for i, (name, _) in enumerate(hidden)}
 
@@ -374,19 +377,24 @@ class _Lowerer:
             pend = var(f"rcu_pending({f})")
             grace = [M.Neg(var(v2.cb_wait(f, self.thread_names[r]))) for r in self.rcu_readers]
             ready = v2.and_all([M.Bin(A.BinOp.GT, pend, M.Const(0))] + grace)   # NOTE(rcu-grace-period)
-            trig = (M.AAwait(ready, span),
-                    M.AAssign(pend, M.Bin(A.BinOp.SUB, pend, M.Const(1)), span),
-                    M.AAssign(var(f"rcu_running({f})"), M.Const(True), span))
-            # NOTE(rcu-barrier): each callback that finishes counts down the barriers.
-            down = []
-            for t in self.barriers:
-                c = var(v2.barrier_wait(self.thread_names[t], f))
-                down.append(M.AIf(M.Bin(A.BinOp.GT, c, M.Const(0)),
-                                  (M.AAssign(c, M.Bin(A.BinOp.SUB, c, M.Const(1)), span),), (), span))
-            threads.append(_ThreadBuilder(self, None, f"rcu({f})", None, idx)
-                           .build_worker(trig, f, f"rcu_running({f})", span, "rcu",
-                                         finish=tuple(down)))
-            idx += 1
+            # NOTE(rcu-pool): a pool of workers per function, as many as callbacks of it
+            # can be queued in one execution, so that they can run at once, as on
+            # different CPUs.
+            for name in v2.rcu_workers(f, self.rcu_pool.get(f, 1)):
+                running = v2.rcu_running(name)
+                trig = (M.AAwait(ready, span),
+                        M.AAssign(pend, M.Bin(A.BinOp.SUB, pend, M.Const(1)), span),
+                        M.AAssign(var(running), M.Const(True), span))
+                # NOTE(rcu-barrier): each callback that finishes counts down the barriers.
+                down = []
+                for t in self.barriers:
+                    c = var(v2.barrier_wait(self.thread_names[t], f))
+                    down.append(M.AIf(M.Bin(A.BinOp.GT, c, M.Const(0)),
+                                      (M.AAssign(c, M.Bin(A.BinOp.SUB, c, M.Const(1)), span),), (),
+                                      span))
+                threads.append(_ThreadBuilder(self, None, name, None, idx)
+                               .build_worker(trig, f, running, span, "rcu", finish=tuple(down)))
+                idx += 1
         for o in releasers:
             trig = (M.AAwait(var(f"release_pending({o.name})"), o.span),
                     M.AAssign(var(f"release_pending({o.name})"), M.Const(False), o.span),
@@ -418,6 +426,7 @@ class _Lowerer:
             source=self.spec.source,
             deferred_release=self.deferred,
             keyed_by_thread=bool(self.rcu_readers or self.flushers or self.barriers),
+            proof_gaps=tuple(self.proof_gaps),
         )
 
 
@@ -444,7 +453,15 @@ def lower(spec: A.SpecFile, sym: Optional[Symbols] = None, deferred_release: boo
     after the put that drops the count to zero (CONFIG_DEBUG_KOBJECT_RELEASE)."""
     if sym is None:
         sym = check(spec)
-    return _Lowerer(spec, sym, deferred_release).program()
+    program = _Lowerer(spec, sym, deferred_release).program()
+    pool, gaps = v2.rcu_pool_sizes(program)
+    if any(n > 1 for n in pool.values()) or gaps:
+        # NOTE(rcu-pool): lowered again with a worker per callback that can be in flight.
+        lw = _Lowerer(spec, sym, deferred_release)
+        lw.rcu_pool = pool
+        lw.proof_gaps = gaps
+        program = lw.program()
+    return program
 
 
 def load(path: str, deferred_release: bool = False) -> M.Program:

@@ -275,6 +275,43 @@ class Thread:
     must_finish: bool = False
     service: bool = False   # declared `service`: like an idle worker, never part of a deadlock
 
+    def pcs_on_cycles(self) -> frozenset:
+        """The pcs that lie on a cycle of this thread's control flow: the members of its
+        strongly connected components with an edge inside (Kosaraju, iteratively)."""
+        succ = {st.id: [n for n in st.successors() if n != DONE] for st in self.steps}
+        pred: dict[int, list[int]] = {n: [] for n in succ}
+        for n, ms in succ.items():
+            for m in ms:
+                pred[m].append(n)
+        order, seen = [], set()
+        for root in succ:
+            if root in seen:
+                continue
+            seen.add(root)
+            stack = [(root, iter(succ[root]))]
+            while stack:
+                n, it = stack[-1]
+                m = next(it, None)
+                if m is None:
+                    order.append(n)
+                    stack.pop()
+                elif m not in seen:
+                    seen.add(m)
+                    stack.append((m, iter(succ[m])))
+        comp: dict[int, int] = {}
+        for root in reversed(order):
+            if root in comp:
+                continue
+            comp[root] = root
+            stack = [root]
+            while stack:
+                n = stack.pop()
+                for m in pred[n]:
+                    if m not in comp:
+                        comp[m] = root
+                        stack.append(m)
+        return frozenset(n for n, ms in succ.items() for m in ms if comp[m] == comp[n])
+
 
 @dataclass(frozen=True)
 class Module:
@@ -350,6 +387,9 @@ class Program:
     keyed_by_thread: bool = False
     # Functions that no thread ever runs (name, line, col): nothing in them is checked.
     never_run: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)
+    # Why the model may miss executions the kernel has (an approximation on the side of
+    # fewer executions): a violation found is real, a proof is not (prove.checked).
+    proof_gaps: tuple[str, ...] = field(default=(), compare=False)
 
     def home(self, kind: str, index: int) -> int:
         """The module whose memory holds thing `index` of `kind` (CORE: never freed)."""
