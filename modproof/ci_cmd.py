@@ -3,7 +3,8 @@
 The command parses options, calls `modproof.ci.run_ci`, renders the table and
 the reports, and picks the exit code (the codes of `modproof.cli`):
   0    every file matches its expectation
-  1    some file does not match, or could not be checked (its row says why)
+  1    some file does not match (a proof only up to a bound where the file asks for
+       more is "bounded", its own status), or could not be checked (its row says why)
   2    usage error (bad option, a path that does not exist, no .mproof file found)
   4    modproof failed on some file (a bug in modproof)
   130  interrupted (Ctrl-C): the table so far, then how many files did not run
@@ -19,7 +20,7 @@ from typing import Optional
 import click
 
 from modproof.ci import (
-    ERROR, FAIL, INTERNAL_ERROR, OK, UNCHECKED, CiOptions, CiRun, FileResult, MissingPathError,
+    BOUNDED, ERROR, FAIL, INTERNAL_ERROR, OK, UNCHECKED, CiOptions, CiRun, FileResult, MissingPathError,
     default_jobs, find_files, run_ci,
 )
 from modproof.cli import Seconds
@@ -28,7 +29,7 @@ from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
 
-_MARK = {OK: "ok", FAIL: "FAIL", ERROR: "ERROR", UNCHECKED: "--"}
+_MARK = {OK: "ok", BOUNDED: "BOUNDED", FAIL: "FAIL", ERROR: "ERROR", UNCHECKED: "--"}
 
 
 # --------------------------------------------------------------------------- rendering
@@ -70,7 +71,10 @@ def details(run: CiRun) -> str:
 
 def summary(run: CiRun) -> str:
     n = len(run.done)
-    parts = [f"{run.count(OK)} ok", f"{run.count(FAIL)} failed",
+    parts = [f"{run.count(OK)} ok"]
+    if run.count(BOUNDED):
+        parts.append(f"{run.count(BOUNDED)} bounded (not proved for all executions)")
+    parts += [f"{run.count(FAIL)} failed",
              f"{run.count(ERROR)} error{'s' if run.count(ERROR) != 1 else ''}"]
     if run.count(UNCHECKED):
         parts.append(f"{run.count(UNCHECKED)} without expect line")

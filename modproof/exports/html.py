@@ -96,6 +96,8 @@ def _panel(w: Witness, step: WitnessStep | None, pcs) -> str:
     """The details panel for `step` (None: the initial state), as the script also builds it."""
     if step is None:    # a witness of no steps: the initial state already violates the check
         viol = f'<p class="vmsg"><b>VIOLATION {_e(w.check)}</b><br>{_e(w.message)}</p>'
+        if w.cover is not None:   # (or, a cover witness, satisfies the cover)
+            viol = f'<p class="cmsg"><b>COVER {_e(w.cover)}</b><br>{_e(w.message)}</p>'
         return ('<h2>Initial state</h2>' + viol
                 + _state_table(w.initial, {}, "the initial state", pcs))
     owner = step.owner if step.owner_state == "core" else f"{step.owner} ({step.owner_state})"
@@ -239,7 +241,7 @@ def render(w: Witness, program=None) -> str:
     legend += "".join(f'<span class="key mk-{b}"><i></i>module {b}</span>' for b in drawn if b != "loop")
     last = w.steps[-1] if w.steps else None
     n = w.length
-    title = f"{w.file}: violated {w.check}"
+    title = f"{w.file}: {w.headline}"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -258,13 +260,13 @@ def render(w: Witness, program=None) -> str:
 <body>
 <header>
 <div class="brand">modproof witness</div>
-<h1><span class="file">{_e(w.file)}</span> <span class="badge">violated {_e(w.check)}</span>
+<h1><span class="file">{_e(w.file)}</span> <span class="badge{" cover" if w.cover else ""}">{_e(w.headline)}</span>
 <span class="muted steps">{n} step{"" if n == 1 else "s"}</span></h1>
 <p class="message">{_e(w.message)}</p>
 </header>
 <nav class="legend" aria-label="legend">
 <span class="lg">code of</span>{legend}
-<span class="key vkey"><i></i>violation</span>
+{"" if w.cover else '<span class="key vkey"><i></i>violation</span>'}
 <span class="hint js-only">hover a step for the state after it; click to pin; ↑ ↓ to move</span>
 </nav>
 <main>
@@ -308,6 +310,8 @@ header{margin-bottom:8px}
 h1{font-size:18px;margin:2px 0 4px;display:flex;flex-wrap:wrap;align-items:center;gap:10px}
 h1 .file{font-family:var(--mono);font-weight:600}
 .badge{background:var(--red);color:#fff;border-radius:4px;padding:2px 8px;font-size:13px;font-weight:600}
+.badge.cover{background:#15803d}
+.cmsg{border-left:4px solid #15803d;padding:6px 8px;margin:0 0 8px;font-size:13px}
 .steps{font-size:13px}
 .message{margin:0;font-size:15px}
 .legend{display:flex;flex-wrap:wrap;align-items:center;gap:6px 14px;font-size:12px;
