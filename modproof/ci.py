@@ -1,6 +1,7 @@
 """Checking a corpus: find `.mproof` files, prove each, compare with its `expect` line.
 
-`find_files(paths)` lists the files to check, `check_file(path, options)` checks
+`find_files(paths)` lists the files to check (`shard` splits them between CI
+jobs), `check_file(path, options)` checks
 one and returns a `FileResult`, and `run_ci(files, options, jobs)` checks many in
 worker processes and returns a `CiRun` with the results in the order of `files`,
 whatever order the workers finish in (both types, and the statuses, are defined
@@ -87,6 +88,17 @@ def find_files(paths: Sequence[str]) -> list[str]:
                 seen.add(key)
                 out.append(f)
     return out
+
+
+def shard(files: Sequence[str], index: int, count: int) -> list[str]:
+    """Shard `index` of `count` (1 <= index <= count) of `files`: every count-th file
+    of the sorted list, starting at the index-th.  Every file is in exactly one
+    shard, and the split depends only on the list of files, never on the order
+    they were given in, so `count` CI jobs that each check one shard check all."""
+    if not 1 <= index <= count:
+        raise ValueError(f"shard {index}/{count}: the shard must be 1 to {count}")
+    ordered = sorted(dict.fromkeys(files), key=lambda f: Path(f).parts)
+    return ordered[index - 1::count]
 
 
 # --------------------------------------------------------------------------- one file
@@ -321,6 +333,6 @@ def _stop(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
             p.join(timeout=5)
 
 
-__all__ = ["CiOptions", "FileResult", "CiRun", "find_files", "check_file", "run_ci",
+__all__ = ["CiOptions", "FileResult", "CiRun", "find_files", "shard", "check_file", "run_ci",
            "MissingPathError", "default_jobs", "OK", "BOUNDED", "FAIL", "ERROR", "UNCHECKED",
            "INPUT_ERROR", "MISSING_EXPECT", "INTERNAL_ERROR"]
