@@ -497,6 +497,10 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
             _err(f"{source}: error: the witness does not replay on {model_path}: step {exc.step}: "
                  f"{exc.message}")
             raise _Fail(EXIT_VIOLATED)
+        if w.cover is not None and fmt == "sarif":
+            _err(f"modproof: error: {source} is an execution that reaches cover {w.cover}, not a "
+                 "violation: SARIF writes findings (text, json, itf, mermaid or html write it)")
+            raise _Fail(EXIT_INPUT)
         text = _render_witness(fmt, w, p)
     _write(output, text)
 

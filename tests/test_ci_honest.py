@@ -383,6 +383,8 @@ def test_cover_witness_files_replay_and_export(tmp_path):
     assert r.output.splitlines()[0] == f"{w}: replays: 11 steps reach cover dm_unloaded"
     r = invoke("export", w, "--format", "mermaid")
     assert r.exit_code == 0 and "reaches cover dm_unloaded" in r.output
+    r = invoke("export", w, "--format", "sarif")
+    assert r.exit_code == 2 and "SARIF writes findings" in r.output
     # Ten steps do not reach it: the module is unloading, not gone.
     data["steps"] = data["steps"][:10]
     data["length"] = 10

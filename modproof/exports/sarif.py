@@ -436,7 +436,10 @@ def violation_result(w: Witness, root: Optional[str] = None, path: Optional[str]
 def witness_to_sarif(witness: Witness, program: Optional[Program] = None,
                      root: Optional[str] = None) -> dict:
     """A SARIF log: one run, one result, the witness as its code flows.  (`program`,
-    which every export takes, is not needed: the witness knows where it is.)"""
+    which every export takes, is not needed: the witness knows where it is.)  A
+    cover witness is not a finding: ValueError."""
+    if witness.cover is not None:
+        raise ValueError(f"an execution that reaches cover {witness.cover} is not a finding")
     root = root or os.getcwd()
     return _log(_run([violation_result(witness, root)], root))
 
