@@ -128,6 +128,7 @@ class Targets:
     def __init__(self, enc: Encoding):
         self.enc = enc
         self.cover_step: dict[int, int] = {}
+        self.cover_trace: dict[int, tuple] = {}   # the model's execution that reached it
         self.groups = enc.statement_groups()
         self.reached: set[int] = set()
 
@@ -155,19 +156,35 @@ class Targets:
         """What is still open, as predicates of state `t`."""
         return [(w, self.predicate(w, self.enc, t)) for w in self.open(statements)]
 
-    def mark(self, what: tuple[str, int], t: int) -> None:
+    def mark(self, what: tuple[str, int], t: int, model: Optional[z3.ModelRef] = None) -> None:
+        """`what` holds in state `t` of `model` (for a cover, its execution is kept)."""
         kind, k = what
         if kind == "cover":
-            self.cover_step.setdefault(k, t)
+            if k not in self.cover_step:
+                self.cover_step[k] = t
+                if model is not None:
+                    self.cover_trace[k] = decode_path(self.enc, model, t)
         else:
             self.reached.add(k)
 
     def cover_results(self) -> tuple[CoverResult, ...]:
-        return tuple(CoverResult(c.name, k in self.cover_step, self.cover_step.get(k))
+        return tuple(CoverResult(c.name, k in self.cover_step, self.cover_step.get(k),
+                                 trace=self.cover_trace.get(k))
                      for k, c in enumerate(self.enc.program.covers))
 
     def unreached(self) -> tuple[Unreached, ...]:
         return tuple(_unreached(self.groups[g]) for g in self.open_groups())
+
+
+def decode_path(enc: Encoding, model: z3.ModelRef, length: int) -> tuple:
+    """The first `length` steps of `model`'s execution: (mover, state after) per step."""
+    steps = []
+    for t in range(length):
+        i = enc.decode_mover(model, t)
+        if i is None:
+            raise AssertionError(f"decoded execution has no moving thread at step {t + 1}")
+        steps.append((i, enc.decode_state(model, t + 1)))
+    return tuple(steps)
 
 
 def _unreached(g: StatementGroup) -> Unreached:
@@ -246,7 +263,7 @@ class Unroller:
             m = self.solver.model()
             for what, f in items:
                 if z3.is_true(m.eval(f, model_completion=True)):
-                    self.targets.mark(what, L)
+                    self.targets.mark(what, L, m)
 
     def assume_safe(self) -> None:
         """Record that no violation ends an execution of `depth` steps (refuted, or
@@ -268,7 +285,7 @@ class Unroller:
             m = self.solver.model()
             for what, f in items:
                 if z3.is_true(m.eval(f, model_completion=True)):
-                    self.targets.mark(what, L)
+                    self.targets.mark(what, L, m)
 
     def can_move(self) -> bool:
         """Some execution of `depth` steps can take one more."""

@@ -1,6 +1,7 @@
 """Checking a corpus: find `.mproof` files, prove each, compare with its `expect` line.
 
-`find_files(paths)` lists the files to check, `check_file(path, options)` checks
+`find_files(paths)` lists the files to check (`shard` splits them between CI
+jobs), `check_file(path, options)` checks
 one and returns a `FileResult`, and `run_ci(files, options, jobs)` checks many in
 worker processes and returns a `CiRun` with the results in the order of `files`,
 whatever order the workers finish in (both types, and the statuses, are defined
@@ -9,8 +10,10 @@ command (`modproof/ci_cmd.py`) renders a `CiRun`, the exports write JUnit and
 SARIF from it, and the pytest plugin turns each `FileResult` into a test.
 
 A file passes when its verdict matches its `expect` line, which for
-`expect proved` includes every `cover` being reached (`prove.expectation_met`).
-An unknown verdict never passes.  A file that does not parse or check, or has
+`expect proved` includes every `cover` being reached (`prove.expectation`).
+An unknown verdict never passes, nor does a proof up to a bound where the file
+asks for a proof for all executions (status BOUNDED, NOTE(bounded-expect) in
+modproof/prove.py), or for more steps than were explored.  A file that does not parse or check, or has
 no `expect` line (unless that is allowed), is an error; so is an exception in
 an engine, which is a bug in modproof and is reported as an internal error.
 """
@@ -26,10 +29,11 @@ from typing import Callable, Optional, Sequence
 
 from modproof import allow_long_integers
 from modproof.ci_result import (
-    ERROR, FAIL, INPUT_ERROR, INTERNAL_ERROR, MISSING_EXPECT, OK, UNCHECKED, CiRun, FileResult,
+    BOUNDED, ERROR, FAIL, INPUT_ERROR, INTERNAL_ERROR, MISSING_EXPECT, OK, UNCHECKED, CiRun,
+    FileResult,
 )
 from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES, Options
-from modproof.prove import expectation_met, prove
+from modproof.prove import BOUNDED as EXPECT_BOUNDED, MET, expectation, prove
 from modproof.result import Proved, Result, Unknown, Violated
 from modproof.spec.model import Program
 
@@ -86,6 +90,17 @@ def find_files(paths: Sequence[str]) -> list[str]:
     return out
 
 
+def shard(files: Sequence[str], index: int, count: int) -> list[str]:
+    """Shard `index` of `count` (1 <= index <= count) of `files`: every count-th file
+    of the sorted list, starting at the index-th.  Every file is in exactly one
+    shard, and the split depends only on the list of files, never on the order
+    they were given in, so `count` CI jobs that each check one shard check all."""
+    if not 1 <= index <= count:
+        raise ValueError(f"shard {index}/{count}: the shard must be 1 to {count}")
+    ordered = sorted(dict.fromkeys(files), key=lambda f: Path(f).parts)
+    return ordered[index - 1::count]
+
+
 # --------------------------------------------------------------------------- one file
 
 
@@ -96,10 +111,7 @@ def verdict_text(r: Result) -> str:
 
 
 def expect_text(program: Program) -> str:
-    exp = program.expect
-    if exp is None:
-        return ""
-    return "proved" if exp.verdict == "proved" else f"violated {exp.check}"
+    return "" if program.expect is None else program.expect.text
 
 
 def scope_text(r: Result) -> str:
@@ -108,6 +120,23 @@ def scope_text(r: Result) -> str:
     if isinstance(r, Unknown) and r.bound is not None:
         return f"bound {r.bound}"
     return ""
+
+
+def _bounded_reason(program: Program, r: Proved) -> str:
+    """Why a proof up to a bound does not pass (NOTE(bounded-expect))."""
+    exp = program.expect
+    if exp.bound is None:
+        text = (f"expected proved (for all executions), but it was proved only for executions "
+                f"of up to {r.bound} steps (bounded: longer ones were not explored); "
+                f"'expect proved up to {r.bound}' accepts that")
+    else:
+        text = (f"expected proved up to {exp.bound} steps, but it was proved only up to "
+                f"{r.bound} (give --bound {exp.bound} or more)")
+    missed = [c.name for c in r.covers if not c.reached]
+    if missed:
+        text += (f"; and cover{'s' if len(missed) > 1 else ''} {', '.join(missed)} "
+                 f"not reached within {r.bound} steps")
+    return text
 
 
 def _mismatch_reason(program: Program, r: Result) -> str:
@@ -123,6 +152,7 @@ def _mismatch_reason(program: Program, r: Result) -> str:
         names = ", ".join(c.name for c in missed)
         open_after = [c.within for c in missed if c.within is not None]
         how = (f"not reached within {min(open_after)} steps (not decided beyond)" if open_after
+               else f"not reached within {r.bound} steps" if r.scope != "all-executions"
                else "never reached")
         return (f"proved, but cover{'s' if len(missed) > 1 else ''} {names} {how}: "
                 "the proof may be vacuous")
@@ -173,7 +203,8 @@ def check_file(path: str, options: CiOptions = CiOptions()) -> FileResult:
     except Exception as exc:  # noqa: BLE001 - a bug in an engine or in replay
         return _internal(path, exc, elapsed(), program=program, expected=expected)
     seconds = elapsed()
-    met = expectation_met(program, r)
+    status = expectation(program, r)
+    met = None if status is None else status == MET
     common = dict(path=path, expected=expected, got=verdict_text(r), scope=scope_text(r),
                   steps=r.witness.length if isinstance(r, Violated) else None, seconds=seconds,
                   detail=result_text(program, r, met), program=program, result=r)
@@ -185,6 +216,8 @@ def check_file(path: str, options: CiOptions = CiOptions()) -> FileResult:
                                  "(or pass --allow-missing-expect)", **common)
     if met:
         return FileResult(status=OK, reason="", **common)
+    if status == EXPECT_BOUNDED:
+        return FileResult(status=BOUNDED, reason=_bounded_reason(program, r), **common)
     return FileResult(status=FAIL, reason=_mismatch_reason(program, r), **common)
 
 
@@ -300,6 +333,6 @@ def _stop(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
             p.join(timeout=5)
 
 
-__all__ = ["CiOptions", "FileResult", "CiRun", "find_files", "check_file", "run_ci",
-           "MissingPathError", "default_jobs", "OK", "FAIL", "ERROR", "UNCHECKED",
+__all__ = ["CiOptions", "FileResult", "CiRun", "find_files", "shard", "check_file", "run_ci",
+           "MissingPathError", "default_jobs", "OK", "BOUNDED", "FAIL", "ERROR", "UNCHECKED",
            "INPUT_ERROR", "MISSING_EXPECT", "INTERNAL_ERROR"]

@@ -243,8 +243,7 @@ def summary(p) -> str:
         if items:
             parts.append(n(len(items), word).replace("mutexs", "mutexes"))
     if p.expect:
-        parts.append("expect " + (p.expect.verdict if p.expect.verdict == "proved"
-                                  else f"violated {p.expect.check}"))
+        parts.append("expect " + p.expect.text)
     return ", ".join(parts)
 
 
@@ -297,12 +296,15 @@ def _parse_export(ctx, param, values):
 @click.option("--export", "exports", multiple=True, callback=_parse_export, metavar="FORMAT:PATH",
               help="Write the witness in FORMAT (text, json, ...) to PATH (-: standard output); "
                    "repeatable.")
+@click.option("--cover", "cover", default=None, metavar="NAME",
+              help="Also print the shortest execution that reaches cover NAME, replayed like a "
+                   "witness; --witness-out and --export then write that execution.")
 def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_states, as_json,
-              check_expect, witness_out, exports) -> None:
+              check_expect, witness_out, exports, cover) -> None:
     """Prove FILE safe, or print the shortest execution that violates a check."""
     from modproof.exports.jsonfmt import result_to_json, witness_to_json
-    from modproof.exports.text import result_text
-    from modproof.prove import Options, expectation_met, prove
+    from modproof.exports.text import cover_text, result_text
+    from modproof.prove import NoCoverTrace, Options, cover_witness, expectation_met, prove
     from modproof.result import Proved, Violated
 
     for fmt, _ in exports:   # before the proof, which may take long
@@ -310,23 +312,51 @@ def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_sta
             _err(f"modproof: error: unknown witness format '{fmt}' in --export "
                  f"(one of {', '.join(f for f in _format_names() if f != 'promela')})")
             raise _Fail(EXIT_INPUT)
+        if cover is not None and fmt == "sarif":
+            _err("modproof: error: --export sarif writes a violation as a finding; an execution "
+                 "that reaches a cover is not one (text, json, itf, mermaid or html write it)")
+            raise _Fail(EXIT_INPUT)
     for path in [witness_out, *(path for _, path in exports)]:
         if path is not None:
             _check_writable(path)
     p = load_program(file, deferred_release=deferred_release, as_json=as_json)
+    if cover is not None and cover not in [c.name for c in p.covers]:
+        names = ", ".join(c.name for c in p.covers)
+        _err(f"modproof: error: {p.path} has no cover '{cover}' "
+             + (f"(its covers: {names})" if names else "(it declares none)"))
+        raise _Fail(EXIT_INPUT)
     opts = Options(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
                    timeout=timeout, max_states=max_states, reduce=not no_reduce)
     r = prove(p, opts)
     met = expectation_met(p, r)
+    shown, no_trace = None, None   # the cover's execution, or why there is none
+    if cover is not None:
+        try:
+            shown = cover_witness(p, r, cover)
+        except NoCoverTrace as exc:
+            no_trace = exc.reason
     if as_json:
-        click.echo(json.dumps(result_to_json(p, r, met), indent=2))
+        out = result_to_json(p, r, met)
+        if cover is not None:
+            out["cover_witness"] = None if shown is None else witness_to_json(shown)
+            if no_trace is not None:
+                out["cover_note"] = no_trace
+        click.echo(json.dumps(out, indent=2))
     else:
         click.echo(result_text(p, r, met))
-    if isinstance(r, Violated):
+        if shown is not None:
+            click.echo("")
+            click.echo(cover_text(shown))
+    if no_trace is not None:
+        _err(f"modproof: note: {no_trace}")
+    written = shown if cover is not None else r.witness if isinstance(r, Violated) else None
+    if written is not None:
         if witness_out:
-            _write(witness_out, json.dumps(witness_to_json(r.witness), indent=2) + "\n")
+            _write(witness_out, json.dumps(witness_to_json(written), indent=2) + "\n")
         for fmt, path in exports:
-            _write(path, _render_witness(fmt, r.witness, p))
+            _write(path, _render_witness(fmt, written, p))
+    elif (witness_out or exports) and cover is not None:
+        _err(f"modproof: note: no execution to cover {cover}, so nothing was written")
     elif witness_out or exports:
         _err("modproof: note: no violation, so no witness was written")
     if check_expect:
@@ -383,8 +413,8 @@ def _made_deferred(data) -> bool:
 def replay_cmd(file: str, witness: str) -> None:
     """Re-execute a JSON WITNESS of FILE on the reference semantics.
 
-    Exit 0 when it reproduces its violation at its last step, 1 with the first
-    step that diverges, 2 on bad input."""
+    Exit 0 when it reproduces its violation at its last step (or, a witness of a
+    cover, reaches the cover), 1 with the first step that diverges, 2 on bad input."""
     from modproof.replayfile import WitnessFileError, replay_file
     from modproof.witness import ReplayError
 
@@ -398,7 +428,10 @@ def replay_cmd(file: str, witness: str) -> None:
     except ReplayError as exc:
         click.echo(f"{witness}: diverges at step {exc.step}: {exc.message}")
         raise _Fail(EXIT_VIOLATED)
-    if w.loop is not None:
+    if w.cover is not None:
+        click.echo(f"{witness}: replays: {w.length} step{'s' if w.length != 1 else ''} "
+                   f"reach cover {w.cover}")
+    elif w.loop is not None:
         click.echo(f"{witness}: replays: {w.length} steps reproduce {w.check}: the last "
                    f"returns to the state before step {w.loop + 1}, a fair loop")
     else:
@@ -464,6 +497,10 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
             _err(f"{source}: error: the witness does not replay on {model_path}: step {exc.step}: "
                  f"{exc.message}")
             raise _Fail(EXIT_VIOLATED)
+        if w.cover is not None and fmt == "sarif":
+            _err(f"modproof: error: {source} is an execution that reaches cover {w.cover}, not a "
+                 "violation: SARIF writes findings (text, json, itf, mermaid or html write it)")
+            raise _Fail(EXIT_INPUT)
         text = _render_witness(fmt, w, p)
     _write(output, text)
 

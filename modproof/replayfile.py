@@ -1,11 +1,12 @@
-"""Replaying a JSON witness file (format "modproof-witness", version 1) on a program."""
+"""Replaying a JSON witness file (format "modproof-witness", version 1) on a program:
+the execution of a violation ("check"), or one that reaches a cover ("cover")."""
 from __future__ import annotations
 
 from modproof.exports.jsonfmt import FORMAT, VERSION
 from modproof.result import RawTrace
 from modproof.spec.model import CHECKS, Program
 from modproof.spec.vocabulary import LIVENESS_CHECKS
-from modproof.witness import ReplayError, Witness, replay, state_items
+from modproof.witness import ReplayError, Witness, replay, replay_cover, state_items
 
 
 class WitnessFileError(Exception):
@@ -30,8 +31,14 @@ def replay_file(p: Program, data) -> Witness:
     if type(version) is not int or version != VERSION:   # not True, not 1.0
         raise WitnessFileError(f"witness format version {version!r} is not supported "
                                f"(this modproof reads version {VERSION})")
+    cover = data.get("cover")   # an execution that reaches a cover, not a violation
+    if cover is not None and "check" in data:
+        raise WitnessFileError("a witness has a \"check\" (a violation) or a \"cover\" (an "
+                               "execution that reaches it), not both")
+    if cover is not None and not isinstance(cover, str):
+        raise WitnessFileError("\"cover\" must be the name of a cover")
     check = data.get("check")
-    if check not in CHECKS:
+    if cover is None and check not in CHECKS:
         raise WitnessFileError(f"unknown check {check!r}")
     steps = data.get("steps")
     if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
@@ -50,7 +57,9 @@ def replay_file(p: Program, data) -> Witness:
     if loop is not None and (type(loop) is not int or not 1 <= loop <= len(steps)):
         raise WitnessFileError(f"\"loop\" must be the index of a step (1 to {len(steps)}), "
                                f"not {_short(loop)}")
-    if (loop is None) != (check not in LIVENESS_CHECKS):
+    if cover is not None and loop is not None:
+        raise WitnessFileError("an execution that reaches a cover has no \"loop\"")
+    if cover is None and (loop is None) != (check not in LIVENESS_CHECKS):
         raise WitnessFileError(f"a '{check}' witness " + ("needs" if loop is None else "has no")
                                + " \"loop\" (the step its repeating part starts at)")
     # Fields a hand-made witness may leave out, but not give another type.
@@ -62,6 +71,9 @@ def replay_file(p: Program, data) -> Witness:
         _typed(s, "pc", int, "an integer", f"step {i + 1}: ")
         _typed(s, "state", dict, "an object", f"step {i + 1}: ")
         violation = s.get("violation")
+        if violation is not None and cover is not None:
+            raise WitnessFileError(f"step {i + 1}: \"violation\" is {violation!r}, but an "
+                                   "execution that reaches a cover violates nothing")
         if violation is not None and i + 1 == len(steps) and violation != check:
             raise WitnessFileError(f"step {i + 1}: \"violation\" is {violation!r}, but the "
                                    f"witness's check is {check!r}")
@@ -91,8 +103,11 @@ def replay_file(p: Program, data) -> Witness:
     from modproof.spec.semantics import initial as init_state
     if isinstance(initial, dict) and _norm(state_items(p, init_state(p))) != initial:
         raise ReplayError(0, "the witness's initial state is not this file's initial state")
-    w = replay(p, RawTrace(tuple(moves), check, loop=None if loop is None else loop - 1),
-               match=match)
+    if cover is not None:
+        w = replay_cover(p, cover, moves, match=match)
+    else:
+        w = replay(p, RawTrace(tuple(moves), check, loop=None if loop is None else loop - 1),
+                   match=match)
     for i, s in enumerate(steps):
         if s.get("pc") is not None and s["pc"] != w.steps[i].pc:
             raise ReplayError(i + 1, f"the witness has {w.steps[i].thread} at step {s['pc']}, "

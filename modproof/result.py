@@ -29,12 +29,20 @@ class RawTrace:
     loop: Optional[int] = None   # a hang: steps[loop:] is a cycle back to the state before steps[loop]
 
 
+# An execution as an engine found it: (thread index, state after the step) per step.
+Path = tuple[tuple[int, State], ...]
+
+
 @dataclass(frozen=True)
 class CoverResult:
     name: str
     reached: bool
     step: Optional[int] = None   # fewest steps to reach it (engines that know)
     within: Optional[int] = None  # not reached: searched to this many steps only, open beyond
+    # An execution of `step` steps whose last state satisfies the cover, as the engine
+    # found it (`modproof.prove.cover_witness` replays it); every engine that knows
+    # `step` gives one.  One of possibly many such executions: not compared.
+    trace: Optional[Path] = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ class _ThreadBuilder(StepGraph):
             operand = lw.sym.index(prim.operand, s.arg)
             if kind is M.StepKind.PUT:
                 release = lw.sym.objects[operand].release
-                if release is not None and lw.deferred:
+                if lw.defers(lw.sym.objects[operand]):
                     return v2.V2(lw, self).deferred_put(s, operand, cont, ctx)
                 if release is not None:
                     entry, inits = self.inline(release, cont, ctx)
@@ -207,7 +207,11 @@ class _ThreadBuilder(StepGraph):
         for s in stmts:
             if isinstance(s, A.PrimStmt):
                 prim = V.primitive(s.kind)
-                out.append(M.AOp(step_kind(s.kind), self.lw.sym.index(prim.operand, s.arg), s.span))
+                operand = self.lw.sym.index(prim.operand, s.arg)
+                if prim.calls == "release" and self.lw.defers(self.lw.sym.objects[operand]):
+                    out.extend(v2.V2(self.lw, self).put_and_queue(operand, s.span))
+                    continue
+                out.append(M.AOp(step_kind(s.kind), operand, s.span))
             elif isinstance(s, A.Assign):
                 out.append(M.AAssign(self.lvalue(s.target, ctx), self.expr(s.value, ctx), s.span))
             elif isinstance(s, A.Assert):
@@ -258,6 +262,11 @@ class _Lowerer:
         self.rcu_pool: dict[str, int] = {}             # NOTE(rcu-pool): workers per callback function
         self.proof_gaps: list[str] = []                # why a proof would not cover every execution
 
+    def defers(self, o: A.ObjectDecl) -> bool:
+        """Whether O's release function runs on a worker of its own, `release(O)`:
+        declared `release FN deferred`, or every one with --deferred-release."""
+        return o.release is not None and (self.deferred or o.deferred)
+
     def storage(self, module: Optional[str]) -> int:
         return M.CORE if module is None else self.sym.index("module", module)
 
@@ -306,7 +315,7 @@ class _Lowerer:
                 user.append((d, d.name if c is None else f"{d.name}[{c}]", c))
         calls = _builtin_calls(self.spec, sym)
         self.rcu_fns = list(dict.fromkeys(a for f, a in calls if f == "call_rcu"))
-        releasers = [o for o in sym.objects if o.release is not None] if self.deferred else []
+        releasers = [o for o in sym.objects if self.defers(o)]
         works = sym.works + sym.delayed_works
         self.items = [w.name for w in works]
         self.queue_of = {w.name: w.queue for w in works}
@@ -327,7 +336,7 @@ class _Lowerer:
         if any(f == "rcu_barrier" for f, _ in calls):
             self.barriers = everyone      # NOTE(rcu-barrier)
         hidden = v2.var_names(sym, self.rcu_fns, self.rcu_readers, self.rcu_syncers,
-                              self.thread_names, self.deferred, self.rcu_pool)
+                              self.thread_names, releasers, self.rcu_pool)
         hidden += v2.work_var_names(self)
         self.hidden = {name: len(sym.vars) + i for i, (name, _) in enumerate(hidden)}
 
@@ -411,7 +420,8 @@ class _Lowerer:
         return M.Program(
             never_run=_never_run(sym, threads),
             modules=tuple(M.Module(m.name, m.refs, m.exit, m.span) for m in sym.modules),
-            objects=tuple(M.Obj(o.name, o.refs, o.release, o.span, self.storage(o.storage))
+            objects=tuple(M.Obj(o.name, o.refs, o.release, o.span, self.storage(o.storage),
+                                self.defers(o))
                           for o in sym.objects),
             completions=tuple(M.Completion(c.name, c.done, c.span, self.storage(c.storage))
                               for c in sym.completions),
@@ -421,7 +431,7 @@ class _Lowerer:
             threads=tuple(threads),
             invariants=tuple(prop(d) for d in sym.invariants),
             covers=tuple(prop(d) for d in sym.covers),
-            expect=M.Expect(exp.verdict, exp.check, exp.span) if exp else None,
+            expect=M.Expect(exp.verdict, exp.check, exp.span, exp.bound) if exp else None,
             path=self.spec.path,
             source=self.spec.source,
             deferred_release=self.deferred,
@@ -450,7 +460,8 @@ def lower(spec: A.SpecFile, sym: Optional[Symbols] = None, deferred_release: boo
     """Check (unless `sym` is given) and lower `spec`; raises SpecError on a bad file.
 
     `deferred_release` runs every release function on a worker thread of its own
-    after the put that drops the count to zero (CONFIG_DEBUG_KOBJECT_RELEASE)."""
+    after the put that drops the count to zero (CONFIG_DEBUG_KOBJECT_RELEASE), as
+    `release FN deferred` does for one object whatever the flag."""
     if sym is None:
         sym = check(spec)
     program = _Lowerer(spec, sym, deferred_release).program()

@@ -328,6 +328,7 @@ class Obj:
     release: Optional[str]
     span: Span
     storage: int = CORE    # v2: the module whose memory holds it (CORE: never freed)
+    deferred: bool = False  # its release runs on worker release(NAME) (`deferred`, --deferred-release)
 
 
 @dataclass(frozen=True)
@@ -366,6 +367,14 @@ class Expect:
     verdict: str            # "proved" or "violated"
     check: Optional[str]
     span: Span
+    bound: Optional[int] = None   # `expect proved up to N`: a proof up to N steps is accepted
+
+    @property
+    def text(self) -> str:
+        """As written: "proved", "proved up to N" or "violated CHECK"."""
+        if self.verdict != "proved":
+            return f"violated {self.check}"
+        return "proved" if self.bound is None else f"proved up to {self.bound}"
 
 
 @dataclass(frozen=True)
@@ -381,7 +390,8 @@ class Program:
     expect: Optional[Expect]
     path: str = field(default="<input>", compare=False)
     source: str = field(default="", compare=False, repr=False)
-    deferred_release: bool = False   # lowered with --deferred-release (release workers)
+    deferred_release: bool = False   # lowered with --deferred-release (every release on a worker;
+                                     # an object declared `release FN deferred` is, in any case)
     # v2: some hidden vars belong to a thread (RCU: rcu_depth(T), gp_wait(S,T), ...), so
     # a state is more than pcs, locals and mutex holders per thread (NOTE(keyed-vars)).
     keyed_by_thread: bool = False

@@ -6,7 +6,7 @@ worker threads owned by core:
 
 - `kworker(W)` runs W's function each time W is queued (W a work item or a
   delayed work item), `dtimer(DW)` queues DW's work when its timer fires,
-  `timer(T)` runs T's function when T fires, `rcu(FN)` (and `rcu(FN)#2`, ...:
+  `timer(T)` runs T's function when T fires, `rcu(FN)` (and `rcu(FN)[2]`, ...:
   NOTE(rcu-pool)) run queued `call_rcu(FN)` callbacks, and with `--deferred-release`,
   `release(O)` runs O's release function after the put that dropped the count
   to zero.
@@ -72,11 +72,11 @@ def cb_wait(fn: str, reader: str) -> str:
 
 def rcu_workers(fn: str, n: int) -> list[str]:
     """The names of the `n` workers that run `call_rcu(fn)` callbacks (NOTE(rcu-pool))."""
-    return [f"rcu({fn})"] + [f"rcu({fn})#{i + 1}" for i in range(1, n)]
+    return [f"rcu({fn})"] + [f"rcu({fn})[{i + 1}]" for i in range(1, n)]
 
 
 def rcu_running(worker: str) -> str:
-    """The hidden var: worker `rcu(FN)` (or `rcu(FN)#K`) is running a callback."""
+    """The hidden var: worker `rcu(FN)` (or `rcu(FN)[K]`) is running a callback."""
     return "rcu_running" + worker[len("rcu"):]
 
 
@@ -108,7 +108,7 @@ def rcu_pool_sizes(program: M.Program) -> tuple[dict[str, int], list[str]]:
 
 
 def var_names(sym, rcu_fns: list[str], readers: list[int], syncers: list[int],
-              thread_names: list[str], deferred: bool,
+              thread_names: list[str], releasers,
               pool: Optional[dict[str, int]] = None) -> list[tuple[str, object]]:
     """The hidden vars of a program, with their initial values, in a fixed order."""
     out: list[tuple[str, object]] = []
@@ -129,10 +129,8 @@ def var_names(sym, rcu_fns: list[str], readers: list[int], syncers: list[int],
     for fn in rcu_fns:
         for r in readers:
             out.append((cb_wait(fn, thread_names[r]), False))
-    if deferred:
-        for o in sym.objects:
-            if o.release is not None:
-                out += [(f"release_pending({o.name})", False), (f"release_running({o.name})", False)]
+    for o in releasers:   # the objects whose release is deferred (spec.lower: _Lowerer.defers)
+        out += [(f"release_pending({o.name})", False), (f"release_running({o.name})", False)]
     return out
 
 
@@ -464,13 +462,18 @@ class V2:
         raise AssertionError(f"not a v2 built-in: {fn}")
 
     def deferred_put(self, s: A.PrimStmt, operand: int, cont: int, ctx) -> int:
-        """`put(O)` under --deferred-release: the put, and at zero the release is queued."""
-        o = self.lw.sym.objects[operand]
-        body = (M.AOp(M.StepKind.PUT, operand, s.span),
-                M.AIf(M.Bin(BinOp.EQ, self.lw.query(QueryKind.REFS, operand), M.Const(0)),
-                      (M.AAssign(self.var(f"release_pending({o.name})"), TRUE, s.span),), (), s.span))
+        """`put(O)` of an object whose release is deferred (`release FN deferred`, or
+        --deferred-release): the put, and at zero the release is queued."""
         return self.tb.make(M.StepKind.ATOMIC, ctx.owner, s.span, self.lw.text_of(s), next=cont,
-                            frame=ctx.frame, body=body)
+                            frame=ctx.frame, body=self.put_and_queue(operand, s.span))
+
+    def put_and_queue(self, operand: int, span: A.Span) -> tuple:
+        """The atomic body of such a put (also inside an `atomic` block, where a put
+        of an object declared `release FN deferred` may stand)."""
+        o = self.lw.sym.objects[operand]
+        return (M.AOp(M.StepKind.PUT, operand, span),
+                M.AIf(M.Bin(BinOp.EQ, self.lw.query(QueryKind.REFS, operand), M.Const(0)),
+                      (M.AAssign(self.var(f"release_pending({o.name})"), TRUE, span),), (), span))
 
 
 def worker(tb, trigger: tuple, fn: str, done: Optional[str], span: A.Span, what: str,

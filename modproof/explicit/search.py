@@ -183,6 +183,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
     parents: dict[S.State, Optional[tuple[S.State, int]]] = {init: None}
     depth_of = {init: 0}
     covers: list[Optional[int]] = [None] * len(p.covers)
+    cover_at: list[Optional[S.State]] = [None] * len(p.covers)   # the state that reached it first
     taken: set[tuple[int, int]] = set()
 
     def stats(depth: int) -> Stats:
@@ -190,9 +191,14 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
                      seconds=time.monotonic() - start, states=len(parents), depth=depth)
 
     def cover_results() -> tuple[CoverResult, ...]:
-        # Under partial-order reduction depths are not shortest: no step number then.
-        return tuple(CoverResult(c.name, covers[i] is not None,
-                                 covers[i] if red is None else None)
+        # Under partial-order reduction depths are not shortest: no step number then,
+        # nor an execution (explicit/shortest.py finds both).  Without reduction the
+        # breadth-first parents give a shortest execution to each cover.
+        if red is not None:
+            return tuple(CoverResult(c.name, covers[i] is not None) for i, c in enumerate(p.covers))
+        return tuple(CoverResult(c.name, covers[i] is not None, covers[i],
+                                 trace=None if cover_at[i] is None
+                                 else _trace(parents, cover_at[i], None, "").steps)
                      for i, c in enumerate(p.covers))
 
     def note_covers(s: S.State, depth: int) -> None:
@@ -201,6 +207,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
         for i in S.covers_hit(p, s):
             if covers[i] is None:
                 covers[i] = depth
+                cover_at[i] = s
 
     blocking = [[st.kind in BLOCKING_KINDS for st in t.steps] for t in p.threads]
 
