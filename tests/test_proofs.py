@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import PROOFS, proof_files
+from conftest import BMC_SLOW, PROOFS, proof_files
 from modproof.explicit import prove_explicit
 from modproof.options import DEFAULT_BOUND
 from modproof.prove import BOUNDED, Options, expectation, expectation_met, prove
@@ -22,12 +22,6 @@ ENGINES = ["explicit", "bmc"]
 # proves them for all executions, which is what they claim.
 BMC_BOUNDED = {
     "kernel/08_timer_rearm_fixed.mproof": "the timer -> work -> timer cycle",
-}
-# Files the bmc engine takes minutes on (proofs/kernel/README.md, Times): within a
-# short time limit it must give the expected answer or say unknown, never another.
-BMC_SLOW = {
-    "kernel/14_flush_under_rtnl_bug.mproof": "a hang with a 23-step lasso, six threads",
-    "kernel/14_flush_under_rtnl_fixed.mproof": "a self-re-arming watchdog, six threads",
 }
 
 
