@@ -22,9 +22,9 @@ from modproof.ci import (
     ERROR, FAIL, INTERNAL_ERROR, OK, UNCHECKED, CiOptions, CiRun, FileResult, MissingPathError,
     default_jobs, find_files, run_ci,
 )
-from modproof.cli import Seconds
+from modproof.cli import Seconds, Size, _memory_help, _memory_option
 from modproof.engines import NAMES as ENGINE_NAMES, readers
-from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES
+from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
 
@@ -152,9 +152,11 @@ def _write(path: str, what: str, write) -> None:
 @click.option("--timeout", type=Seconds(), default=None,
               help="Seconds per file; past it the file's verdict is unknown, which fails it "
                    "(inf: no limit).")
-@click.option("--max-states", type=click.IntRange(min=1), default=DEFAULT_MAX_STATES,
-              show_default=True,
-              help=f"State budget of the {readers('max_states')} engine per file.")
+@click.option("--max-states", type=click.IntRange(min=1), default=None,
+              help=f"State budget of the {readers('max_states')} engine per file (default: as "
+                   "many states as its share of --max-memory holds).")
+@click.option("--max-memory", type=Size(), default=None,
+              help=_memory_help("for the files checked at once, shared equally among the -j jobs"))
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Files checked in parallel, each in its own process (default: one per core).")
 @click.option("--deferred-release", is_flag=True,
@@ -168,8 +170,8 @@ def _write(path: str, what: str, write) -> None:
 @click.option("--sarif", type=click.Path(dir_okay=False), default=None,
               help="Write a SARIF 2.1.0 report to this file (violations with their "
                    "interleavings as code flows, and every failing file).")
-def ci(paths, engine, bound, timeout, max_states, jobs, deferred_release, allow_missing_expect,
-       junit, sarif) -> None:
+def ci(paths, engine, bound, timeout, max_states, max_memory, jobs, deferred_release,
+       allow_missing_expect, junit, sarif) -> None:
     """Prove every .mproof file under PATHS (default: proofs/) and compare each verdict
     with the file's expect line.
 
@@ -187,6 +189,7 @@ def ci(paths, engine, bound, timeout, max_states, jobs, deferred_release, allow_
         raise click.UsageError(f"no .mproof files in {', '.join(paths)}")
     opts = CiOptions(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
                      timeout=timeout, max_states=max_states,
+                     max_memory=_memory_option(max_memory),
                      allow_missing_expect=allow_missing_expect,
                      deferred_release=deferred_release)
     progress = _Progress(tty=sys.stdout.isatty())
