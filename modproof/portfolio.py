@@ -33,9 +33,7 @@ from typing import Callable, Mapping, Optional
 from modproof.options import FIRST_SECONDS, FIRST_STATES, Options
 from modproof.result import Proved, Result, Stats, Unknown, UnknownKind, Violated
 from modproof.spec.model import Program
-from modproof.supervise import (
-    ERROR, GRACE, Children, OnProgress, result_of, run_isolated,
-)
+from modproof.supervise import ERROR, Children, OnProgress, result_of, run_isolated
 
 Runner = Callable[[Program, Options], Result]   # as modproof.engines.Runner
 
@@ -77,13 +75,12 @@ def prove_portfolio(program: Program, opts: Options, members: Mapping[str, Runne
     pending: dict[str, Result] = {}
     with Children(on_progress) as kids:
         for name in engines:
-            left = None if deadline is None else max(0.001, deadline - time.monotonic())
-            engine_opts = replace(raced, engine=name, timeout=left)
-            kids.start(name, _work(members[name], program, engine_opts),
+            kids.start(name, _work(members[name], program, replace(raced, engine=name)),
                        memory=raced.max_memory)
         while kids.running and not pending:
-            # The engines keep the deadline themselves; past it by GRACE, they are stopped.
-            ended = kids.next(until=None if deadline is None else deadline + GRACE)
+            # At the deadline the engines still running are stopped (they started after
+            # it was set, so none reaches its own time limit first).
+            ended = kids.next(until=deadline)
             if ended is None:
                 break
             # Of answers arriving together, that of the engine whose name sorts first.
@@ -107,9 +104,7 @@ def prove_portfolio(program: Program, opts: Options, members: Mapping[str, Runne
     reasons = [(a.kind, f"{n}: {a.reason}") for n, a in sorted(answers.items())
                if isinstance(a, Unknown)]
     reasons += [(UnknownKind.ENGINE_FAILED, f"{n}: {e}") for n, e in sorted(errors.items())]
-    if deadline is not None and time.monotonic() >= deadline and not any(
-            kind is UnknownKind.TIMEOUT and why.endswith(f"timeout after {opts.timeout:g} s")
-            for kind, why in reasons[:1]):
+    if deadline is not None and time.monotonic() >= deadline:
         reasons.insert(0, (UnknownKind.TIMEOUT, f"timeout after {opts.timeout:g} s"))
     bounds = [a.bound for a in answers.values() if isinstance(a, Unknown) and a.bound is not None]
     return Unknown("; ".join(why for _, why in reasons) or "no engine answered",

@@ -191,7 +191,7 @@ class Children:
         except (EOFError, OSError):
             pass
         status = self._reap(conn)
-        return Ended(child.name, DIED, _death(status), child.progress)
+        return Ended(child.name, DIED, _death(status, child.memory), child.progress)
 
     def _reap(self, conn: Connection) -> int:
         child = self._children.pop(conn)
@@ -260,7 +260,7 @@ def _memory_reason(memory: Optional[int]) -> str:
     return f"memory budget of {size_text(memory)} exhausted (raise --max-memory)"
 
 
-def _death(status: int) -> str:
+def _death(status: int, memory: Optional[int]) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         try:
@@ -269,6 +269,8 @@ def _death(status: int) -> str:
             what = f"signal {sig}"
         why = (" (by the out-of-memory killer, or by another process)"
                if sig == signal.SIGKILL else "")
+        if memory is not None and sig != signal.SIGKILL:   # a crash where an allocation failed?
+            why = f" (its memory budget of {size_text(memory)} may be too small)"
         return f"the process died: killed by {what}{why}"
     return f"the process died without an answer (exit status {os.waitstatus_to_exitcode(status)})"
 
@@ -284,9 +286,10 @@ def _child(conn: Connection, work: Work, memory: Optional[int],
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     allow_long_integers()
+    base = data_bytes()
     if memory is not None:
         _limit_data(memory)
-    message = _outcome(work, _Reporter(conn))
+    message = _outcome(work, _Reporter(conn), _NearLimit(base, memory))
     try:
         conn.send(message)
     except MemoryError:
@@ -296,13 +299,27 @@ def _child(conn: Connection, work: Work, memory: Optional[int],
         conn.send((MEMORY, ""))
 
 
-def _outcome(work: Work, report) -> tuple:  # pragma: no cover - runs in a child
+class _NearLimit:
+    """Whether the child's data has grown to near its limit: an exception raised there
+    (Z3 failing in ways of its own when an allocation fails: "model is not
+    available") is taken as running out of memory, not as a bug."""
+
+    def __init__(self, base: Optional[int], memory: Optional[int]):
+        self.base, self.memory = base, memory
+
+    def __call__(self) -> bool:
+        now = data_bytes()
+        return (self.memory is not None and self.base is not None and now is not None
+                and now - self.base >= 0.85 * self.memory)
+
+
+def _outcome(work: Work, report, near_limit) -> tuple:  # pragma: no cover - runs in a child
     try:
         return (OK, work(report))
     except MemoryError:
         pass
     except BaseException as exc:   # noqa: BLE001 - reported to the parent, which decides
-        if not _out_of_memory(exc):
+        if not (_out_of_memory(exc) or near_limit()):
             return (ERROR, (f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     # Out of memory: the frames that held it are gone now; free them before answering.
     gc.collect()

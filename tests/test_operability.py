@@ -288,3 +288,115 @@ def test_the_time_limit_holds_while_z3_builds_its_formulas(tmp_path):
     took = time.monotonic() - start
     assert r.returncode == 3 and "timeout after 2 s" in r.stdout, r.stdout + r.stderr
     assert took < 2 + 3, took   # the limit, the grace, the start-up and the parse
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@pytest.mark.parametrize("engine,model", [("explicit", "big"), ("bmc", "deep"), ("auto", "big")])
+def test_past_the_memory_budget_the_answer_is_unknown_memory(tmp_path, engine, model):
+    # Issue 16: memory was not bounded (16 GB of 24 for reader[1000]).  Past its
+    # budget an engine answers unknown, kind memory, and says how to raise it.
+    from conftest import ROOT
+    f = tmp_path / "m.mproof"
+    f.write_text("var x = 0\nthread t[3000] { x = x + 1 }\n" if model == "big"
+                 else (ROOT / "bench" / "models" / "dm_safe_k32.mproof").read_text())
+    r = run("prove", "--json", "--engine", engine, "--max-memory", "64M", "--timeout", "60",
+            str(f))
+    out = json.loads(r.stdout)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert out["verdict"] == "unknown" and out["kind"] == "memory", out
+    assert "memory budget of 64 MB exhausted (raise --max-memory)" in out["reason"]
+
+
+def test_the_memory_budget_is_shared_by_the_engines_that_race():
+    from modproof.options import Options, states_held
+    opts = Options(max_memory=2**30)
+    assert opts.state_budget() == states_held(2**30) == 2**30 // 1024
+    assert Options(max_memory=None, max_states=7).state_budget() == 7
+
+
+@pytest.mark.parametrize("text,size", [("512M", 512 * 2**20), ("4G", 4 * 2**30), ("1.5g", 3 * 2**29),
+                                       ("100000", 100000), ("2GiB", 2 * 2**30)])
+def test_memory_sizes(text, size):
+    from modproof.cli import Size
+    assert Size().convert(text, None, None) == size
+
+
+@pytest.mark.parametrize("text", ["0", "-1G", "lots", "nan", "G"])
+def test_bad_memory_sizes_are_usage_errors(text):
+    r = invoke("prove", "--max-memory", text, DM_OK)
+    assert r.exit_code == 2 and "is not a size" in r.output
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def _on_a_terminal(args):
+    """Run modproof with standard error on a pseudo-terminal: (what the terminal
+    showed, standard output)."""
+    import pty
+    import select
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*MODPROOF, *args], stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    shown = b""
+    while True:
+        ready = select.select([master], [], [], 0.1)[0]
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:   # the other end is closed: modproof is done
+                break
+            if not data:
+                break
+            shown += data
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    out = proc.stdout.read().decode()
+    proc.wait(timeout=60)
+    return shown.decode(errors="replace"), out
+
+
+@pytest.fixture(scope="module")
+def slow_model(tmp_path_factory):
+    from conftest import ROOT
+    return str(ROOT / "bench" / "models" / "dm_safe_k32.mproof")
+
+
+@pytest.mark.parametrize("engine,shows", [("bmc", ["bmc:", "depth", "query"]),
+                                          ("explicit", ["explicit:", "states", "states/s"])])
+def test_progress_on_a_terminal(slow_model, engine, shows):
+    # Issue 16: `prove` printed nothing for 300 s.  On a terminal, after about a
+    # second, it says what each engine is doing; the line is gone at the end.
+    args = ["prove", "--engine", engine, "--timeout", "2.5", slow_model]
+    if engine == "explicit":
+        args.insert(1, "--no-reduce")
+    shown, out = _on_a_terminal(args)
+    assert "proving..." in shown, shown
+    for word in shows:
+        assert word in shown, (word, shown)
+    assert " MB" in shown
+    assert "proving" not in out   # the verdict on standard output is clean
+
+
+@pytest.mark.parametrize("flag", ["--json", "--quiet", "-q"])
+def test_no_progress_with_json_or_quiet(slow_model, flag):
+    shown, out = _on_a_terminal(["prove", flag, "--engine", "bmc", "--timeout", "2", slow_model])
+    assert "proving..." not in shown and "proving..." not in out
+
+
+def test_no_progress_when_standard_error_is_not_a_terminal(slow_model):
+    r = run("prove", "--engine", "bmc", "--timeout", "2", slow_model)
+    assert "proving" not in r.stderr and "proving" not in r.stdout
+
+
+def test_the_progress_line_says_what_each_engine_does():
+    from modproof.cli import progress_text
+    before = {"explicit": {"states": 1000, "seconds": 1.0}}
+    now = {"explicit": {"states": 3000, "depth": 12, "seconds": 2.0, "memory": 300 * 2**20},
+           "bmc": {"depth": 7, "query": "violation@7", "seconds": 2.0, "memory": 2**31}}
+    assert progress_text(now, before) == (
+        "proving... explicit: 2 s, 3,000 states, depth 12, 2,000 states/s, 300 MB; "
+        "bmc: 2 s, depth 7, query violation@7, 2.0 GB")
