@@ -231,9 +231,10 @@ def run_isolated(name: str, runner: Callable[..., Result], program, opts: Option
         kids.start(name, lambda report: runner(program, replace(engine_opts, report=report)),
                    memory=opts.max_memory)
         ended = kids.next(until=hard)
-    if ended is None:
-        return Unknown(f"timeout after {opts.timeout:g} s", stats=_stats(name, {}, start),
-                       kind=UnknownKind.TIMEOUT)
+        last = kids.snapshot().get(name, {})
+    if ended is None:   # stopped at the deadline: what it had refuted still holds
+        return Unknown(f"timeout after {opts.timeout:g} s", stats=_stats(name, last, start),
+                       bound=last.get("refuted"), kind=UnknownKind.TIMEOUT)
     return result_of(ended, start)
 
 
