@@ -557,8 +557,8 @@ def _witness_model(source: str, data) -> str:
     places = [named] if os.path.isabs(named) else [named, os.path.join(os.path.dirname(source), named)]
     found = next((place for place in places if os.path.exists(place)), None)
     if found is None:
-        from modproof.replayfile import short_value
-        _err(f"{source}: error: cannot find the model the witness names, {short_value(named)}; "
+        shown = named if len(named) <= 80 else named[:77] + "..."   # (a path of 100,000 z's)
+        _err(f"{source}: error: cannot find the model the witness names, {shown}; "
              "pass --model FILE")
         raise _Fail(EXIT_INPUT)
     return found
