@@ -84,7 +84,8 @@ def main() -> int:
                     if over > 0:
                         past[engine] += 1
                         worst[engine] = max(worst[engine], over)
-                        name = f.name if f.is_relative_to(pathlib.Path(d)) else f.relative_to(ROOT)
+                        name = (f.resolve().relative_to(ROOT) if f.resolve().is_relative_to(ROOT)
+                                else f.name)
                         print(f"{str(name):<55} {engine:<8} --timeout {limit:<4g} "
                               f"returned {over:+.2f} s after it", flush=True)
     print(f"{runs} runs over {len(files)} models and limits {args.limits}")

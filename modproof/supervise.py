@@ -45,7 +45,7 @@ ERROR = "error"      # the work raised; `value` is "Type: message"
 MEMORY = "memory"    # the child ran out of its share of memory
 DIED = "died"        # the child died without an answer; `value` says how
 
-GRACE = 0.5          # seconds an engine past its deadline may take to give its own answer
+GRACE = 0.25         # seconds an engine past its deadline may take to give its own answer
 REPORT_EVERY = 0.2   # seconds between two progress messages of a child
 TICK = 0.25          # seconds between two progress calls of the parent
 
