@@ -23,7 +23,7 @@ import z3
 from modproof.encoder.encoding import (
     ATOMIC_LIMIT, ATOMIC_UNROLL, Encoding, EncodingLimit, StatementGroup,
 )
-from modproof.options import DEFAULT_BOUND
+from modproof.options import DEFAULT_BOUND, Report
 from modproof.result import (
     CoverResult, Proved, RawTrace, Result, Stats, Unknown, UnknownKind, Unreached, Violated,
 )
@@ -45,8 +45,10 @@ class OutOfBudget(Exception):
 class Budget:
     """The wall-clock and Z3 resource budget of one run, shared by its solvers."""
 
-    def __init__(self, timeout: Optional[float], rlimit: Optional[int]):
+    def __init__(self, timeout: Optional[float], rlimit: Optional[int],
+                 report: Optional[Report] = None):
         self.start = time.monotonic()
+        self.report = report   # progress: the depth reached and the query being asked
         self.timeout = timeout
         self.deadline = None if timeout is None else self.start + timeout
         self.rlimit = rlimit
@@ -55,6 +57,11 @@ class Budget:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start
+
+    def note(self, **fields) -> None:
+        """Tell whoever watches what is being asked now (`Options.report`)."""
+        if self.report is not None:
+            self.report(**fields)
 
     def new_solver(self, ctx: z3.Context) -> z3.Solver:
         s = z3.Solver(ctx=ctx)
@@ -113,6 +120,8 @@ class Budget:
             raise OutOfBudget(UnknownKind.TIMEOUT, f"timeout after {self.timeout:g} s")
         if self.rlimit is not None and ("resource" in why or self.used >= self.rlimit):
             raise OutOfBudget(UnknownKind.RESOURCE_LIMIT, f"resource limit {self.rlimit} exhausted")
+        if "memory" in why:   # Z3 could not allocate (its process's share of --max-memory)
+            raise OutOfBudget(UnknownKind.MEMORY, f"z3 ran out of memory ({why})")
         raise OutOfBudget(UnknownKind.SOLVER, f"z3 answered unknown ({why})")
 
 
@@ -206,6 +215,7 @@ class Unroller:
         self.targets = Targets(enc)
 
     def _query(self, tag: str, formula: z3.BoolRef) -> bool:
+        self.budget.note(depth=self.depth, query=f"{tag}@{self.depth}", refuted=self.refuted)
         lit = z3.Bool(self.enc.name(f"query:{tag}", self.depth), self.enc.ctx)
         self.solver.add(z3.Implies(lit, formula))
         return self.budget.check(self.solver, lit)
@@ -320,7 +330,7 @@ class Unroller:
 
 def prove_bmc(program: Program, bound: int = DEFAULT_BOUND, timeout: Optional[float] = None,
               rlimit: Optional[int] = None, atomic_unroll: int = ATOMIC_UNROLL,
-              por: bool = True, symmetry: bool = True) -> Result:
+              por: bool = True, symmetry: bool = True, report: Optional[Report] = None) -> Result:
     """Bounded model checking of `program` up to `bound` steps.
 
     Violated: a shortest witness.  Proved("all-executions") when every execution
@@ -330,8 +340,9 @@ def prove_bmc(program: Program, bound: int = DEFAULT_BOUND, timeout: Optional[fl
     atomic loop would need more than `atomic_unroll` iterations.  `por=False`
     switches off the partial-order reduction (NOTE(por) in encoding.py),
     `symmetry=False` the ordering of identical copies (NOTE(symmetry-breaking)).
+    `report`, when given, is told the depth and the query before each query.
     """
-    budget = Budget(timeout, rlimit)
+    budget = Budget(timeout, rlimit, report)
     enc = Encoding(program, z3.Context(), atomic_unroll=atomic_unroll, por=por, symmetry=symmetry)
     run = None
     try:

@@ -20,19 +20,16 @@ an engine, which is a bug in modproof and is reported as an internal error.
 from __future__ import annotations
 
 import os
-import signal
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from modproof import allow_long_integers
 from modproof.ci_result import (
     BOUNDED, ERROR, FAIL, INPUT_ERROR, INTERNAL_ERROR, MISSING_EXPECT, OK, UNCHECKED, CiRun,
     FileResult,
 )
-from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES, Options
+from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, Options, default_max_memory
 from modproof.prove import BOUNDED as EXPECT_BOUNDED, MET, expectation, prove
 from modproof.result import Proved, Result, Unknown, Violated
 from modproof.spec.model import Program
@@ -45,13 +42,16 @@ class CiOptions:
     engine: str = DEFAULT_ENGINE
     bound: int = DEFAULT_BOUND
     timeout: Optional[float] = None       # per file
-    max_states: int = DEFAULT_MAX_STATES
+    max_states: Optional[int] = None      # None: as many as the memory holds (Options)
     allow_missing_expect: bool = False
     deferred_release: bool = False        # run release functions on workers (v2)
+    # The memory of the files checked at once (run_ci gives each of its jobs an equal
+    # share; check_file alone has it all); None: no limit.
+    max_memory: Optional[int] = field(default_factory=default_max_memory)
 
     def prove_options(self) -> Options:
         return Options(engine=self.engine, bound=self.bound, timeout=self.timeout,
-                       max_states=self.max_states)
+                       max_states=self.max_states, max_memory=self.max_memory)
 
 
 # --------------------------------------------------------------------------- finding files
@@ -242,95 +242,67 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _worker_init() -> None:
-    # NOTE(ctrl-c): a terminal sends SIGINT to the whole process group.  Only the
-    # parent reacts to it: it stops the workers with SIGTERM (see _stop).  A worker
-    # ignores SIGINT, so it prints no traceback of its own, and on SIGTERM ends the
-    # engine processes it started (the portfolio engine runs its engines in child
-    # processes) before it exits.  Workers stay in the parent's process group, so
-    # whoever kills that group (a CI runner cancelling a job) reaches them too.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _worker_terminate)
-    allow_long_integers()
-
-
-def _worker_terminate(signum, frame) -> None:  # pragma: no cover - runs in a worker
-    import multiprocessing
-    for child in multiprocessing.active_children():
-        child.kill()
-    os._exit(128 + signum)
-
-
 def run_ci(files: Sequence[str], options: CiOptions = CiOptions(), jobs: Optional[int] = None,
            progress: Optional[Progress] = None) -> CiRun:
-    """Check `files` in up to `jobs` worker processes (default: one per core).
+    """Check `files` in up to `jobs` processes at a time (default: one per core), each
+    file in a process of its own (NOTE(child-processes) in modproof/supervise.py)
+    with an equal share of `options.max_memory`.
 
-    At most `jobs` files are handed out at a time, so the files in flight are
-    exactly the ones running.  On KeyboardInterrupt the workers are stopped and
-    the run so far is returned with `interrupted` set; files not finished have
-    result None.  A subclass of KeyboardInterrupt (SIGTERM) stops the workers and
-    goes through."""
+    A process that dies (killed, say by the out-of-memory killer) takes only its
+    file with it: that file is an error that says so, the others are checked as
+    usual.  On KeyboardInterrupt the processes are stopped and the run so far is
+    returned with `interrupted` set; files not finished have result None.  A
+    subclass of KeyboardInterrupt (SIGTERM) stops them and goes through."""
+    from modproof.supervise import OK as ENDED_OK, Children
     files = tuple(files)
     start = time.perf_counter()
     results: list[Optional[FileResult]] = [None] * len(files)
     if not files:
         return CiRun(files, (), 0.0)
     jobs = min(jobs or default_jobs(), len(files))
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
-    in_flight: dict[Future, int] = {}
+    share = replace(options, max_memory=None if options.max_memory is None
+                    else options.max_memory // jobs)
+    started: dict[str, float] = {}
     done = 0
     next_index = 0
 
-    def running() -> tuple[str, ...]:
-        return tuple(files[i] for i in sorted(in_flight.values()))
+    def running(kids: Children) -> tuple[str, ...]:
+        return tuple(files[i] for i in sorted(int(n) for n in kids.running))
 
-    try:
-        while done < len(files):
-            while next_index < len(files) and len(in_flight) < jobs:
-                in_flight[pool.submit(check_file, files[next_index], options)] = next_index
-                next_index += 1
-                if progress:
-                    progress(done, len(files), running(), None)
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for fut in sorted(finished, key=in_flight.__getitem__):
-                i = in_flight.pop(fut)
-                try:
-                    results[i] = fut.result()
-                except Exception as exc:  # noqa: BLE001 - the worker died (killed, out of memory)
-                    results[i] = _internal(files[i], exc, 0.0, program=None, expected="")
+    with Children() as kids:
+        try:
+            while done < len(files):
+                while next_index < len(files) and len(kids.running) < jobs:
+                    path = files[next_index]
+                    kids.start(str(next_index), lambda report, path=path: check_file(path, share))
+                    started[str(next_index)] = time.perf_counter()
+                    next_index += 1
+                    if progress:
+                        progress(done, len(files), running(kids), None)
+                ended = kids.next()
+                i = int(ended.name)
+                if ended.how == ENDED_OK:
+                    results[i] = ended.value
+                else:
+                    results[i] = _lost(files[i], ended.how, ended.value,
+                                       time.perf_counter() - started[ended.name])
                 done += 1
                 if progress:
-                    progress(done, len(files), running(), results[i])
-    except KeyboardInterrupt as exc:
-        _stop(pool)
-        if type(exc) is not KeyboardInterrupt:   # SIGTERM (modproof.cli.Terminated): no report
-            raise
-        return CiRun(files, tuple(results), time.perf_counter() - start, interrupted=True)
-    pool.shutdown(wait=True)
+                    progress(done, len(files), running(kids), results[i])
+        except KeyboardInterrupt as exc:
+            kids.close()
+            if type(exc) is not KeyboardInterrupt:   # SIGTERM (modproof.cli.Terminated): no report
+                raise
+            return CiRun(files, tuple(results), time.perf_counter() - start, interrupted=True)
     return CiRun(files, tuple(results), time.perf_counter() - start)
 
 
-def _stop(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
-    """Drop the queued work and end the workers now: a proof in progress cannot be
-    cancelled any other way.  A worker inside a long Z3 call runs no Python signal
-    handler until the call returns, so one still alive after `grace` seconds is killed."""
-    # ProcessPoolExecutor has no public way to end running workers before Python
-    # 3.14 (terminate_workers); this reads its _processes map instead.
-    processes = getattr(pool, "_processes", None)
-    if processes is None and hasattr(pool, "terminate_workers"):  # pragma: no cover
-        pool.terminate_workers()
-        return
-    procs = list((processes or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    deadline = time.monotonic() + grace
-    for p in procs:
-        p.join(timeout=max(0.0, deadline - time.monotonic()))
-        if p.is_alive():
-            p.kill()
-            p.join(timeout=5)
+def _lost(path: str, how: str, why: str, seconds: float) -> FileResult:
+    """The result of a file whose process ended without one."""
+    reason = f"internal error: checking {path} failed: {why}"
+    detail = (reason + "\nThe other files were checked as usual. Run `modproof prove` on this "
+              "file alone (with MODPROOF_DEBUG=1 for a traceback) to see more.")
+    return _error(path, INTERNAL_ERROR, reason, detail, seconds, program=None, expected="")
 
 
 __all__ = ["CiOptions", "FileResult", "CiRun", "find_files", "shard", "check_file", "run_ci",

@@ -23,9 +23,9 @@ from modproof.ci import (
     BOUNDED, ERROR, FAIL, INTERNAL_ERROR, OK, UNCHECKED, CiOptions, CiRun, FileResult,
     MissingPathError, default_jobs, find_files, run_ci, shard,
 )
-from modproof.cli import Seconds
+from modproof.cli import Seconds, Size, _memory_help, _memory_option
 from modproof.engines import NAMES as ENGINE_NAMES, readers
-from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES
+from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
 
@@ -170,9 +170,11 @@ def _write(path: str, what: str, write) -> None:
 @click.option("--timeout", type=Seconds(), default=None,
               help="Seconds per file; past it the file's verdict is unknown, which fails it "
                    "(inf: no limit).")
-@click.option("--max-states", type=click.IntRange(min=1), default=DEFAULT_MAX_STATES,
-              show_default=True,
-              help=f"State budget of the {readers('max_states')} engine per file.")
+@click.option("--max-states", type=click.IntRange(min=1), default=None,
+              help=f"State budget of the {readers('max_states')} engine per file (default: as "
+                   "many states as its share of --max-memory holds).")
+@click.option("--max-memory", type=Size(), default=None,
+              help=_memory_help("for the files checked at once, shared equally among the -j jobs"))
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Files checked in parallel, each in its own process (default: one per core).")
 @click.option("--deferred-release", is_flag=True,
@@ -189,8 +191,8 @@ def _write(path: str, what: str, write) -> None:
 @click.option("--shard", "shard_of", default=None, metavar="I/N", callback=_parse_shard,
               help="Check only shard I of N (1 <= I <= N): every N-th file of the sorted list, "
                    "from the I-th, so N CI jobs with shards 1/N ... N/N check every file once.")
-def ci(paths, engine, bound, timeout, max_states, jobs, deferred_release, allow_missing_expect,
-       junit, sarif, shard_of) -> None:
+def ci(paths, engine, bound, timeout, max_states, max_memory, jobs, deferred_release,
+       allow_missing_expect, junit, sarif, shard_of) -> None:
     """Prove every .mproof file under PATHS (default: proofs/) and compare each verdict
     with the file's expect line.
 
@@ -215,6 +217,7 @@ def ci(paths, engine, bound, timeout, max_states, jobs, deferred_release, allow_
             raise click.exceptions.Exit(EXIT_OK)
     opts = CiOptions(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
                      timeout=timeout, max_states=max_states,
+                     max_memory=_memory_option(max_memory),
                      allow_missing_expect=allow_missing_expect,
                      deferred_release=deferred_release)
     progress = _Progress(tty=sys.stdout.isatty())

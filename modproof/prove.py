@@ -41,8 +41,12 @@ def checked(program: Program, result: Result) -> Result:
     return result
 
 
-def prove(program: Program, opts: Options = Options()) -> Result:
-    return checked(program, run_engine(program, opts))
+def prove(program: Program, opts: Optional[Options] = None, on_progress=None) -> Result:
+    """The engine's answer (`opts.engine`, each engine in a process of its own),
+    with a replayed witness for a violation.  `on_progress` is called with what the
+    engines report as they go (`modproof.supervise.Children`)."""
+    return checked(program, run_engine(program, opts if opts is not None else Options(),
+                                       on_progress))
 
 
 class NoCoverTrace(Exception):

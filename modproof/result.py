@@ -99,7 +99,8 @@ class UnknownKind(str, Enum):
     BOUND = "bound"                    # the bound left it open: bound 0, or k-induction's max k
     ATOMIC_LIMIT = "atomic-limit"      # an atomic block's loop ran longer than an engine follows it
     ENCODING_LIMIT = "encoding-limit"  # the Z3 encoding cannot hold the model within its limits
-    ENGINE_FAILED = "engine-failed"    # portfolio: an engine process raised or died
+    MEMORY = "memory"                  # the engine used up its share of --max-memory
+    ENGINE_FAILED = "engine-failed"    # an engine process died (killed); portfolio: or raised
     APPROXIMATION = "approximation"    # the model leaves out executions the kernel has
     #                                    (Program.proof_gaps): a proof would not hold
 

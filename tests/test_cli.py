@@ -482,12 +482,13 @@ def test_a_model_without_threads_is_proved_and_says_nothing_runs(tmp_path):
 def test_the_engine_choices_and_defaults_come_from_the_registry():
     from modproof.ci_cmd import ci
     from modproof.engines import ENGINES, engine_help
-    from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES
+    from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE
     for cmd in (main.commands["prove"], ci):
         params = {p.name: p for p in cmd.params}
         assert list(params["engine"].type.choices) == list(ENGINES)
         assert params["engine"].default == DEFAULT_ENGINE
-        assert params["max_states"].default == DEFAULT_MAX_STATES
+        assert params["max_states"].default is None   # as many as the memory holds
+        assert params["max_memory"].default is None   # a share of physical memory
         assert f"(default {DEFAULT_BOUND})" in params["bound"].help
     assert {p.name: p for p in main.commands["prove"].params}["engine"].help == engine_help()
     for e in ENGINES.values():
