@@ -49,6 +49,7 @@ _PUNCTUATION = {
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
     "RSQB": "']'", "COLON": "':'", "EQUAL": "'='", "EQ": "'=='", "NE": "'!='",
     "LT": "'<'", "LE": "'<='", "GT": "'>'", "GE": "'>='", "PLUS": "'+'", "MINUS": "'-'",
+    "STAR": "'*'",
 }
 _WORDS = {
     "NAME": "a name",
@@ -59,7 +60,7 @@ _WORDS = {
     "_CONT_OR": "'or'",
 }
 # The order in which expected things are listed.
-_ORDER = ("LSQB", "IN", "LPAR", "NAME", "TRUE", "FALSE", "INT", "CHECK", "PROVED",
+_ORDER = ("LSQB", "IN", "LPAR", "NAME", "TRUE", "FALSE", "INT", "STAR", "CHECK", "PROVED",
           "VIOLATED", "REFS", "EXIT", "RELEASE", "DONE", "EQUAL", "COLON", "ELSE", "OR",
           "RSQB", "RPAR", "LBRACE", SEP, "RBRACE", END)
 
@@ -253,9 +254,13 @@ def _hint(found: Token, expected: set[str], text: str = "") -> Optional[str]:
     if kind == "MINUS" and "INT" in expected and "MINUS" not in expected:
         if "LPAR" in expected:
             return "there is no unary minus: write 0 - N"
-        if expected == {"INT"}:   # refs N, done N, thread T[K]
+        if expected <= {"INT", "STAR"}:   # refs N, done N, thread T[K]
             return "a count cannot be negative"
         return "an initial value is a literal, and literals are not negative"
+    if kind == "STAR" and "STAR" not in expected:
+        return _CHAR_HINTS["*"]
+    if expected == {"INT", "STAR"}:
+        return "thread NAME[K] declares K copies, thread NAME[*] any number of them"
     if kind == "EQUAL" and "PLUS" in expected and "EQUAL" not in expected:
         return "write '==' to compare"
     if (kind in OPERAND_STARTS | {"NOT"} and SEP in expected and text

@@ -349,6 +349,9 @@ class Program:
     keyed_by_thread: bool = False
     # Functions that no thread ever runs (name, line, col): nothing in them is checked.
     never_run: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)
+    # NOTE(unbounded): the groups declared `thread NAME[*]`, each lowered as one copy
+    # NAME[0] (a template: spec/sizes.py makes the program with K copies of it).
+    unbounded: tuple[str, ...] = ()
 
     def home(self, kind: str, index: int) -> int:
         """The module whose memory holds thing `index` of `kind` (CORE: never freed)."""
