@@ -226,6 +226,56 @@ class CounterSystem:
                 cs.append(z3.BoolVal(False, self.ctx))
         return z3.And(cs)
 
+    def moves(self) -> list:
+        """(mover, label, move formula or None, violation formula or None) of every
+        move: a single thread's step ("s", single, pc) or a copy's from a
+        configuration ("c", group, configuration)."""
+        return list(self.single_moves()) + list(self.copy_moves())
+
+    # ------------------------------------------------------------------ valuations
+    # A valuation of the counter system, for tests: (pcs of the singles, their
+    # locals, mstate, holders, bool vars, remainders, counts per group with
+    # `other` last), the stored values as the formulas use them.
+
+    def pin(self, v: tuple, t: int) -> z3.BoolRef:
+        """The counter system is in valuation `v` at time t."""
+        enc = self.enc
+        spcs, slocs, mstate, holders, bools, rems, counts = v
+        cs = []
+        for j, i in enumerate(self.single_at):
+            th = self.rp.threads[i]
+            cs += [enc.pc_is(i, pc, t) == (pc == spcs[j]) for pc in (DONE,) + tuple(st.id for st in th.steps)]
+            cs += [enc.at(("loc", i, s), t) == enc.val(x) for s, x in enumerate(slocs[j])]
+        cs += [enc.at(("mstate", m), t) == x for m, x in enumerate(mstate)]
+        cs += [enc.at(("holder", m), t) == x for m, x in enumerate(holders)]
+        cs += [enc.at(key, t) == enc.val(x) for key, x in zip(self.bool_var_keys, bools)]
+        cs += [self.rem(x, t) == r for x, r in enumerate(rems)]
+        for g, ns in enumerate(counts):
+            cs += [self.n(g, k, t) == n for k, n in enumerate(ns)]
+        return z3.And(cs)
+
+    def read(self, model: z3.ModelRef, t: int) -> tuple:
+        """The valuation at time t of `model`."""
+        enc = self.enc
+
+        def get(e):
+            x = model.eval(e, model_completion=True)
+            return z3.is_true(x) if z3.is_bool(x) else x.as_long()
+
+        spcs, slocs = [], []
+        for i in self.single_at:
+            th = self.rp.threads[i]
+            spcs.append(next(pc for pc in (DONE,) + tuple(st.id for st in th.steps)
+                             if get(enc.pc_is(i, pc, t))))
+            slocs.append(tuple(get(enc.at(("loc", i, s), t)) for s in range(len(th.locals))))
+        return (tuple(spcs), tuple(slocs),
+                tuple(get(enc.at(("mstate", m), t)) for m in range(len(self.rp.modules))),
+                tuple(get(enc.at(("holder", m), t)) for m in range(len(self.rp.mutexes))),
+                tuple(get(enc.at(key, t)) for key in self.bool_var_keys),
+                tuple(get(self.rem(x, t)) for x in range(len(self.int_keys))),
+                tuple(tuple(get(self.n(g, k, t)) for k in range(len(cs) + 1))
+                      for g, cs in enumerate(self.configs)))
+
     # ------------------------------------------------------------------ moves
 
     def _copy_view(self, g: int, u: tuple) -> list:
@@ -583,7 +633,7 @@ def certify(layout: Layout, states, c: int, edges=(), timeout: Optional[float] =
     post: dict = {}
     for _, b, _, who in edges:
         post.setdefault(who, {})[b] = None
-    for key, label, move, bad in list(cs.single_moves()) + list(cs.copy_moves()):
+    for key, label, move, bad in cs.moves():
         here = pre.get(key)
         if not here:
             continue

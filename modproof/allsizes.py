@@ -41,7 +41,9 @@ from modproof.spec.model import Program
 from modproof.spec.sizes import describe, instantiate
 
 ENGINE = "all-sizes"
+PROBE_EXTRA = 1           # NOTE(probe): sizes of up to this many copies more than one per group
 FALLBACK_TOTAL = 4        # copies in all searched when the abstraction cannot answer
+FALLBACK_SECONDS = 10.0   # ... for at most this long
 HANG_TOTAL = 4            # ... and for a hang, when the hang check is not decided for every K
 
 
@@ -94,6 +96,55 @@ def _compositions(total: int, parts: int):
             yield (first,) + rest
 
 
+class _Sizes:
+    """The explicit engine on the programs of given sizes, each run once."""
+
+    def __init__(self, p: Program, deadline: Optional[float], max_states: int):
+        self.p = p
+        self.deadline = deadline
+        self.max_states = max_states
+        self.results: dict = {}
+
+    def run(self, sizes: dict, until: Optional[float] = None) -> Optional[Result]:
+        """The explicit engine's answer for `sizes`; None when no time is left (before
+        the deadline, or `until`)."""
+        key = tuple(sizes[g] for g in self.p.unbounded)
+        if key not in self.results:
+            from modproof.explicit import prove_explicit
+            ends = [x for x in (self.deadline, until) if x is not None]
+            left = min(ends) - time.monotonic() if ends else None
+            if left is not None and left <= 0:
+                return None
+            self.results[key] = prove_explicit(instantiate(self.p, sizes), max_states=self.max_states,
+                                               timeout=left, reduce=True)
+        return self.results[key]
+
+    def smallest(self, most: int, check: Optional[str] = None,
+                 seconds: Optional[float] = None) -> Optional[AllSizes]:
+        """The first program, by size, with at most `most` copies in all, that the
+        explicit engine finds violated (of `check` only, when given): its violation,
+        replayed.  None when none of them is (within `seconds`, when given)."""
+        from modproof.witness import replay
+        undecided = []
+        until = None if seconds is None else time.monotonic() + seconds
+        for sizes in size_vectors(self.p.unbounded, most):
+            r = self.run(sizes, until)
+            if r is None:
+                undecided.append(f"{describe(sizes)}: no time left")
+                break
+            if isinstance(r, Violated) and (check is None or r.check == check):
+                inst = instantiate(self.p, sizes)
+                r = replace(r, witness=replay(inst, r.trace),
+                            stats=replace(r.stats, engine=ENGINE,
+                                          method=f"{r.stats.method} with {describe(sizes)}, the "
+                                                 "fewest copies that violate"))
+                return AllSizes(r, sizes=dict(sizes), instance=inst, smallest=not undecided,
+                                notes=tuple(undecided))
+            if isinstance(r, Unknown):
+                undecided.append(f"{describe(sizes)}: {r.reason}")
+        return None
+
+
 def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[float] = None,
                     certify: bool = True) -> AllSizes:
     """The answer for every size of template `p` (NOTE(all-sizes))."""
@@ -101,6 +152,7 @@ def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[f
     start = time.monotonic()
     deadline = None if timeout is None else start + timeout
     times: dict = {}
+    sizes = _Sizes(p, deadline, max_states)
 
     def left() -> Optional[float]:
         return None if deadline is None else max(0.001, deadline - time.monotonic())
@@ -108,6 +160,28 @@ def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[f
     def stats(method: str, **kw) -> Stats:
         return Stats(engine=ENGINE, method=method, seconds=time.monotonic() - start, **kw)
 
+    def fallback(reason: str) -> AllSizes:
+        """The abstraction cannot answer: a violation with few copies is still one."""
+        most = max(FALLBACK_TOTAL, len(p.unbounded))
+        t0 = time.monotonic()
+        got = sizes.smallest(most, seconds=FALLBACK_SECONDS)
+        times["sizes"] = time.monotonic() - t0
+        if got is not None:
+            return replace(got, notes=got.notes + (f"not every size was explored: {reason}",),
+                           seconds=times)
+        done = [describe(dict(zip(p.unbounded, k))) for k, r in sizes.results.items()
+                if isinstance(r, Proved)]
+        return AllSizes(Unknown(f"{reason}; " + (f"no violation with {', '.join(done)}" if done
+                                                 else "no size was decided"),
+                                stats("explicit search by size")), seconds=times)
+
+    # NOTE(probe): the smallest sizes first, by the explicit engine: most violations
+    # need few copies, and there they cost less than the abstraction.
+    t0 = time.monotonic()
+    got = sizes.smallest(len(p.unbounded) + PROBE_EXTRA)
+    times["probe"] = time.monotonic() - t0
+    if got is not None:
+        return replace(got, seconds=times)
     layout = C.Layout(p)
     c = 2
     tried: list[str] = []
@@ -115,24 +189,26 @@ def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[f
     while True:
         t0 = time.monotonic()
         try:
-            ex = C.explore(p, c, max_states=min(max_states, C.DEFAULT_MAX_ABSTRACT),
-                           deadline=deadline, want_edges=want_edges, layout=layout)
+            try:
+                ex = C.explore(p, c, max_states=min(max_states, C.DEFAULT_MAX_ABSTRACT),
+                               deadline=deadline, want_edges=want_edges, layout=layout)
+            finally:
+                times["abstraction"] = times.get("abstraction", 0.0) + time.monotonic() - t0
         except C.Undetermined as e:
             if e.need is not None and e.need <= C.MAX_C:
                 tried.append(f"cutoff {c}: {e.what} depends on the number of copies")
                 c = max(e.need, c + 1)
                 continue
-            return _fallback(p, f"a comparison depends on the number of copies for every cutoff "
-                                f"up to {C.MAX_C}: {e.what}", start, deadline, max_states)
+            return fallback(f"a comparison depends on the number of copies for every cutoff "
+                            f"up to {C.MAX_C}: {e.what}")
         except C.Unsupported as e:
-            return _fallback(p, e.reason, start, deadline, max_states)
+            return fallback(e.reason)
         except C.Budget as e:
-            return _fallback(p, f"the counter abstraction ran out: {e}", start, deadline, max_states)
+            return fallback(f"the counter abstraction ran out: {e}")
         except S.AtomicLoopLimit as e:
             span = e.args[0]
-            return _fallback(p, f"an atomic block's loop at line {span.line} ran more than "
-                                f"{S.ATOMIC_FUEL} iterations in one step", start, deadline, max_states)
-        times["abstraction"] = times.get("abstraction", 0.0) + time.monotonic() - t0
+            return fallback(f"an atomic block's loop at line {span.line} ran more than "
+                            f"{S.ATOMIC_FUEL} iterations in one step")
         if ex.violation is None:
             break
         a, mv, check, reason = ex.violation
@@ -144,7 +220,7 @@ def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[f
             continue
         bound = sum(cand.values()) if cand else c * len(layout.groups) + len(trace)
         t0 = time.monotonic()
-        got = _smallest(p, bound, deadline, max_states)
+        got = sizes.smallest(bound)
         times["sizes"] = time.monotonic() - t0
         if got is not None:
             return replace(got, cutoff=c, abstract_states=len(ex.states), seconds=times)
@@ -154,7 +230,7 @@ def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[f
                         cutoff=c, abstract_states=len(ex.states), notes=tuple(tried), seconds=times)
     # No abstract violation: a proof for every size, once Z3 has checked it.
     unreached = [i for i in range(len(p.covers)) if i not in ex.covers]
-    method = (f"counter abstraction (cutoff {c}, {len(ex.states)} abstract states)")
+    method = f"counter abstraction (cutoff {c}, {len(ex.states)} abstract states)"
     certified = False
     cover_cert: frozenset = frozenset()
     if certify:
@@ -172,65 +248,24 @@ def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[f
         cover_cert = cert.covers_unreachable
         method += f", its invariant checked by Z3 for every K ({cert.queries} queries)"
     t0 = time.monotonic()
-    hang, verdict = _hang(p, ex, start, deadline, max_states)
+    hang, verdict = _hang(p, ex, sizes)
     times["hang"] = time.monotonic() - t0
     if verdict is not None:
         return replace(verdict, cutoff=c, abstract_states=len(ex.states), seconds=times)
     t0 = time.monotonic()
-    covers = _covers(p, ex, layout, c, cover_cert, deadline, max_states)
+    covers = _covers(p, ex, layout, c, cover_cert, sizes)
     times["covers"] = time.monotonic() - t0
     cover_results = tuple(CoverResult(cv.name, bool(cv.reached), cv.step) for cv in covers)
-    if hang.startswith("unknown"):
-        return AllSizes(Unknown(f"every safety check holds for every number of copies, but {hang[8:]}",
-                                stats(method), covers=cover_results),
-                        certified=certified, cutoff=c, abstract_states=len(ex.states),
-                        covers=covers, hang=hang, notes=tuple(tried), seconds=times)
+    common = dict(certified=certified, cutoff=c, abstract_states=len(ex.states), covers=covers,
+                  hang=hang, notes=tuple(tried), seconds=times)
+    if hang.startswith("unknown: "):
+        return AllSizes(Unknown(f"every safety check holds for every number of copies, but "
+                                f"{hang[len('unknown: '):]}", stats(method), covers=cover_results),
+                        **common)
     extra = (("cutoff", c), ("abstract_states", len(ex.states)), ("certified", certified))
-    proved = Proved(scope="all-sizes", bound=None, stats=stats(method, states=len(ex.states),
-                                                                 extra=extra),
-                    covers=cover_results)
-    return AllSizes(proved, certified=certified, cutoff=c, abstract_states=len(ex.states),
-                    covers=covers, hang=hang, notes=tuple(tried), seconds=times)
-
-
-# --------------------------------------------------------------------------- concrete sizes
-
-
-def _smallest(p: Program, most: int, deadline, max_states: int, check=None) -> Optional[AllSizes]:
-    """The first program, by size, with at most `most` copies in all, that the explicit
-    engine finds violated (of `check` only, when given): its violation, replayed.
-    None when every one of them is proved (or no violation of `check`)."""
-    from modproof.explicit import prove_explicit
-    from modproof.witness import replay
-    undecided = []
-    for sizes in size_vectors(p.unbounded, most):
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
-            undecided.append(f"{describe(sizes)}: no time left")
-            break
-        inst = instantiate(p, sizes)
-        r = prove_explicit(inst, max_states=max_states, timeout=left, reduce=True)
-        if isinstance(r, Violated) and (check is None or r.check == check):
-            r = replace(r, witness=replay(inst, r.trace),
-                        stats=replace(r.stats, engine=ENGINE,
-                                      method=f"{r.stats.method} with {describe(sizes)}, the "
-                                             "fewest copies that violate"))
-            return AllSizes(r, sizes=dict(sizes), instance=inst, smallest=not undecided,
-                            notes=tuple(undecided))
-        if isinstance(r, Unknown):
-            undecided.append(f"{describe(sizes)}: {r.reason}")
-    return None
-
-
-def _fallback(p: Program, reason: str, start: float, deadline, max_states: int) -> AllSizes:
-    """The abstraction cannot answer: a violation with few copies is still one."""
-    got = _smallest(p, max(FALLBACK_TOTAL, len(p.unbounded)), deadline, max_states)
-    if got is not None:
-        return replace(got, notes=got.notes + (f"not every size was explored: {reason}",))
-    return AllSizes(Unknown(f"{reason}; no program with at most "
-                            f"{max(FALLBACK_TOTAL, len(p.unbounded))} copies in all is violated",
-                            Stats(engine=ENGINE, method="explicit search by size",
-                                  seconds=time.monotonic() - start)))
+    return AllSizes(Proved(scope="all-sizes", bound=None,
+                           stats=stats(method, states=len(ex.states), extra=extra),
+                           covers=cover_results), **common)
 
 
 # --------------------------------------------------------------------------- hang
@@ -241,7 +276,7 @@ def _may_run_forever(p: Program) -> bool:
     return any(t.must_finish for t in p.threads) and may_run_forever(p)
 
 
-def _hang(p: Program, ex, start: float, deadline, max_states: int):
+def _hang(p: Program, ex, sizes: _Sizes):
     """How the hang check is decided for every size: (how, None), or a violation."""
     if not any(t.must_finish for t in p.threads):
         return "no thread must finish", None
@@ -250,11 +285,12 @@ def _hang(p: Program, ex, start: float, deadline, max_states: int):
     if not _abstract_cycle(ex.edges):
         return ("no cycle of the abstract state graph takes a step inside a cycle of a thread: "
                 "every execution of every size ends"), None
-    got = _smallest(p, max(HANG_TOTAL, len(p.unbounded)), deadline, max_states, check="hang")
+    most = max(HANG_TOTAL, len(p.unbounded))
+    got = sizes.smallest(most, check="hang", seconds=FALLBACK_SECONDS)
     if got is not None:
         return "", got
     return (f"unknown: the hang check is not decided for every number of copies (executions may "
-            f"go on for ever; no hang with at most {max(HANG_TOTAL, len(p.unbounded))} copies)"), None
+            f"go on for ever; no hang with at most {most} copies in all)"), None
 
 
 def _abstract_cycle(edges) -> bool:
@@ -305,36 +341,30 @@ def _sccs(succ: dict) -> dict:
     return comp
 
 
+
 # --------------------------------------------------------------------------- covers
 
 
-def _covers(p: Program, ex, layout, c: int, certified: frozenset, deadline,
-            max_states: int) -> tuple[SizedCover, ...]:
-    """Each cover: with how many copies the explicit engine reaches it (in the
+def _covers(p: Program, ex, layout, c: int, certified: frozenset,
+            sizes: _Sizes) -> tuple[SizedCover, ...]:
+    """Each cover: with how many copies the explicit engine reaches it (first in the
     program of the sizes the abstract execution to it needs), or not with any."""
     from modproof.explicit import counters as C
-    from modproof.explicit import prove_explicit
     out: list[SizedCover] = []
-    cache: dict = {}
     for i, cov in enumerate(p.covers):
         a = ex.covers.get(i)
         if a is None:
             out.append(SizedCover(cov.name, False, certified=i in certified))
             continue
-        sizes = C.realize_sizes(layout, c, C.trace_to(ex, a))
-        found = None
-        tries = [sizes] if sizes else []
+        need = C.realize_sizes(layout, c, C.trace_to(ex, a))
+        tries = [need] if need else []
         tries += [s for s in size_vectors(p.unbounded, max(FALLBACK_TOTAL, len(p.unbounded)))
-                  if s != sizes]
+                  if s != need]
+        found = None
         for s in tries:
-            key = tuple(s.values())
-            if key not in cache:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    break
-                cache[key] = prove_explicit(instantiate(p, s), max_states=max_states,
-                                            timeout=left, reduce=True)
-            r = cache[key]
+            r = sizes.run(s)
+            if r is None:
+                break
             hit = next((cr for cr in getattr(r, "covers", ()) if cr.name == cov.name and cr.reached),
                        None)
             if hit is not None:
