@@ -23,20 +23,22 @@ import z3
 from modproof.encoder.encoding import (
     ATOMIC_LIMIT, ATOMIC_UNROLL, Encoding, EncodingLimit, StatementGroup,
 )
+from modproof.options import DEFAULT_BOUND
 from modproof.result import (
-    CoverResult, Proved, RawTrace, Result, Stats, Unknown, Unreached, Violated,
+    CoverResult, Proved, RawTrace, Result, Stats, Unknown, UnknownKind, Unreached, Violated,
 )
 from modproof.spec.model import CHECKS, Program
 
-DEFAULT_BOUND = 40
 SEED = 0
 
 
 class OutOfBudget(Exception):
-    """The solver gave up (timeout, resource limit, unknown); `reason` says why."""
+    """The solver gave up (timeout, resource limit, unknown); `reason` says why, in
+    words, and `kind` which of those it was."""
 
-    def __init__(self, reason: str):
+    def __init__(self, kind: UnknownKind, reason: str):
         super().__init__(reason)
+        self.kind = kind
         self.reason = reason
 
 
@@ -87,13 +89,14 @@ class Budget:
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
             if left <= 0:
-                raise OutOfBudget(f"timeout after {self.timeout:g} s")
+                raise OutOfBudget(UnknownKind.TIMEOUT, f"timeout after {self.timeout:g} s")
             solver.set("timeout", max(1, int(left * 1000)))
         before = 0
         if self.rlimit is not None:
             left_r = self.rlimit - self.used
             if left_r <= 0:
-                raise OutOfBudget(f"resource limit {self.rlimit} exhausted")
+                raise OutOfBudget(UnknownKind.RESOURCE_LIMIT,
+                                  f"resource limit {self.rlimit} exhausted")
             solver.set("rlimit", left_r)
             before = rlimit_count(solver)
         self.queries += 1
@@ -107,10 +110,10 @@ class Budget:
         why = solver.reason_unknown()
         if self.deadline is not None and (why in ("timeout", "canceled")
                                           or time.monotonic() >= self.deadline):
-            raise OutOfBudget(f"timeout after {self.timeout:g} s")
+            raise OutOfBudget(UnknownKind.TIMEOUT, f"timeout after {self.timeout:g} s")
         if self.rlimit is not None and ("resource" in why or self.used >= self.rlimit):
-            raise OutOfBudget(f"resource limit {self.rlimit} exhausted")
-        raise OutOfBudget(f"z3 answered unknown ({why})")
+            raise OutOfBudget(UnknownKind.RESOURCE_LIMIT, f"resource limit {self.rlimit} exhausted")
+        raise OutOfBudget(UnknownKind.SOLVER, f"z3 answered unknown ({why})")
 
 
 def rlimit_count(solver: z3.Solver) -> int:
@@ -322,9 +325,10 @@ def prove_bmc(program: Program, bound: int = DEFAULT_BOUND, timeout: Optional[fl
                 return verdict
             run.extend()
     except OutOfBudget as e:
-        return unknown(run, budget, e.reason, "bounded model checking")
+        return unknown(run, budget, e.kind, e.reason, "bounded model checking")
     except EncodingLimit as e:
-        return unknown(run, budget, f"{e} (at {e.span})", "bounded model checking")
+        return unknown(run, budget, UnknownKind.ENCODING_LIMIT, f"{e} (at {e.span})",
+                       "bounded model checking")
 
 
 def step_once(run: Unroller, bound: Optional[int], method: str) -> Optional[Result]:
@@ -333,7 +337,8 @@ def step_once(run: Unroller, bound: Optional[int], method: str) -> Optional[Resu
     trace = run.check_violation()
     if trace is not None:
         if trace.check == ATOMIC_LIMIT:
-            return unknown(run, run.budget, run.limit_reason(trace), method)
+            return unknown(run, run.budget, UnknownKind.ATOMIC_LIMIT, run.limit_reason(trace),
+                           method)
         return Violated(trace=trace, stats=stats(run, method), covers=run.targets.cover_results())
     run.check_targets(statements=bound is None or run.depth < bound)
     if not run.can_move():
@@ -350,8 +355,8 @@ def bounded(run: Unroller, depth: int, method: str) -> Result:
     At depth 0 only the initial state was checked, which proves nothing (never a
     proof when the bound is too small to reach anything)."""
     if depth == 0:
-        return unknown(run, run.budget, "a bound of 0 checks only the initial state, and "
-                       "some thread can move (give --bound 1 or more)", method)
+        return unknown(run, run.budget, UnknownKind.BOUND, "a bound of 0 checks only the "
+                       "initial state, and some thread can move (give --bound 1 or more)", method)
     return Proved(scope="bounded", bound=depth, stats=stats(run, method),
                   covers=run.targets.cover_results(), unreached=run.targets.unreached())
 
@@ -361,11 +366,11 @@ def stats(run: Unroller, method: str, extra: tuple = ()) -> Stats:
                  extra=(("queries", run.budget.queries),) + extra)
 
 
-def unknown(run: Optional[Unroller], budget: Budget, reason: str, method: str,
+def unknown(run: Optional[Unroller], budget: Budget, kind: UnknownKind, reason: str, method: str,
             engine: str = "bmc") -> Unknown:
     depth = run.depth if run is not None else 0
     engine = run.engine if run is not None else engine
-    return Unknown(reason=reason,
+    return Unknown(reason=reason, kind=kind,
                    stats=Stats(engine=engine, method=method, seconds=budget.elapsed(), depth=depth,
                                extra=(("queries", budget.queries),)),
                    bound=run.refuted if run is not None else None,

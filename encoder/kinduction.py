@@ -29,48 +29,13 @@ from modproof.encoder.bmc import (
     Budget, OutOfBudget, Targets, Unroller, bounded, rlimit_count, step_once, unknown,
 )
 from modproof.encoder.encoding import ATOMIC_UNROLL, Encoding, EncodingLimit
-from modproof.result import Proved, Result, Stats
+from modproof.encoder.induction import InductionPath
+from modproof.options import DEFAULT_MAX_K
+from modproof.result import Proved, Result, Stats, UnknownKind, Violated
 from modproof.spec.model import Program
 
-DEFAULT_MAX_K = 60
 METHOD = "k-induction"
 INDUCTION_CAP_MIN = 1_000_000      # Z3 resource units an induction attempt may always use
-
-
-class InductionPath:
-    """A path of `k` transitions from an arbitrary in-domain state through
-    pairwise distinct states, for the induction step."""
-
-    def __init__(self, enc: Encoding, budget: Budget):
-        self.enc = enc
-        self.budget = budget
-        self.solver = budget.new_solver(enc.ctx)
-        self.k = -1
-
-    def grow(self, good_last: bool = False) -> None:
-        """Add state k+1; the state before it is assumed not bad.  With `good_last`
-        (safety already proved) the new state is assumed not bad as well."""
-        enc, k = self.enc, self.k + 1
-        s = self.solver
-        s.add(enc.domain(k))
-        if k > 0:
-            s.add(enc.trans(k - 1))
-            if not good_last:
-                s.add(z3.Not(enc.bad_state(k - 1)))
-        if good_last:
-            s.add(z3.Not(enc.bad_state(k)))
-        for j in range(k):
-            s.add(enc.differ(j, k))
-        self.k = k
-
-    def reaches(self, goal: z3.BoolRef, *assumptions: z3.BoolRef,
-                cap: Optional[int] = None) -> Optional[bool]:
-        """Can the path end in `goal`?  None when `cap` resource units were not enough."""
-        lit = z3.Bool(self.enc.name("goal", self.k), self.enc.ctx)
-        self.solver.add(z3.Implies(lit, goal))
-        if cap is None:
-            return self.budget.check(self.solver, lit, *assumptions)
-        return self.budget.check_capped(self.solver, cap, lit, *assumptions)
 
 
 def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
@@ -120,12 +85,13 @@ def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
         if bounded_fallback:
             return bounded(run, max_k, f"bounded model checking to depth {max_k} "
                            "(k-induction did not close)")
-        return unknown(run, budget, f"k-induction did not close for k <= {max_k} (the model may "
-                       "have infinitely many states)", METHOD)
+        return unknown(run, budget, UnknownKind.BOUND, f"k-induction did not close for "
+                       f"k <= {max_k} (the model may have infinitely many states)", METHOD)
     except OutOfBudget as e:
-        return unknown(run, budget, e.reason, METHOD, engine="k-induction")
+        return unknown(run, budget, e.kind, e.reason, METHOD, engine="k-induction")
     except EncodingLimit as e:
-        return unknown(run, budget, f"{e} (at {e.span})", METHOD, engine="k-induction")
+        return unknown(run, budget, UnknownKind.ENCODING_LIMIT, f"{e} (at {e.span})", METHOD,
+                       engine="k-induction")
 
 
 def _proved(run: Unroller, budget: Budget, k: int, max_k: int) -> Proved:
@@ -140,10 +106,35 @@ def _proved(run: Unroller, budget: Budget, k: int, max_k: int) -> Proved:
     covers = run.targets.cover_results()
     if not complete:   # the covers still open were searched to run.depth only
         covers = tuple(c if c.reached else replace(c, within=run.depth) for c in covers)
-    return Proved(scope="all-executions", bound=run.depth,
-                  stats=Stats(engine="k-induction", method=f"{METHOD} (k={k})",
-                              seconds=budget.elapsed(), depth=run.depth, extra=extra),
-                  covers=covers, unreached=run.targets.unreached())
+    proved = Proved(scope="all-executions", bound=run.depth,
+                    stats=Stats(engine="k-induction", method=f"{METHOD} (k={k})",
+                                seconds=budget.elapsed(), depth=run.depth, extra=extra),
+                    covers=covers, unreached=run.targets.unreached())
+    return _hang(run, budget, proved, max_k)
+
+
+def _hang(run: Unroller, budget: Budget, proved: Proved, max_k: int) -> Result:
+    """NOTE(hang): k-induction proved every safety check, but executions may go on
+    for ever: decide the hang check by liveness to safety (encoder/lasso.py).  Left
+    open, it is unknown, never proved."""
+    from modproof.encoder.lasso import decide_hang
+    try:
+        outcome, trace, k = decide_hang(run.enc.program, max_k, budget)
+    except OutOfBudget as e:
+        return unknown(run, budget, e.kind, f"every safety check holds for all executions "
+                       f"({METHOD}); the hang check ran out: {e.reason}", METHOD,
+                       engine="k-induction")
+    if outcome == "none":
+        return proved if k == 0 else replace(proved, stats=replace(
+            proved.stats, method=f"{proved.stats.method}; no hang: liveness to safety, "
+                                 f"k-induction (k={k})", seconds=budget.elapsed()))
+    if outcome == "hang":
+        return Violated(trace=trace, stats=replace(
+            proved.stats, method="liveness to safety: bounded model checking for a fair lasso",
+            seconds=budget.elapsed(), depth=len(trace.steps)), covers=proved.covers)
+    return unknown(run, budget, UnknownKind.BOUND, f"every safety check holds for all executions "
+                   f"({METHOD}); the hang check (executions can go on for ever) was not decided "
+                   f"within k = {max_k}", METHOD, engine="k-induction")
 
 
 def _settle_targets(run: Unroller, budget: Budget, max_k: int) -> bool:

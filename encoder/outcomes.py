@@ -8,8 +8,9 @@ import z3
 
 from modproof.spec import model as M
 from modproof.spec.ast import Span
+from modproof.spec.vocabulary import ATOMIC_LIMIT_CHECK
 
-ATOMIC_LIMIT = "atomic-loop-limit"   # pseudo-check: an atomic path needs more unrolling
+ATOMIC_LIMIT = ATOMIC_LIMIT_CHECK   # pseudo-check: an atomic path needs more unrolling
 
 Key = tuple   # a state variable: ("at", thread, pc) | ("loc", thread, slot) | ("refs", obj) | ...
 

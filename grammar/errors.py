@@ -139,6 +139,8 @@ def describe_terminal(name: str, top_level: bool = False) -> str:
         return _PUNCTUATION[name]
     if name.isalpha() and name.isupper():  # a keyword: MODULE is 'module'
         return f"'{name.lower()}'"
+    if name.lower() in V.ALL_DECL_KEYWORDS:  # DELAYED_WORK is 'delayed_work'
+        return f"'{name.lower()}'"
     return "a token"  # not reached: tests check every terminal has words
 
 

@@ -158,10 +158,24 @@ def parse_bytes(data: bytes, path: str = "<input>") -> ast.SpecFile:
     return parse(text, path)
 
 
+MAX_INPUT_BYTES = 16 * 1024 * 1024   # the largest model modproof reads (docs/language.md)
+
+
+def read_limited(f, path: str) -> bytes:
+    """All of binary stream `f`, or a SpecError when it holds more than
+    MAX_INPUT_BYTES (a device such as /dev/zero would never end)."""
+    data = f.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise SpecError([Diagnostic(ast.Span(path, 1, 1, 1, 2),
+                                    f"input is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB, "
+                                    "the most modproof reads; a model is a few kilobytes")])
+    return data
+
+
 def parse_file(path: str | os.PathLike) -> ast.SpecFile:
     """Read and parse a file; its path (as given) names it in spans."""
     with open(path, "rb") as f:
-        data = f.read()
+        data = read_limited(f, str(path))
     return parse_bytes(data, str(path))
 
 
@@ -291,6 +305,13 @@ class _Builder(Transformer_NonRecursive):
                             name_span=self._tok(name), fn_span=self._tok(fn),
                             queue_span=ast.NO_SPAN if queue is None else self._tok(queue),
                             span=self._span(meta))
+
+    def delayed_work_decl(self, meta, children):
+        name, fn, queue = children
+        return ast.DelayedWorkDecl(name.value, fn.value, None if queue is None else queue.value,
+                                   name_span=self._tok(name), fn_span=self._tok(fn),
+                                   queue_span=ast.NO_SPAN if queue is None else self._tok(queue),
+                                   span=self._span(meta))
 
     def timer_decl(self, meta, children):
         name, fn = children

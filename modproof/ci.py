@@ -3,7 +3,8 @@
 `find_files(paths)` lists the files to check, `check_file(path, options)` checks
 one and returns a `FileResult`, and `run_ci(files, options, jobs)` checks many in
 worker processes and returns a `CiRun` with the results in the order of `files`,
-whatever order the workers finish in.  Nothing here prints or exits: the `ci`
+whatever order the workers finish in (both types, and the statuses, are defined
+in `modproof/ci_result.py` and exported here too).  Nothing here prints or exits: the `ci`
 command (`modproof/ci_cmd.py`) renders a `CiRun`, the exports write JUnit and
 SARIF from it, and the pytest plugin turns each `FileResult` into a test.
 
@@ -24,86 +25,29 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from modproof import allow_long_integers
-from modproof.prove import DEFAULT_BOUND, Options, expectation_met, prove
+from modproof.ci_result import (
+    ERROR, FAIL, INPUT_ERROR, INTERNAL_ERROR, MISSING_EXPECT, OK, UNCHECKED, CiRun, FileResult,
+)
+from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES, Options
+from modproof.prove import expectation_met, prove
 from modproof.result import Proved, Result, Unknown, Violated
 from modproof.spec.model import Program
 
 SUFFIX = ".mproof"
 
-# FileResult.status
-OK = "ok"                # the verdict matches the expect line
-FAIL = "fail"            # it does not (including unknown and unreached covers)
-ERROR = "error"          # the file could not be checked, or has no expect line
-UNCHECKED = "unchecked"  # no expect line, and --allow-missing-expect: nothing to compare
-
-# FileResult.error
-INPUT_ERROR = "input"            # unreadable, or a syntax or checking mistake
-MISSING_EXPECT = "missing-expect"
-INTERNAL_ERROR = "internal"      # an exception in modproof itself
-
 
 @dataclass(frozen=True)
 class CiOptions:
-    engine: str = "auto"
+    engine: str = DEFAULT_ENGINE
     bound: int = DEFAULT_BOUND
     timeout: Optional[float] = None       # per file
-    max_states: int = 2_000_000
+    max_states: int = DEFAULT_MAX_STATES
     allow_missing_expect: bool = False
     deferred_release: bool = False        # run release functions on workers (v2)
 
     def prove_options(self) -> Options:
         return Options(engine=self.engine, bound=self.bound, timeout=self.timeout,
                        max_states=self.max_states)
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """What checking one file gave; `program` and `result` are None when it did not load."""
-
-    path: str
-    status: str                  # OK, FAIL, ERROR or UNCHECKED
-    expected: str                # "proved", "violated CHECK", or "" without an expect line
-    got: str                     # "proved", "violated CHECK", "unknown" or "error"
-    scope: str                   # "all executions", "bound N", or "" (a violation, an error)
-    steps: Optional[int]         # length of the witness of a violation
-    seconds: float               # wall-clock time for this file, parse to verdict
-    reason: str                  # one line: why it did not pass ("" when it did)
-    detail: str                  # several lines: the rendered result with its witness,
-                                 # or the rendered diagnostics
-    error: Optional[str] = None  # INPUT_ERROR, MISSING_EXPECT or INTERNAL_ERROR
-    diagnostics: tuple = ()      # spec.diagnostics.Diagnostic for an input error
-    program: Optional[Program] = None
-    result: Optional[Result] = None
-
-    @property
-    def passed(self) -> bool:
-        return self.status in (OK, UNCHECKED)
-
-
-@dataclass(frozen=True)
-class CiRun:
-    """`results[i]` belongs to `files[i]`; it is None for a file not run (interrupted)."""
-
-    files: tuple[str, ...]
-    results: tuple[Optional[FileResult], ...]
-    seconds: float
-    interrupted: bool = False
-
-    @property
-    def done(self) -> tuple[FileResult, ...]:
-        return tuple(r for r in self.results if r is not None)
-
-    @property
-    def not_run(self) -> tuple[str, ...]:
-        return tuple(f for f, r in zip(self.files, self.results) if r is None)
-
-    @property
-    def passed(self) -> bool:
-        """Every file ran and passed."""
-        return not self.interrupted and all(r is not None and r.passed for r in self.results)
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.done if r.status == status)
 
 
 # --------------------------------------------------------------------------- finding files

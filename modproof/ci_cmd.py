@@ -23,7 +23,8 @@ from modproof.ci import (
     default_jobs, find_files, run_ci,
 )
 from modproof.cli import Seconds
-from modproof.prove import DEFAULT_BOUND, ENGINES
+from modproof.engines import NAMES as ENGINE_NAMES, readers
+from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
 
@@ -143,16 +144,17 @@ def _write(path: str, what: str, write) -> None:
 
 @click.command("ci")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True,
-              help="The engine for every file (see `modproof prove --help`).")
+@click.option("--engine", type=click.Choice(list(ENGINE_NAMES)), default=DEFAULT_ENGINE,
+              show_default=True, help="The engine for every file (see `modproof prove --help`).")
 @click.option("--bound", type=click.IntRange(min=0), default=None,
-              help=f"Most steps an execution may take for the bmc engine "
+              help=f"Most steps an execution may take for the {readers('bound')} engine "
                    f"(default {DEFAULT_BOUND}).")
 @click.option("--timeout", type=Seconds(), default=None,
               help="Seconds per file; past it the file's verdict is unknown, which fails it "
                    "(inf: no limit).")
-@click.option("--max-states", type=click.IntRange(min=1), default=2_000_000, show_default=True,
-              help="State budget of the explicit engine per file.")
+@click.option("--max-states", type=click.IntRange(min=1), default=DEFAULT_MAX_STATES,
+              show_default=True,
+              help=f"State budget of the {readers('max_states')} engine per file.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Files checked in parallel, each in its own process (default: one per core).")
 @click.option("--deferred-release", is_flag=True,

@@ -22,6 +22,8 @@ from typing import Optional
 import click
 
 from modproof import __version__, allow_long_integers
+from modproof.engines import NAMES as ENGINE_NAMES, engine_help, readers
+from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES
 
 EXIT_PROVED, EXIT_VIOLATED, EXIT_INPUT, EXIT_UNKNOWN, EXIT_INTERNAL = 0, 1, 2, 3, 4
 STDIN = "<stdin>"   # the name of a model read from standard input ("-")
@@ -269,23 +271,24 @@ def _parse_export(ctx, param, values):
 
 @main.command("prove")
 @click.argument("file", type=click.Path())
-@click.option("--engine", type=click.Choice(["auto", "bmc", "explicit"]), default="auto",
-              show_default=True,
-              help="auto: the portfolio (explicit and bmc in parallel, first conclusive answer); "
-                   "bmc: Z3 bounded model checking closed by k-induction; "
-                   "explicit: breadth-first search of the reachable states.")
+@click.option("--engine", type=click.Choice(list(ENGINE_NAMES)), default=DEFAULT_ENGINE,
+              show_default=True, help=engine_help())
 @click.option("--no-reduce", is_flag=True,
-              help="explicit engine: no symmetry, dead-variable or partial-order reduction.")
+              help=f"{readers('reduce')} engine: no symmetry, dead-variable or partial-order "
+                   "reduction.")
 @click.option("--deferred-release", is_flag=True,
               help="Run every release function on a worker thread of its own after the put "
                    "that drops the count to zero (like CONFIG_DEBUG_KOBJECT_RELEASE).")
 @click.option("--bound", type=click.IntRange(min=0), default=None,
-              help="Most steps an execution may take for the bmc engine (default 40).")
+              help=f"Most steps an execution may take for the {readers('bound')} engine "
+                   f"(default {DEFAULT_BOUND}).")
 @click.option("--timeout", type=Seconds(), default=None,
               help="Give up after this many seconds of proving (reading the file is not counted): "
                    "the verdict is then unknown (inf: no limit).")
-@click.option("--max-states", type=click.IntRange(min=1), default=2_000_000, show_default=True,
-              help="State budget of the explicit engine; past it the verdict is unknown.")
+@click.option("--max-states", type=click.IntRange(min=1), default=DEFAULT_MAX_STATES,
+              show_default=True,
+              help=f"State budget of the {readers('max_states')} engine; past it the verdict is "
+                   "unknown.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--check-expect", is_flag=True,
               help="Exit 0 exactly when the verdict matches the file's expect line.")
@@ -299,7 +302,7 @@ def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_sta
     """Prove FILE safe, or print the shortest execution that violates a check."""
     from modproof.exports.jsonfmt import result_to_json, witness_to_json
     from modproof.exports.text import result_text
-    from modproof.prove import DEFAULT_BOUND, Options, expectation_met, prove
+    from modproof.prove import Options, expectation_met, prove
     from modproof.result import Proved, Violated
 
     for fmt, _ in exports:   # before the proof, which may take long
@@ -395,8 +398,12 @@ def replay_cmd(file: str, witness: str) -> None:
     except ReplayError as exc:
         click.echo(f"{witness}: diverges at step {exc.step}: {exc.message}")
         raise _Fail(EXIT_VIOLATED)
-    click.echo(f"{witness}: replays: {w.length} step{'s' if w.length != 1 else ''} reproduce "
-               f"{w.check} at the last step")
+    if w.loop is not None:
+        click.echo(f"{witness}: replays: {w.length} steps reproduce {w.check}: the last "
+                   f"returns to the state before step {w.loop + 1}, a fair loop")
+    else:
+        click.echo(f"{witness}: replays: {w.length} step{'s' if w.length != 1 else ''} "
+                   f"reproduce {w.check} at the last step")
     click.echo(f"  {w.message}")
 
 

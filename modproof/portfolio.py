@@ -9,34 +9,38 @@ bound wins only when no engine decides: the engine still running may find a
 violation beyond the bound.  `Unknown` only when every engine gave up.  The
 answer says which engine gave it.
 
-Determinism: the explicit engine first runs in-process with a budget of
-`FIRST_STATES` states, so every model it decides within that budget gets its
-deterministic answer and witness on any machine, however loaded (a budget of
-time alone would make that depend on the machine); `FIRST_SECONDS` caps that
-try for models whose states are slow to explore.  Only larger models race, and
-there the engine that answers first, and so the witness (of the same length and
-check either way), can differ from run to run.
+`prove_portfolio` races the runners it is given (the registry's `auto` entry,
+`modproof.engines`, gives it the explicit and bmc engines); it knows no engine
+by itself, so it imports neither the engines nor the registry.
+
+NOTE(first-try): the first member (the explicit engine) first runs in-process
+with a budget of `FIRST_STATES` states, so every model it decides within that
+budget gets its deterministic answer and witness on any machine, however loaded
+(a budget of time alone would make that depend on the machine); `FIRST_SECONDS`
+caps that try for models whose states are slow to explore.  Only larger models
+race, and there the engine that answers first, and so the witness (of the same
+length and check either way), can differ from run to run.
 """
 from __future__ import annotations
 
 import signal
 import time
 from dataclasses import replace
+from typing import Callable, Mapping
 
-from modproof.result import Proved, Result, Stats, Unknown, Violated
+from modproof.options import FIRST_SECONDS, FIRST_STATES, Options
+from modproof.result import Proved, Result, Stats, Unknown, UnknownKind, Violated
 from modproof.spec.model import Program
 
-FIRST_STATES = 50_000  # states the explicit engine explores in-process before the engines race
-FIRST_SECONDS = 10.0   # ... and seconds, so a model whose states are slow to explore still races
+Runner = Callable[[Program, Options], Result]   # as modproof.engines.Runner
 
 
-def _run(conn, engine: str, program: Program, opts) -> None:
+def _run(conn, name: str, run: Runner, program: Program, opts: Options) -> None:
     # Forked with the parent's Python SIGTERM handler, which would wait for a Z3
     # call to return: the parent's terminate() must end an engine at once.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        from modproof.prove import run_engine
-        r = run_engine(program, replace(opts, engine=engine))
+        r = run(program, replace(opts, engine=name))
         conn.send(("ok", r))
     except BaseException as exc:  # report, never hang the parent
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -44,14 +48,17 @@ def _run(conn, engine: str, program: Program, opts) -> None:
         conn.close()
 
 
-def prove_portfolio(program: Program, opts) -> Result:
+def prove_portfolio(program: Program, opts: Options, members: Mapping[str, Runner]) -> Result:
+    """Race `members` (engine name -> runner), the first tried in-process first
+    (NOTE(first-try)); the first conclusive answer wins."""
     start = time.monotonic()
     # Most models are decided by the explicit engine in well under a second: try it
     # here first, on a budget of states, before paying for processes and Z3.
-    from modproof.explicit import prove_explicit
+    first_name = next(iter(members))
     budget = min(FIRST_STATES, opts.max_states)
-    first = prove_explicit(program, max_states=budget, reduce=opts.reduce,
-                           timeout=min(FIRST_SECONDS, opts.timeout or FIRST_SECONDS))
+    first = members[first_name](program, replace(
+        opts, engine=first_name, max_states=budget,
+        timeout=min(FIRST_SECONDS, opts.timeout or FIRST_SECONDS)))
     # A violation without its shortest witness, or a proof without the fewest steps
     # to a cover, is raced for a complete answer (and kept if none comes); every
     # other answer is final.
@@ -65,19 +72,20 @@ def prove_portfolio(program: Program, opts) -> Result:
     import multiprocessing as mp  # here: most runs never get this far
     from multiprocessing.connection import wait
     ctx = mp.get_context("fork")
-    # The explicit engine is worth running on only when the first try stopped it;
+    # The first engine is worth running on only when the first try stopped it;
     # the user's budget or an atomic loop limit would stop it again.
-    again = incomplete or first.reason.startswith("timeout") or (
-        first.reason.startswith("state budget") and budget < opts.max_states)
-    engines = ("explicit", "bmc") if again else ("bmc",)
+    again = incomplete or first.kind is UnknownKind.TIMEOUT or (
+        first.kind is UnknownKind.STATE_BUDGET and budget < opts.max_states)
+    engines = tuple(members) if again else tuple(members)[1:]
     procs = {}
     for name in engines:
         recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_run, args=(send, name, program, opts), daemon=True)
+        proc = ctx.Process(target=_run, args=(send, name, members[name], program, opts),
+                           daemon=True)
         proc.start()
         send.close()
         procs[recv] = (name, proc)
-    answers: dict[str, Result] = {} if "explicit" in engines else {"explicit": first}
+    answers: dict[str, Result] = {} if first_name in engines else {first_name: first}
     errors: dict[str, str] = {}
     pending: dict[str, Result] = {}
     try:
@@ -102,7 +110,7 @@ def prove_portfolio(program: Program, opts) -> Result:
                         pending[name] = payload
                 else:
                     errors[name] = payload
-            if pending:  # of answers arriving together, the explicit engine's (sorted first)
+            if pending:  # of answers arriving together, that of the engine whose name sorts first
                 return _tag(pending[sorted(pending)[0]], start)
     finally:
         for conn, (_, proc) in procs.items():
@@ -117,15 +125,19 @@ def prove_portfolio(program: Program, opts) -> Result:
     bounded = [(a.bound, n) for n, a in answers.items() if isinstance(a, Proved)]
     if bounded:
         return _tag(answers[max(bounded)[1]], start)
-    reasons = [f"{n}: {a.reason}" for n, a in sorted(answers.items()) if isinstance(a, Unknown)]
-    reasons += [f"{n}: internal error: {e}" for n, e in sorted(errors.items())]
+    # Every reason, with its kind: the answer's kind is that of the reason listed first.
+    reasons = [(a.kind, f"{n}: {a.reason}") for n, a in sorted(answers.items())
+               if isinstance(a, Unknown)]
+    reasons += [(UnknownKind.ENGINE_FAILED, f"{n}: internal error: {e}")
+                for n, e in sorted(errors.items())]
     if opts.timeout is not None and time.monotonic() - start >= opts.timeout:
-        reasons.insert(0, f"timeout after {opts.timeout:g} s")
+        reasons.insert(0, (UnknownKind.TIMEOUT, f"timeout after {opts.timeout:g} s"))
     bounds = [a.bound for a in answers.values() if isinstance(a, Unknown) and a.bound is not None]
-    return Unknown("; ".join(reasons) or "no engine answered",
-                   Stats(engine="portfolio", method="portfolio of explicit and bmc",
+    return Unknown("; ".join(why for _, why in reasons) or "no engine answered",
+                   Stats(engine="portfolio", method=f"portfolio of {' and '.join(members)}",
                          seconds=time.monotonic() - start),
-                   bound=max(bounds) if bounds else None)
+                   bound=max(bounds) if bounds else None,
+                   kind=reasons[0][0] if reasons else UnknownKind.ENGINE_FAILED)
 
 
 def _conclusive(r: Result) -> bool:

@@ -17,25 +17,30 @@ from __future__ import annotations
 import pytest
 
 # NOTE(lazy-plugin): pytest imports this module in every run once modproof is
-# installed, opted in or not; modproof itself is imported only when a run opts in.
+# installed, opted in or not; of modproof, only the registry of engines (names,
+# help and defaults: modproof.engines and modproof.options, which import no
+# engine) is imported for the options' help, the rest only when a run opts in.
 
 _OPTIONS = pytest.StashKey[object]()   # the CiOptions of a run that opted in
 
 
 def pytest_addoption(parser) -> None:
+    from modproof.engines import NAMES, readers
+    from modproof.options import DEFAULT_ENGINE
+
     group = parser.getgroup("modproof", "modproof: .mproof files as tests")
     group.addoption("--modproof", action="store_true", default=False,
                     help="collect .mproof files as tests (also: ini modproof_collect = true)")
     group.addoption("--modproof-engine", default=None, metavar="ENGINE",
-                    help="engine for .mproof tests: auto, bmc or explicit (default: ini "
-                         "modproof_engine, else auto)")
+                    help=f"engine for .mproof tests: {', '.join(NAMES[:-1])} or {NAMES[-1]} "
+                         f"(default: ini modproof_engine, else {DEFAULT_ENGINE})")
     group.addoption("--modproof-bound", type=int, default=None,
-                    help="most steps an execution may take for the bmc engine")
+                    help=f"most steps an execution may take for the {readers('bound')} engine")
     group.addoption("--modproof-timeout", type=float, default=None,
                     help="seconds per .mproof file; past it the verdict is unknown (a failure)")
     parser.addini("modproof_collect", type="bool", default=False,
                   help="collect .mproof files as tests")
-    parser.addini("modproof_engine", default="auto", help="engine for .mproof tests")
+    parser.addini("modproof_engine", default=DEFAULT_ENGINE, help="engine for .mproof tests")
     parser.addini("modproof_allow_missing_expect", type="bool", default=False,
                   help="a .mproof file without an expect line passes instead of failing")
 
@@ -57,12 +62,14 @@ def pytest_collect_file(file_path, parent):
 
 def _options(config):
     from modproof.ci import CiOptions
-    from modproof.prove import DEFAULT_BOUND, ENGINES
+    from modproof.engines import NAMES
+    from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE
 
-    engine = config.getoption("modproof_engine") or config.getini("modproof_engine") or "auto"
-    if engine not in ENGINES:
+    engine = (config.getoption("modproof_engine") or config.getini("modproof_engine")
+              or DEFAULT_ENGINE)
+    if engine not in NAMES:
         raise pytest.UsageError(f"modproof_engine = {engine!r}: the engines are "
-                                f"{', '.join(ENGINES)}")
+                                f"{', '.join(NAMES)}")
     bound = config.getoption("modproof_bound")
     return CiOptions(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
                      timeout=config.getoption("modproof_timeout"),

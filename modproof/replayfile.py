@@ -4,6 +4,7 @@ from __future__ import annotations
 from modproof.exports.jsonfmt import FORMAT, VERSION
 from modproof.result import RawTrace
 from modproof.spec.model import CHECKS, Program
+from modproof.spec.vocabulary import LIVENESS_CHECKS
 from modproof.witness import ReplayError, Witness, replay, state_items
 
 
@@ -45,6 +46,13 @@ def replay_file(p: Program, data) -> Witness:
         raise WitnessFileError("the witness was found with" + ("" if deferred else "out")
                                + " --deferred-release, the program lowered with"
                                + ("" if p.deferred_release else "out") + " it")
+    loop = data.get("loop")
+    if loop is not None and (type(loop) is not int or not 1 <= loop <= len(steps)):
+        raise WitnessFileError(f"\"loop\" must be the index of a step (1 to {len(steps)}), "
+                               f"not {_short(loop)}")
+    if (loop is None) != (check not in LIVENESS_CHECKS):
+        raise WitnessFileError(f"a '{check}' witness " + ("needs" if loop is None else "has no")
+                               + " \"loop\" (the step its repeating part starts at)")
     # Fields a hand-made witness may leave out, but not give another type.
     _typed(data, "threads", list, "a list of thread names")
     _typed(data, "initial", dict, "an object")
@@ -83,9 +91,16 @@ def replay_file(p: Program, data) -> Witness:
     from modproof.spec.semantics import initial as init_state
     if isinstance(initial, dict) and _norm(state_items(p, init_state(p))) != initial:
         raise ReplayError(0, "the witness's initial state is not this file's initial state")
-    w = replay(p, RawTrace(tuple(moves), check), match=match)
+    w = replay(p, RawTrace(tuple(moves), check, loop=None if loop is None else loop - 1),
+               match=match)
     for i, s in enumerate(steps):
         if s.get("pc") is not None and s["pc"] != w.steps[i].pc:
             raise ReplayError(i + 1, f"the witness has {w.steps[i].thread} at step {s['pc']}, "
                               f"but it is at step {w.steps[i].pc} ({w.steps[i].statement})")
     return w
+
+
+def _short(v) -> str:
+    """A value for a message, cut short when long (a 100,000-digit number)."""
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,8 +1,9 @@
 """What an engine answers: `Proved`, `Violated` or `Unknown`, never a bare boolean.
 
 `Unknown` is never safe: a timeout, a solver that gave up, a state budget that ran
-out or a bound too small to say anything all end here.  `Proved.scope` says
-exactly what was proved: "all-executions", or "bounded" up to `bound` steps.
+out or a bound too small to say anything all end here, and its `kind`
+(`UnknownKind`) says which.  `Proved.scope` says exactly what was proved:
+"all-executions", or "bounded" up to `bound` steps.
 
 Engines report a violation as a `RawTrace`: the moving thread and the state after
 each step, as the engine believes them.  `modproof.witness.replay` re-executes a
@@ -12,6 +13,7 @@ raw trace on the reference semantics and only a trace that replays becomes a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Optional, Union
 
 from modproof.spec.semantics import State
@@ -78,9 +80,24 @@ class Violated:
         return self.trace.check
 
 
+class UnknownKind(str, Enum):
+    """Why an engine gave up: set by every place that makes an `Unknown`, so that no
+    one has to read its reason (which is for people).  `prove --json` gives the value."""
+
+    TIMEOUT = "timeout"                # the time limit ran out (--timeout, a portfolio's first try)
+    STATE_BUDGET = "state-budget"      # the explicit engine met more states than its budget
+    RESOURCE_LIMIT = "resource-limit"  # Z3 used up its resource limit (rlimit, a library option)
+    SOLVER = "solver"                  # Z3 answered unknown for a reason of its own
+    BOUND = "bound"                    # the bound left it open: bound 0, or k-induction's max k
+    ATOMIC_LIMIT = "atomic-limit"      # an atomic block's loop ran longer than an engine follows it
+    ENCODING_LIMIT = "encoding-limit"  # the Z3 encoding cannot hold the model within its limits
+    ENGINE_FAILED = "engine-failed"    # portfolio: an engine process raised or died
+
+
 @dataclass(frozen=True)
 class Unknown:
     reason: str
+    kind: UnknownKind = field(kw_only=True)   # a portfolio's: that of the reason it lists first
     stats: Stats
     bound: Optional[int] = None    # what was covered before giving up (no violation within it)
     covers: tuple[CoverResult, ...] = ()

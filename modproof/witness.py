@@ -5,7 +5,9 @@
 one the reference semantics produces, and that the last step violates the
 claimed check.  Only then does it build a `Witness`; otherwise it raises
 `ReplayError` naming the first step that diverges.  A witness that does not
-replay is a bug in an engine and is never shown as a result.
+replay is a bug in an engine and is never shown as a result.  The witness
+records where its violation is (`Site`), which replay knows, having the
+program: the exports read it there instead of running the semantics again.
 """
 from __future__ import annotations
 
@@ -52,6 +54,18 @@ class WitnessStep:
 
 
 @dataclass(frozen=True)
+class Site:
+    """Where a violation is: the violating step's statement; for a witness of no
+    steps, the invariant false in the initial state, or the statement the first
+    unfinished thread is blocked at in an initial deadlock."""
+
+    file: str
+    line: int                  # 1-based; 0 (and col 0, text ""): nowhere to point at
+    col: int
+    text: str                  # the statement as written, or "invariant NAME: TEXT"
+
+
+@dataclass(frozen=True)
 class Witness:
     file: str
     check: str
@@ -61,6 +75,7 @@ class Witness:
     steps: tuple[WitnessStep, ...]
     deferred_release: bool = False   # of a program lowered with --deferred-release
     loop: Optional[int] = None       # a hang: steps[loop:] repeat for ever (0-based)
+    site: Optional[Site] = None      # set by replay; None only in a witness made by hand
 
     @property
     def length(self) -> int:
@@ -181,6 +196,22 @@ def _explain(p: Program, check: str, reason: str, steps: list[WitnessStep],
     return reason
 
 
+def _site(p: Program, check: str, steps: list[WitnessStep], final: S.State) -> Site:
+    """Where the violation of a replayed witness is (see `Site`)."""
+    if steps:   # replay marks the last step as the violating one
+        last = steps[-1]
+        return Site(last.file, last.line, last.col, last.statement)
+    if check == "invariant":
+        inv = S.invariant_violation(p, final)
+        return Site(p.path, inv.span.line, inv.span.col, f"invariant {inv.name}: {inv.text}")
+    if check == "deadlock":
+        for t in range(len(p.threads)):
+            st = S.current_step(p, final, t)
+            if st is not None and not st.idle:
+                return Site(p.path, st.span.line, st.span.col, st.text)
+    return Site(p.path, 0, 0, "")
+
+
 def replay(p: Program, raw: RawTrace,
            match: Optional[Callable[[int, S.State], bool]] = None) -> Witness:
     """Re-execute `raw` on the reference semantics and build the witness.
@@ -261,7 +292,8 @@ def replay(p: Program, raw: RawTrace,
     message = _explain(p, raw.check, reason, steps, gone_at, s)
     return Witness(file=p.path, check=raw.check, message=message,
                    threads=tuple(t.name for t in p.threads), initial=init_items, steps=tuple(steps),
-                   deferred_release=p.deferred_release, loop=raw.loop)
+                   deferred_release=p.deferred_release, loop=raw.loop,
+                   site=_site(p, raw.check, steps, s))
 
 
 def _hang(p: Program, raw: RawTrace, states: list[S.State]) -> str:

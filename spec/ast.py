@@ -293,6 +293,19 @@ class WorkDecl:
 
 
 @dataclass(frozen=True)
+class DelayedWorkDecl:
+    """v2: `delayed_work NAME runs FN [on WQ]` (a work item with a timer of its own)."""
+
+    name: str
+    fn: str
+    queue: Optional[str] = None
+    name_span: Span = _span()
+    fn_span: Span = _span()
+    queue_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class TimerDecl:
     """v2: `timer NAME runs FN`."""
 
@@ -331,7 +344,7 @@ class ExpectDecl:
 
 Decl = Union[
     ModuleDecl, ObjectDecl, CompletionDecl, MutexDecl, VarDecl, FnDecl, ThreadDecl,
-    InvariantDecl, CoverDecl, ExpectDecl, WorkqueueDecl, WorkDecl, TimerDecl,
+    InvariantDecl, CoverDecl, ExpectDecl, WorkqueueDecl, WorkDecl, TimerDecl, DelayedWorkDecl,
 ]
 
 

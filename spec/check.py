@@ -79,11 +79,12 @@ def _check_decl(ctx: Context, d: A.Decl) -> None:
         if d.storage is not None:
             ctx.expect_kind(d.storage, "module", d.storage_span,
                             f"the storage of completion '{d.name}'")
-    elif isinstance(d, A.WorkDecl):
-        ctx.expect_kind(d.fn, "fn", d.fn_span, f"the function of work item '{d.name}'")
+    elif isinstance(d, (A.WorkDecl, A.DelayedWorkDecl)):
+        what = "work item" if isinstance(d, A.WorkDecl) else "delayed work item"
+        ctx.expect_kind(d.fn, "fn", d.fn_span, f"the function of {what} '{d.name}'")
         if d.queue is not None:
             ctx.expect_kind(d.queue, "workqueue", d.queue_span,
-                            f"the workqueue of work item '{d.name}'")
+                            f"the workqueue of {what} '{d.name}'")
     elif isinstance(d, A.TimerDecl):
         ctx.expect_kind(d.fn, "fn", d.fn_span, f"the function of timer '{d.name}'")
     elif isinstance(d, A.FnDecl):

@@ -155,16 +155,38 @@ class _Body:
     def builtin(self, s: A.CallStmt, in_atomic: Optional[A.Atomic]) -> None:
         """A v2 built-in call (`queue_work(w)`, `rcu_barrier()`, ...): its argument."""
         ctx = self.ctx
-        need = V.builtin(s.fn).operand
+        b = V.builtin(s.fn)
+        need = b.operand
         if in_atomic is not None:
             self.atomic_forbidden(s.span, f"'{s.fn}'", in_atomic)
         if need is None:
             if s.arg is not None:
                 ctx.error(s.span, f"'{s.fn}' takes no argument")
-        elif s.arg is None:
-            ctx.error(s.span, f"'{s.fn}' needs one argument, {ARTICLE[need]}")
+            return
+        kinds = (need,) + b.also
+        wanted = " or ".join(ARTICLE[k] for k in kinds)
+        if s.arg is None:
+            ctx.error(s.span, f"'{s.fn}' needs one argument, {wanted}")
+            return
+        got = ctx.sym.kind(s.arg)
+        if got in kinds:
+            return
+        other = V.builtin(b.counterpart) if b.counterpart else None
+        if other is not None and got == other.operand:
+            # queue_work(dw) for a delayed work item, queue_delayed_work(w) for a work item
+            ctx.error(s.span, f"'{s.fn}' needs {wanted}: '{s.arg}' is {ARTICLE[got]}; "
+                      f"for it, write {other.name}({s.arg})", *ctx.decl_note(s.arg))
+            return
+        if len(kinds) == 1:
+            ctx.expect_kind(s.arg, need, s.span, f"'{s.fn}' needs {wanted}")
+        elif got is None:
+            if s.arg not in ctx.refused:
+                names = [n for k in kinds for n in ctx.names_of_kind(k)]
+                ctx.error(s.span, f"'{s.fn}' needs {wanted}: '{s.arg}' is not declared"
+                          f"{suggest(s.arg, names)}")
         else:
-            ctx.expect_kind(s.arg, need, s.span, f"'{s.fn}' needs {ARTICLE[need]}")
+            ctx.error(s.span, f"'{s.fn}' needs {wanted}: '{s.arg}' is {ARTICLE.get(got, got)}",
+                      *ctx.decl_note(s.arg))
 
     def call(self, s: A.CallStmt, in_atomic: Optional[A.Atomic]) -> None:
         """`f()`: `f` must be a declared function; the hints for a query, a kernel
@@ -190,11 +212,22 @@ class _Body:
             ctx.error(s.fn_span, f"call of undeclared function '{s.fn}'; the primitive for it "
                       f"is '{prim}', as in {prim}({s.arg or 'x'})")
             return
+        if got is None and V.kernel_builtin(s.fn) is not None:
+            b = V.builtin(V.kernel_builtin(s.fn))
+            use = f"{b.name}({s.arg or 'x'})" if b.operand else f"{b.name}()"
+            ctx.error(s.fn_span, f"call of undeclared function '{s.fn}'; the built-in for it "
+                      f"is '{b.name}', as in {use}")
+            return
         if got is None:
             hint = ""
-            if s.arg is not None:
+            kind = ctx.sym.kind(s.arg) if s.arg is not None else None
+            takers = [b.name for b in V.BUILTINS if kind in (b.operand,) + b.also]
+            if kind in ("work", "delayed_work", "workqueue", "timer"):
+                hint = f" (the built-ins for {ARTICLE[kind]} are " + ", ".join(takers) + ")"
+            elif s.arg is not None:
                 hint = " (the primitives are " + ", ".join(sorted(PRIMITIVES)) + ")"
-            hint = suggest(s.fn, list(ctx.sym.fns) + sorted(PRIMITIVES)) or hint
+            builtins = [b.name for b in V.BUILTINS]
+            hint = suggest(s.fn, list(ctx.sym.fns) + sorted(PRIMITIVES) + builtins) or hint
             ctx.error(s.fn_span, f"call of undeclared function '{s.fn}'{hint}")
             return
         if got != "fn":

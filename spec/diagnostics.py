@@ -49,8 +49,11 @@ def source_lines(source: str) -> list[str]:
     return _LINE_END.split(source)
 
 
-def _excerpt(source: str, span: Span) -> list[str]:
-    lines = source_lines(source)
+MAX_SHOWN = 50        # diagnostics rendered in full; the rest are counted
+MAX_QUOTE = 160       # columns of a source line quoted around the caret
+
+
+def _excerpt(lines: list[str], span: Span) -> list[str]:
     if span.line < 1 or span.line > len(lines):
         return []
     text = lines[span.line - 1].expandtabs(1).translate(_BLANKS)
@@ -60,6 +63,14 @@ def _excerpt(source: str, span: Span) -> list[str]:
     else:
         width = 1
     width = max(1, min(width, max(1, len(text) - col + 1)))
+    if len(text) > MAX_QUOTE:
+        # A long line is quoted around the mistake only, its cut ends marked.
+        start = max(0, min(col - 1 - MAX_QUOTE // 4, len(text) - MAX_QUOTE))
+        head = "..." if start > 0 else ""
+        tail = "..." if start + MAX_QUOTE < len(text) else ""
+        text = head + text[start:start + MAX_QUOTE] + tail
+        col = col - start + len(head)
+        width = max(1, min(width, MAX_QUOTE - (col - 1 - len(head))))
     return [f"    {text}", "    " + " " * (col - 1) + "^" + "~" * (width - 1)]
 
 
@@ -68,20 +79,35 @@ def read_source(path: str) -> str:
     "" when it cannot be read (the error being reported says why)."""
     try:
         with open(path, "rb") as f:
-            return f.read().decode("utf-8", errors="replace")
+            return f.read(READ_LIMIT).decode("utf-8", errors="replace")
     except OSError:
         return ""
 
 
-def render(diag: Diagnostic, source: str) -> str:
-    """`file:line:col: error: message`, the source line, a caret, then the notes."""
+READ_LIMIT = 16 * 1024 * 1024 + 1   # grammar.parser.MAX_INPUT_BYTES and one: no more is quoted
+
+
+def render(diag: Diagnostic, source) -> str:
+    """`file:line:col: error: message`, the source line, a caret, then the notes.
+    `source` is the text, or its `source_lines` (split once for many diagnostics)."""
+    lines = source_lines(source) if isinstance(source, str) else source
     out = [f"{diag.span}: {diag.severity}: {diag.message}"]
-    out += _excerpt(source, diag.span)
+    out += _excerpt(lines, diag.span)
     for note in diag.notes:
         out.append(f"{note.span}: note: {note.message}")
-        out += _excerpt(source, note.span)
+        out += _excerpt(lines, note.span)
     return "\n".join(out)
 
 
-def render_all(diags, source: str) -> str:
-    return "\n".join(render(d, source) for d in diags)
+def render_all(diags, source: str, limit: int = MAX_SHOWN) -> str:
+    """Every diagnostic rendered, the first `limit` of them in full and a count of
+    the others: a file of thousands of mistakes is reported in seconds, and in
+    a screenful that starts with the first one."""
+    lines = source_lines(source)
+    diags = list(diags)
+    out = [render(d, lines) for d in diags[:limit]]
+    if len(diags) > limit:
+        rest = len(diags) - limit
+        out.append(f"... and {rest} more {'error' if rest == 1 else 'errors'} not shown "
+                   f"(the first {limit} are above)")
+    return "\n".join(out)

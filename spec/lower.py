@@ -71,6 +71,7 @@ class _ThreadBuilder(StepGraph):
         self.index = index
         self.slots: list[M.LocalSlot] = []
         self.fn_slots: dict[str, dict[str, int]] = {}
+        self.work_of: Optional[str] = None   # the (delayed) work item this kworker runs
 
     def text(self, s) -> str:
         return self.lw.text_of(s)
@@ -90,10 +91,14 @@ class _ThreadBuilder(StepGraph):
         return self.thread(entry, owner)
 
     def build_worker(self, trigger: tuple, fn: str, done: Optional[str], span: A.Span,
-                     group: str) -> M.Thread:
+                     group: str, finish: tuple = ()) -> M.Thread:
         """A core worker thread (v2): see modproof.spec.v2.worker."""
-        entry = v2.worker(self, trigger, fn, done, span, self.name)
+        entry = v2.worker(self, trigger, fn, done, span, self.name, finish)
         return self.thread(entry, M.CORE, group=group, span=span)
+
+    def build_timer_loop(self, body: tuple, span: A.Span, text: str, group: str) -> M.Thread:
+        """A core thread of one idle step (v2): see modproof.spec.v2.timer_loop."""
+        return self.thread(v2.timer_loop(self, body, span, text), M.CORE, group=group, span=span)
 
     def thread(self, entry: int, owner: int, group: Optional[str] = None,
                span: Optional[A.Span] = None) -> M.Thread:
@@ -244,6 +249,12 @@ class _Lowerer:
         self.rcu_fns: list[str] = []
         self.rcu_readers: list[int] = []
         self.rcu_syncers: list[int] = []
+        self.items: list[str] = []                     # work and delayed work items
+        self.queue_of: dict[str, Optional[str]] = {}   # item -> its workqueue (None: the system's)
+        self.drainable: set[str] = set()               # workqueues a drain or destroy may close
+        self.destroyable: set[str] = set()
+        self.flushers: list[int] = []                  # threads whose flushes note instances
+        self.barriers: list[int] = []                  # threads whose rcu_barrier() counts callbacks
 
     def storage(self, module: Optional[str]) -> int:
         return M.CORE if module is None else self.sym.index("module", module)
@@ -297,15 +308,27 @@ class _Lowerer:
         calls = _builtin_calls(self.spec, sym)
         self.rcu_fns = list(dict.fromkeys(a for f, a in calls if f == "call_rcu"))
         releasers = [o for o in sym.objects if o.release is not None] if self.deferred else []
-        workers = ([f"kworker({w.name})" for w in sym.works] + [f"timer({t.name})" for t in sym.timers]
+        works = sym.works + sym.delayed_works
+        self.items = [w.name for w in works]
+        self.queue_of = {w.name: w.queue for w in works}
+        self.drainable = {a for f, a in calls if f in V.DRAINS}
+        self.destroyable = {a for f, a in calls if f == "destroy_workqueue"}
+        delayed = [n for d in sym.delayed_works for n in (f"kworker({d.name})", f"dtimer({d.name})")]
+        workers = ([f"kworker({w.name})" for w in sym.works] + delayed
+                   + [f"timer({t.name})" for t in sym.timers]
                    + [f"rcu({f})" for f in self.rcu_fns] + [f"release({o.name})" for o in releasers])
         self.thread_names = [n for _, n, _ in user] + workers
         everyone = list(range(len(self.thread_names)))
         if any(f in ("rcu_read_lock", "rcu_read_unlock", "synchronize_rcu") for f, _ in calls):
             self.rcu_readers = everyone
             self.rcu_syncers = everyone
+        if any(f in V.FLUSHES for f, _ in calls):
+            self.flushers = everyone      # NOTE(flush-instances), NOTE(keyed-vars)
+        if any(f == "rcu_barrier" for f, _ in calls):
+            self.barriers = everyone      # NOTE(rcu-barrier)
         hidden = v2.var_names(sym, self.rcu_fns, self.rcu_readers, self.rcu_syncers,
-                           self.thread_names, self.deferred)
+                              self.thread_names, self.deferred)
+        hidden += v2.work_var_names(self)
         self.hidden = {name: len(sym.vars) + i for i, (name, _) in enumerate(hidden)}
 
         threads = [_ThreadBuilder(self, d, name, c, i).build() for i, (d, name, c) in enumerate(user)]
@@ -314,14 +337,41 @@ class _Lowerer:
         def var(name):
             return M.VarRef(self.hidden[name])
 
-        for group, items in (("kworker", sym.works), ("timer", sym.timers)):
-            for d in items:
-                trig = (M.AAwait(var(f"pending({d.name})"), d.span),
-                        M.AAssign(var(f"pending({d.name})"), M.Const(False), d.span),
-                        M.AAssign(var(f"running({d.name})"), M.Const(True), d.span))
-                threads.append(_ThreadBuilder(self, None, f"{group}({d.name})", None, idx)
-                               .build_worker(trig, d.fn, f"running({d.name})", d.span, group))
-                idx += 1
+        def take(d) -> tuple:
+            return (M.AAwait(var(f"pending({d.name})"), d.span),
+                    M.AAssign(var(f"pending({d.name})"), M.Const(False), d.span),
+                    M.AAssign(var(f"running({d.name})"), M.Const(True), d.span))
+
+        def kworker(d) -> M.Thread:
+            # NOTE(flush-instances): taking the pending instance, and finishing the
+            # running one, moves the flushes waiting for them on.
+            tb = _ThreadBuilder(self, None, f"kworker({d.name})", None, idx)
+            tb.work_of = d.name
+            flush = v2.V2(self, tb)
+            return tb.build_worker(take(d) + flush.released(d.name, 2, 1, d.span), d.fn,
+                                   f"running({d.name})", d.span, "kworker",
+                                   finish=flush.released(d.name, 1, 0, d.span))
+
+        for d in sym.works:
+            threads.append(kworker(d))
+            idx += 1
+        for d in sym.delayed_works:
+            threads.append(kworker(d))
+            idx += 1
+            # kernel/workqueue.c delayed_work_timer_fn(): the timer queues the work, in
+            # softirq context (never chained: NOTE(drain)).
+            tb = _ThreadBuilder(self, None, f"dtimer({d.name})", None, idx)
+            fire = v2.V2(self, tb).enqueue(d.name, d.span, f"the timer of {d.name} queues it",
+                                           softirq=True)
+            body = ((M.AAwait(var(f"armed({d.name})"), d.span),
+                     M.AAssign(var(f"armed({d.name})"), M.Const(False), d.span)) + fire)
+            threads.append(tb.build_timer_loop(body, d.span, f"dtimer({d.name}): fires, queues {d.name}",
+                                               "dtimer"))
+            idx += 1
+        for d in sym.timers:
+            threads.append(_ThreadBuilder(self, None, f"timer({d.name})", None, idx)
+                           .build_worker(take(d), d.fn, f"running({d.name})", d.span, "timer"))
+            idx += 1
         for f in self.rcu_fns:
             span = sym.fns[f].span
             pend = var(f"rcu_pending({f})")
@@ -330,8 +380,15 @@ class _Lowerer:
             trig = (M.AAwait(ready, span),
                     M.AAssign(pend, M.Bin(A.BinOp.SUB, pend, M.Const(1)), span),
                     M.AAssign(var(f"rcu_running({f})"), M.Const(True), span))
+            # NOTE(rcu-barrier): each callback that finishes counts down the barriers.
+            down = []
+            for t in self.barriers:
+                c = var(v2.barrier_wait(self.thread_names[t], f))
+                down.append(M.AIf(M.Bin(A.BinOp.GT, c, M.Const(0)),
+                                  (M.AAssign(c, M.Bin(A.BinOp.SUB, c, M.Const(1)), span),), (), span))
             threads.append(_ThreadBuilder(self, None, f"rcu({f})", None, idx)
-                           .build_worker(trig, f, f"rcu_running({f})", span, "rcu"))
+                           .build_worker(trig, f, f"rcu_running({f})", span, "rcu",
+                                         finish=tuple(down)))
             idx += 1
         for o in releasers:
             trig = (M.AAwait(var(f"release_pending({o.name})"), o.span),
@@ -363,7 +420,7 @@ class _Lowerer:
             path=self.spec.path,
             source=self.spec.source,
             deferred_release=self.deferred,
-            keyed_by_thread=bool(self.rcu_readers),
+            keyed_by_thread=bool(self.rcu_readers or self.flushers or self.barriers),
             unbounded=tuple(d.name for d in sym.threads if d.unbounded),
         )
 

@@ -103,6 +103,7 @@ class AAssign:
 class AAssert:
     cond: Expr
     span: Span = field(compare=False)
+    message: str = field(default="", compare=False)   # the violation in words ("" for a user's assert)
 
 
 @dataclass(frozen=True)
@@ -360,6 +361,31 @@ class Program:
         if kind == "completion":
             return self.completions[index].storage
         return CORE
+
+    def may_run_forever(self) -> bool:
+        """Some thread's control flow has a cycle; else every execution is finite
+        (each thread takes at most as many steps as it has) and nothing can hang."""
+        for th in self.threads:
+            color: dict[int, int] = {}
+            for root in range(len(th.steps)):
+                if root in color:
+                    continue
+                color[root] = 1
+                stack = [(root, iter(th.steps[root].successors()))]
+                while stack:
+                    n, it = stack[-1]
+                    nxt = next(it, None)
+                    if nxt is None:
+                        color[n] = 2
+                        stack.pop()
+                    elif nxt == DONE:
+                        continue
+                    elif color.get(nxt) == 1:
+                        return True
+                    elif nxt not in color:
+                        color[nxt] = 1
+                        stack.append((nxt, iter(th.steps[nxt].successors())))
+        return False
 
     def owner_name(self, owner: int) -> str:
         return "core" if owner == CORE else self.modules[owner].name

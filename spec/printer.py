@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from modproof.spec.ast import (
     Assert, Assign, Atomic, Await, Binary, BinOp, BoolLit, CallStmt, Choose, CompletionDecl,
-    CoverDecl, ExpectDecl, Expr, FnDecl, If, IntLit, InvariantDecl, Local, ModuleDecl, MutexDecl,
-    Name, Not, ObjectDecl, PrimStmt, Query, Return, SpecFile, Stmt, ThreadDecl, TimerDecl, VarDecl,
-    While, WorkDecl, WorkqueueDecl,
+    CoverDecl, DelayedWorkDecl, ExpectDecl, Expr, FnDecl, If, IntLit, InvariantDecl, Local,
+    ModuleDecl, MutexDecl, Name, Not, ObjectDecl, PrimStmt, Query, Return, SpecFile, Stmt,
+    ThreadDecl, TimerDecl, VarDecl, While, WorkDecl, WorkqueueDecl,
 )
 
 INDENT = "    "
@@ -209,6 +209,9 @@ def _decl_lines(decl, out: list[str]) -> None:
         out.append(f"work {decl.name} runs {decl.fn}" + (f" on {decl.queue}" if decl.queue else ""))
     elif isinstance(decl, TimerDecl):
         out.append(f"timer {decl.name} runs {decl.fn}")
+    elif isinstance(decl, DelayedWorkDecl):
+        out.append(f"delayed_work {decl.name} runs {decl.fn}"
+                   + (f" on {decl.queue}" if decl.queue else ""))
     elif isinstance(decl, MutexDecl):
         out.append(f"mutex {decl.name}")
     elif isinstance(decl, VarDecl):

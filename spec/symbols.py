@@ -28,13 +28,14 @@ KIND_OF = {
     A.MutexDecl: "mutex", A.VarDecl: "var", A.FnDecl: "fn", A.ThreadDecl: "thread",
     A.InvariantDecl: "invariant", A.CoverDecl: "cover",
     A.WorkqueueDecl: "workqueue", A.WorkDecl: "work", A.TimerDecl: "timer",
+    A.DelayedWorkDecl: "delayed_work",
 }
 # Where collect() files each kind of declaration in Symbols (functions go by name).
 _TABLE_OF = {
     A.ModuleDecl: "modules", A.ObjectDecl: "objects", A.CompletionDecl: "completions",
     A.MutexDecl: "mutexes", A.VarDecl: "vars", A.ThreadDecl: "threads",
     A.InvariantDecl: "invariants", A.CoverDecl: "covers", A.WorkqueueDecl: "workqueues",
-    A.WorkDecl: "works", A.TimerDecl: "timers",
+    A.WorkDecl: "works", A.TimerDecl: "timers", A.DelayedWorkDecl: "delayed_works",
 }
 
 
@@ -62,6 +63,7 @@ class Symbols:
     workqueues: list[A.WorkqueueDecl] = field(default_factory=list)
     works: list[A.WorkDecl] = field(default_factory=list)
     timers: list[A.TimerDecl] = field(default_factory=list)
+    delayed_works: list[A.DelayedWorkDecl] = field(default_factory=list)
 
     def builtin(self, call: A.CallStmt) -> bool:
         """Whether `call` is a v2 built-in (not shadowed by a declared function)."""
@@ -76,7 +78,8 @@ class Symbols:
     def index(self, kind: str, name: str) -> int:
         table = {"module": self.modules, "object": self.objects, "completion": self.completions,
                  "mutex": self.mutexes, "var": self.vars, "workqueue": self.workqueues,
-                 "work": self.works, "timer": self.timers}[kind]
+                 "work": self.works, "timer": self.timers,
+                 "delayed_work": self.delayed_works}[kind]
         for i, d in enumerate(table):
             if d.name == name:
                 return i

@@ -37,12 +37,19 @@ FREE = -1              # holder of an unlocked mutex
 LOADED, UNLOADING, GONE = 0, 1, 2     # module states
 MODULE_STATE_NAMES = ("loaded", "unloading", "gone")
 
-# NOTE(atomic-loop-limit): the most loop iterations one `atomic` step may run,
-# over all its loops.  An execution that would need more is not explored: the
-# engines answer `unknown` (never proved, never a different verdict).  Engines
-# that cannot run that many (the Z3 encoding unrolls each loop a fixed number of
-# times, the Promela export too) answer `unknown` where they fall short.
+# NOTE(atomic-loop-limit): the most loop iterations one execution of an `atomic`
+# step may run, over all its loops, along the one path it takes through its
+# branches.  An execution that would need more is not explored: the engines
+# answer `unknown` (never proved, never a different verdict).  Engines that
+# cannot follow that many (the Z3 encoding unrolls each loop a fixed number of
+# times, the Promela export's path enumeration too) answer `unknown` where they
+# fall short; an engine may also give up on a budget of its own (the explicit
+# engine's ATOMIC_WORK statements over all paths), never answering otherwise.
 ATOMIC_LOOP_LIMIT = 10_000
+# The pseudo-check an engine reports where an atomic step passes that limit (or
+# where its own unrolling of the loops falls short): not a check of the
+# language, never in CHECKS; whoever reads it answers `unknown`.
+ATOMIC_LIMIT_CHECK = "atomic-loop-limit"
 
 STATE_TABLES = ("refs", "done", "mrefs", "mstate", "holder", "var")
 
@@ -119,6 +126,7 @@ DECLARATIONS = (
     Declaration("workqueue", "workqueue", "a workqueue", soft=True),
     Declaration("work", "work", "a work item", soft=True),
     Declaration("timer", "timer", "a timer", soft=True),
+    Declaration("delayed_work", "delayed_work", "a delayed work item", soft=True),
 )
 DECL_KEYWORDS = tuple(d.keyword for d in DECLARATIONS if not d.soft)
 SOFT_DECL_KEYWORDS = tuple(d.keyword for d in DECLARATIONS if d.soft)
@@ -387,23 +395,53 @@ class Builtin:
     name: str
     operand: Optional[str]     # what its argument must name (None: no argument)
     summary: str = ""
+    also: tuple[str, ...] = ()   # other kinds its argument may name
+    steps: int = 1             # how many steps it takes (docs/language.md)
+    kernel: tuple[str, ...] = ()   # the kernel's names for it (error hints)
+    # The built-in that does this for the other kind of work item (a work item
+    # given to a delayed-work built-in, or the reverse): the hint for a wrong argument.
+    counterpart: Optional[str] = None
 
 
 BUILTINS = (
-    Builtin("queue_work", "work", "queue a work item (a no-op while it is pending)"),
-    Builtin("flush_work", "work", "wait until the work item is neither pending nor running"),
-    Builtin("cancel_work_sync", "work", "take the item off the queue and wait for a running instance"),
-    Builtin("flush_workqueue", "workqueue", "wait until no work on the queue is pending or running"),
-    Builtin("destroy_workqueue", "workqueue", "as flush_workqueue"),
+    Builtin("queue_work", "work", "queue a work item (a no-op while it is pending)",
+            kernel=("schedule_work", "queue_work_on"), counterpart="queue_delayed_work"),
+    Builtin("flush_work", "work", "wait for the instance pending or running when called",
+            also=("delayed_work",), steps=2),
+    Builtin("cancel_work_sync", "work", "take the item off the queue and wait for a running instance",
+            steps=2, counterpart="cancel_delayed_work_sync"),
+    Builtin("flush_workqueue", "workqueue", "wait for the work queued on the queue before the call",
+            steps=2),
+    Builtin("drain_workqueue", "workqueue",
+            "refuse all but chained queueing and wait until the queue is empty", steps=2),
+    Builtin("destroy_workqueue", "workqueue", "drain the queue, which stays closed for good",
+            steps=2),
+    Builtin("flush_scheduled_work", None, "flush_workqueue of the system workqueue", steps=2),
+    Builtin("queue_delayed_work", "delayed_work",
+            "arm the timer of a delayed work item (a no-op while it is pending)",
+            kernel=("schedule_delayed_work", "queue_delayed_work_on"), counterpart="queue_work"),
+    Builtin("mod_delayed_work", "delayed_work",
+            "take back a queued instance and arm the timer again",
+            kernel=("mod_delayed_work_on",)),
+    Builtin("cancel_delayed_work", "delayed_work",
+            "disarm the timer and take back a queued instance, without waiting"),
+    Builtin("cancel_delayed_work_sync", "delayed_work",
+            "as cancel_work_sync, and disarm the timer", steps=2, counterpart="cancel_work_sync"),
+    Builtin("flush_delayed_work", "delayed_work",
+            "queue the work now if its timer is armed, then flush_work", steps=2),
     Builtin("call_rcu", "fn", "run the function after a grace period"),
-    Builtin("rcu_barrier", None, "wait until every queued call_rcu callback has run"),
-    Builtin("synchronize_rcu", None, "wait for the read-side sections in progress"),
+    Builtin("rcu_barrier", None, "wait for the call_rcu callbacks queued before the call",
+            steps=2),
+    Builtin("synchronize_rcu", None, "wait for the read-side sections in progress", steps=2),
     Builtin("rcu_read_lock", None, "enter a read-side section"),
     Builtin("rcu_read_unlock", None, "leave a read-side section"),
     Builtin("mod_timer", "timer", "arm the timer (a no-op once it is shut down)"),
-    Builtin("del_timer_sync", "timer", "disarm the timer and wait for a running handler"),
-    Builtin("timer_shutdown_sync", "timer", "disarm the timer for good and wait for its handler"),
-    Builtin("wait_timeout", "completion", "wait for the completion, or give up"),
+    Builtin("del_timer_sync", "timer", "disarm the timer and wait for a running handler",
+            kernel=("timer_delete_sync",)),
+    Builtin("timer_shutdown_sync", "timer", "disarm the timer for good and wait for its handler",
+            steps=2),
+    Builtin("wait_timeout", "completion", "wait for the completion, or give up",
+            kernel=("wait_for_completion_timeout",)),
 )
 _BUILTIN = {b.name: b for b in BUILTINS}
 
@@ -414,6 +452,22 @@ def builtin(name: str) -> Builtin:
 
 def is_builtin(name: str) -> bool:
     return name in _BUILTIN
+
+
+def kernel_builtin(kernel_name: str) -> Optional[str]:
+    """The v2 built-in the kernel calls `kernel_name`, or None."""
+    for b in BUILTINS:
+        if kernel_name in b.kernel:
+            return b.name
+    return None
+
+
+# Built-ins that wait for work items to finish, by how: the flushes note the
+# instances to wait for per thread (NOTE(flush-instances) in spec/v2.py); drain
+# and destroy close the queue to all but chained queueing (NOTE(drain)).
+FLUSHES = frozenset({"flush_work", "flush_workqueue", "flush_scheduled_work",
+                     "flush_delayed_work"})
+DRAINS = frozenset({"drain_workqueue", "destroy_workqueue"})
 
 
 # --------------------------------------------------------------------------- operators

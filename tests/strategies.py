@@ -154,10 +154,11 @@ def programs(draw) -> str:
 @st.composite
 def programs_v2(draw) -> str:
     """Random programs that use every primitive and every version-2 construct:
-    storage `in MOD`, work items and workqueues, timers, call_rcu and grace
-    periods, wait_timeout, the exit helpers, try_ queries, and atomic blocks that
-    touch storage in a module.  Finite-state by construction (loops are bounded
-    by a var that only grows; workers and timers have boolean state)."""
+    storage `in MOD`, work items, delayed work items and workqueues (flushed,
+    drained, destroyed), timers, call_rcu and grace periods, wait_timeout, the
+    exit helpers, try_ queries, and atomic blocks that touch storage in a module.
+    Finite-state by construction (loops are bounded by a var that only grows;
+    workers and timers have boolean state, the flushes and drains small counts)."""
     mods = ["m0", "m1"][:draw(st.integers(1, 2))]
     owners = ["core"] + mods
     homes = [None] + mods
@@ -169,7 +170,10 @@ def programs_v2(draw) -> str:
         if exit_fn:
             body = draw(st.sampled_from(["cancel_work_sync(w0)", "flush_workqueue(q0)",
                                          "del_timer_sync(t0)", "timer_shutdown_sync(t0)",
-                                         "rcu_barrier()", "complete(c0)", "v = v + 1"]))
+                                         "rcu_barrier()", "complete(c0)", "v = v + 1",
+                                         "drain_workqueue(q0)", "destroy_workqueue(q0)",
+                                         "cancel_delayed_work_sync(d0)",
+                                         "flush_scheduled_work()"]))
             lines.append(f"fn {m}_exit in {draw(st.sampled_from(owners))} {{ {body} }}")
     for o in objs:
         home = draw(st.sampled_from(homes))
@@ -184,11 +188,14 @@ def programs_v2(draw) -> str:
         lines.append(f"completion {c}" + (f" done {draw(st.integers(0, 1))}" if draw(st.booleans()) else "")
                      + (f" in {home}" if home else ""))
     lines += ["mutex l0", "var v = 0", "var b = false", "workqueue q0",
-              f"work w0 runs w0_fn on q0", "timer t0 runs t0_fn"]
+              f"work w0 runs w0_fn on q0", "timer t0 runs t0_fn",
+              "delayed_work d0 runs d0_fn" + draw(st.sampled_from([" on q0", ""]))]
     lines.append(f"fn w0_fn in {draw(st.sampled_from(owners))} {{ "
                  f"{draw(st.sampled_from(['v = v + 1', 'complete(c0)', 'mod_timer(t0)', 'get(o0)']))} }}")
     lines.append(f"fn t0_fn in {draw(st.sampled_from(owners))} {{ "
                  f"{draw(st.sampled_from(['b = true', 'queue_work(w0)', 'complete(c1)']))} }}")
+    d0_body = ['v = v + 1', 'queue_delayed_work(d0)', 'queue_work(w0)', 'complete(c1)']
+    lines.append(f"fn d0_fn in {draw(st.sampled_from(owners))} {{ {draw(st.sampled_from(d0_body))} }}")
     lines.append(f"fn cb in {draw(st.sampled_from(owners))} {{ "
                  f"{draw(st.sampled_from(['v = v + 1', 'put(o1)', 'complete(c0)']))} }}")
 
@@ -199,6 +206,9 @@ def programs_v2(draw) -> str:
             f"wait({c})", "lock(l0); b = not b; unlock(l0)", f"module_get({m})", f"module_put({m})",
             f"unload({m})", "queue_work(w0)", "flush_work(w0)", "cancel_work_sync(w0)",
             "flush_workqueue(q0)", "mod_timer(t0)", "del_timer_sync(t0)", "call_rcu(cb)",
+            "drain_workqueue(q0)", "flush_scheduled_work()", "queue_delayed_work(d0)",
+            "mod_delayed_work(d0)", "cancel_delayed_work(d0)", "cancel_delayed_work_sync(d0)",
+            "flush_delayed_work(d0)", "flush_work(d0)",
             "rcu_read_lock()", "rcu_read_unlock()", "synchronize_rcu()", f"wait_timeout({c})",
             "v = v + 1", "b = not b", "assert v < 3", f"await done({c}) > 0 or v > 0",
         ]))

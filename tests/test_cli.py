@@ -80,6 +80,10 @@ def test_unknown_is_exit_3(tmp_path):
     r = invoke("prove", "--engine", "explicit", "--max-states", "20", str(f))
     assert r.exit_code == 3, r.output
     assert "unknown" in r.output and "proved" not in r.output.split("\n")[0]
+    r = invoke("prove", "--engine", "explicit", "--max-states", "20", "--json", str(f))
+    data = json.loads(r.output)
+    assert (r.exit_code, data["verdict"], data["kind"]) == (3, "unknown", "state-budget")
+    assert data["reason"].startswith("state budget exhausted")
 
 
 def test_json_output_has_the_documented_fields():
@@ -148,17 +152,19 @@ def test_a_cover_beyond_the_searched_depth_is_open_not_unreachable(tmp_path):
     # k-induction proves safety for all executions, but the cover (reached at step
     # 44) was only searched to depth 40: it is open, not "reached in no execution".
     f = tmp_path / "late_cover.mproof"
-    f.write_text("var n = 0\nthread t { while n < 22 { n = n + 1 } }\n"
-                 "cover c22: n == 22\nexpect proved\n")
+    # (44 steps in a row, not a loop: with a loop, executions could go on for ever
+    # and the Z3 engine would leave the hang check open.)
+    f.write_text("var n = 0\nthread t { " + "n = n + 1; " * 44 + "}\n"
+                 "cover c44: n == 44\nexpect proved\n")
     r = invoke("prove", "--engine", "bmc", "--json", str(f))
     data = json.loads(r.output)
     assert data["scope"] == "all-executions"
-    assert data["covers"] == [{"name": "c22", "reached": False, "step": None, "within": 40}]
+    assert data["covers"] == [{"name": "c44", "reached": False, "step": None, "within": 40}]
     r = invoke("prove", "--engine", "bmc", "--check-expect", str(f))
-    assert "cover c22: NOT reached within 40 steps, and not decided beyond" in r.output
+    assert "cover c44: NOT reached within 40 steps, and not decided beyond" in r.output
     assert r.exit_code == 1
     r = invoke("prove", "--engine", "explicit", "--check-expect", str(f))
-    assert "cover c22: reached" in r.output and r.exit_code == 0
+    assert "cover c44: reached" in r.output and r.exit_code == 0
 
 
 def test_json_output_of_a_file_with_mistakes(tmp_path):
@@ -471,3 +477,18 @@ def test_a_model_without_threads_is_proved_and_says_nothing_runs(tmp_path):
     assert r.exit_code == 0
     assert "1 state, depth 0" in r.output
     assert "warning: the model has no threads: nothing runs, so nothing can fail" in r.output
+
+
+def test_the_engine_choices_and_defaults_come_from_the_registry():
+    from modproof.ci_cmd import ci
+    from modproof.engines import ENGINES, engine_help
+    from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES
+    for cmd in (main.commands["prove"], ci):
+        params = {p.name: p for p in cmd.params}
+        assert list(params["engine"].type.choices) == list(ENGINES)
+        assert params["engine"].default == DEFAULT_ENGINE
+        assert params["max_states"].default == DEFAULT_MAX_STATES
+        assert f"(default {DEFAULT_BOUND})" in params["bound"].help
+    assert {p.name: p for p in main.commands["prove"].params}["engine"].help == engine_help()
+    for e in ENGINES.values():
+        assert f"{e.name}: {e.description}" in engine_help()

@@ -14,7 +14,10 @@ from modproof.ci import CiOptions, check_file, find_files, run_ci
 from modproof.cli import main
 from modproof.exports import sarif
 from modproof.exports.sarif import RULE_IDS, ci_to_sarif, step_kinds, witness_to_sarif
+from modproof.exports.jsonfmt import witness_to_json
+from modproof.replayfile import replay_file
 from modproof.spec.model import CHECKS
+from modproof.witness import Site
 
 SCHEMA = ROOT / "modproof" / "schemas" / "sarif-2.1.0.schema.json"
 EXPLICIT = CiOptions(engine="explicit")
@@ -68,6 +71,7 @@ def test_witness_to_sarif_structure(validator):
     assert phys["artifactLocation"] == {"uri": "proofs/dm_in_module.mproof",
                                         "uriBaseId": "%SRCROOT%"}
     assert (phys["region"]["startLine"], phys["region"]["startColumn"]) == (last.line, last.col)
+    assert w.site == Site(last.file, last.line, last.col, last.statement)
     assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == ROOT.resolve().as_uri() + "/"
 
     flows = res["codeFlows"][0]["threadFlows"]
@@ -164,6 +168,12 @@ def test_an_invariant_broken_in_the_initial_state_points_at_the_invariant(tmp_pa
                                             root=str(tmp_path)))["runs"][0]["results"][0]
     assert res["locations"][0]["physicalLocation"]["region"]["startLine"] == 5
     assert "codeFlows" not in res                     # a thread flow needs at least one step
+    # Replay recorded where it is: the witness alone places the result.
+    site = Site(str(f), 5, 1, "invariant one: x == 1")
+    assert fr.result.witness.site == site
+    alone = witness_to_sarif(fr.result.witness, None, root=str(tmp_path))["runs"][0]["results"][0]
+    assert alone == res
+    assert replay_file(fr.program, witness_to_json(fr.result.witness)).site == site
 
 
 def test_a_deadlock_in_the_initial_state_points_at_the_blocked_statement(tmp_path, validator):
@@ -174,6 +184,9 @@ def test_a_deadlock_in_the_initial_state_points_at_the_blocked_statement(tmp_pat
                  "expect violated deadlock\n")
     fr = violation(f)
     assert (fr.result.check, fr.result.witness.length) == ("deadlock", 0)
+    assert fr.result.witness.site == Site(str(f), 4, 5, "wait(c)")
+    w = fr.result.witness
+    assert replay_file(fr.program, witness_to_json(w)).site == w.site
     for log in (witness_to_sarif(fr.result.witness, fr.program, root=str(tmp_path)),
                 ci_to_sarif([fr], root=str(tmp_path))):
         res = valid(validator, log)["runs"][0]["results"][0]

@@ -196,7 +196,14 @@ def test_infinite_state_model_is_unknown_with_a_state_budget():
 
 
 def test_a_looping_thread_is_never_a_deadlock():
+    # It spins for ever on a flag nobody sets: no deadlock (it can always move), but
+    # a hang (it could end, so it must finish: NOTE(hang)).  As a service loop, or
+    # with the flag set by someone, it is fine.
     p, r = run("var x = false\nthread t { while not x { } }\n")
+    assert isinstance(r, Violated) and r.check == "hang"
+    p, r = run("var x = false\nthread t service { while not x { } }\n")
+    assert isinstance(r, Proved)
+    p, r = run("var x = false\nthread t { while not x { } }\nthread u { x = true }\n")
     assert isinstance(r, Proved)
 
 

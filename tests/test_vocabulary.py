@@ -218,8 +218,10 @@ def test_checks_in_priority_order_and_split_into_state_and_step_checks():
     assert V.CHECKS == ("code-after-unload", "use-after-unload", "get-after-release",
                         "put-after-release", "module-refcount-underflow",
                         "module-get-after-unload", "unlock-not-held", "assertion", "invariant",
-                        "deadlock")
+                        "deadlock", "hang")
     assert V.STATE_CHECKS == ("invariant", "deadlock")
+    assert V.LIVENESS_CHECKS == ("hang",)
+    assert "hang" not in V.STEP_CHECKS
     assert V.JUDGED_FIRST == ("code-after-unload", "use-after-unload")
 
 
@@ -229,7 +231,27 @@ def test_the_builtins_and_their_arguments():
         "flush_workqueue": "workqueue", "destroy_workqueue": "workqueue", "call_rcu": "fn",
         "rcu_barrier": None, "synchronize_rcu": None, "rcu_read_lock": None,
         "rcu_read_unlock": None, "mod_timer": "timer", "del_timer_sync": "timer",
-        "timer_shutdown_sync": "timer", "wait_timeout": "completion"}
+        "timer_shutdown_sync": "timer", "wait_timeout": "completion",
+        "drain_workqueue": "workqueue", "flush_scheduled_work": None,
+        "queue_delayed_work": "delayed_work", "mod_delayed_work": "delayed_work",
+        "cancel_delayed_work": "delayed_work", "cancel_delayed_work_sync": "delayed_work",
+        "flush_delayed_work": "delayed_work"}
+    assert {b.name: b.also for b in V.BUILTINS if b.also} == {"flush_work": ("delayed_work",)}
+
+
+ARGUMENTS = {"work": "w", "delayed_work": "dw", "workqueue": "wq", "timer": "t", "fn": "f",
+             "completion": "c", None: ""}
+
+
+@pytest.mark.parametrize("name", [b.name for b in V.BUILTINS])
+def test_each_builtin_takes_the_steps_its_entry_says(name):
+    # docs/language.md gives these counts; the entry and the lowering must agree.
+    b = V.builtin(name)
+    src = ("workqueue wq\nwork w runs f on wq\ndelayed_work dw runs f on wq\ntimer t runs f\n"
+           "completion c\nfn f in core { }\n"
+           f"thread a {{ {name}({ARGUMENTS[b.operand]}) }}\nthread r {{ rcu_read_lock() }}\n")
+    a = load_text(src).threads[0]
+    assert len(a.steps) - 1 == b.steps       # the thread's steps, less its return step
 
 
 def test_keywords_are_the_grammars():
@@ -237,7 +259,7 @@ def test_keywords_are_the_grammars():
         expect in local assert await return if else while choose or atomic and not true
         false""".split())
     assert OPTION_WORDS == frozenset("refs exit release done proved violated".split())
-    assert V.SOFT_DECL_KEYWORDS == ("workqueue", "work", "timer")
+    assert V.SOFT_DECL_KEYWORDS == ("workqueue", "work", "timer", "delayed_work")
     terminals = {t.name for t in _lark().terminals}
     assert {w.upper() for w in KEYWORDS} <= terminals
 
@@ -270,3 +292,19 @@ def test_a_kernel_name_for_a_query_gets_its_hint(kernel):
     with pytest.raises(SpecError) as e:
         load_text(f"object x\nthread a {{ assert {kernel}(x) }}", "k.mproof")
     assert "modproof writes it " + KERNEL_QUERIES[kernel].format("x") in e.value.diagnostics[0].message
+
+
+KERNEL_BUILTINS = {"schedule_work": "queue_work", "queue_work_on": "queue_work",
+                   "schedule_delayed_work": "queue_delayed_work",
+                   "queue_delayed_work_on": "queue_delayed_work",
+                   "mod_delayed_work_on": "mod_delayed_work", "timer_delete_sync": "del_timer_sync",
+                   "wait_for_completion_timeout": "wait_timeout"}
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNEL_BUILTINS))
+def test_a_kernel_name_for_a_builtin_gets_its_hint(kernel):
+    from modproof.spec.diagnostics import SpecError
+    with pytest.raises(SpecError) as e:
+        load_text(f"work x runs f\nfn f in core {{ }}\nthread a {{ {kernel}(x) }}", "k.mproof")
+    assert (f"the built-in for it is '{KERNEL_BUILTINS[kernel]}', as in {KERNEL_BUILTINS[kernel]}(x)"
+            in e.value.diagnostics[0].message)

@@ -52,44 +52,20 @@ class Lasso:
 
 
 class HangBudget(Exception):
-    """The hang check ran out of states or time."""
+    """The hang check ran out of states or time (`timeout` says which)."""
 
-    def __init__(self, reason: str, states: int):
+    def __init__(self, reason: str, states: int, timeout: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.states = states
-
-
-def may_run_forever(p: Program) -> bool:
-    """Some thread's control flow has a cycle (else every execution is finite)."""
-    for th in p.threads:
-        color: dict[int, int] = {}
-        for root in range(len(th.steps)):
-            if root in color:
-                continue
-            color[root] = 1
-            stack = [(root, iter(th.steps[root].successors()))]
-            while stack:
-                n, it = stack[-1]
-                nxt = next(it, None)
-                if nxt is None:
-                    color[n] = 2
-                    stack.pop()
-                elif nxt == DONE:
-                    continue
-                elif color.get(nxt) == 1:
-                    return True
-                elif nxt not in color:
-                    color[nxt] = 1
-                    stack.append((nxt, iter(th.steps[nxt].successors())))
-    return False
+        self.timeout = timeout
 
 
 def find_hang(p: Program, max_states: int, timeout: Optional[float], start: float) -> Optional[Lasso]:
     """A hang of `p` (NOTE(hang)), or None when there is none.  Assumes no safety
     check is violated (every step taken is a real one).  Raises HangBudget."""
     must = [t for t, th in enumerate(p.threads) if th.must_finish]
-    if not must or not may_run_forever(p):
+    if not must or not p.may_run_forever():
         return None
     n = len(p.threads)
     s0 = S.initial(p)
@@ -102,7 +78,7 @@ def find_hang(p: Program, max_states: int, timeout: Optional[float], start: floa
     queue = deque([0])
     while queue:
         if timeout is not None and time.monotonic() - start > timeout:
-            raise HangBudget(f"timeout after {timeout:g} s", len(states))
+            raise HangBudget(f"timeout after {timeout:g} s", len(states), timeout=True)
         i = queue.popleft()
         s = states[i]
         out, en = [], set()

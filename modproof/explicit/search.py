@@ -12,13 +12,13 @@ from collections import deque
 from dataclasses import replace
 from typing import Optional
 
+from modproof.options import DEFAULT_MAX_STATES
 from modproof.result import (
-    CoverResult, Proved, RawTrace, Stats, Unknown, Unreached, Violated,
+    CoverResult, Proved, RawTrace, Stats, Unknown, UnknownKind, Unreached, Violated,
 )
 from modproof.spec import semantics as S
 from modproof.spec.model import BLOCKING_KINDS, CHECKS, DONE, Program
 
-DEFAULT_MAX_STATES = 2_000_000
 MAX_BURST = 256  # NOTE(ample-proviso)
 
 
@@ -74,13 +74,15 @@ def _check_hang(p: Program, proved: Proved, max_states: int, timeout: Optional[f
     except HangBudget as e:
         return Unknown(f"every safety check holds for all executions, but the hang check ran "
                        f"out: {e.reason}", replace(proved.stats, seconds=time.monotonic() - start),
-                       covers=proved.covers)
+                       covers=proved.covers,
+                       kind=UnknownKind.TIMEOUT if e.timeout else UnknownKind.STATE_BUDGET)
     if lasso is None:
         return proved
     stats = Stats(engine="explicit", method="explicit-state search for a fair cycle "
                   "(strongly connected components)", seconds=time.monotonic() - start,
                   states=lasso.states, depth=len(lasso.steps))
-    return Violated(RawTrace(lasso.steps, "hang", loop=lasso.loop), stats, covers=proved.covers)
+    return Violated(RawTrace(lasso.steps, "hang", loop=lasso.loop), stats, covers=proved.covers,
+                    shortest=False)
 
 
 def _prove_safety(p: Program, max_states: int, timeout: Optional[float], reduce: bool,
@@ -104,7 +106,7 @@ def _prove_safety(p: Program, max_states: int, timeout: Optional[float], reduce:
                        f"{S.ATOMIC_FUEL} iterations in one step (or the block more than "
                        f"{S.ATOMIC_WORK} statements over all its paths)",
                        Stats(engine="explicit", method="explicit-state breadth-first search",
-                             seconds=time.monotonic() - start))
+                             seconds=time.monotonic() - start), kind=UnknownKind.ATOMIC_LIMIT)
 
 
 def _prove_reduced(p: Program, max_states: int, timeout: Optional[float], start: float):
@@ -240,7 +242,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
                 return Violated(best[1], stats(best[2]), covers=cover_results())
             return Unknown(f"timeout after {timeout:g} s with {len(parents)} states explored "
                            "and more to go", stats(max_depth), bound=depth_of[queue[0]],
-                           covers=cover_results())
+                           covers=cover_results(), kind=UnknownKind.TIMEOUT)
         s = queue.popleft()
         d = depth_of[s]
         closed.add(s)
@@ -287,7 +289,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
                         return Violated(best[1], stats(best[2]), covers=cover_results())
                     return Unknown(f"state budget exhausted: more than {max_states} states "
                                    "(raise --max-states)", stats(max_depth), bound=d,
-                                   covers=cover_results())
+                                   covers=cover_results(), kind=UnknownKind.STATE_BUDGET)
                 queue.append(s2)
     if best is not None:
         return Violated(best[1], stats(best[2]), covers=cover_results())

@@ -184,7 +184,13 @@ def _timeline(w: Witness, own_idx: dict[str, int], pcs) -> tuple[str, list[str]]
     cells += [f'<div class="lane-head" style="grid-column:{c}">{_e(t)}</div>' for t, c in lane.items()]
     drawn: list[str] = []
     row = 2
-    for s in w.steps:
+    for i, s in enumerate(w.steps):
+        if w.loop is not None and i == w.loop:
+            # A hang: a marker across the lanes where the loop that repeats for ever starts.
+            cells.append(f'<div class="marker m-loop" style="grid-row:{row}"><span>loop: steps '
+                         f'{w.loop + 1} to {len(w.steps)} repeat for ever</span></div>')
+            drawn.append("loop")
+            row += 1
         cells.append(_step_box(s, row, lane[s.thread], own_idx[s.owner]))
         row += 1
         for k, _, b in s.changes:
@@ -230,7 +236,7 @@ def render(w: Witness, program=None) -> str:
     legend = "".join(f'<span class="key own-{own_idx[o]}"><i></i>{_e(o)}'
                      f'{"" if o == "core" else " <span class=muted>module</span>"}</span>'
                      for o in owners)
-    legend += "".join(f'<span class="key mk-{b}"><i></i>module {b}</span>' for b in drawn)
+    legend += "".join(f'<span class="key mk-{b}"><i></i>module {b}</span>' for b in drawn if b != "loop")
     last = w.steps[-1] if w.steps else None
     n = w.length
     title = f"{w.file}: violated {w.check}"
@@ -351,6 +357,7 @@ color:var(--muted)}
 font-weight:600}
 .step.in-unloading{border-style:dashed;border-left-style:solid}
 .step.violation{background:var(--redbg);border:2px solid var(--red);border-left:6px solid var(--red)}
+.marker.m-loop span{border-color:var(--red);color:var(--red)}
 .step.violation .chip{background:var(--red)}
 .vtag{color:var(--red);font-weight:700;font-size:11.5px;letter-spacing:.02em}
 .marker{grid-column:2 / -1;position:relative;z-index:2;height:22px;display:flex;align-items:center}

@@ -111,6 +111,7 @@ def witness_to_itf(w: Witness) -> dict:
         },
         "vars": list(VARS),
         "states": states,
+        **({"loop": w.loop} if w.loop is not None else {}),
     }
 
 
@@ -127,5 +128,6 @@ def render(w: Witness, program=None) -> str:
     return ("{\n"
             f'  "#meta": {obj(t["#meta"], "  ")},\n'
             f'  "vars": {one(t["vars"])},\n'
-            f'  "states": [\n{states}\n  ]\n'
-            "}\n")
+            f'  "states": [\n{states}\n  ]'
+            + (f',\n  "loop": {t["loop"]}\n' if "loop" in t else "\n")
+            + "}\n")

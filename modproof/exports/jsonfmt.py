@@ -36,6 +36,8 @@ def witness_to_json(w: Witness) -> dict:
     }
     if w.deferred_release:   # replay must lower the file the same way
         out["deferred_release"] = True
+    if w.loop is not None:   # a hang: the steps from this index on repeat for ever
+        out["loop"] = w.loop + 1
     return out
 
 
@@ -96,7 +98,7 @@ def result_to_json(program, r: Result, expect_met=None) -> dict:
         out.update(scope="bounded", bound=r.witness.length, check=r.check, steps=r.witness.length,
                    message=r.witness.message, witness=witness_to_json(r.witness))
     elif isinstance(r, Unknown):
-        out.update(scope="bounded", bound=r.bound, reason=r.reason)
+        out.update(scope="bounded", bound=r.bound, reason=r.reason, kind=r.kind.value)
     if program.expect is not None:
         exp = program.expect
         out["expect"] = {"verdict": exp.verdict, "check": exp.check, "matched": expect_met}

@@ -17,6 +17,8 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from typing import Iterable, Optional
 
+from modproof import ci_result
+
 # Characters XML 1.0 cannot carry (a diagnostic may quote a line with a NUL byte).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -45,11 +47,9 @@ def ci_to_junit(results, root: Optional[str] = None, suite: str = "modproof",
                 properties: Iterable[tuple[str, str]] = ()) -> str:
     """The JUnit XML document of a CI run.
 
-    `results` is a `modproof.ci.CiRun` (files it did not reach become skipped
-    testcases) or an iterable of `FileResult`s."""
-    from modproof import ci
-
-    if isinstance(results, ci.CiRun):
+    `results` is a `modproof.ci_result.CiRun` (files it did not reach become
+    skipped testcases) or an iterable of `FileResult`s."""
+    if isinstance(results, ci_result.CiRun):
         rows = list(zip(results.files, results.results))
         total = results.seconds
         interrupted = results.interrupted
@@ -60,8 +60,8 @@ def ci_to_junit(results, root: Optional[str] = None, suite: str = "modproof",
     done = [r for _, r in rows if r is not None]
     counts = {
         "tests": len(rows),
-        "failures": sum(1 for r in done if r.status == ci.FAIL),
-        "errors": sum(1 for r in done if r.status == ci.ERROR),
+        "failures": sum(1 for r in done if r.status == ci_result.FAIL),
+        "errors": sum(1 for r in done if r.status == ci_result.ERROR),
         "skipped": len(rows) - len(done),
     }
     top = ET.Element("testsuites", name=suite, time=f"{total:.3f}",
@@ -81,12 +81,13 @@ def ci_to_junit(results, root: Optional[str] = None, suite: str = "modproof",
             why = "the run was interrupted before this file" if interrupted else "not run"
             ET.SubElement(tc, "skipped", message=why)
             continue
-        if r.status == ci.FAIL:
+        if r.status == ci_result.FAIL:
             el = ET.SubElement(tc, "failure", message=_clean(r.reason), type="expectation-mismatch")
             el.text = _clean(r.detail)
-        elif r.status == ci.ERROR:
-            kind = {ci.INPUT_ERROR: "input-error", ci.MISSING_EXPECT: "missing-expect",
-                    ci.INTERNAL_ERROR: "internal-error"}.get(r.error, "error")
+        elif r.status == ci_result.ERROR:
+            kind = {ci_result.INPUT_ERROR: "input-error",
+                    ci_result.MISSING_EXPECT: "missing-expect",
+                    ci_result.INTERNAL_ERROR: "internal-error"}.get(r.error, "error")
             el = ET.SubElement(tc, "error", message=_clean(r.reason), type=kind)
             el.text = _clean(r.detail)
         else:

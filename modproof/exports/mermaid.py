@@ -83,7 +83,10 @@ def render(w: Witness, program=None) -> str:
         out.append(f"    Note over {first}: the initial state violates {escape(w.check)}<br/>"
                    f"{escape(w.message)}")
         return "\n".join(out) + "\n"
-    for s in w.steps:
+    for i, s in enumerate(w.steps):
+        if w.loop is not None and i == w.loop:
+            # A hang: the steps from here on repeat for ever (a lasso).
+            out.append(f"    loop steps {w.loop + 1} to {len(w.steps)} repeat for ever")
         me, to = ids["thread", s.thread], ids["owner", s.owner]
         lines = [escape(s.statement)]
         if informative_detail(s):
@@ -106,4 +109,6 @@ def render(w: Witness, program=None) -> str:
         else:
             out.append(f"    {me}->>{to}: {text}")
         out += _unload_notes(s, ids)
+    if w.loop is not None:
+        out.append("    end")
     return "\n".join(out) + "\n"

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import quote
 
-from modproof import __version__
+from modproof import __version__, ci_result
 from modproof.spec.model import CHECKS, Program
 from modproof.witness import Witness, WitnessStep, show_value
 
@@ -134,6 +134,17 @@ RULES: dict[str, tuple[str, str, str]] = {
         "Check what each blocked thread waits for in the last state: complete the completion "
         "on every path (including error paths), take locks in one global order, and drop "
         "every module reference before the unload that waits for it."),
+    "hang": (
+        "A thread that must finish never does, though other threads keep running.",
+        "Some fair infinite execution (every thread that can move again and again does) "
+        "never lets a thread that must finish finish: it is blocked for good, for example "
+        "holding a lock the work it flushes is waiting for, or it loops for ever, while "
+        "other threads (a polling timer, a re-queued work item) keep the system moving, so "
+        "there is no deadlock. The witness is a lasso: steps to a loop that repeats for ever.",
+        "Read what the hung thread waits for in the loop and which thread should have given "
+        "it: break the cycle of waits (do not flush or wait for work while holding a lock it "
+        "takes), stop the self-re-arming timer or work before waiting for it, or declare a "
+        "thread that runs for ever by design `service`."),
     INPUT_ERROR: (
         "The file does not parse or check.",
         "The .mproof file has a syntax error, refers to something not declared, or breaks "
@@ -360,32 +371,22 @@ def code_flow(w: Witness, root: Optional[str] = None) -> dict:
     return {"message": {"text": w.message}, "threadFlows": flows}
 
 
-def _violation_site(w: Witness, program: Optional[Program]) -> tuple[int, int, str]:
-    """(line, col, statement text) of the violation, for its location and fingerprint."""
-    if w.steps:
+def _violation_site(w: Witness) -> tuple[int, int, str]:
+    """(line, col, statement text) of the violation, for its location and fingerprint:
+    the site replay recorded (for a witness of no steps, the invariant false in the
+    initial state, or where a thread is blocked in an initial deadlock)."""
+    if w.site is not None:
+        return w.site.line, w.site.col, w.site.text
+    if w.steps:   # a witness made by hand
         last = next((s for s in reversed(w.steps) if s.violation), w.steps[-1])
         return last.line, last.col, last.statement
-    if program is not None and w.check == "invariant":
-        from modproof.spec import semantics as S
-        inv = S.invariant_violation(program, S.initial(program))
-        if inv is not None:
-            return inv.span.line, inv.span.col, f"invariant {inv.name}: {inv.text}"
-    if program is not None and w.check == "deadlock":
-        # Deadlocked from the start: where the first unfinished thread is blocked.
-        from modproof.spec import semantics as S
-        s0 = S.initial(program)
-        for t in range(len(program.threads)):
-            st = S.current_step(program, s0, t)
-            if st is not None and not st.idle:
-                return st.span.line, st.span.col, st.text
     return 0, 0, ""
 
 
-def violation_result(w: Witness, program: Optional[Program], root: Optional[str] = None,
-                     path: Optional[str] = None) -> dict:
+def violation_result(w: Witness, root: Optional[str] = None, path: Optional[str] = None) -> dict:
     """The SARIF result of one violation, with its code flows."""
     path = path or w.file
-    line, col, text = _violation_site(w, program)
+    line, col, text = _violation_site(w)
     res = {
         "ruleId": w.check,
         "ruleIndex": RULE_IDS.index(w.check) if w.check in RULE_IDS else -1,
@@ -402,9 +403,10 @@ def violation_result(w: Witness, program: Optional[Program], root: Optional[str]
 
 def witness_to_sarif(witness: Witness, program: Optional[Program] = None,
                      root: Optional[str] = None) -> dict:
-    """A SARIF log: one run, one result, the witness as its code flows."""
+    """A SARIF log: one run, one result, the witness as its code flows.  (`program`,
+    which every export takes, is not needed: the witness knows where it is.)"""
     root = root or os.getcwd()
-    return _log(_run([violation_result(witness, program, root)], root))
+    return _log(_run([violation_result(witness, root)], root))
 
 
 # --------------------------------------------------------------------------- CI runs
@@ -417,13 +419,12 @@ def _result(rule: str, message: str, location: dict, fingerprint: dict, **extra)
 
 
 def file_results(fr, root: Optional[str] = None) -> list[dict]:
-    """The SARIF results of one `modproof.ci.FileResult` (none for a clean pass)."""
-    from modproof import ci
+    """The SARIF results of one `modproof.ci_result.FileResult` (none for a clean pass)."""
     from modproof.result import Violated
 
     uri = artifact_location(fr.path, root)["uri"]
     out: list[dict] = []
-    if fr.error == ci.INPUT_ERROR:
+    if fr.error == ci_result.INPUT_ERROR:
         if not fr.diagnostics:
             return [_result(INPUT_ERROR, fr.reason, _location(fr.path, root),
                             _fingerprint(uri, INPUT_ERROR, fr.reason))]
@@ -434,25 +435,25 @@ def file_results(fr, root: Optional[str] = None) -> list[dict]:
             out.append(_result(INPUT_ERROR, d.message, _span_location(fr.path, root, d.span),
                                _fingerprint(uri, INPUT_ERROR, d.message), **extra))
         return out
-    if fr.error == ci.INTERNAL_ERROR:
+    if fr.error == ci_result.INTERNAL_ERROR:
         return [_result(INTERNAL_ERROR, fr.reason, _location(fr.path, root),
                         _fingerprint(uri, INTERNAL_ERROR, fr.reason))]
     program, r = fr.program, fr.result
     exp = program.expect if program is not None else None
     if isinstance(r, Violated):
-        res = violation_result(r.witness, program, root, path=fr.path)
-        if fr.status == ci.OK:
+        res = violation_result(r.witness, root, path=fr.path)
+        if fr.status == ci_result.OK:
             res["suppressions"] = [{
                 "kind": "inSource", "status": "accepted",
                 "justification": f"the file expects it: 'expect {fr.expected}'"}]
         res["properties"]["expected"] = fr.expected or None
         out.append(res)
-    if fr.error == ci.MISSING_EXPECT:
+    if fr.error == ci_result.MISSING_EXPECT:
         out.append(_result(EXPECTATION_MISMATCH, f"{fr.path} has no expect line, so its verdict "
                            f"({fr.got}) cannot be checked", _location(fr.path, root, 1, 1),
                            _fingerprint(uri, EXPECTATION_MISMATCH, "missing")))
-    elif fr.status == ci.FAIL and not (isinstance(r, Violated) and exp is not None
-                                       and exp.verdict == "proved"):
+    elif fr.status == ci_result.FAIL and not (isinstance(r, Violated) and exp is not None
+                                              and exp.verdict == "proved"):
         # expected a violation and got none, or another one; unknown; an unreached cover
         loc = (_span_location(fr.path, root, exp.span) if exp is not None
                else _location(fr.path, root))
@@ -473,17 +474,15 @@ def file_results(fr, root: Optional[str] = None) -> list[dict]:
 def ci_to_sarif(results, root: Optional[str] = None) -> dict:
     """A SARIF log of a CI run: one run, the results of every file in order.
 
-    `results` is a `modproof.ci.CiRun` or an iterable of `FileResult`s (None
+    `results` is a `modproof.ci_result.CiRun` or an iterable of `FileResult`s (None
     entries, files not run, are skipped)."""
-    from modproof import ci
-
     root = root or os.getcwd()
     interrupted = bool(getattr(results, "interrupted", False))
     items = [r for r in getattr(results, "results", results) if r is not None]
     out: list[dict] = []
     for fr in items:
         out += file_results(fr, root)
-    internal = [fr for fr in items if fr.error == ci.INTERNAL_ERROR]
+    internal = [fr for fr in items if fr.error == ci_result.INTERNAL_ERROR]
     invocation = {"executionSuccessful": not internal and not interrupted,
                   "properties": {"files": len(items),
                                  "passed": sum(1 for fr in items if fr.passed),

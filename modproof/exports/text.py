@@ -1,7 +1,7 @@
 """The human-readable rendering: the verdict, what exactly was proved, and the witness."""
 from __future__ import annotations
 
-from modproof.result import Proved, Result, Violated
+from modproof.result import Proved, Result, Unknown, Violated
 from modproof.spec.model import Program
 from modproof.witness import Witness, show_value
 
@@ -17,7 +17,9 @@ def witness_text(w: Witness) -> str:
     tw = max(len(s.thread) for s in w.steps)
     ow = max(len(_owner(s)) for s in w.steps)
     out = []
-    for s in w.steps:
+    for i, s in enumerate(w.steps):
+        if w.loop is not None and i == w.loop:
+            out.append(f"  ---- loop: steps {w.loop + 1} to {len(w.steps)} repeat for ever ----")
         mark = "!" if s.violation else " "
         loc = f"{s.line}:{s.col}"
         head = f"{mark}{s.index:3d}  {s.thread:<{tw}}  {_owner(s):<{ow}}  {loc:>6}  {s.statement}"
@@ -51,8 +53,14 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
         lines.append(f"  method: {r.stats.method} ({r.stats.engine} engine)")
     elif isinstance(r, Violated):
         w = r.witness
-        how = "(shortest)" if r.shortest else "(not necessarily shortest: found under partial-order reduction)"
-        lines.append(f"{name}: violated {r.check} in {w.length} step{'s' if w.length != 1 else ''} {how}")
+        if w.loop is not None:
+            how = "(the shortest lasso)" if r.shortest else "(not necessarily the shortest lasso)"
+            lines.append(f"{name}: violated {r.check}: {_steps(w.loop)} to a loop of "
+                         f"{_steps(w.length - w.loop)} that repeats for ever {how}")
+        else:
+            how = ("(shortest)" if r.shortest
+                   else "(not necessarily shortest: found under partial-order reduction)")
+            lines.append(f"{name}: violated {r.check} in {_steps(w.length)} {how}")
         lines.append(f"  {w.message}")
         lines.append(f"  method: {r.stats.method} ({r.stats.engine} engine)")
     else:
@@ -78,6 +86,12 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
         elif isinstance(r, Proved) and r.scope == "all-executions":
             lines.append(f"  cover {c.name}: NOT reached: no execution reaches it; "
                          "the proof is vacuous")
+        elif isinstance(r, Violated):
+            lines.append(f"  cover {c.name}: NOT reached by the executions explored before the "
+                         "violation was found (the search stops there)")
+        elif isinstance(r, Unknown):
+            lines.append(f"  cover {c.name}: NOT reached within the explored executions "
+                         "(nothing is proved)")
         else:
             lines.append(f"  cover {c.name}: NOT reached within the explored executions; "
                          "the proof may be vacuous")

@@ -16,17 +16,27 @@ describes the design; in short:
   end state, i.e. `deadlock`).
 * Every check is an `assert` on a line of its own, with a comment
   `/* CHECK: what */`; the line that `spin -t` names maps back to the check.
-  `code-after-unload` is the first statement after the guard.
+  `code-after-unload` is the first statement after the guard; then
+  `use-after-unload` where the step touches storage that lives in a module
+  (a primitive on it, a query of it that evaluation reaches, with C's short
+  circuit), and inside `atomic` before each statement that touches
+  (NOTE(touch)).
+* A `service` thread is at a valid end state (label `end_S<id>`) at every step, as
+  an idle worker is at its wait for work: neither is part of a deadlock.
 * `atomic` blocks without `await` are translated statement by statement; blocks
   with `await` (enabled only when some path through them passes all its awaits)
   become one guarded option per path, with the path condition computed by
   symbolic execution over the state before the step.
-* A loop inside `atomic` may run at most vocabulary.ATOMIC_LOOP_LIMIT
-  iterations in one step; past it modproof says unknown, and so must Spin's
-  answer: a block written statement by statement counts its iterations and
-  asserts the limit with the pseudo-check `atomic-loop-limit` (a violation of
-  it means unknown), and the paths of a block with `await` are refused
-  (`PromelaUnsupported`) when they may run more (NOTE(atomic-loop-limit)).
+* A path through an `atomic` block may run at most
+  vocabulary.ATOMIC_LOOP_LIMIT loop iterations in one step; past it modproof
+  says unknown, and so must Spin's answer: a block written statement by
+  statement counts its iterations and asserts the limit with the pseudo-check
+  `atomic-loop-limit` (vocabulary.ATOMIC_LIMIT_CHECK; a violation of it means
+  unknown), and the paths of a block with `await` are refused
+  (`PromelaUnsupported`) when one may run more (NOTE(atomic-loop-limit)).
+* The liveness check `hang` is not carried (NOTE(hang) in generate.py): the
+  model is for the safety checks (`CARRIED`), and a model whose only
+  violation is a hang passes in Spin.
 * `done` after `complete_all` (UINT_MAX) is stored as -1; comparisons that may
   see it are split on `done == -1` and decided with the mathematical value.
 
@@ -41,10 +51,10 @@ expressions as terms, what each primitive checks and does), `paths.py` (the
 paths through an atomic block with `await`), `generate.py` (the model).
 """
 from modproof.exports.promela.generate import (
-    CHECK_COMMENT, LOOP_LIMIT, check_of_line, program_to_promela,
+    CARRIED, CHECK_COMMENT, LOOP_LIMIT, check_of_line, program_to_promela,
 )
 from modproof.exports.promela.paths import MAX_PATHS, MAX_UNROLL
 from modproof.exports.promela.terms import PromelaUnsupported, Term, emit, simplify
 
-__all__ = ["CHECK_COMMENT", "LOOP_LIMIT", "MAX_PATHS", "MAX_UNROLL", "PromelaUnsupported", "Term",
+__all__ = ["CARRIED", "CHECK_COMMENT", "LOOP_LIMIT", "MAX_PATHS", "MAX_UNROLL", "PromelaUnsupported", "Term",
            "check_of_line", "emit", "program_to_promela", "simplify"]

@@ -5,22 +5,32 @@ the design.  `program_to_promela` writes the file: the globals of `state.py`'s
 layout, an `inline check_invariants()`, one `proctype` per thread with one
 labelled `atomic` per step, and `init`.
 
-NOTE(atomic-loop-limit): modproof gives up (unknown) on an atomic step whose
-loops run more than vocabulary.ATOMIC_LOOP_LIMIT iterations, counted over all
-the ways through the block (the reference semantics runs every branch of every
-`choose`); Spin would run a Promela `do` for ever.  A block written statement
-by statement counts its iterations in `atomic_iters` and asserts the limit
-with the pseudo-check LOOP_LIMIT (`atomic-loop-limit`), which a reader of
+NOTE(touch): use-after-unload is judged where the touch happens, as the
+reference semantics runs the step: after the guard and code-after-unload, one
+assertion per primitive on storage in a module and per query of such storage
+that evaluating the step's expression reaches, in C's evaluation order, each
+under the condition that evaluation reaches it (`!(left && mstate_m == GONE)`
+for a query on the right of `and`).  Inside an atomic block written statement
+by statement, each statement's touches are asserted just before it runs (a
+loop's test before each evaluation), so the first statement that touches gone
+storage ends the block; the paths of a block with `await` carry them in their
+conditions (`paths.py`).
+
+NOTE(atomic-loop-limit): modproof gives up (unknown) on an atomic step one of
+whose paths runs more than vocabulary.ATOMIC_LOOP_LIMIT loop iterations (each
+`choose` branch counts on from the count where it starts).  Spin would run a
+Promela `do` for ever.  A block written statement by statement counts its
+iterations in `atomic_iters` (0 between steps) and asserts the limit with the
+pseudo-check LOOP_LIMIT (vocabulary.ATOMIC_LIMIT_CHECK), which a reader of
 Spin's answer takes as unknown; `only` never silences it.  One Spin execution
-follows one way through the block, so after a `choose` an iteration counts for
-as many ways as that point of the block stands for (`atomic_weight`, the
-product of the branch counts of the chooses passed, capped above the limit).
-The ways through a `choose` run at most its branch count times the iterations
-of its busiest branch, so the heaviest way counts at least what modproof
-counts: where modproof gives up, some Spin execution fails that assertion.
-Not conversely when the branches are unbalanced: then Spin may say unknown
-where modproof answers.  A block without `choose` is counted exactly.  Blocks
-written as their paths are counted by the enumerator (`paths.py`).
+follows one path through the block, so the count is exact: where modproof
+gives up, some Spin execution fails that assertion, and no other does.
+Blocks written as their paths are counted by the enumerator (`paths.py`).
+
+NOTE(hang): the liveness check `hang` (vocabulary.LIVENESS_CHECKS) is not
+carried: it needs strong fairness per thread, and Spin's fairness (`pan -f`)
+is weak.  The model is for the safety checks; a model whose only violation
+is a hang passes in Spin.
 """
 from __future__ import annotations
 
@@ -28,16 +38,20 @@ import re
 from typing import Optional
 
 from modproof.exports.promela.paths import atomic_paths, needs_paths
-from modproof.exports.promela.state import MODULE_STATES, Layout
-from modproof.exports.promela.terms import SAT, PromelaUnsupported, emit, fits
+from modproof.exports.promela.state import MODULE_STATES, Layout, Touch
+from modproof.exports.promela.terms import FALSE, SAT, TRUE, PromelaUnsupported, emit, fits, simplify
 from modproof.spec.model import (
     CHECKS, CORE, DONE, PRIMITIVE_OF, UINT_MAX, AAssert, AAssign, AChoose, AIf, AOp, AWhile,
     Program, Step, StepKind, Thread, VarRef, atomic_statements,
 )
-from modproof.spec.vocabulary import ATOMIC_LOOP_LIMIT
+from modproof.spec.vocabulary import (
+    ATOMIC_LIMIT_CHECK, ATOMIC_LOOP_LIMIT, CODE_AFTER_UNLOAD, LIVENESS_CHECKS, USE_AFTER_UNLOAD,
+)
 
 CHECK_COMMENT = re.compile(r"/\*\s*([a-z]+(?:-[a-z]+)*):")
-LOOP_LIMIT = "atomic-loop-limit"    # the pseudo-check of NOTE(atomic-loop-limit): unknown
+LOOP_LIMIT = ATOMIC_LIMIT_CHECK     # the pseudo-check of NOTE(atomic-loop-limit): unknown
+# Checks of the language the export carries: the safety checks (NOTE(hang)).
+CARRIED = tuple(c for c in CHECKS if c not in LIVENESS_CHECKS)
 
 
 def _ident(s: str) -> str:
@@ -62,15 +76,16 @@ class _Gen:
         self.lay = Layout(p)
         self.only = only
         self.in_init = False
+        self.th: Optional[Thread] = None    # the thread being written
         self.lines: list[str] = []
-        # NOTE(atomic-loop-limit): the blocks written statement by statement that
-        # count their loop iterations, and those of them that weigh them.
-        counted = [st.body for th in p.threads for st in th.steps
-                   if st.kind is StepKind.ATOMIC and not needs_paths(st.body)
-                   and _has(st.body, AWhile)]
-        self.counting = bool(counted)
-        self.weighing = any(_has(body, AChoose) for body in counted)
-        self.weight: Optional[str] = None   # inside such a block: what an iteration counts
+        # NOTE(atomic-loop-limit): some block written statement by statement counts
+        # its loop iterations.
+        self.counting = any(st.kind is StepKind.ATOMIC and not needs_paths(st.body)
+                            and _has(st.body, AWhile) for th in p.threads for st in th.steps)
+        # NOTE(touch): inside an atomic step, whether its statements are judged for
+        # touches (the step uses storage at all), and the step's text.
+        self.judge = False
+        self.stmt_text = ""
 
     # ------------------------------------------------------------------ output helpers
 
@@ -90,7 +105,7 @@ class _Gen:
     def count_iteration(self, indent: int, th: Thread, loop: AWhile) -> None:
         """NOTE(atomic-loop-limit): one more iteration of a loop of the current atomic
         step, which must not pass the limit (never silenced: it makes the answer unknown)."""
-        self.out(indent, f"atomic_iters = atomic_iters + {self.weight};")
+        self.out(indent, "atomic_iters = atomic_iters + 1;")
         self.out(indent, f"assert(atomic_iters <= {ATOMIC_LOOP_LIMIT}); /* {LOOP_LIMIT}: "
                          f"{_comment(th.name)}: the loop at line {loop.span.line} runs more than "
                          f"{ATOMIC_LOOP_LIMIT} iterations in one atomic step: unknown */")
@@ -98,7 +113,16 @@ class _Gen:
     def jump(self, indent: int, target: int, changes_globals: bool) -> None:
         if changes_globals and self.p.invariants:
             self.out(indent, "check_invariants();")
-        self.out(indent, "goto end_done" if target == DONE else f"goto S{target}")
+        self.out(indent, f"goto {self.label(self.th, target)}")
+
+    @staticmethod
+    def label(th: Thread, target: int) -> str:
+        """The label of step `target` of `th`: S<id>, or end_S<id> where the thread
+        is at a valid end state (semantics.deadlocked: an idle worker waiting for
+        work, every point of a `service` thread); end_done once finished."""
+        if target == DONE:
+            return "end_done"
+        return f"end_S{target}" if th.service or th.steps[target].idle else f"S{target}"
 
     # ------------------------------------------------------------------ the file
 
@@ -109,10 +133,17 @@ class _Gen:
         o(0, "   (modproof.exports.promela) from the lowered program: one proctype per thread,")
         o(0, "   one labelled atomic block per step (label S<step id>), guard first.")
         o(0, "   Each assert names the modproof check it stands for in its comment:")
-        o(0, "     code-after-unload, get-after-release, put-after-release,")
+        o(0, "     code-after-unload, use-after-unload, get-after-release, put-after-release,")
         o(0, "     module-refcount-underflow, module-get-after-unload, unlock-not-held,")
         o(0, "     assertion, invariant; deadlock is Spin's 'invalid end state'")
-        o(0, "     (a finished thread waits at its valid end label end_done).")
+        o(0, "     (a finished thread waits at its valid end label end_done; the steps")
+        o(0, "     of an idle worker's wait for work and of a service thread are")
+        o(0, "     labelled end_S<step id>: valid end states too).")
+        o(0, f"   {LOOP_LIMIT} is no check: its violation means modproof's answer")
+        o(0, "     is unknown (an atomic step past its loop limit).")
+        o(0, "   Not carried: hang (a liveness check under strong fairness per thread;")
+        o(0, "     Spin's fairness is weak). A model whose only violation is a hang")
+        o(0, "     passes here.")
         o(0, "   done == -1 stands for UINT_MAX (after complete_all); ints are 32-bit here.")
         o(0, "   Run: spin -a model.pml && cc -DSAFETY -o pan pan.c && ./pan -m100000")
         o(0, "        spin -t -p model.pml    # replay a trail */")
@@ -142,9 +173,6 @@ class _Gen:
         if self.counting:
             o(0, "int  atomic_iters = 0;  /* loop iterations of the atomic step running; 0 between "
                  "steps */")
-        if self.weighing:
-            o(0, "int  atomic_weight = 1;  /* how many of its ways the current one stands for, "
-                 f"at most {ATOMIC_LOOP_LIMIT + 1}; 1 between steps */")
         o(0, "")
         if p.invariants:
             o(0, "inline check_invariants() {")
@@ -181,12 +209,13 @@ class _Gen:
             typ = "bool" if isinstance(sl.init, bool) else "int "
             where = f"fn {sl.fn}" if sl.fn else "thread body"
             o(1, f"{typ} {self.lay.local(th, s)} = {_lit(sl.init)};  /* local of {where} */")
+        self.th = th
         if th.steps and th.entry != 0:
-            o(1, f"goto S{th.entry};")
+            o(1, f"goto {self.label(th, th.entry)};")
         for n, st in enumerate(th.steps):
             self.step(t, th, st)
             if n == 0 and self.only is not None:
-                # Spin wants "Label: { ... } unless { ... }": the first label outside.
+                # Spin wants "Label: { ... } unless { ... }": the label outside.
                 self.lines.insert(self._step_start + 1, "    {")
         if self.only is not None:
             o(1, "} unless { stop -> goto end_done }")
@@ -203,11 +232,12 @@ class _Gen:
         owner = p.owner_name(st.owner)
         where = f" in {'/'.join(st.frame)}" if st.frame else ""
         self._step_start = len(self.lines)
-        if st.idle:
-            # A v2 worker waiting for work here is at a valid end state (not a deadlock).
-            o(0, f"end_idle_{st.id}:")
-        o(0, f"S{st.id}:  /* {st.kind.value} '{_comment(st.text)}'{where}, owner {owner}, "
-             f"line {st.span.line} */")
+        # One label (an `unless` block wants one on its first statement): an end
+        # label where the thread is not part of a deadlock.
+        rests = " (idle worker: a valid end state)" if st.idle else \
+            " (service thread: a valid end state)" if th.service else ""
+        o(0, f"{self.label(th, st.id)}:  /* {st.kind.value} '{_comment(st.text)}'{where}, "
+             f"owner {owner}, line {st.span.line}{rests} */")
         k = st.kind
 
         if k is StepKind.ATOMIC and needs_paths(st.body):
@@ -224,6 +254,8 @@ class _Gen:
         if guard is not None:
             o(2, f"{guard} ->")
         self.owner_check(2, t, th, st)
+        if k is not StepKind.ATOMIC:    # inside atomic, statement by statement
+            self.touch_checks(2, th, self.step_touches(th, st), f" in '{_comment(st.text)}'")
         write(self, 2, t, th, st)
         o(1, "}")
 
@@ -315,29 +347,51 @@ class _Gen:
         self.jump(i, st.next, False)
 
     def atomic_step(self, i: int, t: int, th: Thread, st: Step) -> None:
-        if not _has(st.body, AWhile):
-            self.atomic_body(i, t, th, st.body)
-            self.jump(i, st.next, True)
-            return
-        weighs = _has(st.body, AChoose)
-        self.weight = "atomic_weight" if weighs else "1"
+        self.judge, self.stmt_text = bool(st.uses), st.text
         self.atomic_body(i, t, th, st.body)
-        self.weight = None
-        self.out(i, "atomic_iters = 0;")
-        if weighs:
-            self.out(i, "atomic_weight = 1;")
+        self.judge = False
+        if _has(st.body, AWhile):
+            self.out(i, "atomic_iters = 0;")
         self.jump(i, st.next, True)
 
     def owner_check(self, indent: int, t: int, th: Thread, st: Step) -> None:
+        """NOTE(check-order): code-after-unload, the first check of a step taken."""
         if st.owner != CORE:
             m = self.p.modules[st.owner].name
-            self.assertion(indent, f"{self.lay.mstate(st.owner)} != GONE", "code-after-unload",
+            self.assertion(indent, f"{self.lay.mstate(st.owner)} != GONE", CODE_AFTER_UNLOAD,
                            f"{th.name} executes '{st.text}' in module {m}")
-        for kind, x in st.uses:  # v2: storage that lives in a module's memory
-            thing = self.p.objects[x] if kind == "object" else self.p.completions[x]
-            if thing.storage != CORE:
-                self.assertion(indent, f"{self.lay.mstate(thing.storage)} != GONE", "use-after-unload",
-                               f"{th.name} uses {kind} {thing.name} in '{st.text}'")
+
+    def step_touches(self, th: Thread, st: Step) -> list[Touch]:
+        """NOTE(touch): where step `st` (not an atomic one) may touch storage that
+        lives in a module, in order: its primitive's operand, or the queries its
+        expression reaches (a try_ query, the whole condition, is always reached)."""
+        if not st.uses:
+            return []
+        out = []
+        if st.kind in PRIMITIVE_OF:
+            touch = self.lay.prim_touch(st.kind, st.operand)
+            if touch is not None:
+                out.append(touch)
+        if st.expr is not None:
+            out += self.lay.touches(st.expr, self.lay.env(th), th)
+        return out
+
+    def touch_checks(self, indent: int, th: Thread, touches: list[Touch], text: str = "") -> None:
+        """NOTE(touch): one use-after-unload assertion per touch, in order, each over
+        the current state: the module is not gone, or the touch is not reached."""
+        for touch in touches:
+            reach = simplify(touch.reach)
+            if reach == FALSE:
+                continue
+            m = self.lay.mstate(touch.home)
+            cond = f"{m} != GONE" if reach == TRUE else f"!({emit(reach)} && {m} == GONE)"
+            self.assertion(indent, cond, USE_AFTER_UNLOAD,
+                           f"{th.name} uses {self.lay.touch_what(touch)}{text}")
+
+    def atomic_touches(self, i: int, th: Thread, a, touches: list[Touch]) -> None:
+        """The touches of statement `a` of the atomic block being written."""
+        if self.judge:
+            self.touch_checks(i, th, touches, f" in '{_comment(self.stmt_text)}' (line {a.span.line})")
 
     def inits(self, indent: int, th: Thread, st: Step) -> None:
         for slot, v in st.inits:
@@ -360,10 +414,13 @@ class _Gen:
         o = self.out
         if not body:
             o(i, "skip;")
+        live = self.lay.env(th)
         for a in body:
             if isinstance(a, AOp):
                 if self.lay.in_atomic(a).blocks:
                     raise AssertionError(f"{a.kind.value} can block: the block needs its paths")
+                touch = self.lay.prim_touch(a.kind, a.operand)
+                self.atomic_touches(i, th, a, [touch] if touch else [])
                 chk = self.lay.check_of(a.kind, a.operand, t)
                 if chk:
                     self.assertion(i, emit(chk[1]), chk[0], f"{th.name}: {chk[2]} (in atomic, "
@@ -371,11 +428,14 @@ class _Gen:
                 for e in self.lay.effect_text(a.kind, a.operand, t):
                     o(i, e + ";")
             elif isinstance(a, AAssign):
+                self.atomic_touches(i, th, a, self.lay.touches(a.value, live, th))
                 o(i, f"{self.lay.lvalue(th, a.target)} = {self.lay.live(a.value, th)};")
             elif isinstance(a, AAssert):
+                self.atomic_touches(i, th, a, self.lay.touches(a.cond, live, th))
                 self.assertion(i, self.lay.live(a.cond, th), "assertion",
                                f"{th.name}: assert at line {a.span.line} (in atomic)")
             elif isinstance(a, AIf):
+                self.atomic_touches(i, th, a, self.lay.touches(a.cond, live, th))
                 o(i, "if")
                 self.option_on(i, a.cond, th)
                 self.atomic_body(i + 1, t, th, a.then)
@@ -383,22 +443,23 @@ class _Gen:
                 self.atomic_body(i + 1, t, th, a.orelse)
                 o(i, "fi;")
             elif isinstance(a, AWhile):
+                # The test touches each time it is evaluated: before the loop and
+                # after each iteration.
+                touches = self.lay.touches(a.cond, live, th)
+                self.atomic_touches(i, th, a, touches)
                 o(i, "do")
                 # pan rejects a do option that is always true as an "unconditional
                 # self-loop"; the count keeps it below the limit anyway.
                 self.option_on(i, a.cond, th, true_as=f"atomic_iters <= {ATOMIC_LOOP_LIMIT}")
                 self.count_iteration(i + 1, th, a)
                 self.atomic_body(i + 1, t, th, a.body)
+                self.atomic_touches(i + 1, th, a, touches)
                 o(i, ":: else -> break")
                 o(i, "od;")
             elif isinstance(a, AChoose):
                 o(i, "if")
                 for b in a.branches:
                     o(i, ":: true ->")
-                    if self.weight == "atomic_weight":
-                        n, cap = len(a.branches), ATOMIC_LOOP_LIMIT + 1
-                        o(i + 1, f"atomic_weight = ((atomic_weight * {n} > {ATOMIC_LOOP_LIMIT}) -> "
-                                 f"{cap} : atomic_weight * {n});")
                     self.atomic_body(i + 1, t, th, b)
                 o(i, "fi;")
             else:
@@ -412,7 +473,7 @@ class _Gen:
         enabled exactly when some path is, with no partial effects; the option
         then runs the path's effects and ends in its check or its jump."""
         o = self.out
-        paths = atomic_paths(self.lay, t, th, st.body)
+        paths = atomic_paths(self.lay, t, th, st.body, judge=bool(st.uses), text=st.text)
         o(1, f"atomic {{  /* {len(paths)} path(s) through the block */")
         if not paths:
             o(2, "false  /* no path passes its awaits */")
@@ -459,9 +520,12 @@ def program_to_promela(program: Program, only: Optional[str] = None) -> str:
     the others, when violated, end the execution silently, as a violation ends
     it in modproof.  Then Spin answers whether `only` is reachable as the first
     violation of some execution; for a check other than deadlock, run pan with
-    -E (no invalid-end-state reports)."""
+    -E (no invalid-end-state reports).  `hang` is not carried (NOTE(hang)): it
+    raises ValueError, as an unknown check does."""
     if only is not None and only not in CHECKS:
         raise ValueError(f"unknown check {only!r}")
+    if only is not None and only not in CARRIED:
+        raise ValueError(f"the Promela export does not carry {only} (NOTE(hang))")
     return _Gen(program, only).program()
 
 

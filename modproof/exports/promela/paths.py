@@ -14,27 +14,37 @@ effects and ends in its check or its jump.
 times (its trip count is not fixed by the block itself), and more than
 MAX_PATHS paths.  Both are limits of this translation, not of the language.
 
+NOTE(touch): the statements are judged in order as the block runs.  Before
+each statement, for each place it may touch storage that lives in a module
+(a primitive's operand, a query its expression reaches under C's evaluation
+order), a path ends there in use-after-unload when that module is gone, and
+the others go on with the module not gone.  A blocking primitive that is not
+enabled and an `await` that does not hold touch nothing: their touches are
+judged only on the paths where they pass.
+
 NOTE(atomic-loop-limit): the language's limit is vocabulary.ATOMIC_LOOP_LIMIT
-iterations in one atomic step, counted as the reference semantics runs the
-step: over all the ways through the block (every branch of every `choose`),
-up to where each stops.  The enumeration meets every iteration that any state
-before the step can run (and more: it follows both sides of a test it cannot
-decide, and goes on past awaits and checks), so when it counts no more than the
-limit, the reference never gives up on this step; when it counts more, the
-export refuses rather than answer where modproof says unknown.
+loop iterations on one path through an atomic step (a `choose` branch counts
+on from the count where it starts), as the reference semantics counts them.
+The enumeration counts each symbolic path's iterations the same way, and
+every execution of the step follows one of its paths, so when no path counts
+more than the limit, the reference never gives up on this step; when one
+does (and its condition is not false), the export refuses rather than answer
+where modproof says unknown.  (The reference's budget ATOMIC_WORK, statements
+over all the paths of one step, is an engine's budget, not the language's:
+the export does not follow it.)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
-from modproof.exports.promela.state import Layout
+from modproof.exports.promela.state import Layout, Touch
 from modproof.exports.promela.terms import FALSE, TRUE, PromelaUnsupported, Term, emit, simplify
 from modproof.spec.model import (
-    PRIMITIVE_OF, AAssert, AAssign, AAwait, AChoose, AIf, AOp, AWhile, Thread, atomic_statements,
-    has_await,
+    PRIMITIVE_OF, AAssert, AAssign, AAwait, AChoose, AIf, AOp, AWhile, Thread, atomic_reads,
+    atomic_statements, has_await,
 )
-from modproof.spec.vocabulary import ATOMIC_LOOP_LIMIT
+from modproof.spec.vocabulary import ATOMIC_LOOP_LIMIT, USE_AFTER_UNLOAD
 
 MAX_PATHS = 4096    # paths through one atomic block with `await`
 MAX_UNROLL = 64     # iterations of one loop on one such path
@@ -59,23 +69,68 @@ def needs_paths(body) -> bool:
                                   for a in atomic_statements(body))
 
 
-def atomic_paths(lay: Layout, t: int, th: Thread, body) -> list[Path]:
+def atomic_paths(lay: Layout, t: int, th: Thread, body, judge: bool = True,
+                 text: str = "") -> list[Path]:
     """Every path through atomic body `body` of thread `th` (index `t`), in the
     order their options are written (any order would do: the options whose
-    conditions hold are the ways the step can go)."""
+    conditions hold are the ways the step can go).  `judge`: are touches of
+    storage in a module judged (the step uses such storage, `Step.uses`);
+    `text`: the step as written, for the messages."""
     out: list[Path] = []
-    _Walk(lay, t, th, out).run(list(body), lay.env(th), TRUE, [], {})
+    _Walk(lay, t, th, out, judge, text).run(list(body), lay.env(th), TRUE, [], {}, 0, {})
     return out
 
 
 class _Walk:
-    def __init__(self, lay: Layout, t: int, th: Thread, out: list[Path]):
+    def __init__(self, lay: Layout, t: int, th: Thread, out: list[Path], judge: bool, text: str):
         self.lay, self.t, self.th, self.out = lay, t, th, out
-        self.iterations = 0     # loop iterations on all paths so far (NOTE(atomic-loop-limit))
+        self.judge, self.text = judge, text
 
-    def run(self, pending, env, cond, code, unroll) -> None:
-        """Symbolic execution of `pending` from `env` under path condition `cond`;
-        appends a Path to `self.out` for every way it can end."""
+    def touches_of(self, a, env) -> list[Touch]:
+        """NOTE(touch): where statement `a` may touch storage in a module, in order."""
+        lay, th = self.lay, self.th
+        if not self.judge:
+            return []
+        if isinstance(a, AOp):
+            touch = lay.prim_touch(a.kind, a.operand)
+            return [touch] if touch else []
+        return [x for e in atomic_reads(a) for x in lay.touches(e, env, th)]
+
+    def touch(self, touches: list[Touch], known: dict, cond, code, line: int):
+        """NOTE(touch): the paths that end in use-after-unload at these touches, in
+        order, are appended; the path condition of the rest (no touch of a module
+        that is gone is reached) is returned.  Whether each module is gone is
+        decided on the path (`known`, see run): it does not change inside atomic."""
+        lay = self.lay
+        for touch in touches:
+            if not known[touch.home]:
+                continue
+            bad = simplify(("and", cond, touch.reach))
+            if bad != FALSE:
+                # The module is gone on this path: the assertion fails.
+                self.out.append(Path(bad, tuple(code), (
+                    USE_AFTER_UNLOAD, f"{lay.mstate(touch.home)} != GONE",
+                    f"{self.th.name} uses {lay.touch_what(touch)} in '{self.text}' "
+                    f"(line {line})")))
+            cond = ("and", cond, ("not", touch.reach))
+        return cond
+
+    def run(self, pending, env, cond, code, unroll, iters, known) -> None:
+        """Symbolic execution of `pending` from `env` under path condition `cond`,
+        the path having run `iters` loop iterations and decided for the modules of
+        `known` whether they are gone; appends a Path to `self.out` for every way
+        it can end.  Iterative (a worklist of the ways not taken yet, explored in
+        the order a recursive walk would), so a long path cannot exhaust Python's
+        stack."""
+        later = [(pending, env, cond, code, unroll, iters, known)]
+        while later:
+            pending, env, cond, code, unroll, iters, known = later.pop()
+            self.walk(later, pending, env, cond, code, unroll, iters, known)
+
+    def walk(self, later, pending, env, cond, code, unroll, iters, known) -> None:
+        """One way from `pending` on, until it ends; the ways it leaves for later
+        (the other side of a split) are pushed on `later`, to be taken before
+        the ones already there."""
         lay, t, th, out = self.lay, self.t, self.th, self.out
         while True:
             cond = simplify(cond)
@@ -87,9 +142,25 @@ class _Walk:
                 out.append(Path(cond, tuple(code), None))
                 return
             a, pending = pending[0], pending[1:]
+            touches = self.touches_of(a, env)
+            home = next((x.home for x in touches if x.home not in known), None)
+            if home is not None:
+                # The first touch of a module this path has not decided: split the
+                # path on whether it is gone (it stays so through the block) and
+                # take the statement again on each side: not gone first.
+                gone = lay.gone(home, env)
+                later.append(([a] + pending, env, ("and", cond, gone), code, unroll, iters,
+                              {**known, home: True}))
+                cond, known, pending = ("and", cond, ("not", gone)), {**known, home: False}, \
+                    [a] + pending
+                continue
             if isinstance(a, AOp):
-                if lay.in_atomic(a).blocks:    # where it is not enabled, this path is not
+                prim = lay.in_atomic(a)
+                if "mstate" in prim.writes:
+                    raise AssertionError(f"{a.kind.value} inside atomic changes a module's state")
+                if prim.blocks:    # where it is not enabled, this path is not
                     cond = ("and", cond, lay.effect(a.kind, a.operand, t, env).enabled)
+                cond = self.touch(touches, known, cond, code, a.span.line)
                 chk = lay.check(a.kind, a.operand, t, env)
                 if chk:
                     name, ok, what = chk
@@ -102,11 +173,13 @@ class _Walk:
                 env = {**env, **lay.effect(a.kind, a.operand, t, env).writes}
                 code = code + lay.effect_text(a.kind, a.operand, t)
             elif isinstance(a, AAssign):
+                cond = self.touch(touches, known, cond, code, a.span.line)
                 v = lay.term(a.value, env, th)
                 code = code + [f"{lay.lvalue(th, a.target)} = {lay.live(a.value, th)}"]
                 env = dict(env)
                 env[lay.lvalue(th, a.target)] = v
             elif isinstance(a, AAssert):
+                cond = self.touch(touches, known, cond, code, a.span.line)
                 ok = lay.term(a.cond, env, th)
                 bad = simplify(("and", cond, ("not", ok)))
                 if bad != FALSE:
@@ -115,14 +188,17 @@ class _Walk:
                                                        "(in atomic)")))
                 cond = ("and", cond, ok)
             elif isinstance(a, AAwait):
+                # Only an await that holds is taken, and touches what its test read.
                 tp = lay.try_parts(a.cond, env)
+                cond = ("and", cond, tp.cond if tp else lay.term(a.cond, env, th))
+                cond = self.touch(touches, known, cond, code, a.span.line)
                 if tp:
-                    cond = ("and", cond, tp.cond)
                     env = {**env, **tp.writes}
                     code = code + [tp.text]
-                else:
-                    cond = ("and", cond, lay.term(a.cond, env, th))
             elif isinstance(a, (AIf, AWhile)):
+                cond = self.touch(touches, known, cond, code, a.span.line)
+                if simplify(cond) == FALSE:
+                    return
                 tp = lay.try_parts(a.cond, env)
                 if isinstance(a, AIf):
                     yes, no = list(a.then) + pending, list(a.orelse) + pending
@@ -141,21 +217,23 @@ class _Walk:
                 else:
                     yes_env, test, yes_code = env, lay.term(a.cond, env, th), code
                 yes_cond = simplify(("and", cond, test))
+                yes_iters = iters
                 if isinstance(a, AWhile) and yes_cond != FALSE:
-                    self.iterations += 1
-                    if self.iterations > ATOMIC_LOOP_LIMIT:
+                    yes_iters += 1
+                    if yes_iters > ATOMIC_LOOP_LIMIT:
                         raise PromelaUnsupported(
-                            f"the loops of an atomic block with await (here the one at line "
-                            f"{a.span.line}) may run more than {ATOMIC_LOOP_LIMIT} iterations in "
-                            "one step, counted over all the ways through the block, where "
-                            "modproof gives up (unknown)")
-                self.run(yes, yes_env, yes_cond, yes_code, unroll)
-                cond = ("and", cond, ("not", test))
-                pending = no
+                            f"a path through an atomic block with await may run its loops (here "
+                            f"the one at line {a.span.line}) more than {ATOMIC_LOOP_LIMIT} times "
+                            "in one step, where modproof gives up (unknown)")
+                # The true side first, the false side later.
+                later.append((no, env, ("and", cond, ("not", test)), code, unroll, iters, known))
+                pending, env, cond, code, iters = yes, yes_env, yes_cond, yes_code, yes_iters
             elif isinstance(a, AChoose):
-                for b in a.branches[1:]:
-                    self.run(list(b) + pending, env, cond, code, unroll)
-                pending = list(a.branches[0]) + pending
-                # branch 0 continues in this loop; order of options does not matter
+                # Branches 1, 2, ... first, then branch 0 (the order of the options
+                # does not matter); each counts on from here.
+                ways = [list(b) + pending for b in a.branches]
+                for way in [ways[0]] + ways[:0:-1]:
+                    later.append((way, env, cond, code, unroll, iters, known))
+                pending, env, cond, code, unroll, iters, known = later.pop()
             else:
                 raise AssertionError(a)

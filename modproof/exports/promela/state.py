@@ -25,7 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Optional
 
-from modproof.exports.promela.terms import SAT, Symbolic, Term, TermValues, binary, const, emit, lift
+from modproof.exports.promela.terms import (
+    SAT, TRUE, Symbolic, Term, TermValues, binary, const, emit, lift,
+)
 from modproof.spec import vocabulary as V
 from modproof.spec.model import (
     PRIMITIVE_OF, UINT_MAX, AOp, Bin, Const, LocalRef, Neg, Program, Q, StepKind, Thread, VarRef,
@@ -54,6 +56,20 @@ class Try(NamedTuple):
     cond: Term
     text: str
     writes: dict[str, Term]
+
+
+class Touch(NamedTuple):
+    """A place where a step may touch storage that lives in module `home`: thing
+    `index` of `kind` ("object" or "completion"), reached when `reach` holds."""
+
+    reach: Term
+    home: int
+    kind: str
+    index: int
+
+
+# The Promela macro GONE, as a term: the simplifier treats it as an unknown int.
+GONE_TERM = ("v", MODULE_STATES[V.GONE], "int")
 
 
 class Layout:
@@ -155,6 +171,47 @@ class Layout:
         """`e` as a Promela expression over the current state."""
         return emit(self.term(e, self.env(th), th))
 
+    # ------------------------------------------------------------------ touches (use-after-unload)
+
+    def touches(self, e, env: dict, th: Optional[Thread]) -> list["Touch"]:
+        """NOTE(touch) in spec/semantics.py: the queries of storage that lives in a
+        module (`Q.home`) that evaluating `e` may reach, in the order C evaluates
+        them (left to right; the right side of `and` (`or`) only when the left is
+        true (false)), each with the condition over `env` under which it is
+        reached.  The first of them whose module is gone is the step's touch."""
+        out: list[Touch] = []
+        self._touches(e, env, th, TRUE, out)
+        return out
+
+    def _touches(self, e, env: dict, th: Optional[Thread], reach: Term, out: list) -> None:
+        if isinstance(e, Q):
+            if e.home >= 0:
+                out.append(Touch(reach, e.home, V.query(e.kind).operand, e.index))
+        elif isinstance(e, Neg):
+            self._touches(e.operand, env, th, reach, out)
+        elif isinstance(e, Bin):
+            self._touches(e.left, env, th, reach, out)
+            op = V.binary(e.op)
+            if op.absorbing is not None:   # and/or: the right side only when the left does not decide
+                left = self.term(e.left, env, th)
+                reach = ("and", reach, ("not", left) if op.absorbing else left)
+            self._touches(e.right, env, th, reach, out)
+
+    def prim_touch(self, kind: StepKind, x: int) -> Optional["Touch"]:
+        """The storage primitive `kind` acts on, when it lives in a module; else None."""
+        prim = PRIMITIVE_OF[kind]
+        home = self.p.home(prim.operand, x)
+        return Touch(TRUE, home, prim.operand, x) if home >= 0 else None
+
+    def gone(self, home: int, env: dict) -> Term:
+        """Module `home` is gone, over `env` (GONE is the Promela macro, kept by name)."""
+        return ("cmp", "==", env[self.mstate(home)], GONE_TERM)
+
+    def touch_what(self, touch: "Touch") -> str:
+        """The thing a touch reaches, in words."""
+        things = self.p.objects if touch.kind == "object" else self.p.completions
+        return f"{touch.kind} {things[touch.index].name} (in module {self.p.modules[touch.home].name})"
+
     # ------------------------------------------------------------------ primitives
 
     def effect(self, kind: StepKind, x: int, t: int, env: dict) -> Effect:
@@ -192,10 +249,13 @@ class Layout:
     def in_atomic(self, a: AOp) -> V.Primitive:
         """The primitive of `a`, a statement of an atomic body.  Raises for one that
         cannot stand there (the checker keeps them out): its step would end the
-        thread or take an edge of its own (unload's exit, a put's release)."""
+        thread or take an edge of its own (unload's exit, a put's release).  With
+        --deferred-release a put of an object with a release function is such a
+        statement (spec/v2.py, deferred_put): it only queues the release."""
         prim = PRIMITIVE_OF[a.kind]
         if prim.ends_thread or prim.calls == "exit" or (
-                prim.calls == "release" and self.p.objects[a.operand].release is not None):
+                prim.calls == "release" and self.p.objects[a.operand].release is not None
+                and not self.p.deferred_release):
             raise AssertionError(f"{a.kind.value} inside atomic, at line {a.span.line}")
         return prim
 
