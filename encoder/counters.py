@@ -58,6 +58,7 @@ class Certificate:
 
     checked: bool
     reason: str = ""                  # why not, in words
+    gave_up: bool = False             # not checked because Z3 answered unknown (not because it refuted)
     seconds: float = 0.0
     queries: int = 0
     disjuncts: int = 0
@@ -576,13 +577,14 @@ def certify(layout: Layout, states, c: int, edges=(), timeout: Optional[float] =
         from modproof.encoder.encoding import EncodingLimit
         if isinstance(exc, EncodingLimit):
             return Certificate(False, f"the counter system cannot be encoded: {exc}",
-                               time.monotonic() - start)
+                               seconds=time.monotonic() - start)
         raise
     solver = z3.Solver(ctx=cs.ctx)
     if timeout is not None:
         solver.set("timeout", max(1, int(timeout * 1000)))
     solver.add(cs.domain(0))
     queries = 0
+    gave_up = False
 
     def unsat(what: str, *fs) -> Optional[str]:
         nonlocal queries
@@ -595,10 +597,13 @@ def certify(layout: Layout, states, c: int, edges=(), timeout: Optional[float] =
             return None
         if r == z3.sat:
             return f"Z3 refutes {what}"
+        nonlocal gave_up
+        gave_up = True
         return f"Z3 could not decide {what} ({solver.reason_unknown()})"
 
     def done(ok: bool, reason: str = "", covers=frozenset()) -> Certificate:
-        return Certificate(ok, reason, time.monotonic() - start, queries, len(states), covers)
+        return Certificate(ok, reason, gave_up, time.monotonic() - start, queries, len(states),
+                           covers)
 
     built: dict = {}
 

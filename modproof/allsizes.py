@@ -35,7 +35,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from modproof.result import CoverResult, Proved, Result, Stats, Unknown, Violated
+from modproof.options import DEFAULT_MAX_STATES
+from modproof.result import CoverResult, Proved, Result, Stats, Unknown, UnknownKind, Violated
 from modproof.spec import semantics as S
 from modproof.spec.model import Program
 from modproof.spec.sizes import describe, instantiate
@@ -99,8 +100,9 @@ def _compositions(total: int, parts: int):
 class _Sizes:
     """The explicit engine on the programs of given sizes, each run once."""
 
-    def __init__(self, p: Program, deadline: Optional[float], max_states: int):
+    def __init__(self, p: Program, deadline: Optional[float], max_states: int, reduce: bool = True):
         self.p = p
+        self.reduce = reduce
         self.deadline = deadline
         self.max_states = max_states
         self.results: dict = {}
@@ -116,7 +118,7 @@ class _Sizes:
             if left is not None and left <= 0:
                 return None
             self.results[key] = prove_explicit(instantiate(self.p, sizes), max_states=self.max_states,
-                                               timeout=left, reduce=True)
+                                               timeout=left, reduce=self.reduce)
         return self.results[key]
 
     def smallest(self, most: int, check: Optional[str] = None,
@@ -134,7 +136,8 @@ class _Sizes:
                 break
             if isinstance(r, Violated) and (check is None or r.check == check):
                 inst = instantiate(self.p, sizes)
-                r = replace(r, witness=replay(inst, r.trace),
+                r = replace(r, witness=replay(inst, r.trace), sizes=tuple(sizes.items()),
+                            fewest=not undecided,
                             stats=replace(r.stats, engine=ENGINE,
                                           method=f"{r.stats.method} with {describe(sizes)}, the "
                                                  "fewest copies that violate"))
@@ -145,14 +148,24 @@ class _Sizes:
         return None
 
 
-def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[float] = None,
-                    certify: bool = True) -> AllSizes:
-    """The answer for every size of template `p` (NOTE(all-sizes))."""
-    from modproof.explicit import counters as C
+def prove_all_sizes(p: Program, max_states: int = DEFAULT_MAX_STATES, timeout: Optional[float] = None,
+                    certify: bool = True, reduce: bool = True) -> AllSizes:
+    """The answer for every size of template `p` (NOTE(all-sizes)); `reduce`: the
+    explicit engine's reductions on the programs of given sizes."""
     start = time.monotonic()
+    got = _prove_all_sizes(p, max_states, timeout, certify, start, reduce)
+    r = got.result
+    if isinstance(r, Violated):   # its covers are of the program of its sizes
+        r = replace(r, covers=tuple(replace(c, sizes=r.sizes) if c.reached else c for c in r.covers))
+    return replace(got, result=replace(r, stats=replace(r.stats, seconds=time.monotonic() - start)))
+
+
+def _prove_all_sizes(p: Program, max_states: int, timeout: Optional[float], certify: bool,
+                     start: float, reduce: bool) -> AllSizes:
+    from modproof.explicit import counters as C
     deadline = None if timeout is None else start + timeout
     times: dict = {}
-    sizes = _Sizes(p, deadline, max_states)
+    sizes = _Sizes(p, deadline, max_states, reduce)
 
     def left() -> Optional[float]:
         return None if deadline is None else max(0.001, deadline - time.monotonic())
@@ -160,7 +173,13 @@ def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[f
     def stats(method: str, **kw) -> Stats:
         return Stats(engine=ENGINE, method=method, seconds=time.monotonic() - start, **kw)
 
-    def fallback(reason: str) -> AllSizes:
+    def unknown(reason: str, kind: UnknownKind, method: str, **kw) -> Unknown:
+        if deadline is not None and time.monotonic() >= deadline:
+            kind = UnknownKind.TIMEOUT
+            reason = f"timeout after {timeout:g} s: {reason}"
+        return Unknown(reason, stats(method), kind=kind, **kw)
+
+    def fallback(reason: str, kind: UnknownKind = UnknownKind.UNSUPPORTED) -> AllSizes:
         """The abstraction cannot answer: a violation with few copies is still one."""
         most = max(FALLBACK_TOTAL, len(p.unbounded))
         t0 = time.monotonic()
@@ -171,9 +190,9 @@ def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[f
                            seconds=times)
         done = [describe(dict(zip(p.unbounded, k))) for k, r in sizes.results.items()
                 if isinstance(r, Proved)]
-        return AllSizes(Unknown(f"{reason}; " + (f"no violation with {', '.join(done)}" if done
+        return AllSizes(unknown(f"{reason}; " + (f"no violation with {', '.join(done)}" if done
                                                  else "no size was decided"),
-                                stats("explicit search by size")), seconds=times)
+                                kind, "explicit search by size"), seconds=times)
 
     # NOTE(probe): the smallest sizes first, by the explicit engine: most violations
     # need few copies, and there they cost less than the abstraction.
@@ -204,11 +223,11 @@ def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[f
         except C.Unsupported as e:
             return fallback(e.reason)
         except C.Budget as e:
-            return fallback(f"the counter abstraction ran out: {e}")
+            return fallback(f"the counter abstraction ran out: {e}", e.kind)
         except S.AtomicLoopLimit as e:
             span = e.args[0]
             return fallback(f"an atomic block's loop at line {span.line} ran more than "
-                            f"{S.ATOMIC_FUEL} iterations in one step")
+                            f"{S.ATOMIC_FUEL} iterations in one step", UnknownKind.ATOMIC_LIMIT)
         if ex.violation is None:
             break
         a, mv, check, reason = ex.violation
@@ -226,8 +245,8 @@ def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[f
             return replace(got, cutoff=c, abstract_states=len(ex.states), seconds=times)
         why = (f"the counter abstraction (cutoff {c}) finds a {check} ({reason}), but no program "
                f"with at most {bound} copies in all has a violation")
-        return AllSizes(Unknown(why, stats("counter abstraction, then explicit search by size")),
-                        cutoff=c, abstract_states=len(ex.states), notes=tuple(tried), seconds=times)
+        return AllSizes(unknown(why, UnknownKind.UNDECIDED,
+                                "counter abstraction, then explicit search by size"), cutoff=c, abstract_states=len(ex.states), notes=tuple(tried), seconds=times)
     # No abstract violation: a proof for every size, once Z3 has checked it.
     unreached = [i for i in range(len(p.covers)) if i not in ex.covers]
     method = f"counter abstraction (cutoff {c}, {len(ex.states)} abstract states)"
@@ -240,9 +259,10 @@ def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[f
                           unreached_covers=unreached)
         times["certificate"] = time.monotonic() - t0
         if not cert.checked:
-            return AllSizes(Unknown(f"the counter abstraction (cutoff {c}) finds no violation, but "
+            return AllSizes(unknown(f"the counter abstraction (cutoff {c}) finds no violation, but "
                                     f"its certificate is not checked: {cert.reason}",
-                                    stats(method)), cutoff=c, abstract_states=len(ex.states),
+                                    UnknownKind.SOLVER if cert.gave_up else UnknownKind.UNDECIDED,
+                                    method), cutoff=c, abstract_states=len(ex.states),
                             notes=tuple(tried), seconds=times)
         certified = True
         cover_cert = cert.covers_unreachable
@@ -255,25 +275,25 @@ def prove_all_sizes(p: Program, max_states: int = 2_000_000, timeout: Optional[f
     t0 = time.monotonic()
     covers = _covers(p, ex, layout, c, cover_cert, sizes)
     times["covers"] = time.monotonic() - t0
-    cover_results = tuple(CoverResult(cv.name, bool(cv.reached), cv.step) for cv in covers)
+    cover_results = tuple(CoverResult(cv.name, bool(cv.reached), cv.step,
+                                      sizes=tuple((cv.sizes or {}).items())) for cv in covers)
     common = dict(certified=certified, cutoff=c, abstract_states=len(ex.states), covers=covers,
                   hang=hang, notes=tuple(tried), seconds=times)
     if hang.startswith("unknown: "):
-        return AllSizes(Unknown(f"every safety check holds for every number of copies, but "
-                                f"{hang[len('unknown: '):]}", stats(method), covers=cover_results),
-                        **common)
-    extra = (("cutoff", c), ("abstract_states", len(ex.states)), ("certified", certified))
+        return AllSizes(unknown(f"every safety check holds for every number of copies, but "
+                                f"{hang[len('unknown: '):]}", UnknownKind.UNDECIDED, method,
+                                covers=cover_results), **common)
+    extra = (("cutoff", c), ("abstract_states", len(ex.states)))
     return AllSizes(Proved(scope="all-sizes", bound=None,
                            stats=stats(method, states=len(ex.states), extra=extra),
-                           covers=cover_results), **common)
+                           covers=cover_results, certified=certified), **common)
 
 
 # --------------------------------------------------------------------------- hang
 
 
 def _may_run_forever(p: Program) -> bool:
-    from modproof.explicit.hang import may_run_forever
-    return any(t.must_finish for t in p.threads) and may_run_forever(p)
+    return any(t.must_finish for t in p.threads) and p.may_run_forever()
 
 
 def _hang(p: Program, ex, sizes: _Sizes):

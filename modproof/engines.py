@@ -12,10 +12,17 @@ here, and `modproof.prove` runs whatever entry `Options.engine` names.
 To add an engine: write its runner below and add one entry.  An engine's
 implementation is imported only when it runs, so reading the registry (for
 `--help`, say) costs nothing.
+
+NOTE(template-engine): a program with a `thread NAME[*]` group is a template
+(spec/sizes.py): the engines above answer for one size only, so `run_engine`
+gives every template to the entry whose `templates` is set, the all-sizes
+engine (modproof/allsizes.py), whatever `Options.engine` names; its answer
+says so (`Stats.engine`).  The all-sizes engine given a program without such a
+group runs the portfolio.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 from modproof.options import Options
@@ -34,6 +41,7 @@ class Engine:
     options: tuple[str, ...]     # the `Options` fields it reads
     run: Runner
     members: tuple[str, ...] = ()   # a portfolio: the engines it races, the first tried first
+    templates: bool = False         # answers for every size of `thread NAME[*]` (NOTE(template-engine))
 
 
 def _explicit(program: Program, opts: Options) -> Result:
@@ -52,6 +60,16 @@ def _bmc(program: Program, opts: Options) -> Result:
     return prove_kinduction(program, max_k=opts.bound, timeout=opts.timeout, bounded_fallback=True)
 
 
+def _all_sizes(program: Program, opts: Options) -> Result:
+    """Every number of copies of `thread NAME[*]`: the counter abstraction, its Z3
+    certificate, and the explicit engine on the smallest sizes (NOTE(all-sizes))."""
+    if not program.unbounded:
+        return ENGINES["auto"].run(program, replace(opts, engine="auto"))
+    from modproof.allsizes import prove_all_sizes
+    return prove_all_sizes(program, max_states=opts.max_states, timeout=opts.timeout,
+                           reduce=opts.reduce).result
+
+
 def _portfolio(program: Program, opts: Options) -> Result:
     from modproof.portfolio import prove_portfolio
     members = ENGINES[opts.engine].members
@@ -65,7 +83,12 @@ _AUTO = Engine("auto", "the portfolio (explicit and bmc in parallel, first concl
                tuple(dict.fromkeys(o for e in (_EXPLICIT, _BMC) for o in e.options)), _portfolio,
                members=(_EXPLICIT.name, _BMC.name))
 
-ENGINES: dict[str, Engine] = {e.name: e for e in (_AUTO, _BMC, _EXPLICIT)}   # in --help's order
+_ALL_SIZES = Engine("all-sizes", "every number of copies of thread NAME[*] (counter abstraction "
+                    "certified by Z3, smallest violating size by explicit search); files with "
+                    "[*] always run it", ("max_states", "timeout", "reduce"), _all_sizes,
+                    templates=True)
+
+ENGINES: dict[str, Engine] = {e.name: e for e in (_AUTO, _BMC, _EXPLICIT, _ALL_SIZES)}   # in --help's order
 NAMES = tuple(ENGINES)
 
 
@@ -75,6 +98,8 @@ def run_engine(program: Program, opts: Options) -> Result:
         engine = ENGINES[opts.engine]
     except KeyError:
         raise ValueError(f"unknown engine {opts.engine!r}") from None
+    if program.unbounded and not engine.templates:   # NOTE(template-engine)
+        engine = next(e for e in ENGINES.values() if e.templates)
     return engine.run(program, opts)
 
 

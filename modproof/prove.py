@@ -23,8 +23,12 @@ class InternalError(Exception):
 
 
 def checked(program: Program, result: Result) -> Result:
-    """Attach a replayed witness to a violation, or raise InternalError."""
+    """Attach a replayed witness to a violation, or raise InternalError.  A violation
+    of a template (`thread NAME[*]`) is replayed on the program of its sizes."""
     if isinstance(result, Violated):
+        if result.sizes:
+            from modproof.spec.sizes import instantiate
+            program = instantiate(program, dict(result.sizes))
         try:
             w = replay(program, result.trace)
         except ReplayError as exc:

@@ -353,6 +353,8 @@ class Program:
     # NOTE(unbounded): the groups declared `thread NAME[*]`, each lowered as one copy
     # NAME[0] (a template: spec/sizes.py makes the program with K copies of it).
     unbounded: tuple[str, ...] = ()
+    # The sizes of a program spec/sizes.py made from a template: (group, K) per group.
+    sizes: tuple[tuple[str, int], ...] = ()
 
     def home(self, kind: str, index: int) -> int:
         """The module whose memory holds thing `index` of `kind` (CORE: never freed)."""

@@ -48,7 +48,15 @@ def instantiate(p: Program, sizes: Mapping[str, int]) -> Program:
             threads += [replace(t, name=f"{t.group}[{i}]", copy=i) for i in range(k)]
         else:
             threads.append(t)
-    return replace(p, threads=tuple(threads), unbounded=())
+    return replace(p, threads=tuple(threads), unbounded=(),
+                   sizes=tuple((g, sizes[g]) for g in p.unbounded))
+
+
+def every(groups) -> str:
+    """"reader threads", or "a and b threads": the threads of every size of `groups`."""
+    groups = list(groups)
+    names = groups[0] if len(groups) == 1 else ", ".join(groups[:-1]) + " and " + groups[-1]
+    return f"{names} threads"
 
 
 def describe(sizes: Mapping[str, int]) -> str:

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Optional
 
 from modproof.explicit.reduce import is_local_step, live_slots
+from modproof.result import UnknownKind
 from modproof.spec import semantics as S
 from modproof.spec.model import DONE, Program
 from modproof.spec.sizes import instantiate
@@ -359,7 +360,11 @@ class Exploration:
 
 
 class Budget(Exception):
-    """The abstract search ran out of states or time."""
+    """The abstract search ran out of states or time (`kind`: an UnknownKind)."""
+
+    def __init__(self, reason: str, kind):
+        super().__init__(reason)
+        self.kind = kind
 
 
 class Abstraction:
@@ -686,7 +691,8 @@ def explore(p: Program, c: int, max_states: int = DEFAULT_MAX_ABSTRACT,
             queue.append(a)
     while queue:
         if deadline is not None and time.monotonic() > deadline:
-            raise Budget(f"timeout with {len(ex.states)} abstract states explored")
+            raise Budget(f"timeout with {len(ex.states)} abstract states explored",
+                         UnknownKind.TIMEOUT)
         a = queue.popleft()
         rep = ab.represent(a)
         for i, sure in ab.covers(a, rep):
@@ -712,7 +718,8 @@ def explore(p: Program, c: int, max_states: int = DEFAULT_MAX_ABSTRACT,
                 ex.states[b] = (a, mv)
                 queue.append(b)
                 if len(ex.states) > max_states:
-                    raise Budget(f"more than {max_states} abstract states")
+                    raise Budget(f"more than {max_states} abstract states",
+                                 UnknownKind.STATE_BUDGET)
     ex.seconds = time.monotonic() - start
     return ex
 
