@@ -187,7 +187,10 @@ class CounterSystem:
             got = self.rem(key[1], t) == key[2]
         elif kind == "n":
             nk = self.n(key[1], key[2], t)
-            got = nk >= self.c if key[3] == OMEGA else nk == key[3]
+            cut = self.lay.cutoff(key[1], self.configs[key[1]][key[2]], self.c)   # NOTE(zero-ghost)
+            got = nk >= cut if key[3] == OMEGA else nk == key[3]
+        elif kind == "zero":
+            got = self.n(key[1], key[2], t) == 0
         elif kind == "only":   # no copy of group g outside these configurations
             g, ks = key[1], set(key[2])
             rest = [self.n(g, k, t) for k in range(len(self.configs[g]) + 1) if k not in ks]
@@ -199,6 +202,103 @@ class CounterSystem:
 
     def invariant(self, states, t: int) -> z3.BoolRef:
         return z3.Or([self.state(a, t) for a in states])
+
+    # NOTE(invariant-diagram): the invariant as a multi-valued decision diagram over
+    # the features of a state (the singles' pcs and locals, the shared state that
+    # is not an integer, the remainders, and each configuration's count: 0, k or
+    # "c or more"), one Z3 Boolean per node defined as the disjunction, over the
+    # node's values, of the feature's literal and the child's Boolean.  Equal
+    # sub-diagrams are one node, so a set of states that is a product is small, and
+    # Z3 decides whether a state is in the set by propagation.
+
+    def _features(self) -> list[tuple]:
+        out = [("pc", j) for j in range(len(self.single_at))]
+        out += [("loc", j, s) for j, i in enumerate(self.single_at)
+                for s in range(len(self.rp.threads[i].locals))]
+        out += [("mstate", m) for m in range(len(self.rp.modules))]
+        out += [("holder", m) for m in range(len(self.rp.mutexes))]
+        out += [("var", key[1]) for key in self.bool_var_keys]
+        out += [("rem", x) for x in range(len(self.int_keys))]
+        out += [("n", g, k) for g, cs in enumerate(self.configs) for k in range(len(cs))]
+        return out
+
+    def _row(self, a: AState, features) -> tuple:
+        counts = {}
+        for g, classes in enumerate(a.classes):
+            for cl in classes:
+                counts[(g, self.index[g][cl[:4]])] = cl[4]
+        out = []
+        for f in features:
+            kind = f[0]
+            if kind == "pc":
+                out.append(a.spcs[f[1]])
+            elif kind == "loc":
+                out.append(a.slocs[f[1]][f[2]])
+            elif kind == "mstate":
+                out.append(a.mstate[f[1]])
+            elif kind == "holder":
+                out.append(a.holders[f[1]])
+            elif kind == "var":
+                out.append(a.vars[f[1]])
+            elif kind == "rem":
+                tb, i = self.lay.slots[f[1]]
+                out.append(getattr(a, tb)[i])
+            else:
+                out.append(counts.get((f[1], f[2]), 0))
+        return tuple(out)
+
+    def _literal(self, f: tuple, v, t: int) -> z3.BoolRef:
+        kind = f[0]
+        if kind == "pc":
+            return self._atom(("pc", self.single_at[f[1]], v, t))
+        if kind == "loc":
+            return self._atom(("loc", self.single_at[f[1]], f[2], v, t))
+        if kind in ("mstate", "holder", "var"):
+            return self._atom((kind, f[1], v, t))
+        if kind == "rem":
+            return self._atom(("rem", f[1], v, t))
+        if v == 0:
+            return self._atom(("zero", f[1], f[2], t))
+        return self._atom(("n", f[1], f[2], v, t))
+
+    def invariant_diagram(self, states, t: int) -> tuple[z3.BoolRef, list]:
+        """The invariant at time t as (the root's Boolean, the definitions of the nodes)."""
+        features = self._features()
+        rows = sorted({self._row(a, features) for a in states})
+        unique: dict = {}
+        nodes: list = []                 # node id -> (level, ((value, child), ...))
+
+        def build(level: int, lo: int, hi: int) -> int:
+            if level == len(features):
+                return -1                 # the leaf "true"
+            kids = []
+            i = lo
+            while i < hi:
+                v = rows[i][level]
+                j = i
+                while j < hi and rows[j][level] == v:
+                    j += 1
+                kids.append((v, build(level + 1, i, j)))
+                i = j
+            key = (level, tuple(kids))
+            got = unique.get(key)
+            if got is None:
+                got = unique[key] = len(nodes)
+                nodes.append(key)
+            return got
+
+        root = build(0, 0, len(rows)) if rows else None
+        if root is None:
+            return z3.BoolVal(False, self.ctx), []
+        names = [z3.Bool(f"inv#{n}@{t}", self.ctx) for n in range(len(nodes))]
+        defs = []
+        true = z3.BoolVal(True, self.ctx)
+        for n, (level, kids) in enumerate(nodes):
+            f = features[level]
+            alts = [z3.And(self._literal(f, v, t), true if child < 0 else names[child])
+                    if child >= 0 else self._literal(f, v, t) for v, child in kids]
+            defs.append(names[n] == (z3.Or(alts) if len(alts) > 1 else alts[0]))
+        return names[root], defs
 
     def init(self, t: int) -> z3.BoolRef:
         """The initial state of every K >= 1."""
@@ -562,13 +662,10 @@ def certify(layout: Layout, states, c: int, edges=(), timeout: Optional[float] =
     that implies every check, for every K >= 1 (NOTE(counter-system)); and that
     each cover of `unreached_covers` is false in it.
 
-    NOTE(certificate-queries): consecution is asked move by move, for the
-    states where the mover exists (a single thread at the step's pc, a copy in
-    the configuration: in every other disjunct the move is disabled, so this is
-    the whole invariant as far as the move goes) and with the conclusion narrowed
-    to the abstract successors the search found by that mover, `edges` (a
-    stronger conclusion: if Z3 shows it, the invariant's follows).  Each disjunct
-    is built once."""
+    Consecution is asked move by move (a single thread's step, a copy's from a
+    configuration), with the invariant as a decision diagram
+    (NOTE(invariant-diagram)).  `edges` are not needed: the conclusion is the
+    whole invariant."""
     start = time.monotonic()
     configs = [sorted({cl[:4] for a in states for cl in a.classes[g]}) for g in range(len(layout.groups))]
     try:
@@ -605,19 +702,14 @@ def certify(layout: Layout, states, c: int, edges=(), timeout: Optional[float] =
         return Certificate(ok, reason, gave_up, time.monotonic() - start, queries, len(states),
                            covers)
 
-    built: dict = {}
-
-    def gamma(a, t):
-        f = built.get((a, t))
-        if f is None:
-            f = built[(a, t)] = cs.state(a, t)
-        return f
-
-    def any_of(xs, t):
-        return z3.Or([gamma(a, t) for a in xs]) if xs else z3.BoolVal(False, cs.ctx)
-
     states = list(states)
-    inv0 = any_of(states, 0)
+    invs = []
+    for t in (0, 1):   # NOTE(invariant-diagram)
+        root, defs = cs.invariant_diagram(states, t)
+        solver.add(*defs)
+        others = [cs.n(g, len(confs), t) == 0 for g, confs in enumerate(cs.configs)]
+        invs.append(z3.And([root] + others))
+    inv0, inv1 = invs
     why = unsat("initiation (the initial state of some K is not in the invariant)",
                 cs.init(0), z3.Not(inv0))
     if why:
@@ -628,28 +720,19 @@ def certify(layout: Layout, states, c: int, edges=(), timeout: Optional[float] =
     why = unsat("that no state of the invariant is a deadlock", inv0, cs.deadlock())
     if why:
         return done(False, why)
-    pre: dict = {}
+    present = set()
     for a in states:
-        for j, pc in enumerate(a.spcs):
-            pre.setdefault(("s", j, pc), []).append(a)
-        for g, classes in enumerate(a.classes):
-            for cl in classes:
-                pre.setdefault(("c", g, cl[:4]), []).append(a)
-    post: dict = {}
-    for _, b, _, who in edges:
-        post.setdefault(who, {})[b] = None
+        present.update(("s", j, pc) for j, pc in enumerate(a.spcs))
+        present.update(("c", g, cl[:4]) for g, classes in enumerate(a.classes) for cl in classes)
     for key, label, move, bad in cs.moves():
-        here = pre.get(key)
-        if not here:
-            continue
-        here0 = any_of(here, 0)
+        if key not in present:
+            continue     # no state of the invariant has this mover: the move never happens
         if bad is not None:
-            why = unsat(f"that no step of {label} violates a check", here0, bad)
+            why = unsat(f"that no step of {label} violates a check", inv0, bad)
             if why:
                 return done(False, why)
         if move is not None:
-            why = unsat(f"consecution for {label}", here0, move,
-                        z3.Not(any_of(list(post.get(key, ())), 1)))
+            why = unsat(f"consecution for {label}", inv0, move, z3.Not(inv1))
             if why:
                 return done(False, why)
     unreachable = set()

@@ -367,8 +367,8 @@ def _sccs(succ: dict) -> dict:
 
 def _covers(p: Program, ex, layout, c: int, certified: frozenset,
             sizes: _Sizes) -> tuple[SizedCover, ...]:
-    """Each cover: with how many copies the explicit engine reaches it (first in the
-    program of the sizes the abstract execution to it needs), or not with any."""
+    """Each cover: with the fewest copies the explicit engine reaches it with, or not
+    with any number."""
     from modproof.explicit import counters as C
     out: list[SizedCover] = []
     for i, cov in enumerate(p.covers):
@@ -376,10 +376,11 @@ def _covers(p: Program, ex, layout, c: int, certified: frozenset,
         if a is None:
             out.append(SizedCover(cov.name, False, certified=i in certified))
             continue
+        # The fewest copies that reach it: sizes in order, up to those the abstract
+        # execution to it needs (or a few, when it needs none in particular).
         need = C.realize_sizes(layout, c, C.trace_to(ex, a))
-        tries = [need] if need else []
-        tries += [s for s in size_vectors(p.unbounded, max(FALLBACK_TOTAL, len(p.unbounded)))
-                  if s != need]
+        most = max(sum(need.values()) if need else 0, FALLBACK_TOTAL, len(p.unbounded))
+        tries = list(size_vectors(p.unbounded, most))
         found = None
         for s in tries:
             r = sizes.run(s)

@@ -59,7 +59,10 @@ from typing import NamedTuple, Optional
 from modproof.explicit.reduce import is_local_step, live_slots
 from modproof.result import UnknownKind
 from modproof.spec import semantics as S
-from modproof.spec.model import DONE, Program
+from modproof.spec import vocabulary as V
+from modproof.spec.model import (
+    DONE, PRIMITIVE_OF, AAssign, AOp, Program, Q, StepKind, VarRef, atomic_reads, atomic_statements,
+)
 from modproof.spec.sizes import instantiate
 from modproof.spec.vocabulary import FREE
 
@@ -308,7 +311,19 @@ class Layout:
             self.dead[i] = masks
         self.inits = {i: tuple(sl.init for sl in p.threads[i].locals)
                       for i in self.singles + self.template}
+        self.writers = [integer_writers_ahead(p.threads[i]) for i in self.template]
         self._programs: dict[tuple, tuple] = {}
+
+    def cutoff(self, g: int, key: tuple, c: int) -> int:
+        """NOTE(zero-ghost): what OMEGA means for class `key` of group g: at least c
+        copies, or at least 1 for a class whose copies have added nothing to any
+        integer, will add nothing (no step ahead of its pc may change one) and hold
+        no mutex: how many copies such a class has is never seen, now or later,
+        only whether it has one."""
+        pc, _, holds, ghost = key[:4]
+        if holds or any(ghost) or pc in self.writers[g]:
+            return c
+        return 1
 
     def reset_dead(self, thread: int, pc: int, locs: tuple) -> tuple:
         """`locs` of `thread` at `pc` with the slots no later step reads back at their
@@ -386,19 +401,22 @@ class Abstraction:
     # ------------------------------------------------------------------ states
 
     def initial_states(self) -> list[AState]:
-        """The initial states for every K >= 1: per group 1 ... c-1 copies or OMEGA."""
+        """The initial states for every K >= 1: per group all copies in the initial
+        configuration, 1 ... c-1 of them or OMEGA."""
         p, lay = self.p, self.lay
         s0 = S.initial(p)
         nslots = len(lay.slots)
-        counts = list(range(1, self.c)) + [OMEGA]
+        keys = []
+        for g in range(len(lay.groups)):
+            t = lay.template[g]
+            th = p.threads[t]
+            keys.append((th.entry, lay.reset_dead(t, th.entry, s0.locs[t]), (), (0,) * nslots))
+        # per group 1 ... c-1 copies or OMEGA (NOTE(zero-ghost): "1 or more" alone when
+        # the count can never be seen)
+        choices = [list(range(1, lay.cutoff(g, key, self.c))) + [OMEGA] for g, key in enumerate(keys)]
         out = []
-        for combo in itertools.product(counts, repeat=len(lay.groups)):
-            classes = []
-            for g, n in zip(range(len(lay.groups)), combo):
-                t = lay.template[g]
-                th = p.threads[t]
-                locs = lay.reset_dead(t, th.entry, s0.locs[t])
-                classes.append(((th.entry, locs, (), (0,) * nslots, n),))
+        for combo in itertools.product(*choices):
+            classes = [(key + (n,),) for key, n in zip(keys, combo)]
             out.append(AState(
                 spcs=tuple(s0.pcs[i] for i in lay.singles),
                 slocs=tuple(lay.reset_dead(i, s0.pcs[i], s0.locs[i]) for i in lay.singles),
@@ -507,66 +525,74 @@ class Abstraction:
         """The abstract states of concrete successor `s2` of representative `s` of `a`
         by thread `t` (a single thread, or class k of group g)."""
         lay = self.lay
-        deltas = [0] * len(lay.slots)
-        for x, (table, i) in enumerate(lay.slots):
-            before = getattr(s, table)[i]
-            after = getattr(s2, table)[i]
-            if after is before:
+        deltas = None
+        tables = {}
+        for tb in _TABLES:
+            before_t, after_t = getattr(s, tb), getattr(s2, tb)
+            if before_t is after_t:
+                tables[tb] = getattr(a, tb)
                 continue
-            d = after - before
-            if isinstance(d, Lin):
-                raise Unsupported(self._absolute(t, s, table, i, before, after))
-            deltas[x] = d
+            new = list(getattr(a, tb))
+            for i, (before, after) in enumerate(zip(before_t, after_t)):
+                if after is before:
+                    continue
+                x = lay.slot_of.get((tb, i))
+                if x is None:            # a bool var: its value
+                    new[i] = after
+                    continue
+                d = after - before
+                if isinstance(d, Lin):
+                    raise Unsupported(self._absolute(t, s, tb, i, before, after))
+                if d:
+                    if deltas is None:
+                        deltas = [0] * len(lay.slots)
+                    deltas[x] = d
+                    if kind == "s":      # a single thread's change goes to the remainder
+                        new[i] += d
+            tables[tb] = tuple(new)
         new_pc = s2.pcs[t]
         src = lay.singles[g] if kind == "s" else lay.template[g]
         new_locs = s2.locs[t]
-        for v in new_locs:
-            if isinstance(v, Lin):
-                raise Unsupported(f"a local of {self.p.threads[src].group} receives a value that "
-                                  f"depends on the number of copies ({v.show()}) in "
-                                  f"'{self.p.threads[src].steps[s.pcs[t]].text}'")
+        if new_locs is not s.locs[t]:
+            for v in new_locs:
+                if isinstance(v, Lin):
+                    raise Unsupported(f"a local of {self.p.threads[src].group} receives a value "
+                                      f"that depends on the number of copies ({v.show()}) in "
+                                      f"'{self.p.threads[src].steps[s.pcs[t]].text}'")
         new_locs = lay.reset_dead(src, new_pc, new_locs)
-        rem = {tb: list(getattr(a, tb)) for tb in _TABLES}
-        for i, v in enumerate(s2.vars):
-            if ("vars", i) not in lay.slot_of:
-                rem["vars"][i] = v
-        holders = []
-        for m, h in enumerate(s2.holders):
-            if h == FREE:
-                holders.append(FREE)
-            else:
-                hk, hg, _ = where[h]
-                holders.append(hg if hk == "s" else group_holder(hg))
-        base = dict(mstate=s2.mstate, holders=tuple(holders))
+        if s2.holders is s.holders:
+            holders = a.holders
+        else:
+            holders = tuple(FREE if h == FREE else where[h][1] if where[h][0] == "s"
+                            else group_holder(where[h][1]) for h in s2.holders)
         if kind == "s":
-            for x, (table, i) in enumerate(lay.slots):
-                if deltas[x]:
-                    rem[table][i] += deltas[x]
-            spcs = a.spcs[:g] + (new_pc,) + a.spcs[g + 1:]
-            slocs = a.slocs[:g] + (new_locs,) + a.slocs[g + 1:]
-            b = AState(spcs, slocs, *(tuple(rem[tb]) for tb in ("refs", "done", "mrefs")),
-                       base["mstate"], base["holders"], tuple(rem["vars"]), a.classes)
+            b = AState(a.spcs[:g] + (new_pc,) + a.spcs[g + 1:],
+                       a.slocs[:g] + (new_locs,) + a.slocs[g + 1:],
+                       tables["refs"], tables["done"], tables["mrefs"], s2.mstate, holders,
+                       tables["vars"], a.classes)
             return [(Move(g, None, None, None, s.pcs[t], new_pc), b)]
         pc, locs, holds, ghost, n = a.classes[g][k]
-        new_holds = tuple(m for m, h in enumerate(s2.holders) if h == t)
-        new_ghost = tuple(x + d for x, d in zip(ghost, deltas))
-        if any(abs(x) > GHOST_LIMIT for x in new_ghost):
+        new_holds = tuple(m for m, h in enumerate(s2.holders) if h == t) if s2.holders else ()
+        new_ghost = ghost if deltas is None else tuple(x + d for x, d in zip(ghost, deltas))
+        if deltas is not None and any(abs(x) > GHOST_LIMIT for x in new_ghost):
             raise Unsupported(f"a copy of {self.p.threads[src].group} adds more than {GHOST_LIMIT} "
                               f"to a shared integer (it changes one in a loop?)")
         after = (new_pc, new_locs, new_holds, new_ghost)
         before = (pc, locs, holds, ghost)
         out = []
-        for left in ((OMEGA, self.c - 1) if n == OMEGA else (n - 1,)):
+        cut = lay.cutoff(g, before, self.c)
+        for left in ((OMEGA, cut - 1) if n == OMEGA else (n - 1,)):
             counts = {cl[:4]: cl[4] for cl in a.classes[g]}
             if left == 0:
                 del counts[before]
             else:
                 counts[before] = left
             cur = counts.get(after, 0)
-            counts[after] = OMEGA if cur == OMEGA or cur + 1 >= self.c else cur + 1
+            counts[after] = (OMEGA if cur == OMEGA or cur + 1 >= lay.cutoff(g, after, self.c)
+                             else cur + 1)
             cls = tuple(sorted(key + (cnt,) for key, cnt in counts.items()))
-            b = AState(a.spcs, a.slocs, *(tuple(rem[tb]) for tb in ("refs", "done", "mrefs")),
-                       base["mstate"], base["holders"], tuple(rem["vars"]),
+            b = AState(a.spcs, a.slocs, tables["refs"], tables["done"], tables["mrefs"],
+                       s2.mstate, holders, tables["vars"],
                        a.classes[:g] + (cls,) + a.classes[g + 1:])
             out.append((Move(None, g, before, after, pc, new_pc), b))
         return out
@@ -756,12 +782,11 @@ def realize_sizes(lay: Layout, c: int, trace, last: Optional[Move] = None) -> Op
     moves = [m for m, _ in trace[1:]] + ([last] if last is not None else [])
     states = [a for _, a in trace]
     for g, name in enumerate(lay.groups):
-        (key0, *_), = [(cl[:4], cl[4]) for cl in states[0].classes[g]]
-        n0 = states[0].classes[g][0][4]
-        tries = [n0] if n0 != OMEGA else range(c, c + len(moves) + 2)
+        key0, n0 = states[0].classes[g][0][:4], states[0].classes[g][0][4]
+        tries = [n0] if n0 != OMEGA else range(lay.cutoff(g, key0, c), c + len(moves) + 2)
         for n in tries:
             real = {key0: n}
-            ok = _matches(real, states[0].classes[g], c)
+            ok = _matches(lay, g, real, states[0].classes[g], c)
             for mv, a in itertools.zip_longest(moves, states[1:]):
                 if not ok:
                     break
@@ -773,7 +798,7 @@ def realize_sizes(lay: Layout, c: int, trace, last: Optional[Move] = None) -> Op
                     if a is not None:
                         real[mv.after] = real.get(mv.after, 0) + 1
                 if a is not None:
-                    ok = _matches(real, a.classes[g], c)
+                    ok = _matches(lay, g, real, a.classes[g], c)
             if ok:
                 sizes[name] = n
                 break
@@ -782,9 +807,53 @@ def realize_sizes(lay: Layout, c: int, trace, last: Optional[Move] = None) -> Op
     return sizes
 
 
-def _matches(real: dict, classes: tuple, c: int) -> bool:
+def _matches(lay: Layout, g: int, real: dict, classes: tuple, c: int) -> bool:
     keys = {cl[:4]: cl[4] for cl in classes}
     if any(n > 0 and key not in keys for key, n in real.items()):
         return False
-    return all((real.get(key, 0) >= c) if n == OMEGA else real.get(key, 0) == n
-               for key, n in keys.items())
+    return all((real.get(key, 0) >= lay.cutoff(g, key, c)) if n == OMEGA
+               else real.get(key, 0) == n for key, n in keys.items())
+
+
+def writes_integers(st) -> bool:
+    """Step `st` may change a shared integer (refs, done, a module refcount, an int
+    var): a primitive that writes one, an assignment to a var, a try_ condition, or
+    an atomic block with any of these."""
+    ints = {"refs", "done", "mrefs"}
+
+    def expr_takes(e) -> bool:
+        return isinstance(e, Q) and V.query(e.kind).takes is not None
+
+    if st.kind in PRIMITIVE_OF and PRIMITIVE_OF[st.kind].writes & ints:
+        return True
+    if st.kind is StepKind.ASSIGN and isinstance(st.target, VarRef):
+        return True
+    if st.expr is not None and expr_takes(st.expr):
+        return True
+    if st.kind is StepKind.ATOMIC:
+        for a in atomic_statements(st.body):
+            if isinstance(a, AOp) and PRIMITIVE_OF[a.kind].writes & ints:
+                return True
+            if isinstance(a, AAssign) and isinstance(a.target, VarRef):
+                return True
+            if any(expr_takes(e) for e in atomic_reads(a)):
+                return True
+    return False
+
+
+def integer_writers_ahead(th) -> frozenset:
+    """The pcs of `th` from which a step that may change a shared integer is
+    reachable (that step included)."""
+    preds: dict = {}
+    for st in th.steps:
+        for n in st.successors():
+            preds.setdefault(n, []).append(st.id)
+    todo = [st.id for st in th.steps if writes_integers(st)]
+    seen = set(todo)
+    while todo:
+        n = todo.pop()
+        for m in preds.get(n, ()):
+            if m not in seen:
+                seen.add(m)
+                todo.append(m)
+    return frozenset(seen)
