@@ -88,6 +88,7 @@ class CounterSystem:
         self._vars: dict = {}
         self._atoms: dict = {}
         self._nodes = self.enc.nodes(0)
+        self._node_at = {(n.thread, n.step.id): n for n in self._nodes}
         self.accelerated = {}
         for t in self.single_at + self.group_at:
             th = rp.threads[t]
@@ -120,9 +121,6 @@ class CounterSystem:
                     terms.append(self.n(g, k, t) * d)
         return terms[0] if len(terms) == 1 else z3.Sum(terms)
 
-    def total(self, g: int, t: int) -> z3.ArithRef:
-        return z3.Sum([self.n(g, k, t) for k in range(len(self.configs[g]) + 1)])
-
     def _ints_at(self, t: int) -> list:
         return [(self.enc.at(key, t), self.value(x, t)) for x, key in enumerate(self.int_keys)]
 
@@ -147,28 +145,8 @@ class CounterSystem:
 
     # ------------------------------------------------------------------ states
 
-    def state(self, a: AState, t: int) -> z3.BoolRef:
-        """Abstract state `a` as a formula over the counter system at time t: its
-        atoms are shared between states (built once each)."""
-        atom = self._atom
-        cs = []
-        for j, i in enumerate(self.single_at):
-            cs.append(atom(("pc", i, a.spcs[j], t)))
-            cs += [atom(("loc", i, s, v, t)) for s, v in enumerate(a.slocs[j])]
-        cs += [atom(("mstate", m, v, t)) for m, v in enumerate(a.mstate)]
-        cs += [atom(("holder", m, h, t)) for m, h in enumerate(a.holders)]
-        cs += [atom(("var", key[1], a.vars[key[1]], t)) for key in self.bool_var_keys]
-        cs += [atom(("rem", x, getattr(a, tb)[i], t)) for x, (tb, i) in enumerate(self.lay.slots)]
-        for g, classes in enumerate(a.classes):
-            ks = []
-            for cl in classes:
-                k = self.index[g][cl[:4]]
-                ks.append(k)
-                cs.append(atom(("n", g, k, cl[4], t)))
-            cs.append(atom(("only", g, tuple(ks), t)))
-        return z3.And(cs)
-
     def _atom(self, key: tuple) -> z3.BoolRef:
+        """The literal `key` names (a feature's value at a time), built once."""
         got = self._atoms.get(key)
         if got is not None:
             return got
@@ -191,17 +169,10 @@ class CounterSystem:
             got = nk >= cut if key[3] == OMEGA else nk == key[3]
         elif kind == "zero":
             got = self.n(key[1], key[2], t) == 0
-        elif kind == "only":   # no copy of group g outside these configurations
-            g, ks = key[1], set(key[2])
-            rest = [self.n(g, k, t) for k in range(len(self.configs[g]) + 1) if k not in ks]
-            got = z3.Sum(rest) == 0 if rest else z3.BoolVal(True, self.ctx)
         else:
             raise AssertionError(key)
         self._atoms[key] = got
         return got
-
-    def invariant(self, states, t: int) -> z3.BoolRef:
-        return z3.Or([self.state(a, t) for a in states])
 
     # NOTE(invariant-diagram): the invariant as a multi-valued decision diagram over
     # the features of a state (the singles' pcs and locals, the shared state that
@@ -292,11 +263,10 @@ class CounterSystem:
             return z3.BoolVal(False, self.ctx), []
         names = [z3.Bool(f"inv#{n}@{t}", self.ctx) for n in range(len(nodes))]
         defs = []
-        true = z3.BoolVal(True, self.ctx)
         for n, (level, kids) in enumerate(nodes):
             f = features[level]
-            alts = [z3.And(self._literal(f, v, t), true if child < 0 else names[child])
-                    if child >= 0 else self._literal(f, v, t) for v, child in kids]
+            alts = [self._literal(f, v, t) if child < 0 else z3.And(self._literal(f, v, t), names[child])
+                    for v, child in kids]
             defs.append(names[n] == (z3.Or(alts) if len(alts) > 1 else alts[0]))
         return names[root], defs
 
@@ -398,11 +368,8 @@ class CounterSystem:
         """How a copy of group g sees a mutex another copy of its group holds."""
         return group_holder(len(self.rp.threads) + g)
 
-    def _nodes_of(self, thread: int, pc: int) -> Optional[NodeAt]:
-        for n in self._nodes:
-            if n.thread == thread and n.step.id == pc:
-                return n
-        return None
+    def _nodes_of(self, thread: int, pc: int) -> NodeAt:
+        return self._node_at[(thread, pc)]
 
     def _chains(self, thread: int, pc: int, locs: list, accelerated: frozenset) -> list:
         """NOTE(local-chains): the ways thread `thread`, landing at `pc` with locals
@@ -516,24 +483,6 @@ class CounterSystem:
                 yield (("s", j, st.id), f"{th.name} at {st.id}",
                        z3.And(at, z3.Or(moves)) if moves else None,
                        z3.And(at, z3.Or(bad)) if bad else None)
-
-    def _shared_post(self, upd: dict, pairs, holder_map=None) -> list:
-        """Post-state of the shared state that is not an integer."""
-        enc = self.enc
-        cs = []
-        for m in range(len(self.rp.modules)):
-            key = ("mstate", m)
-            cs.append(enc.at(key, 1) == (self._subst(upd[key], pairs) if key in upd else enc.at(key, 0)))
-        for m in range(len(self.rp.mutexes)):
-            key = ("holder", m)
-            if key in upd:
-                new = self._subst(upd[key], pairs)
-                cs.append(enc.at(key, 1) == (holder_map(new) if holder_map else new))
-            else:
-                cs.append(enc.at(key, 1) == enc.at(key, 0))
-        for key in self.bool_var_keys:
-            cs.append(enc.at(key, 1) == (self._subst(upd[key], pairs) if key in upd else enc.at(key, 0)))
-        return cs
 
     def copy_moves(self):
         """(label, move formula, violation formula) for every configuration of every group."""

@@ -11,7 +11,8 @@ abstract state (`AState`) holds
 - per group, a multiset of *classes*: a configuration (pc, live locals,
   mutexes held) with a *ghost* vector, the copy's net contribution to every
   shared integer (refs, done, module refcounts, int vars), and a count,
-  exact (1 ... c-1) or OMEGA, "c or more";
+  exact (1 ... c-1) or OMEGA, "c or more" ("1 or more" for a class whose
+  number is never seen, NOTE(zero-ghost) at `Layout.cutoff`);
 - for every shared integer its *remainder*: its value with the copies'
   contributions taken out.  An integer is remainder + sum(count * ghost).
 
@@ -29,7 +30,8 @@ guesses how many copies there are.  A copy that moves leaves its class (an
 OMEGA class gives two successors: still OMEGA, or exactly c-1) and joins the
 class of its new configuration and ghost (ghost + what its step added to each
 integer); a step must add a constant to every integer, so a copy's ghost
-stays a constant.
+stays a constant.  A copy that lands on local steps runs on through them at
+once (NOTE(local-chains) at `accelerated_pcs`).
 
 What the abstraction refuses, as `Unsupported` (the engine answers unknown
 with the reason): state keyed by thread (v2 RCU: `Program.keyed_by_thread`);
@@ -610,15 +612,6 @@ class Abstraction:
 
     # ------------------------------------------------------------------ state checks
 
-    def state_violation(self, a: AState, rep=None) -> Optional[tuple[str, str]]:
-        rp, s, _ = rep or self.represent(a)
-        inv = S.invariant_violation(rp, s)
-        if inv is not None:
-            return "invariant", f"invariant {inv.name} is false"
-        if S.deadlocked(rp, s):
-            return "deadlock", "no thread can move"
-        return None
-
     def covers(self, a: AState, rep=None) -> list[tuple[int, bool]]:
         """(cover, surely) for every cover that may hold in `a`: surely when it holds
         for every count the OMEGA classes may have."""
@@ -792,7 +785,7 @@ def realize_sizes(lay: Layout, c: int, trace, last: Optional[Move] = None) -> Op
                     break
                 if mv is not None and mv.group == g:
                     real[mv.before] = real.get(mv.before, 0) - 1
-                    if real[mv.before] < 0 or (a is None and real[mv.before] + 1 < 1):
+                    if real[mv.before] < 0:
                         ok = False
                         break
                     if a is not None:
