@@ -297,3 +297,64 @@ def test_every_thread_of_a_sample_of_the_corpus():
     for path in sample:
         for line in check_file(ROOT / path, most=4):
             assert line.ok, line
+
+
+# --------------------------------------------------------------------------- what users see
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+    from modproof.cli import main
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_text_and_json_of_a_proof_for_every_size():
+    path = str(ROOT / "proofs/kernel/01_dm_builtin_readers_fixed.mproof")
+    r = _cli("prove", path)
+    assert r.exit_code == 0, r.output
+    assert "proved for every number of sysfs_reader threads" in r.output
+    assert "certificate: checked by Z3" in r.output
+    assert "cover readers_hold_removed_kobject: reached with 2 sysfs_reader threads at step" in r.output
+    data = __import__("json").loads(_cli("prove", "--json", path).stdout)
+    assert data["verdict"] == "proved" and data["scope"] == "all-sizes" and data["certified"] is True
+    assert data["engine"] == "all-sizes"
+    assert {c["name"]: c["sizes"] for c in data["covers"]} == {
+        "dm_unloaded": {"sysfs_reader": 1}, "readers_hold_removed_kobject": {"sysfs_reader": 2}}
+
+
+def test_text_json_replay_and_exports_of_a_violation_with_its_sizes(tmp_path):
+    import json
+    path = str(MODELS / "guard_three.mproof")
+    r = _cli("prove", path)
+    assert r.exit_code == 1
+    assert "violated module-refcount-underflow with 3 caller threads, in 6 steps" in r.output
+    assert "fewer caller threads violate no check" in r.output
+    w = tmp_path / "w.json"
+    data = json.loads(_cli("prove", "--json", "--witness-out", str(w), path).stdout)
+    assert data["sizes"] == {"caller": 3} and data["fewest"] is True
+    assert data["check"] == "module-refcount-underflow" and data["steps"] == 6
+    witness = json.loads(w.read_text())
+    assert witness["sizes"] == {"caller": 3} and len(witness["threads"]) == 3
+    assert "(with 3 caller threads)" in witness["message"]
+    ok = _cli("replay", path, str(w))
+    assert ok.exit_code == 0 and "replays" in ok.output
+    witness["sizes"] = {"caller": 2}
+    w.write_text(json.dumps(witness))
+    assert _cli("replay", path, str(w)).exit_code == 1      # two callers: other threads
+    del witness["sizes"]
+    w.write_text(json.dumps(witness))
+    bad = _cli("replay", path, str(w))
+    assert bad.exit_code == 2 and "needs \"sizes\"" in bad.output
+    assert _cli("export", "--format", "promela", path).exit_code == 2
+    sarif = _cli("export", "--format", "sarif", path)
+    assert sarif.exit_code == 0 and "with 3 caller threads" in sarif.output
+
+
+def test_ci_junit_and_sarif_take_star_files_like_any_other(tmp_path):
+    files = [str(MODELS / "guard_two.mproof"), str(MODELS / "dm_builtin.mproof")]
+    junit, sarif = tmp_path / "j.xml", tmp_path / "s.sarif"
+    r = _cli("ci", *files, "--junit", str(junit), "--sarif", str(sarif))
+    assert r.exit_code == 0, r.output
+    assert "all sizes" in r.output and "2 caller threads" in r.output
+    assert "failures=\"0\"" in junit.read_text() or 'failures="0"' in junit.read_text()
+    assert "module-refcount-underflow" in sarif.read_text()
