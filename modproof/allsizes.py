@@ -2,6 +2,9 @@
 
 NOTE(all-sizes): for a template program (a `thread NAME[*]` group, spec/sizes.py)
 
+0. the explicit engine decides the smallest sizes first (NOTE(probe): one copy
+   per group, and one more in all): most violations need few copies, and a
+   violation there is the answer;
 1. the counter abstraction (modproof/explicit/counters.py) explores every size
    at once, with cutoff c = 2 raised while a comparison needs a larger one;
 2. when it finds no violation, Z3 checks its reachable set as an inductive
@@ -18,10 +21,10 @@ NOTE(all-sizes): for a template program (a `thread NAME[*]` group, spec/sizes.py
    is violated is the answer, with its shortest witness at that size.  A
    candidate no size confirms is tried again with a larger cutoff, and is
    unknown in the end, never a proof and never a violation;
-5. a cover is "reached with K copies" when the explicit engine reaches it in the
-   program of the sizes the abstract execution to it needs, and "not reached
-   with any number" when the abstraction never reaches it (certified by Z3
-   with the invariant).
+5. a cover is "reached with K copies" for the fewest copies the explicit engine
+   reaches it with (up to the sizes the abstract execution to it needs), and
+   "not reached with any number" when the abstraction never reaches it
+   (certified by Z3 with the invariant).
 
 With several `[*]` groups, sizes are ordered by the total number of copies,
 then group by group in declaration order; "smallest" means the fewest copies
@@ -30,7 +33,6 @@ small sizes are still searched, so a violation with few copies is reported.
 """
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field, replace
 from typing import Optional
