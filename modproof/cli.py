@@ -433,11 +433,6 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
 
     if source.endswith(".mproof"):
         p = load_program(source)
-        if fmt == "promela" and p.unbounded:   # NOTE(unbounded): Promela has one size
-            _err(f"modproof: error: {source} cannot be exported to Promela: thread "
-                 f"{p.unbounded[0]}[*] stands for every number of copies, and a Promela model "
-                 "has one (write thread NAME[K] for the size to export)")
-            raise _Fail(EXIT_INPUT)
         if fmt == "promela":
             from modproof.exports.promela import PromelaUnsupported, program_to_promela
             try:
