@@ -165,8 +165,7 @@ class CounterSystem:
             got = self.rem(key[1], t) == key[2]
         elif kind == "n":
             nk = self.n(key[1], key[2], t)
-            cut = self.lay.cutoff(key[1], self.configs[key[1]][key[2]], self.c)   # NOTE(zero-ghost)
-            got = nk >= cut if key[3] == OMEGA else nk == key[3]
+            got = nk >= self.c if key[3] == OMEGA else nk == key[3]
         elif kind == "zero":
             got = self.n(key[1], key[2], t) == 0
         else:

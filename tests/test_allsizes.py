@@ -104,6 +104,8 @@ PINNED = {
     "guard_two.mproof": ("violated", "module-refcount-underflow", {"caller": 2}, None),
     "guard_three.mproof": ("violated", "module-refcount-underflow", {"caller": 3}, None),
     "kthread_exit.mproof": ("violated", "code-after-unload", {"heavy_init": 2}, None),
+    "admins_unload.mproof": ("proved", None, None, {"unloaded": {"admin": 1},
+                                                    "work_ran_then_unload": {"admin": 1}}),
 }
 
 

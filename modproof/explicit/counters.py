@@ -11,8 +11,7 @@ abstract state (`AState`) holds
 - per group, a multiset of *classes*: a configuration (pc, live locals,
   mutexes held) with a *ghost* vector, the copy's net contribution to every
   shared integer (refs, done, module refcounts, int vars), and a count,
-  exact (1 ... c-1) or OMEGA, "c or more" ("1 or more" for a class whose
-  number is never seen, NOTE(zero-ghost) at `Layout.cutoff`);
+  exact (1 ... c-1) or OMEGA, "c or more";
 - for every shared integer its *remainder*: its value with the copies'
   contributions taken out.  An integer is remainder + sum(count * ghost).
 
@@ -61,10 +60,7 @@ from typing import NamedTuple, Optional
 from modproof.explicit.reduce import is_local_step, live_slots
 from modproof.result import UnknownKind
 from modproof.spec import semantics as S
-from modproof.spec import vocabulary as V
-from modproof.spec.model import (
-    DONE, PRIMITIVE_OF, AAssign, AOp, Program, Q, StepKind, VarRef, atomic_reads, atomic_statements,
-)
+from modproof.spec.model import DONE, Program
 from modproof.spec.sizes import instantiate
 from modproof.spec.vocabulary import FREE
 
@@ -313,19 +309,7 @@ class Layout:
             self.dead[i] = masks
         self.inits = {i: tuple(sl.init for sl in p.threads[i].locals)
                       for i in self.singles + self.template}
-        self.writers = [integer_writers_ahead(p.threads[i]) for i in self.template]
         self._programs: dict[tuple, tuple] = {}
-
-    def cutoff(self, g: int, key: tuple, c: int) -> int:
-        """NOTE(zero-ghost): what OMEGA means for class `key` of group g: at least c
-        copies, or at least 1 for a class whose copies have added nothing to any
-        integer, will add nothing (no step ahead of its pc may change one) and hold
-        no mutex: how many copies such a class has is never seen, now or later,
-        only whether it has one."""
-        pc, _, holds, ghost = key[:4]
-        if holds or any(ghost) or pc in self.writers[g]:
-            return c
-        return 1
 
     def reset_dead(self, thread: int, pc: int, locs: tuple) -> tuple:
         """`locs` of `thread` at `pc` with the slots no later step reads back at their
@@ -413,9 +397,7 @@ class Abstraction:
             t = lay.template[g]
             th = p.threads[t]
             keys.append((th.entry, lay.reset_dead(t, th.entry, s0.locs[t]), (), (0,) * nslots))
-        # per group 1 ... c-1 copies or OMEGA (NOTE(zero-ghost): "1 or more" alone when
-        # the count can never be seen)
-        choices = [list(range(1, lay.cutoff(g, key, self.c))) + [OMEGA] for g, key in enumerate(keys)]
+        choices = [list(range(1, self.c)) + [OMEGA] for _ in keys]
         out = []
         for combo in itertools.product(*choices):
             classes = [(key + (n,),) for key, n in zip(keys, combo)]
@@ -578,20 +560,19 @@ class Abstraction:
         new_ghost = ghost if deltas is None else tuple(x + d for x, d in zip(ghost, deltas))
         if deltas is not None and any(abs(x) > GHOST_LIMIT for x in new_ghost):
             raise Unsupported(f"a copy of {self.p.threads[src].group} adds more than {GHOST_LIMIT} "
-                              f"to a shared integer (it changes one in a loop?)")
+                              f"to a shared integer (it changes one in a loop, or sets a done "
+                              f"count to UINT_MAX with complete_all)")
         after = (new_pc, new_locs, new_holds, new_ghost)
         before = (pc, locs, holds, ghost)
         out = []
-        cut = lay.cutoff(g, before, self.c)
-        for left in ((OMEGA, cut - 1) if n == OMEGA else (n - 1,)):
+        for left in ((OMEGA, self.c - 1) if n == OMEGA else (n - 1,)):
             counts = {cl[:4]: cl[4] for cl in a.classes[g]}
             if left == 0:
                 del counts[before]
             else:
                 counts[before] = left
             cur = counts.get(after, 0)
-            counts[after] = (OMEGA if cur == OMEGA or cur + 1 >= lay.cutoff(g, after, self.c)
-                             else cur + 1)
+            counts[after] = OMEGA if cur == OMEGA or cur + 1 >= self.c else cur + 1
             cls = tuple(sorted(key + (cnt,) for key, cnt in counts.items()))
             b = AState(a.spcs, a.slocs, tables["refs"], tables["done"], tables["mrefs"],
                        s2.mstate, holders, tables["vars"],
@@ -776,10 +757,10 @@ def realize_sizes(lay: Layout, c: int, trace, last: Optional[Move] = None) -> Op
     states = [a for _, a in trace]
     for g, name in enumerate(lay.groups):
         key0, n0 = states[0].classes[g][0][:4], states[0].classes[g][0][4]
-        tries = [n0] if n0 != OMEGA else range(lay.cutoff(g, key0, c), c + len(moves) + 2)
+        tries = [n0] if n0 != OMEGA else range(c, c + len(moves) + 2)
         for n in tries:
             real = {key0: n}
-            ok = _matches(lay, g, real, states[0].classes[g], c)
+            ok = _matches(real, states[0].classes[g], c)
             for mv, a in itertools.zip_longest(moves, states[1:]):
                 if not ok:
                     break
@@ -791,7 +772,7 @@ def realize_sizes(lay: Layout, c: int, trace, last: Optional[Move] = None) -> Op
                     if a is not None:
                         real[mv.after] = real.get(mv.after, 0) + 1
                 if a is not None:
-                    ok = _matches(lay, g, real, a.classes[g], c)
+                    ok = _matches(real, a.classes[g], c)
             if ok:
                 sizes[name] = n
                 break
@@ -800,53 +781,11 @@ def realize_sizes(lay: Layout, c: int, trace, last: Optional[Move] = None) -> Op
     return sizes
 
 
-def _matches(lay: Layout, g: int, real: dict, classes: tuple, c: int) -> bool:
+def _matches(real: dict, classes: tuple, c: int) -> bool:
     keys = {cl[:4]: cl[4] for cl in classes}
     if any(n > 0 and key not in keys for key, n in real.items()):
         return False
-    return all((real.get(key, 0) >= lay.cutoff(g, key, c)) if n == OMEGA
-               else real.get(key, 0) == n for key, n in keys.items())
+    return all((real.get(key, 0) >= c) if n == OMEGA else real.get(key, 0) == n
+               for key, n in keys.items())
 
 
-def writes_integers(st) -> bool:
-    """Step `st` may change a shared integer (refs, done, a module refcount, an int
-    var): a primitive that writes one, an assignment to a var, a try_ condition, or
-    an atomic block with any of these."""
-    ints = {"refs", "done", "mrefs"}
-
-    def expr_takes(e) -> bool:
-        return isinstance(e, Q) and V.query(e.kind).takes is not None
-
-    if st.kind in PRIMITIVE_OF and PRIMITIVE_OF[st.kind].writes & ints:
-        return True
-    if st.kind is StepKind.ASSIGN and isinstance(st.target, VarRef):
-        return True
-    if st.expr is not None and expr_takes(st.expr):
-        return True
-    if st.kind is StepKind.ATOMIC:
-        for a in atomic_statements(st.body):
-            if isinstance(a, AOp) and PRIMITIVE_OF[a.kind].writes & ints:
-                return True
-            if isinstance(a, AAssign) and isinstance(a.target, VarRef):
-                return True
-            if any(expr_takes(e) for e in atomic_reads(a)):
-                return True
-    return False
-
-
-def integer_writers_ahead(th) -> frozenset:
-    """The pcs of `th` from which a step that may change a shared integer is
-    reachable (that step included)."""
-    preds: dict = {}
-    for st in th.steps:
-        for n in st.successors():
-            preds.setdefault(n, []).append(st.id)
-    todo = [st.id for st in th.steps if writes_integers(st)]
-    seen = set(todo)
-    while todo:
-        n = todo.pop()
-        for m in preds.get(n, ()):
-            if m not in seen:
-                seen.add(m)
-                todo.append(m)
-    return frozenset(seen)
