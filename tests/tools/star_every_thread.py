@@ -120,7 +120,7 @@ def main(argv=None) -> int:
         for line in check_file(f, args.most, args.budget):
             print(line, flush=True)
             bad += not line.ok
-            kind = line.answer.split(" ")[0]
+            kind = line.answer.split(" ")[0].rstrip(":")
             counts[kind] = counts.get(kind, 0) + 1
     print(f"{sum(counts.values())} threads made [*]: "
           + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f"; {bad} disagreements")
