@@ -23,7 +23,7 @@ import z3
 from modproof.encoder.encoding import (
     ATOMIC_LIMIT, ATOMIC_UNROLL, Encoding, EncodingLimit, StatementGroup,
 )
-from modproof.options import DEFAULT_BOUND
+from modproof.options import DEFAULT_BOUND, Report
 from modproof.result import (
     CoverResult, Proved, RawTrace, Result, Stats, Unknown, UnknownKind, Unreached, Violated,
 )
@@ -45,8 +45,10 @@ class OutOfBudget(Exception):
 class Budget:
     """The wall-clock and Z3 resource budget of one run, shared by its solvers."""
 
-    def __init__(self, timeout: Optional[float], rlimit: Optional[int]):
+    def __init__(self, timeout: Optional[float], rlimit: Optional[int],
+                 report: Optional[Report] = None):
         self.start = time.monotonic()
+        self.report = report   # progress: the depth reached and the query being asked
         self.timeout = timeout
         self.deadline = None if timeout is None else self.start + timeout
         self.rlimit = rlimit
@@ -55,6 +57,11 @@ class Budget:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start
+
+    def note(self, **fields) -> None:
+        """Tell whoever watches what is being asked now (`Options.report`)."""
+        if self.report is not None:
+            self.report(**fields)
 
     def new_solver(self, ctx: z3.Context) -> z3.Solver:
         s = z3.Solver(ctx=ctx)
@@ -113,6 +120,8 @@ class Budget:
             raise OutOfBudget(UnknownKind.TIMEOUT, f"timeout after {self.timeout:g} s")
         if self.rlimit is not None and ("resource" in why or self.used >= self.rlimit):
             raise OutOfBudget(UnknownKind.RESOURCE_LIMIT, f"resource limit {self.rlimit} exhausted")
+        if "memory" in why:   # Z3 could not allocate (its process's share of --max-memory)
+            raise OutOfBudget(UnknownKind.MEMORY, f"z3 ran out of memory ({why})")
         raise OutOfBudget(UnknownKind.SOLVER, f"z3 answered unknown ({why})")
 
 
@@ -128,6 +137,7 @@ class Targets:
     def __init__(self, enc: Encoding):
         self.enc = enc
         self.cover_step: dict[int, int] = {}
+        self.cover_trace: dict[int, tuple] = {}   # the model's execution that reached it
         self.groups = enc.statement_groups()
         self.reached: set[int] = set()
 
@@ -155,19 +165,35 @@ class Targets:
         """What is still open, as predicates of state `t`."""
         return [(w, self.predicate(w, self.enc, t)) for w in self.open(statements)]
 
-    def mark(self, what: tuple[str, int], t: int) -> None:
+    def mark(self, what: tuple[str, int], t: int, model: Optional[z3.ModelRef] = None) -> None:
+        """`what` holds in state `t` of `model` (for a cover, its execution is kept)."""
         kind, k = what
         if kind == "cover":
-            self.cover_step.setdefault(k, t)
+            if k not in self.cover_step:
+                self.cover_step[k] = t
+                if model is not None:
+                    self.cover_trace[k] = decode_path(self.enc, model, t)
         else:
             self.reached.add(k)
 
     def cover_results(self) -> tuple[CoverResult, ...]:
-        return tuple(CoverResult(c.name, k in self.cover_step, self.cover_step.get(k))
+        return tuple(CoverResult(c.name, k in self.cover_step, self.cover_step.get(k),
+                                 trace=self.cover_trace.get(k))
                      for k, c in enumerate(self.enc.program.covers))
 
     def unreached(self) -> tuple[Unreached, ...]:
         return tuple(_unreached(self.groups[g]) for g in self.open_groups())
+
+
+def decode_path(enc: Encoding, model: z3.ModelRef, length: int) -> tuple:
+    """The first `length` steps of `model`'s execution: (mover, state after) per step."""
+    steps = []
+    for t in range(length):
+        i = enc.decode_mover(model, t)
+        if i is None:
+            raise AssertionError(f"decoded execution has no moving thread at step {t + 1}")
+        steps.append((i, enc.decode_state(model, t + 1)))
+    return tuple(steps)
 
 
 def _unreached(g: StatementGroup) -> Unreached:
@@ -189,6 +215,7 @@ class Unroller:
         self.targets = Targets(enc)
 
     def _query(self, tag: str, formula: z3.BoolRef) -> bool:
+        self.budget.note(depth=self.depth, query=f"{tag}@{self.depth}", refuted=self.refuted)
         lit = z3.Bool(self.enc.name(f"query:{tag}", self.depth), self.enc.ctx)
         self.solver.add(z3.Implies(lit, formula))
         return self.budget.check(self.solver, lit)
@@ -246,7 +273,7 @@ class Unroller:
             m = self.solver.model()
             for what, f in items:
                 if z3.is_true(m.eval(f, model_completion=True)):
-                    self.targets.mark(what, L)
+                    self.targets.mark(what, L, m)
 
     def assume_safe(self) -> None:
         """Record that no violation ends an execution of `depth` steps (refuted, or
@@ -268,7 +295,7 @@ class Unroller:
             m = self.solver.model()
             for what, f in items:
                 if z3.is_true(m.eval(f, model_completion=True)):
-                    self.targets.mark(what, L)
+                    self.targets.mark(what, L, m)
 
     def can_move(self) -> bool:
         """Some execution of `depth` steps can take one more."""
@@ -303,7 +330,7 @@ class Unroller:
 
 def prove_bmc(program: Program, bound: int = DEFAULT_BOUND, timeout: Optional[float] = None,
               rlimit: Optional[int] = None, atomic_unroll: int = ATOMIC_UNROLL,
-              por: bool = True, symmetry: bool = True) -> Result:
+              por: bool = True, symmetry: bool = True, report: Optional[Report] = None) -> Result:
     """Bounded model checking of `program` up to `bound` steps.
 
     Violated: a shortest witness.  Proved("all-executions") when every execution
@@ -313,8 +340,9 @@ def prove_bmc(program: Program, bound: int = DEFAULT_BOUND, timeout: Optional[fl
     atomic loop would need more than `atomic_unroll` iterations.  `por=False`
     switches off the partial-order reduction (NOTE(por) in encoding.py),
     `symmetry=False` the ordering of identical copies (NOTE(symmetry-breaking)).
+    `report`, when given, is told the depth and the query before each query.
     """
-    budget = Budget(timeout, rlimit)
+    budget = Budget(timeout, rlimit, report)
     enc = Encoding(program, z3.Context(), atomic_unroll=atomic_unroll, por=por, symmetry=symmetry)
     run = None
     try:

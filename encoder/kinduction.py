@@ -30,7 +30,7 @@ from modproof.encoder.bmc import (
 )
 from modproof.encoder.encoding import ATOMIC_UNROLL, Encoding, EncodingLimit
 from modproof.encoder.induction import InductionPath
-from modproof.options import DEFAULT_MAX_K
+from modproof.options import DEFAULT_MAX_K, Report
 from modproof.result import Proved, Result, Stats, UnknownKind, Violated
 from modproof.spec.model import Program
 
@@ -41,7 +41,7 @@ INDUCTION_CAP_MIN = 1_000_000      # Z3 resource units an induction attempt may 
 def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
                      timeout: Optional[float] = None, rlimit: Optional[int] = None,
                      atomic_unroll: int = ATOMIC_UNROLL, por: bool = True, symmetry: bool = True,
-                     bounded_fallback: bool = False) -> Result:
+                     bounded_fallback: bool = False, report: Optional[Report] = None) -> Result:
     """Prove `program` for all executions by k-induction (k <= `max_k`).
 
     Violated: the shortest BMC witness.  Proved("all-executions"): either every
@@ -51,9 +51,10 @@ def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
     `por=False` switches off the partial-order reduction, `symmetry=False` the
     ordering of identical copies.  With `bounded_fallback`,
     an induction that does not close by `max_k` gives what the base case showed,
-    Proved("bounded", max_k), instead of Unknown.
+    Proved("bounded", max_k), instead of Unknown.  `report`, when given, is told
+    the depth and the query before each query.
     """
-    budget = Budget(timeout, rlimit)
+    budget = Budget(timeout, rlimit, report)
     ctx = z3.Context()
     run: Optional[Unroller] = None
     try:
@@ -77,6 +78,7 @@ def prove_kinduction(program: Program, max_k: int = DEFAULT_MAX_K,
             # at this k" (only an unsat answer is used, so this is sound); resource
             # units, not seconds, keep it deterministic.
             cap = max(INDUCTION_CAP_MIN, rlimit_count(run.solver) - before) << gave_up
+            budget.note(depth=run.depth, query=f"induction k={k}", refuted=run.refuted)
             closed = step.reaches(step.enc.bad_state(k), cap=cap)
             if closed is False:
                 return _proved(run, budget, k, max_k)

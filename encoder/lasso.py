@@ -51,7 +51,7 @@ class LassoEncoding(Encoding):
         extra += [StateVar(("seen_moved", u), f"seen_moved({program.threads[u].name})", True)
                   for u in range(n)]
         self.extra_vars = tuple(extra)
-        self.cyclic_pcs = [_on_cycles(th) for th in program.threads]
+        self.cyclic_pcs = [th.pcs_on_cycles() for th in program.threads]
         self._by_key.update({sv.key: sv for sv in extra})
 
     def save(self, t: int) -> z3.BoolRef:
@@ -102,44 +102,6 @@ class LassoEncoding(Encoding):
     def differ(self, t1: int, t2: int) -> z3.BoolRef:
         return z3.Or(super().differ(t1, t2),
                      *[self.at(sv.key, t1) != self.at(sv.key, t2) for sv in self.extra_vars])
-
-
-def _on_cycles(th) -> frozenset:
-    """The pcs of thread `th` that lie on a cycle of its control flow: the members of
-    its strongly connected components with an edge inside (Kosaraju, iteratively)."""
-    succ = {st.id: [n for n in st.successors() if n != DONE] for st in th.steps}
-    pred: dict[int, list[int]] = {n: [] for n in succ}
-    for n, ms in succ.items():
-        for m in ms:
-            pred[m].append(n)
-    order, seen = [], set()
-    for root in succ:
-        if root in seen:
-            continue
-        seen.add(root)
-        stack = [(root, iter(succ[root]))]
-        while stack:
-            n, it = stack[-1]
-            m = next(it, None)
-            if m is None:
-                order.append(n)
-                stack.pop()
-            elif m not in seen:
-                seen.add(m)
-                stack.append((m, iter(succ[m])))
-    comp: dict[int, int] = {}
-    for root in reversed(order):
-        if root in comp:
-            continue
-        comp[root] = root
-        stack = [root]
-        while stack:
-            n = stack.pop()
-            for m in pred[n]:
-                if m not in comp:
-                    comp[m] = root
-                    stack.append(m)
-    return frozenset(n for n, ms in succ.items() for m in ms if comp[m] == comp[n])
 
 
 def decide_hang(program: Program, max_k: int, budget: Budget) -> tuple[str, Optional[RawTrace], int]:

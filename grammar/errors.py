@@ -61,7 +61,8 @@ _WORDS = {
 }
 # The order in which expected things are listed.
 _ORDER = ("LSQB", "IN", "LPAR", "NAME", "TRUE", "FALSE", "INT", "STAR", "CHECK", "PROVED",
-          "VIOLATED", "REFS", "EXIT", "RELEASE", "DONE", "EQUAL", "COLON", "ELSE", "OR",
+          "VIOLATED", "UP", "TO", "REFS", "EXIT", "RELEASE", "DEFERRED", "DONE", "EQUAL", "COLON",
+          "ELSE", "OR",
           "RSQB", "RPAR", "LBRACE", SEP, "RBRACE", END)
 
 _CHAR_HINTS = {

@@ -284,13 +284,14 @@ class _Builder(Transformer_NonRecursive):
 
     def object_decl(self, meta, children):
         name, *options = children
-        opts = dict((key, (value, span)) for key, value, span in (o for o in options if o))
+        opts = dict((key, (value, span)) for key, value, span, *_ in (o for o in options if o))
         refs, _ = opts.get("refs", (1, ast.NO_SPAN))
         release, release_span = opts.get("release", (None, ast.NO_SPAN))
         storage, storage_span = opts.get("in", (None, ast.NO_SPAN))
+        deferred = any(o and o[0] == "release" and o[3] for o in options)
         return ast.ObjectDecl(name.value, refs, release, name_span=self._tok(name),
                               release_span=release_span, span=self._span(meta),
-                              storage=storage, storage_span=storage_span)
+                              storage=storage, storage_span=storage_span, deferred=deferred)
 
     def storage(self, meta, children):
         return ("in", children[0].value, self._tok(children[0]))
@@ -327,7 +328,8 @@ class _Builder(Transformer_NonRecursive):
         return ("exit", children[0].value, self._tok(children[0]))
 
     def object_release(self, meta, children):
-        return ("release", children[0].value, self._tok(children[0]))
+        name, deferred = children
+        return ("release", name.value, self._tok(name), deferred is not None)
 
     def completion_decl(self, meta, children):
         name, done, storage = children
@@ -370,8 +372,12 @@ class _Builder(Transformer_NonRecursive):
         return ast.CoverDecl(name.value, expr, name_span=self._tok(name), span=self._span(meta))
 
     def expect_decl(self, meta, children):
-        if len(children) == 1:
-            return ast.ExpectDecl("proved", span=self._span(meta))
+        if children[0].type == "PROVED":
+            bound = children[1] if len(children) > 1 else None
+            if bound is None:
+                return ast.ExpectDecl("proved", span=self._span(meta))
+            return ast.ExpectDecl("proved", bound=_decimal(bound), bound_span=self._tok(bound),
+                                  span=self._span(meta))
         check = children[1]
         return ast.ExpectDecl("violated", check.value, check_span=self._tok(check),
                               span=self._span(meta))

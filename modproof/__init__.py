@@ -7,6 +7,9 @@ verdict and witness -> exports.
 """
 
 __version__ = "0.1.0"
+# Where the project lives (pyproject.toml's [project.urls] says the same): the
+# SARIF reports' tool.driver.informationUri.
+HOMEPAGE = "https://github.com/modproof/modproof"
 
 
 def allow_long_integers() -> None:

@@ -1,3 +1,3 @@
-from modproof.cli import run
+from modproof.entry import run
 
 run()

@@ -1,6 +1,7 @@
 """Checking a corpus: find `.mproof` files, prove each, compare with its `expect` line.
 
-`find_files(paths)` lists the files to check, `check_file(path, options)` checks
+`find_files(paths)` lists the files to check (`shard` splits them between CI
+jobs), `check_file(path, options)` checks
 one and returns a `FileResult`, and `run_ci(files, options, jobs)` checks many in
 worker processes and returns a `CiRun` with the results in the order of `files`,
 whatever order the workers finish in (both types, and the statuses, are defined
@@ -9,27 +10,27 @@ command (`modproof/ci_cmd.py`) renders a `CiRun`, the exports write JUnit and
 SARIF from it, and the pytest plugin turns each `FileResult` into a test.
 
 A file passes when its verdict matches its `expect` line, which for
-`expect proved` includes every `cover` being reached (`prove.expectation_met`).
-An unknown verdict never passes.  A file that does not parse or check, or has
+`expect proved` includes every `cover` being reached (`prove.expectation`).
+An unknown verdict never passes, nor does a proof up to a bound where the file
+asks for a proof for all executions (status BOUNDED, NOTE(bounded-expect) in
+modproof/prove.py), or for more steps than were explored.  A file that does not parse or check, or has
 no `expect` line (unless that is allowed), is an error; so is an exception in
 an engine, which is a bug in modproof and is reported as an internal error.
 """
 from __future__ import annotations
 
 import os
-import signal
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from modproof import allow_long_integers
 from modproof.ci_result import (
-    ERROR, FAIL, INPUT_ERROR, INTERNAL_ERROR, MISSING_EXPECT, OK, UNCHECKED, CiRun, FileResult,
+    BOUNDED, ERROR, FAIL, INPUT_ERROR, INTERNAL_ERROR, MISSING_EXPECT, OK, UNCHECKED, CiRun,
+    FileResult,
 )
-from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES, Options
-from modproof.prove import expectation_met, prove
+from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, Options, default_max_memory
+from modproof.prove import BOUNDED as EXPECT_BOUNDED, MET, expectation, prove
 from modproof.result import Proved, Result, Unknown, Violated
 from modproof.spec.model import Program
 
@@ -41,13 +42,16 @@ class CiOptions:
     engine: str = DEFAULT_ENGINE
     bound: int = DEFAULT_BOUND
     timeout: Optional[float] = None       # per file
-    max_states: int = DEFAULT_MAX_STATES
+    max_states: Optional[int] = None      # None: as many as the memory holds (Options)
     allow_missing_expect: bool = False
     deferred_release: bool = False        # run release functions on workers (v2)
+    # The memory of the files checked at once (run_ci gives each of its jobs an equal
+    # share; check_file alone has it all); None: no limit.
+    max_memory: Optional[int] = field(default_factory=default_max_memory)
 
     def prove_options(self) -> Options:
         return Options(engine=self.engine, bound=self.bound, timeout=self.timeout,
-                       max_states=self.max_states)
+                       max_states=self.max_states, max_memory=self.max_memory)
 
 
 # --------------------------------------------------------------------------- finding files
@@ -86,6 +90,17 @@ def find_files(paths: Sequence[str]) -> list[str]:
     return out
 
 
+def shard(files: Sequence[str], index: int, count: int) -> list[str]:
+    """Shard `index` of `count` (1 <= index <= count) of `files`: every count-th file
+    of the sorted list, starting at the index-th.  Every file is in exactly one
+    shard, and the split depends only on the list of files, never on the order
+    they were given in, so `count` CI jobs that each check one shard check all."""
+    if not 1 <= index <= count:
+        raise ValueError(f"shard {index}/{count}: the shard must be 1 to {count}")
+    ordered = sorted(dict.fromkeys(files), key=lambda f: Path(f).parts)
+    return ordered[index - 1::count]
+
+
 # --------------------------------------------------------------------------- one file
 
 
@@ -96,10 +111,7 @@ def verdict_text(r: Result) -> str:
 
 
 def expect_text(program: Program) -> str:
-    exp = program.expect
-    if exp is None:
-        return ""
-    return "proved" if exp.verdict == "proved" else f"violated {exp.check}"
+    return "" if program.expect is None else program.expect.text
 
 
 def scope_text(r: Result) -> str:
@@ -115,6 +127,23 @@ def scope_text(r: Result) -> str:
     return ""
 
 
+def _bounded_reason(program: Program, r: Proved) -> str:
+    """Why a proof up to a bound does not pass (NOTE(bounded-expect))."""
+    exp = program.expect
+    if exp.bound is None:
+        text = (f"expected proved (for all executions), but it was proved only for executions "
+                f"of up to {r.bound} steps (bounded: longer ones were not explored); "
+                f"'expect proved up to {r.bound}' accepts that")
+    else:
+        text = (f"expected proved up to {exp.bound} steps, but it was proved only up to "
+                f"{r.bound} (give --bound {exp.bound} or more)")
+    missed = [c.name for c in r.covers if not c.reached]
+    if missed:
+        text += (f"; and cover{'s' if len(missed) > 1 else ''} {', '.join(missed)} "
+                 f"not reached within {r.bound} steps")
+    return text
+
+
 def _mismatch_reason(program: Program, r: Result) -> str:
     want = expect_text(program)
     if isinstance(r, Unknown):
@@ -128,6 +157,7 @@ def _mismatch_reason(program: Program, r: Result) -> str:
         names = ", ".join(c.name for c in missed)
         open_after = [c.within for c in missed if c.within is not None]
         how = (f"not reached within {min(open_after)} steps (not decided beyond)" if open_after
+               else f"not reached within {r.bound} steps" if r.scope != "all-executions"
                else "never reached")
         return (f"proved, but cover{'s' if len(missed) > 1 else ''} {names} {how}: "
                 "the proof may be vacuous")
@@ -179,7 +209,8 @@ def check_file(path: str, options: CiOptions = CiOptions()) -> FileResult:
     except Exception as exc:  # noqa: BLE001 - a bug in an engine or in replay
         return _internal(path, exc, elapsed(), program=program, expected=expected)
     seconds = elapsed()
-    met = expectation_met(program, r)
+    status = expectation(program, r)
+    met = None if status is None else status == MET
     common = dict(path=path, expected=expected, got=verdict_text(r), scope=scope_text(r),
                   steps=r.witness.length if isinstance(r, Violated) else None, seconds=seconds,
                   detail=result_text(program, r, met), program=program, result=r)
@@ -191,6 +222,8 @@ def check_file(path: str, options: CiOptions = CiOptions()) -> FileResult:
                                  "(or pass --allow-missing-expect)", **common)
     if met:
         return FileResult(status=OK, reason="", **common)
+    if status == EXPECT_BOUNDED:
+        return FileResult(status=BOUNDED, reason=_bounded_reason(program, r), **common)
     return FileResult(status=FAIL, reason=_mismatch_reason(program, r), **common)
 
 
@@ -215,97 +248,69 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _worker_init() -> None:
-    # NOTE(ctrl-c): a terminal sends SIGINT to the whole process group.  Only the
-    # parent reacts to it: it stops the workers with SIGTERM (see _stop).  A worker
-    # ignores SIGINT, so it prints no traceback of its own, and on SIGTERM ends the
-    # engine processes it started (the portfolio engine runs its engines in child
-    # processes) before it exits.  Workers stay in the parent's process group, so
-    # whoever kills that group (a CI runner cancelling a job) reaches them too.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _worker_terminate)
-    allow_long_integers()
-
-
-def _worker_terminate(signum, frame) -> None:  # pragma: no cover - runs in a worker
-    import multiprocessing
-    for child in multiprocessing.active_children():
-        child.kill()
-    os._exit(128 + signum)
-
-
 def run_ci(files: Sequence[str], options: CiOptions = CiOptions(), jobs: Optional[int] = None,
            progress: Optional[Progress] = None) -> CiRun:
-    """Check `files` in up to `jobs` worker processes (default: one per core).
+    """Check `files` in up to `jobs` processes at a time (default: one per core), each
+    file in a process of its own (NOTE(child-processes) in modproof/supervise.py)
+    with an equal share of `options.max_memory`.
 
-    At most `jobs` files are handed out at a time, so the files in flight are
-    exactly the ones running.  On KeyboardInterrupt the workers are stopped and
-    the run so far is returned with `interrupted` set; files not finished have
-    result None.  A subclass of KeyboardInterrupt (SIGTERM) stops the workers and
-    goes through."""
+    A process that dies (killed, say by the out-of-memory killer) takes only its
+    file with it: that file is an error that says so, the others are checked as
+    usual.  On KeyboardInterrupt the processes are stopped and the run so far is
+    returned with `interrupted` set; files not finished have result None.  A
+    subclass of KeyboardInterrupt (SIGTERM) stops them and goes through."""
+    from modproof.supervise import OK as ENDED_OK, Children
     files = tuple(files)
     start = time.perf_counter()
     results: list[Optional[FileResult]] = [None] * len(files)
     if not files:
         return CiRun(files, (), 0.0)
     jobs = min(jobs or default_jobs(), len(files))
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
-    in_flight: dict[Future, int] = {}
+    share = replace(options, max_memory=None if options.max_memory is None
+                    else options.max_memory // jobs)
+    started: dict[str, float] = {}
     done = 0
     next_index = 0
 
-    def running() -> tuple[str, ...]:
-        return tuple(files[i] for i in sorted(in_flight.values()))
+    def running(kids: Children) -> tuple[str, ...]:
+        return tuple(files[i] for i in sorted(int(n) for n in kids.running))
 
-    try:
-        while done < len(files):
-            while next_index < len(files) and len(in_flight) < jobs:
-                in_flight[pool.submit(check_file, files[next_index], options)] = next_index
-                next_index += 1
-                if progress:
-                    progress(done, len(files), running(), None)
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for fut in sorted(finished, key=in_flight.__getitem__):
-                i = in_flight.pop(fut)
-                try:
-                    results[i] = fut.result()
-                except Exception as exc:  # noqa: BLE001 - the worker died (killed, out of memory)
-                    results[i] = _internal(files[i], exc, 0.0, program=None, expected="")
+    with Children() as kids:
+        try:
+            while done < len(files):
+                while next_index < len(files) and len(kids.running) < jobs:
+                    path = files[next_index]
+                    kids.start(str(next_index), lambda report, path=path: check_file(path, share))
+                    started[str(next_index)] = time.perf_counter()
+                    next_index += 1
+                    if progress:
+                        progress(done, len(files), running(kids), None)
+                ended = kids.next()
+                i = int(ended.name)
+                if ended.how == ENDED_OK:
+                    results[i] = ended.value
+                else:
+                    results[i] = _lost(files[i], ended.how, ended.value,
+                                       time.perf_counter() - started[ended.name])
                 done += 1
                 if progress:
-                    progress(done, len(files), running(), results[i])
-    except KeyboardInterrupt as exc:
-        _stop(pool)
-        if type(exc) is not KeyboardInterrupt:   # SIGTERM (modproof.cli.Terminated): no report
-            raise
-        return CiRun(files, tuple(results), time.perf_counter() - start, interrupted=True)
-    pool.shutdown(wait=True)
+                    progress(done, len(files), running(kids), results[i])
+        except KeyboardInterrupt as exc:
+            kids.close()
+            if type(exc) is not KeyboardInterrupt:   # SIGTERM (modproof.cli.Terminated): no report
+                raise
+            return CiRun(files, tuple(results), time.perf_counter() - start, interrupted=True)
     return CiRun(files, tuple(results), time.perf_counter() - start)
 
 
-def _stop(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
-    """Drop the queued work and end the workers now: a proof in progress cannot be
-    cancelled any other way.  A worker inside a long Z3 call runs no Python signal
-    handler until the call returns, so one still alive after `grace` seconds is killed."""
-    # ProcessPoolExecutor has no public way to end running workers before Python
-    # 3.14 (terminate_workers); this reads its _processes map instead.
-    processes = getattr(pool, "_processes", None)
-    if processes is None and hasattr(pool, "terminate_workers"):  # pragma: no cover
-        pool.terminate_workers()
-        return
-    procs = list((processes or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    deadline = time.monotonic() + grace
-    for p in procs:
-        p.join(timeout=max(0.0, deadline - time.monotonic()))
-        if p.is_alive():
-            p.kill()
-            p.join(timeout=5)
+def _lost(path: str, how: str, why: str, seconds: float) -> FileResult:
+    """The result of a file whose process ended without one."""
+    reason = f"internal error: checking {path} failed: {why}"
+    detail = (reason + "\nThe other files were checked as usual. Run `modproof prove` on this "
+              "file alone (with MODPROOF_DEBUG=1 for a traceback) to see more.")
+    return _error(path, INTERNAL_ERROR, reason, detail, seconds, program=None, expected="")
 
 
-__all__ = ["CiOptions", "FileResult", "CiRun", "find_files", "check_file", "run_ci",
-           "MissingPathError", "default_jobs", "OK", "FAIL", "ERROR", "UNCHECKED",
+__all__ = ["CiOptions", "FileResult", "CiRun", "find_files", "shard", "check_file", "run_ci",
+           "MissingPathError", "default_jobs", "OK", "BOUNDED", "FAIL", "ERROR", "UNCHECKED",
            "INPUT_ERROR", "MISSING_EXPECT", "INTERNAL_ERROR"]

@@ -3,7 +3,8 @@
 The command parses options, calls `modproof.ci.run_ci`, renders the table and
 the reports, and picks the exit code (the codes of `modproof.cli`):
   0    every file matches its expectation
-  1    some file does not match, or could not be checked (its row says why)
+  1    some file does not match (a proof only up to a bound where the file asks for
+       more is "bounded", its own status), or could not be checked (its row says why)
   2    usage error (bad option, a path that does not exist, no .mproof file found)
   4    modproof failed on some file (a bug in modproof)
   130  interrupted (Ctrl-C): the table so far, then how many files did not run
@@ -19,16 +20,16 @@ from typing import Optional
 import click
 
 from modproof.ci import (
-    ERROR, FAIL, INTERNAL_ERROR, OK, UNCHECKED, CiOptions, CiRun, FileResult, MissingPathError,
-    default_jobs, find_files, run_ci,
+    BOUNDED, ERROR, FAIL, INTERNAL_ERROR, OK, UNCHECKED, CiOptions, CiRun, FileResult,
+    MissingPathError, default_jobs, find_files, run_ci, shard,
 )
-from modproof.cli import Seconds
+from modproof.cli import Seconds, Size, _memory_help, _memory_option
 from modproof.engines import NAMES as ENGINE_NAMES, readers
-from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES
+from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
 
-_MARK = {OK: "ok", FAIL: "FAIL", ERROR: "ERROR", UNCHECKED: "--"}
+_MARK = {OK: "ok", BOUNDED: "BOUNDED", FAIL: "FAIL", ERROR: "ERROR", UNCHECKED: "--"}
 
 
 # --------------------------------------------------------------------------- rendering
@@ -70,7 +71,10 @@ def details(run: CiRun) -> str:
 
 def summary(run: CiRun) -> str:
     n = len(run.done)
-    parts = [f"{run.count(OK)} ok", f"{run.count(FAIL)} failed",
+    parts = [f"{run.count(OK)} ok"]
+    if run.count(BOUNDED):
+        parts.append(f"{run.count(BOUNDED)} bounded (not proved for all executions)")
+    parts += [f"{run.count(FAIL)} failed",
              f"{run.count(ERROR)} error{'s' if run.count(ERROR) != 1 else ''}"]
     if run.count(UNCHECKED):
         parts.append(f"{run.count(UNCHECKED)} without expect line")
@@ -112,7 +116,19 @@ class _Progress:
             self.shown = False
 
 
-def _write_reports(run: CiRun, junit: Optional[str], sarif: Optional[str], opts: CiOptions) -> None:
+def _parse_shard(ctx, param, value) -> Optional[tuple[int, int]]:
+    """--shard I/N: the I-th of N shards (1 <= I <= N)."""
+    if value is None:
+        return None
+    i, sep, n = value.partition("/")
+    if not (sep and i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
+        raise click.BadParameter(f"'{value}' is not I/N with 1 <= I <= N (e.g. 2/4)",
+                                 ctx=ctx, param=param)
+    return int(i), int(n)
+
+
+def _write_reports(run: CiRun, junit: Optional[str], sarif: Optional[str], opts: CiOptions,
+                   shard_of: Optional[tuple[int, int]] = None) -> None:
     import json
 
     from modproof.writefile import write_atomic
@@ -121,6 +137,8 @@ def _write_reports(run: CiRun, junit: Optional[str], sarif: Optional[str], opts:
         props = [("engine", opts.engine), ("bound", str(opts.bound))]
         if opts.timeout is not None:
             props.append(("timeout", str(opts.timeout)))
+        if shard_of is not None:
+            props.append(("shard", f"{shard_of[0]}/{shard_of[1]}"))
         _write(junit, "JUnit", lambda: write_atomic(junit, ci_to_junit(run, properties=props),
                                                         make_folders=True))
     if sarif:
@@ -152,9 +170,11 @@ def _write(path: str, what: str, write) -> None:
 @click.option("--timeout", type=Seconds(), default=None,
               help="Seconds per file; past it the file's verdict is unknown, which fails it "
                    "(inf: no limit).")
-@click.option("--max-states", type=click.IntRange(min=1), default=DEFAULT_MAX_STATES,
-              show_default=True,
-              help=f"State budget of the {readers('max_states')} engine per file.")
+@click.option("--max-states", type=click.IntRange(min=1), default=None,
+              help=f"State budget of the {readers('max_states')} engine per file (default: as "
+                   "many states as its share of --max-memory holds).")
+@click.option("--max-memory", type=Size(), default=None,
+              help=_memory_help("for the files checked at once, shared equally among the -j jobs"))
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Files checked in parallel, each in its own process (default: one per core).")
 @click.option("--deferred-release", is_flag=True,
@@ -168,8 +188,11 @@ def _write(path: str, what: str, write) -> None:
 @click.option("--sarif", type=click.Path(dir_okay=False), default=None,
               help="Write a SARIF 2.1.0 report to this file (violations with their "
                    "interleavings as code flows, and every failing file).")
-def ci(paths, engine, bound, timeout, max_states, jobs, deferred_release, allow_missing_expect,
-       junit, sarif) -> None:
+@click.option("--shard", "shard_of", default=None, metavar="I/N", callback=_parse_shard,
+              help="Check only shard I of N (1 <= I <= N): every N-th file of the sorted list, "
+                   "from the I-th, so N CI jobs with shards 1/N ... N/N check every file once.")
+def ci(paths, engine, bound, timeout, max_states, max_memory, jobs, deferred_release,
+       allow_missing_expect, junit, sarif, shard_of) -> None:
     """Prove every .mproof file under PATHS (default: proofs/) and compare each verdict
     with the file's expect line.
 
@@ -185,8 +208,16 @@ def ci(paths, engine, bound, timeout, max_states, jobs, deferred_release, allow_
         raise click.BadParameter(str(exc), param_hint="PATHS")
     if not files:
         raise click.UsageError(f"no .mproof files in {', '.join(paths)}")
+    if shard_of is not None:
+        total = len(files)
+        files = shard(files, *shard_of)
+        if not files:   # more shards than files: this job has nothing to do, which is fine
+            click.echo(f"modproof ci: shard {shard_of[0]}/{shard_of[1]} is empty ({total} "
+                       f"file{'s' if total != 1 else ''} in {shard_of[1]} shards): nothing to check")
+            raise click.exceptions.Exit(EXIT_OK)
     opts = CiOptions(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
                      timeout=timeout, max_states=max_states,
+                     max_memory=_memory_option(max_memory),
                      allow_missing_expect=allow_missing_expect,
                      deferred_release=deferred_release)
     progress = _Progress(tty=sys.stdout.isatty())
@@ -201,7 +232,7 @@ def ci(paths, engine, bound, timeout, max_states, jobs, deferred_release, allow_
         click.echo(more)
     click.echo("")
     click.echo(summary(run))
-    _write_reports(run, junit, sarif, opts)
+    _write_reports(run, junit, sarif, opts, shard_of)
     if run.interrupted:
         code = EXIT_INTERRUPTED
     elif any(r.error == INTERNAL_ERROR for r in run.done):

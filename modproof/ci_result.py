@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 # FileResult.status
 OK = "ok"                # the verdict matches the expect line
-FAIL = "fail"            # it does not (including unknown and unreached covers)
+BOUNDED = "bounded"      # a proof only up to a bound, where the expect line asks for more
+                         # (NOTE(bounded-expect) in modproof/prove.py): it does not pass
+FAIL = "fail"            # it does not match (including unknown and unreached covers)
 ERROR = "error"          # the file could not be checked, or has no expect line
 UNCHECKED = "unchecked"  # no expect line, and --allow-missing-expect: nothing to compare
 
@@ -31,8 +33,9 @@ class FileResult:
     """What checking one file gave; `program` and `result` are None when it did not load."""
 
     path: str
-    status: str                  # OK, FAIL, ERROR or UNCHECKED
-    expected: str                # "proved", "violated CHECK", or "" without an expect line
+    status: str                  # OK, BOUNDED, FAIL, ERROR or UNCHECKED
+    expected: str                # "proved", "proved up to N", "violated CHECK", or "" without
+                                 # an expect line
     got: str                     # "proved", "violated CHECK", "unknown" or "error"
     scope: str                   # "all executions", "bound N", or "" (a violation, an error)
     steps: Optional[int]         # length of the witness of a violation
@@ -76,5 +79,5 @@ class CiRun:
         return sum(1 for r in self.done if r.status == status)
 
 
-__all__ = ["FileResult", "CiRun", "OK", "FAIL", "ERROR", "UNCHECKED", "INPUT_ERROR",
+__all__ = ["FileResult", "CiRun", "OK", "BOUNDED", "FAIL", "ERROR", "UNCHECKED", "INPUT_ERROR",
            "MISSING_EXPECT", "INTERNAL_ERROR"]

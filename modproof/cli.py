@@ -8,27 +8,38 @@ Exit codes (the same for every subcommand):
   4  internal error: a bug in modproof
   130 interrupted (Ctrl-C); 143 terminated (SIGTERM): engine processes stopped first
   141 the output pipe was closed by its reader (as for a program stopped by SIGPIPE)
+
+Engines run in processes of their own (NOTE(child-processes) in
+modproof/supervise.py); this process parses, waits, renders and writes, so a
+signal always lands in Python here.  A standard stream that is closed when
+modproof starts is reserved (/dev/null) so that no file opened later takes its
+number; writing the output to a closed standard output is exit 2.
 """
 from __future__ import annotations
 
 import errno
+import io
 import json
 import math
 import os
 import signal
 import sys
+import time
 from typing import Optional
 
 import click
 
 from modproof import __version__, allow_long_integers
 from modproof.engines import NAMES as ENGINE_NAMES, engine_help, readers
-from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES
+from modproof.options import (
+    DEFAULT_BOUND, DEFAULT_ENGINE, MEMORY_FRACTION, STATE_BYTES, default_max_memory,
+)
 
 EXIT_PROVED, EXIT_VIOLATED, EXIT_INPUT, EXIT_UNKNOWN, EXIT_INTERNAL = 0, 1, 2, 3, 4
 STDIN = "<stdin>"   # the name of a model read from standard input ("-")
 EXIT_PIPE = 141  # the reader of the output went away: 128 + SIGPIPE, as a C program would
-_OUTPUT_ERRNOS = (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)
+_OUTPUT_ERRNOS = (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EBADF)
+PROGRESS_AFTER = 1.0   # seconds of proving before the progress line shows
 
 
 class _Fail(Exception):
@@ -54,6 +65,42 @@ def _err(msg: str) -> None:
         pass   # standard error cannot be written: the exit code is all that is left
 
 
+class _Closed(io.RawIOBase):
+    """A standard stream that was closed when modproof started: writing to it fails."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name_ = name
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        raise OSError(errno.EBADF, f"{self.name_} is closed")
+
+
+def _reserve_standard_streams() -> None:
+    """NOTE(closed-streams): a standard stream closed by the caller (`>&-`) leaves its
+    file descriptor free, and the next file opened (a witness being written) would
+    get it, and with it whatever is written to that stream.  Each closed one is
+    pointed at /dev/null; writing the output to a closed standard output still
+    fails (exit 2), and reading a closed standard input says it is closed."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                null = os.open(os.devnull, os.O_RDWR)
+            except OSError:  # pragma: no cover - no /dev/null
+                continue
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdout is None:
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(_Closed("standard output")),
+                                      encoding="utf-8", write_through=True)
+
+
 class Seconds(click.FloatRange):
     """A time limit: a positive number of seconds; `inf` is no limit."""
 
@@ -69,6 +116,118 @@ class Seconds(click.FloatRange):
         return None if math.isinf(v) else v
 
 
+class Size(click.ParamType):
+    """A memory size: bytes, or a number with K, M, G or T (powers of 1024); `inf` is no
+    limit (math.inf)."""
+
+    name = "size"
+    _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return value
+        text = str(value).strip().upper()
+        if text in ("INF", "INFINITY"):
+            return math.inf
+        text = text.removesuffix("IB").removesuffix("B")
+        unit = text[-1:] if text[-1:] in self._UNITS else ""
+        try:
+            n = float(text[:len(text) - len(unit)])
+        except ValueError:
+            n = math.nan
+        if not n > 0 or math.isinf(n):
+            self.fail(f"{value!r} is not a size (bytes, or a number with K, M, G or T; inf: "
+                      "no limit).", param, ctx)
+        return max(1, int(n * self._UNITS[unit]))
+
+
+def _memory_option(value) -> Optional[int]:
+    """The memory budget an option gave: its default, None for no limit, or bytes."""
+    if value is None:
+        return default_max_memory()
+    return None if value == math.inf else int(value)
+
+
+def _memory_help(what: str) -> str:
+    total = default_max_memory()
+    here = "" if total is None else f", {total / 2**30:.1f} GB here"
+    return (f"Memory {what} (e.g. 4G; inf: no limit); past it the verdict is unknown "
+            f"(default: {MEMORY_FRACTION:.0%} of physical memory{here}).")
+
+
+def progress_text(snapshot: dict, before: dict) -> str:
+    """One line that says what each engine is doing: `snapshot` is what
+    modproof.supervise.Children reports, `before` the snapshot shown last (for the
+    rate of states)."""
+    from modproof.memory import size_text
+    parts = []
+    for name, info in snapshot.items():
+        bits = [f"{info.get('seconds', 0):.0f} s"]
+        states = info.get("states")
+        if states is not None:
+            bits.append(f"{states:,} states")
+        if info.get("depth") is not None:
+            bits.append(f"depth {info['depth']}")
+        old = before.get(name, {})
+        if states is not None and old.get("states") is not None:
+            dt = info.get("seconds", 0) - old.get("seconds", 0)
+            if dt > 0:
+                bits.append(f"{max(0, states - old['states']) / dt:,.0f} states/s")
+        if info.get("query"):
+            bits.append(f"query {info['query']}")
+        if info.get("memory") is not None:
+            bits.append(size_text(info["memory"]))
+        parts.append(f"{name}: " + ", ".join(bits))
+    return "proving... " + "; ".join(parts)
+
+
+class _ProgressLine:
+    """NOTE(progress): on a terminal, once a proof has taken PROGRESS_AFTER seconds, one
+    line on standard error says what each engine is doing (states, depth, rate,
+    memory; for Z3 the depth and the query), drawn by rich and erased when the
+    proof ends.  Never with --json or --quiet, nor when standard error is not a
+    terminal (`progress_for` decides)."""
+
+    def __init__(self):
+        self.start = time.monotonic()
+        self.live = None
+        self.shown: dict = {}
+        self.width = 0
+
+    def __call__(self, snapshot: dict) -> None:
+        if time.monotonic() - self.start < PROGRESS_AFTER or not snapshot:
+            return
+        text = progress_text(snapshot, self.shown)
+        self.shown = snapshot
+        if self.live is None:
+            from rich.console import Console
+            from rich.live import Live
+            self.live = Live(console=Console(stderr=True), auto_refresh=False, transient=True,
+                             redirect_stdout=False, redirect_stderr=False)
+            self.live.start()
+        from rich.text import Text
+        self.live.update(Text(text, no_wrap=True, overflow="ellipsis"), refresh=True)
+
+    def close(self) -> None:
+        if self.live is not None:
+            try:
+                self.live.stop()
+            except OSError:
+                pass
+            self.live = None
+
+
+def progress_for(as_json: bool, quiet: bool) -> Optional[_ProgressLine]:
+    """The progress line for `prove`, or None (NOTE(progress))."""
+    if as_json or quiet or sys.stderr is None:
+        return None
+    try:
+        tty = sys.stderr.isatty()
+    except (ValueError, OSError):
+        tty = False
+    return _ProgressLine() if tty else None
+
+
 def load_program(path: str, deferred_release: bool = False, as_json: bool = False):
     """Parse, check and lower `path` ("-": standard input, named <stdin>); on a
     mistake print the diagnostics and exit 2 (with `as_json`, also a JSON object
@@ -81,6 +240,8 @@ def load_program(path: str, deferred_release: bool = False, as_json: bool = Fals
     data = None
     try:
         if stdin:
+            if sys.stdin is None:
+                raise OSError(errno.EBADF, "standard input is closed")
             data = sys.stdin.buffer.read()
         spec = parse_bytes(data, STDIN) if stdin else parse_file(path)
         return lower(spec, deferred_release=deferred_release)
@@ -94,7 +255,7 @@ def load_program(path: str, deferred_release: bool = False, as_json: bool = Fals
         _err(f"{n} error{'s' if n != 1 else ''} in {name}")
         raise _Fail(EXIT_INPUT)
     except OSError as exc:
-        message = f"cannot read {path}: {exc.strerror or exc}"
+        message = f"cannot read {'standard input' if stdin else path}: {exc.strerror or exc}"
         if isinstance(exc, IsADirectoryError):
             message = (f"{path} is a folder, not a .mproof file "
                        f"('modproof ci {path}' proves every file in it)")
@@ -127,12 +288,25 @@ class _Group(click.Group):
 
     def invoke(self, ctx):
         allow_long_integers()
-        previous = _on_sigterm(_terminate)
+        # From here on a signal raises in this process's Python code, and the handlers
+        # below stop engine processes and CI workers first (NOTE(early-signals)).
+        previous = _on_signals(signal.default_int_handler, _terminate)
         try:
             return self._invoke_guarded(ctx)
         finally:
             if previous is not None:
-                _on_sigterm(previous)
+                _on_signals(*previous)
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        # `--help` and `--version` print while the arguments are parsed, where click
+        # would turn a closed pipe into exit 1.
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except OSError as exc:
+            code = _output_failure(exc)
+            if code is None:
+                raise
+            raise _Fail(code) from None
 
     def _invoke_guarded(self, ctx):
         try:
@@ -155,6 +329,8 @@ class _Group(click.Group):
             if code is not None:
                 ctx.exit(code)
             if os.environ.get("MODPROOF_DEBUG"):
+                if getattr(exc, "detail", ""):   # an engine's traceback, from its process
+                    _err(exc.detail.rstrip())
                 raise
             kind = "internal error"
             _err(f"modproof: {kind}: {type(exc).__name__}: {exc}")
@@ -165,11 +341,14 @@ class _Group(click.Group):
     def main(self, *args, **kwargs):
         # `--help` and `--version` print before any command runs: their output
         # meets a closed pipe or a full disk here.
+        _reserve_standard_streams()
         try:
             try:
                 return super().main(*args, **kwargs)
             finally:
                 sys.stdout.flush()
+        except _Fail as f:
+            sys.exit(f.code)
         except OSError as exc:
             code = _output_failure(exc)
             if code is None:
@@ -189,15 +368,17 @@ def _output_failure(exc: BaseException) -> Optional[int]:
         return EXIT_PIPE
     if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
         _err(f"modproof: error: cannot write the output: {exc.strerror or exc}")
+        if exc.errno == errno.EBADF:   # nothing more to write there, at exit either
+            sys.stdout = open(os.devnull, "w")
         return EXIT_INPUT
     return None
 
 
-def _on_sigterm(handler):
-    """Install a SIGTERM handler, returning the previous one (None off the main
-    thread, where Python allows none)."""
+def _on_signals(on_int, on_term):
+    """Install SIGINT and SIGTERM handlers, returning the previous ones (None off the
+    main thread, where Python allows none)."""
     try:
-        return signal.signal(signal.SIGTERM, handler)
+        return signal.signal(signal.SIGINT, on_int), signal.signal(signal.SIGTERM, on_term)
     except ValueError:
         return None
 
@@ -245,8 +426,7 @@ def summary(p) -> str:
         if items:
             parts.append(n(len(items), word).replace("mutexs", "mutexes"))
     if p.expect:
-        parts.append("expect " + (p.expect.verdict if p.expect.verdict == "proved"
-                                  else f"violated {p.expect.check}"))
+        parts.append("expect " + p.expect.text)
     return ", ".join(parts)
 
 
@@ -287,11 +467,15 @@ def _parse_export(ctx, param, values):
 @click.option("--timeout", type=Seconds(), default=None,
               help="Give up after this many seconds of proving (reading the file is not counted): "
                    "the verdict is then unknown (inf: no limit).")
-@click.option("--max-states", type=click.IntRange(min=1), default=DEFAULT_MAX_STATES,
-              show_default=True,
+@click.option("--max-states", type=click.IntRange(min=1), default=None,
               help=f"State budget of the {readers('max_states')} engine; past it the verdict is "
-                   "unknown.")
+                   f"unknown (default: as many states as its share of --max-memory holds, at "
+                   f"{STATE_BYTES} bytes a state).")
+@click.option("--max-memory", type=Size(), default=None, help=_memory_help("for the proof, all "
+              "engines together"))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Show no progress line on the terminal (standard error) while proving.")
 @click.option("--check-expect", is_flag=True,
               help="Exit 0 exactly when the verdict matches the file's expect line.")
 @click.option("--witness-out", type=click.Path(dir_okay=False), default=None,
@@ -299,12 +483,15 @@ def _parse_export(ctx, param, values):
 @click.option("--export", "exports", multiple=True, callback=_parse_export, metavar="FORMAT:PATH",
               help="Write the witness in FORMAT (text, json, ...) to PATH (-: standard output); "
                    "repeatable.")
-def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_states, as_json,
-              check_expect, witness_out, exports) -> None:
+@click.option("--cover", "cover", default=None, metavar="NAME",
+              help="Also print the shortest execution that reaches cover NAME, replayed like a "
+                   "witness; --witness-out and --export then write that execution.")
+def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_states, max_memory,
+              as_json, quiet, check_expect, witness_out, exports, cover) -> None:
     """Prove FILE safe, or print the shortest execution that violates a check."""
     from modproof.exports.jsonfmt import result_to_json, witness_to_json
-    from modproof.exports.text import result_text
-    from modproof.prove import Options, expectation_met, prove
+    from modproof.exports.text import cover_text, result_text
+    from modproof.prove import NoCoverTrace, Options, cover_witness, expectation_met, prove
     from modproof.result import Proved, Violated
 
     for fmt, _ in exports:   # before the proof, which may take long
@@ -312,23 +499,57 @@ def prove_cmd(file, engine, no_reduce, deferred_release, bound, timeout, max_sta
             _err(f"modproof: error: unknown witness format '{fmt}' in --export "
                  f"(one of {', '.join(f for f in _format_names() if f != 'promela')})")
             raise _Fail(EXIT_INPUT)
+        if cover is not None and fmt == "sarif":
+            _err("modproof: error: --export sarif writes a violation as a finding; an execution "
+                 "that reaches a cover is not one (text, json, itf, mermaid or html write it)")
+            raise _Fail(EXIT_INPUT)
     for path in [witness_out, *(path for _, path in exports)]:
         if path is not None:
-            _check_writable(path)
+            _check_writable(path, inputs=(file,))
     p = load_program(file, deferred_release=deferred_release, as_json=as_json)
+    if cover is not None and cover not in [c.name for c in p.covers]:
+        names = ", ".join(c.name for c in p.covers)
+        _err(f"modproof: error: {p.path} has no cover '{cover}' "
+             + (f"(its covers: {names})" if names else "(it declares none)"))
+        raise _Fail(EXIT_INPUT)
     opts = Options(engine=engine, bound=DEFAULT_BOUND if bound is None else bound,
-                   timeout=timeout, max_states=max_states, reduce=not no_reduce)
-    r = prove(p, opts)
+                   timeout=timeout, max_states=max_states, reduce=not no_reduce,
+                   max_memory=_memory_option(max_memory))
+    progress = progress_for(as_json, quiet)
+    try:
+        r = prove(p, opts, on_progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
     met = expectation_met(p, r)
+    shown, no_trace = None, None   # the cover's execution, or why there is none
+    if cover is not None:
+        try:
+            shown = cover_witness(p, r, cover)
+        except NoCoverTrace as exc:
+            no_trace = exc.reason
     if as_json:
-        click.echo(json.dumps(result_to_json(p, r, met), indent=2))
+        out = result_to_json(p, r, met)
+        if cover is not None:
+            out["cover_witness"] = None if shown is None else witness_to_json(shown)
+            if no_trace is not None:
+                out["cover_note"] = no_trace
+        click.echo(json.dumps(out, indent=2))
     else:
         click.echo(result_text(p, r, met))
-    if isinstance(r, Violated):
+        if shown is not None:
+            click.echo("")
+            click.echo(cover_text(shown))
+    if no_trace is not None:
+        _err(f"modproof: note: {no_trace}")
+    written = shown if cover is not None else r.witness if isinstance(r, Violated) else None
+    if written is not None:
         if witness_out:
-            _write(witness_out, json.dumps(witness_to_json(r.witness), indent=2) + "\n")
+            _write(witness_out, json.dumps(witness_to_json(written), indent=2) + "\n")
         for fmt, path in exports:
-            _write(path, _render_witness(fmt, r.witness, p))
+            _write(path, _render_witness(fmt, written, p))
+    elif (witness_out or exports) and cover is not None:
+        _err(f"modproof: note: no execution to cover {cover}, so nothing was written")
     elif witness_out or exports:
         _err("modproof: note: no violation, so no witness was written")
     if check_expect:
@@ -368,7 +589,8 @@ def _witness_model(source: str, data) -> str:
     places = [named] if os.path.isabs(named) else [named, os.path.join(os.path.dirname(source), named)]
     found = next((place for place in places if os.path.exists(place)), None)
     if found is None:
-        _err(f"{source}: error: cannot find the model the witness names, {named}; "
+        shown = named if len(named) <= 80 else named[:77] + "..."   # (a path of 100,000 z's)
+        _err(f"{source}: error: cannot find the model the witness names, {shown}; "
              "pass --model FILE")
         raise _Fail(EXIT_INPUT)
     return found
@@ -385,8 +607,8 @@ def _made_deferred(data) -> bool:
 def replay_cmd(file: str, witness: str) -> None:
     """Re-execute a JSON WITNESS of FILE on the reference semantics.
 
-    Exit 0 when it reproduces its violation at its last step, 1 with the first
-    step that diverges, 2 on bad input."""
+    Exit 0 when it reproduces its violation at its last step (or, a witness of a
+    cover, reaches the cover), 1 with the first step that diverges, 2 on bad input."""
     from modproof.replayfile import WitnessFileError, replay_file
     from modproof.witness import ReplayError
 
@@ -400,7 +622,10 @@ def replay_cmd(file: str, witness: str) -> None:
     except ReplayError as exc:
         click.echo(f"{witness}: diverges at step {exc.step}: {exc.message}")
         raise _Fail(EXIT_VIOLATED)
-    if w.loop is not None:
+    if w.cover is not None:
+        click.echo(f"{witness}: replays: {w.length} step{'s' if w.length != 1 else ''} "
+                   f"reach cover {w.cover}")
+    elif w.loop is not None:
         click.echo(f"{witness}: replays: {w.length} steps reproduce {w.check}: the last "
                    f"returns to the state before step {w.loop + 1}, a fair loop")
     else:
@@ -431,6 +656,7 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
     model; `modproof export W.json --format html -o trace.html` renders a witness,
     after replaying it on the reference semantics."""
 
+    _check_writable(output, inputs=(source, model) if model else (source,))
     if source.endswith(".mproof"):
         p = load_program(source)
         if fmt == "promela":
@@ -456,6 +682,7 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
         from modproof.witness import ReplayError
         data = _load_json_witness(source)
         model_path = model or _witness_model(source, data)
+        _check_writable(output, inputs=(model_path,))
         p = load_program(model_path, deferred_release=_made_deferred(data))
         try:
             w = replay_file(p, data)
@@ -466,18 +693,25 @@ def export_cmd(source: str, fmt: str, output: str, model: Optional[str]) -> None
             _err(f"{source}: error: the witness does not replay on {model_path}: step {exc.step}: "
                  f"{exc.message}")
             raise _Fail(EXIT_VIOLATED)
+        if w.cover is not None and fmt == "sarif":
+            _err(f"modproof: error: {source} is an execution that reaches cover {w.cover}, not a "
+                 "violation: SARIF writes findings (text, json, itf, mermaid or html write it)")
+            raise _Fail(EXIT_INPUT)
         text = _render_witness(fmt, w, p)
     _write(output, text)
 
 
-def _check_writable(path: str) -> None:
+def _check_writable(path: str, inputs: tuple = ()) -> None:
     """Refuse, before any work, an output path that cannot be a file: empty, a
-    folder, or in a folder that does not exist (the same words as `_write`)."""
+    folder, in a folder that does not exist (the same words as `_write`), or one
+    of the `inputs` (the model, a witness): the output would replace it."""
     why = None
     if path == "-":
         return
     if not path:
         why = "an empty path"
+    elif any(_same_file(path, i) for i in inputs):
+        why = "it is an input file of this command; refusing to write over it"
     elif os.path.isdir(path):
         why = os.strerror(errno.EISDIR)
     elif not os.path.isdir(os.path.dirname(os.path.abspath(path))):
@@ -485,6 +719,15 @@ def _check_writable(path: str) -> None:
     if why:
         _err(f"modproof: error: cannot write {path or repr(path)}: {why}")
         raise _Fail(EXIT_INPUT)
+
+
+def _same_file(a: str, b: str) -> bool:
+    if a == "-" or b == "-":
+        return False
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _write(path: str, text: str) -> None:

@@ -107,6 +107,8 @@ class MproofItem(pytest.Item):
                 return r.detail
             if r.error is not None:
                 return f"{r.path}: {r.reason}\n\n{r.detail}"
+            if r.status == "bounded":     # modproof.ci.BOUNDED: proved only up to a bound
+                return f"{r.path}: bounded: {r.reason}\n\n{r.detail}"
             return f"{r.path}: expected {r.expected}, got {r.got}\n{r.reason}\n\n{r.detail}"
         return super().repr_failure(excinfo, style=style)
 

@@ -32,6 +32,10 @@ class RawTrace:
     loop: Optional[int] = None   # a hang: steps[loop:] is a cycle back to the state before steps[loop]
 
 
+# An execution as an engine found it: (thread index, state after the step) per step.
+Path = tuple[tuple[int, State], ...]
+
+
 @dataclass(frozen=True)
 class CoverResult:
     name: str
@@ -39,6 +43,10 @@ class CoverResult:
     step: Optional[int] = None   # fewest steps to reach it (engines that know)
     within: Optional[int] = None  # not reached: searched to this many steps only, open beyond
     sizes: tuple[tuple[str, int], ...] = ()   # all sizes: reached with these copies (step: there)
+    # An execution of `step` steps whose last state satisfies the cover, as the engine
+    # found it (`modproof.prove.cover_witness` replays it); every engine that knows
+    # `step` gives one.  One of possibly many such executions: not compared.
+    trace: Optional[Path] = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,10 @@ class UnknownKind(str, Enum):
     BOUND = "bound"                    # the bound left it open: bound 0, or k-induction's max k
     ATOMIC_LIMIT = "atomic-limit"      # an atomic block's loop ran longer than an engine follows it
     ENCODING_LIMIT = "encoding-limit"  # the Z3 encoding cannot hold the model within its limits
-    ENGINE_FAILED = "engine-failed"    # portfolio: an engine process raised or died
+    MEMORY = "memory"                  # the engine used up its share of --max-memory
+    ENGINE_FAILED = "engine-failed"    # an engine process died (killed); portfolio: or raised
+    APPROXIMATION = "approximation"    # the model leaves out executions the kernel has
+    #                                    (Program.proof_gaps): a proof would not hold
     UNSUPPORTED = "unsupported"        # all sizes: outside the counter abstraction (docs/language.md)
     UNDECIDED = "undecided"            # all sizes: abstraction, sizes and Z3 do not settle it
 

@@ -67,8 +67,11 @@ class Site:
 
 @dataclass(frozen=True)
 class Witness:
+    """A replayed execution: of a violation of `check`, or (a *cover witness*, `cover`
+    set and `check` "") a shortest execution that reaches the cover `cover`."""
+
     file: str
-    check: str
+    check: str                 # the violated check; "" in a cover witness
     message: str               # one line, in the user's terms
     threads: tuple[str, ...]
     initial: tuple[tuple[str, object], ...]
@@ -77,10 +80,16 @@ class Witness:
     loop: Optional[int] = None       # a hang: steps[loop:] repeat for ever (0-based)
     site: Optional[Site] = None      # set by replay; None only in a witness made by hand
     sizes: tuple[tuple[str, int], ...] = ()   # of a `thread NAME[*]` file: the copies it ran with
+    cover: Optional[str] = None      # a cover witness: the cover its last state satisfies
 
     @property
     def length(self) -> int:
         return len(self.steps)
+
+    @property
+    def headline(self) -> str:
+        """What the execution shows, for titles: "violated CHECK" or "reaches cover NAME"."""
+        return f"reaches cover {self.cover}" if self.cover is not None else f"violated {self.check}"
 
 
 # --------------------------------------------------------------------------- state in names
@@ -213,12 +222,26 @@ def _site(p: Program, check: str, steps: list[WitnessStep], final: S.State) -> S
     return Site(p.path, 0, 0, "")
 
 
+def replay_cover(p: Program, name: str, steps,
+                 match: Optional[Callable[[int, S.State], bool]] = None) -> Witness:
+    """Re-execute `steps` ((thread, state after) per step, or a state None where
+    `match` decides) on the reference semantics: no step may violate a check, and
+    the last state must satisfy cover `name`.  The cover witness, or ReplayError."""
+    index = next((i for i, c in enumerate(p.covers) if c.name == name), None)
+    if index is None:
+        raise ReplayError(0, f"this file has no cover {name!r}")
+    return replay(p, RawTrace(tuple(steps), ""), match, cover=index)
+
+
 def replay(p: Program, raw: RawTrace,
-           match: Optional[Callable[[int, S.State], bool]] = None) -> Witness:
+           match: Optional[Callable[[int, S.State], bool]] = None,
+           cover: Optional[int] = None) -> Witness:
     """Re-execute `raw` on the reference semantics and build the witness.
 
     By default step i must produce exactly raw.steps[i]'s state; `match(i, state)`
-    replaces that test (used when replaying a witness file)."""
+    replaces that test (used when replaying a witness file).  With `cover` (an
+    index into p.covers), `raw` is an execution that must reach that cover and
+    violate nothing on the way (`replay_cover`); its `check` is not read."""
     s = S.initial(p)
     states = [s]
     init_items = state_items(p, s)
@@ -226,7 +249,7 @@ def replay(p: Program, raw: RawTrace,
     gone_at: dict[str, int] = {}
     n = len(raw.steps)
     reason = ""
-    step_check = raw.check not in STEP_CHECKS_STATE
+    step_check = cover is None and raw.check not in STEP_CHECKS_STATE
     if n == 0 and step_check:
         raise ReplayError(0, f"a '{raw.check}' violation needs at least one step")
     for i, (t, want) in enumerate(raw.steps):
@@ -278,6 +301,8 @@ def replay(p: Program, raw: RawTrace,
                     gone_at[m.name] = idx
             s = after
             states.append(s)
+    if cover is not None:
+        return _cover_witness(p, cover, raw, init_items, steps, s)
     if raw.check == "hang":
         reason = _hang(p, raw, states)
     elif raw.loop is not None:
@@ -298,6 +323,23 @@ def replay(p: Program, raw: RawTrace,
                    threads=tuple(t.name for t in p.threads), initial=init_items, steps=tuple(steps),
                    deferred_release=p.deferred_release, loop=raw.loop,
                    site=_site(p, raw.check, steps, s), sizes=p.sizes)
+
+
+def _cover_witness(p: Program, cover: int, raw: RawTrace, init_items, steps: list[WitnessStep],
+                   final: S.State) -> Witness:
+    """The witness of an execution that reaches cover `cover` (replay checked its steps)."""
+    c = p.covers[cover]
+    if raw.loop is not None:
+        raise ReplayError(len(steps), "an execution to a cover has no loop")
+    if cover not in S.covers_hit(p, final):
+        where = f"after step {len(steps)}" if steps else "in the initial state"
+        raise ReplayError(len(steps), f"cover {c.name} ({c.text}) does not hold {where}")
+    where = f"after step {len(steps)}" if steps else "in the initial state"
+    return Witness(file=p.path, check="", cover=c.name,
+                   message=f"cover {c.name} ({c.text}) holds {where}",
+                   threads=tuple(t.name for t in p.threads), initial=init_items,
+                   steps=tuple(steps), deferred_release=p.deferred_release,
+                   site=Site(p.path, c.span.line, c.span.col, f"cover {c.name}: {c.text}"), sizes=p.sizes)
 
 
 def _hang(p: Program, raw: RawTrace, states: list[S.State]) -> str:
@@ -322,6 +364,10 @@ def _hang(p: Program, raw: RawTrace, states: list[S.State]) -> str:
     if not hung:
         raise ReplayError(n, "every thread that must finish has finished when the loop starts")
     stuck = [S.blocked_reason(p, start, t) for t in hung if t not in moving]
+    # Workers and service threads stuck half-way (not idle) are part of the story too.
+    stuck += [S.blocked_reason(p, start, t) for t, th in enumerate(p.threads)
+              if t not in hung and t not in moving and start.pcs[t] != DONE
+              and not th.steps[start.pcs[t]].idle and not S.successors(p, start, t)]
     looping = [p.threads[t].name for t in hung if t in moving]
     runners = [p.threads[u].name for u in sorted(moving) if u not in hung]
     parts = stuck + ([f"{_names(looping)} {'loops' if len(looping) == 1 else 'loop'} for ever "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import stat
 import tempfile
 
@@ -17,7 +18,9 @@ def write_atomic(path: str, data: str | bytes, make_folders: bool = False) -> No
     A symbolic link is written through (the link stays, the file it names is
     replaced), and a path that is not a regular file (/dev/null, /dev/stdout, a
     FIFO) is written to as it is: renaming over it would replace the device.
-    Raises OSError."""
+    SIGINT and SIGTERM wait while a regular file is written and renamed into
+    place, so an interrupted run leaves the file whole or absent, never a
+    temporary one beside it.  Raises OSError."""
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     try:
@@ -33,6 +36,22 @@ def write_atomic(path: str, data: str | bytes, make_folders: bool = False) -> No
     folder = os.path.dirname(os.path.abspath(path))
     if make_folders:
         os.makedirs(folder, exist_ok=True)
+    blocked = _block_signals()
+    try:
+        _write_replace(path, folder, data)
+    finally:
+        if blocked is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _block_signals():
+    try:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return None
+
+
+def _write_replace(path: str, folder: str, data: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".modproof-", suffix=".tmp", dir=folder)
     try:
         try:

@@ -219,6 +219,7 @@ class ObjectDecl:
     span: Span = _span()
     storage: Optional[str] = None     # v2: `in MOD`, the object lives in MOD's memory
     storage_span: Span = _span()
+    deferred: bool = False            # `release FN deferred`: FN runs on a worker of its own
 
 
 @dataclass(frozen=True)
@@ -334,12 +335,15 @@ class CoverDecl:
 
 @dataclass(frozen=True)
 class ExpectDecl:
-    """`expect proved` (check None) or `expect violated CHECK`."""
+    """`expect proved` (check None), `expect proved up to N` (bound N: a proof of
+    the executions of up to N steps is accepted) or `expect violated CHECK`."""
 
     verdict: str  # "proved" or "violated"
     check: Optional[str] = None
     check_span: Span = _span()
     span: Span = _span()
+    bound: Optional[int] = None
+    bound_span: Span = _span()
 
 
 Decl = Union[

@@ -99,6 +99,10 @@ def _check_decl(ctx: Context, d: A.Decl) -> None:
             k = str(d.count) if d.count < 10 ** 20 else f"<{len(str(d.count))}-digit number>"
             ctx.error(d.count_span, f"thread '{d.name}[{k}]' has too many copies "
                       f"(at most {MAX_COPIES})")
+    elif isinstance(d, A.ExpectDecl):
+        if d.bound is not None and d.bound < 1:
+            ctx.error(d.bound_span, "'expect proved up to N' needs N of 1 or more: a bound of 0 "
+                      "checks only the initial state, which proves nothing")
     elif isinstance(d, (A.InvariantDecl, A.CoverDecl)):
         what = "invariant" if isinstance(d, A.InvariantDecl) else "cover"
         check_expr(ctx, d.expr, Scope(PROPERTY, {}), "bool", what, top=False)

@@ -132,7 +132,7 @@ class _Body:
                 self.atomic_forbidden(s.span, f"'{s.kind.value}' ({prim.not_in_atomic})", in_atomic)
             elif prim.calls == "release" and ok:
                 obj = ctx.sym.decls[s.arg]
-                if obj.release is not None:
+                if obj.release is not None and not obj.deferred:   # (deferred: it only queues)
                     ctx.error(s.span, f"'put({s.arg})' is not allowed inside 'atomic': "
                               f"it may call the release function '{obj.release}'",
                               Note(in_atomic.span, "the atomic block starts here"),
@@ -141,7 +141,8 @@ class _Body:
             return
         if prim.calls == "release":
             obj = ctx.sym.decls[s.arg]
-            if obj.release is not None:
+            # A deferred release runs on a worker of its own, not in this body: no call.
+            if obj.release is not None and not obj.deferred:
                 self.calls.append(CallEdge(obj.release, s.span,
                                            f"put({s.arg}) in '{{f}}' runs release function '{{g}}'",
                                            self.depth))

@@ -151,7 +151,7 @@ class _ThreadBuilder(StepGraph):
             operand = lw.sym.index(prim.operand, s.arg)
             if kind is M.StepKind.PUT:
                 release = lw.sym.objects[operand].release
-                if release is not None and lw.deferred:
+                if lw.defers(lw.sym.objects[operand]):
                     return v2.V2(lw, self).deferred_put(s, operand, cont, ctx)
                 if release is not None:
                     entry, inits = self.inline(release, cont, ctx)
@@ -207,7 +207,11 @@ class _ThreadBuilder(StepGraph):
         for s in stmts:
             if isinstance(s, A.PrimStmt):
                 prim = V.primitive(s.kind)
-                out.append(M.AOp(step_kind(s.kind), self.lw.sym.index(prim.operand, s.arg), s.span))
+                operand = self.lw.sym.index(prim.operand, s.arg)
+                if prim.calls == "release" and self.lw.defers(self.lw.sym.objects[operand]):
+                    out.extend(v2.V2(self.lw, self).put_and_queue(operand, s.span))
+                    continue
+                out.append(M.AOp(step_kind(s.kind), operand, s.span))
             elif isinstance(s, A.Assign):
                 out.append(M.AAssign(self.lvalue(s.target, ctx), self.expr(s.value, ctx), s.span))
             elif isinstance(s, A.Assert):
@@ -255,6 +259,13 @@ class _Lowerer:
         self.destroyable: set[str] = set()
         self.flushers: list[int] = []                  # threads whose flushes note instances
         self.barriers: list[int] = []                  # threads whose rcu_barrier() counts callbacks
+        self.rcu_pool: dict[str, int] = {}             # NOTE(rcu-pool): workers per callback function
+        self.proof_gaps: list[str] = []                # why a proof would not cover every execution
+
+    def defers(self, o: A.ObjectDecl) -> bool:
+        """Whether O's release function runs on a worker of its own, `release(O)`:
+        declared `release FN deferred`, or every one with --deferred-release."""
+        return o.release is not None and (self.deferred or o.deferred)
 
     def storage(self, module: Optional[str]) -> int:
         return M.CORE if module is None else self.sym.index("module", module)
@@ -307,7 +318,7 @@ class _Lowerer:
                 user.append((d, d.name if c is None else f"{d.name}[{c}]", c))
         calls = _builtin_calls(self.spec, sym)
         self.rcu_fns = list(dict.fromkeys(a for f, a in calls if f == "call_rcu"))
-        releasers = [o for o in sym.objects if o.release is not None] if self.deferred else []
+        releasers = [o for o in sym.objects if self.defers(o)]
         works = sym.works + sym.delayed_works
         self.items = [w.name for w in works]
         self.queue_of = {w.name: w.queue for w in works}
@@ -316,7 +327,8 @@ class _Lowerer:
         delayed = [n for d in sym.delayed_works for n in (f"kworker({d.name})", f"dtimer({d.name})")]
         workers = ([f"kworker({w.name})" for w in sym.works] + delayed
                    + [f"timer({t.name})" for t in sym.timers]
-                   + [f"rcu({f})" for f in self.rcu_fns] + [f"release({o.name})" for o in releasers])
+                   + [w for f in self.rcu_fns for w in v2.rcu_workers(f, self.rcu_pool.get(f, 1))]
+                   + [f"release({o.name})" for o in releasers])
         self.thread_names = [n for _, n, _ in user] + workers
         everyone = list(range(len(self.thread_names)))
         if any(f in ("rcu_read_lock", "rcu_read_unlock", "synchronize_rcu") for f, _ in calls):
@@ -327,7 +339,7 @@ class _Lowerer:
         if any(f == "rcu_barrier" for f, _ in calls):
             self.barriers = everyone      # NOTE(rcu-barrier)
         hidden = v2.var_names(sym, self.rcu_fns, self.rcu_readers, self.rcu_syncers,
-                              self.thread_names, self.deferred)
+                              self.thread_names, releasers, self.rcu_pool)
         hidden += v2.work_var_names(self)
         self.hidden = {name: len(sym.vars) + i for i, (name, _) in enumerate(hidden)}
 
@@ -377,19 +389,24 @@ class _Lowerer:
             pend = var(f"rcu_pending({f})")
             grace = [M.Neg(var(v2.cb_wait(f, self.thread_names[r]))) for r in self.rcu_readers]
             ready = v2.and_all([M.Bin(A.BinOp.GT, pend, M.Const(0))] + grace)   # NOTE(rcu-grace-period)
-            trig = (M.AAwait(ready, span),
-                    M.AAssign(pend, M.Bin(A.BinOp.SUB, pend, M.Const(1)), span),
-                    M.AAssign(var(f"rcu_running({f})"), M.Const(True), span))
-            # NOTE(rcu-barrier): each callback that finishes counts down the barriers.
-            down = []
-            for t in self.barriers:
-                c = var(v2.barrier_wait(self.thread_names[t], f))
-                down.append(M.AIf(M.Bin(A.BinOp.GT, c, M.Const(0)),
-                                  (M.AAssign(c, M.Bin(A.BinOp.SUB, c, M.Const(1)), span),), (), span))
-            threads.append(_ThreadBuilder(self, None, f"rcu({f})", None, idx)
-                           .build_worker(trig, f, f"rcu_running({f})", span, "rcu",
-                                         finish=tuple(down)))
-            idx += 1
+            # NOTE(rcu-pool): a pool of workers per function, as many as callbacks of it
+            # can be queued in one execution, so that they can run at once, as on
+            # different CPUs.
+            for name in v2.rcu_workers(f, self.rcu_pool.get(f, 1)):
+                running = v2.rcu_running(name)
+                trig = (M.AAwait(ready, span),
+                        M.AAssign(pend, M.Bin(A.BinOp.SUB, pend, M.Const(1)), span),
+                        M.AAssign(var(running), M.Const(True), span))
+                # NOTE(rcu-barrier): each callback that finishes counts down the barriers.
+                down = []
+                for t in self.barriers:
+                    c = var(v2.barrier_wait(self.thread_names[t], f))
+                    down.append(M.AIf(M.Bin(A.BinOp.GT, c, M.Const(0)),
+                                      (M.AAssign(c, M.Bin(A.BinOp.SUB, c, M.Const(1)), span),), (),
+                                      span))
+                threads.append(_ThreadBuilder(self, None, name, None, idx)
+                               .build_worker(trig, f, running, span, "rcu", finish=tuple(down)))
+                idx += 1
         for o in releasers:
             trig = (M.AAwait(var(f"release_pending({o.name})"), o.span),
                     M.AAssign(var(f"release_pending({o.name})"), M.Const(False), o.span),
@@ -406,7 +423,8 @@ class _Lowerer:
         return M.Program(
             never_run=_never_run(sym, threads),
             modules=tuple(M.Module(m.name, m.refs, m.exit, m.span) for m in sym.modules),
-            objects=tuple(M.Obj(o.name, o.refs, o.release, o.span, self.storage(o.storage))
+            objects=tuple(M.Obj(o.name, o.refs, o.release, o.span, self.storage(o.storage),
+                                self.defers(o))
                           for o in sym.objects),
             completions=tuple(M.Completion(c.name, c.done, c.span, self.storage(c.storage))
                               for c in sym.completions),
@@ -416,12 +434,13 @@ class _Lowerer:
             threads=tuple(threads),
             invariants=tuple(prop(d) for d in sym.invariants),
             covers=tuple(prop(d) for d in sym.covers),
-            expect=M.Expect(exp.verdict, exp.check, exp.span) if exp else None,
+            expect=M.Expect(exp.verdict, exp.check, exp.span, exp.bound) if exp else None,
             path=self.spec.path,
             source=self.spec.source,
             deferred_release=self.deferred,
             keyed_by_thread=bool(self.rcu_readers or self.flushers or self.barriers),
             unbounded=tuple(d.name for d in sym.threads if d.unbounded),
+            proof_gaps=tuple(self.proof_gaps),
         )
 
 
@@ -445,10 +464,19 @@ def lower(spec: A.SpecFile, sym: Optional[Symbols] = None, deferred_release: boo
     """Check (unless `sym` is given) and lower `spec`; raises SpecError on a bad file.
 
     `deferred_release` runs every release function on a worker thread of its own
-    after the put that drops the count to zero (CONFIG_DEBUG_KOBJECT_RELEASE)."""
+    after the put that drops the count to zero (CONFIG_DEBUG_KOBJECT_RELEASE), as
+    `release FN deferred` does for one object whatever the flag."""
     if sym is None:
         sym = check(spec)
-    return _Lowerer(spec, sym, deferred_release).program()
+    program = _Lowerer(spec, sym, deferred_release).program()
+    pool, gaps = v2.rcu_pool_sizes(program)
+    if any(n > 1 for n in pool.values()) or gaps:
+        # NOTE(rcu-pool): lowered again with a worker per callback that can be in flight.
+        lw = _Lowerer(spec, sym, deferred_release)
+        lw.rcu_pool = pool
+        lw.proof_gaps = gaps
+        program = lw.program()
+    return program
 
 
 def load(path: str, deferred_release: bool = False) -> M.Program:

@@ -275,6 +275,43 @@ class Thread:
     must_finish: bool = False
     service: bool = False   # declared `service`: like an idle worker, never part of a deadlock
 
+    def pcs_on_cycles(self) -> frozenset:
+        """The pcs that lie on a cycle of this thread's control flow: the members of its
+        strongly connected components with an edge inside (Kosaraju, iteratively)."""
+        succ = {st.id: [n for n in st.successors() if n != DONE] for st in self.steps}
+        pred: dict[int, list[int]] = {n: [] for n in succ}
+        for n, ms in succ.items():
+            for m in ms:
+                pred[m].append(n)
+        order, seen = [], set()
+        for root in succ:
+            if root in seen:
+                continue
+            seen.add(root)
+            stack = [(root, iter(succ[root]))]
+            while stack:
+                n, it = stack[-1]
+                m = next(it, None)
+                if m is None:
+                    order.append(n)
+                    stack.pop()
+                elif m not in seen:
+                    seen.add(m)
+                    stack.append((m, iter(succ[m])))
+        comp: dict[int, int] = {}
+        for root in reversed(order):
+            if root in comp:
+                continue
+            comp[root] = root
+            stack = [root]
+            while stack:
+                n = stack.pop()
+                for m in pred[n]:
+                    if m not in comp:
+                        comp[m] = root
+                        stack.append(m)
+        return frozenset(n for n, ms in succ.items() for m in ms if comp[m] == comp[n])
+
 
 @dataclass(frozen=True)
 class Module:
@@ -291,6 +328,7 @@ class Obj:
     release: Optional[str]
     span: Span
     storage: int = CORE    # v2: the module whose memory holds it (CORE: never freed)
+    deferred: bool = False  # its release runs on worker release(NAME) (`deferred`, --deferred-release)
 
 
 @dataclass(frozen=True)
@@ -329,6 +367,14 @@ class Expect:
     verdict: str            # "proved" or "violated"
     check: Optional[str]
     span: Span
+    bound: Optional[int] = None   # `expect proved up to N`: a proof up to N steps is accepted
+
+    @property
+    def text(self) -> str:
+        """As written: "proved", "proved up to N" or "violated CHECK"."""
+        if self.verdict != "proved":
+            return f"violated {self.check}"
+        return "proved" if self.bound is None else f"proved up to {self.bound}"
 
 
 @dataclass(frozen=True)
@@ -344,7 +390,8 @@ class Program:
     expect: Optional[Expect]
     path: str = field(default="<input>", compare=False)
     source: str = field(default="", compare=False, repr=False)
-    deferred_release: bool = False   # lowered with --deferred-release (release workers)
+    deferred_release: bool = False   # lowered with --deferred-release (every release on a worker;
+                                     # an object declared `release FN deferred` is, in any case)
     # v2: some hidden vars belong to a thread (RCU: rcu_depth(T), gp_wait(S,T), ...), so
     # a state is more than pcs, locals and mutex holders per thread (NOTE(keyed-vars)).
     keyed_by_thread: bool = False
@@ -355,6 +402,9 @@ class Program:
     unbounded: tuple[str, ...] = ()
     # The sizes of a program spec/sizes.py made from a template: (group, K) per group.
     sizes: tuple[tuple[str, int], ...] = ()
+    # Why the model may miss executions the kernel has (an approximation on the side of
+    # fewer executions): a violation found is real, a proof is not (prove.checked).
+    proof_gaps: tuple[str, ...] = field(default=(), compare=False)
 
     def home(self, kind: str, index: int) -> int:
         """The module whose memory holds thing `index` of `kind` (CORE: never freed)."""

@@ -199,6 +199,7 @@ def _decl_lines(decl, out: list[str]) -> None:
     elif isinstance(decl, ObjectDecl):
         out.append(f"object {decl.name}" + (f" refs {decl.refs}" if decl.refs != 1 else "")
                    + (f" release {decl.release}" if decl.release is not None else "")
+                   + (" deferred" if decl.deferred else "")
                    + (f" in {decl.storage}" if decl.storage is not None else ""))
     elif isinstance(decl, CompletionDecl):
         out.append(f"completion {decl.name}" + (f" done {decl.done}" if decl.done != 0 else "")
@@ -229,7 +230,8 @@ def _decl_lines(decl, out: list[str]) -> None:
     elif isinstance(decl, CoverDecl):
         out.append(f"cover {decl.name}: {expr_to_source(decl.expr)}")
     elif isinstance(decl, ExpectDecl):
-        out.append(f"expect {decl.verdict}" + (f" {decl.check}" if decl.check else ""))
+        out.append(f"expect {decl.verdict}" + (f" {decl.check}" if decl.check else "")
+                   + (f" up to {decl.bound}" if decl.bound is not None else ""))
     else:
         raise TypeError(f"not a declaration: {decl!r}")
 

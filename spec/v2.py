@@ -6,8 +6,8 @@ worker threads owned by core:
 
 - `kworker(W)` runs W's function each time W is queued (W a work item or a
   delayed work item), `dtimer(DW)` queues DW's work when its timer fires,
-  `timer(T)` runs T's function when T fires, `rcu(FN)` runs one queued
-  `call_rcu(FN)` callback at a time, and with `--deferred-release`,
+  `timer(T)` runs T's function when T fires, `rcu(FN)` (and `rcu(FN)[2]`, ...:
+  NOTE(rcu-pool)) run queued `call_rcu(FN)` callbacks, and with `--deferred-release`,
   `release(O)` runs O's release function after the put that dropped the count
   to zero.
 - A worker loops: one *idle* step that waits for its trigger and takes it, a
@@ -70,8 +70,46 @@ def cb_wait(fn: str, reader: str) -> str:
     return f"cb_wait({fn},{reader})"
 
 
+def rcu_workers(fn: str, n: int) -> list[str]:
+    """The names of the `n` workers that run `call_rcu(fn)` callbacks (NOTE(rcu-pool))."""
+    return [f"rcu({fn})"] + [f"rcu({fn})[{i + 1}]" for i in range(1, n)]
+
+
+def rcu_running(worker: str) -> str:
+    """The hidden var: worker `rcu(FN)` (or `rcu(FN)[K]`) is running a callback."""
+    return "rcu_running" + worker[len("rcu"):]
+
+
+def rcu_pool_sizes(program: M.Program) -> tuple[dict[str, int], list[str]]:
+    """NOTE(rcu-pool): per callback function, how many of its callbacks one execution
+    can have in flight: the `call_rcu(FN)` steps of every thread, each run at most
+    once when it lies on no cycle of its thread's control flow.  A site on a cycle
+    (a loop, or a callback that queues itself again) can queue any number: the
+    pool then has one worker per site, and a proof would not cover more at once
+    (a proof gap)."""
+    pool: dict[str, int] = {}
+    open_ended: set[str] = set()
+    names = {i: v.name for i, v in enumerate(program.vars)}
+    for th in program.threads:
+        cyclic = th.pcs_on_cycles()
+        for st in th.steps:
+            for a in M.atomic_statements(st.body):
+                if (isinstance(a, M.AAssign) and isinstance(a.target, M.VarRef)
+                        and names[a.target.index].startswith("rcu_pending(")
+                        and isinstance(a.value, M.Bin) and a.value.op is BinOp.ADD):
+                    fn = names[a.target.index][len("rcu_pending("):-1]
+                    pool[fn] = pool.get(fn, 0) + 1
+                    if st.id in cyclic:
+                        open_ended.add(fn)
+    gaps = [f"call_rcu({fn}) can queue more callbacks than modproof runs at once ({pool[fn]}): "
+            "a call_rcu in a loop or in a callback that queues itself again"
+            for fn in sorted(open_ended)]
+    return pool, gaps
+
+
 def var_names(sym, rcu_fns: list[str], readers: list[int], syncers: list[int],
-              thread_names: list[str], deferred: bool) -> list[tuple[str, object]]:
+              thread_names: list[str], releasers,
+              pool: Optional[dict[str, int]] = None) -> list[tuple[str, object]]:
     """The hidden vars of a program, with their initial values, in a fixed order."""
     out: list[tuple[str, object]] = []
     for w in sym.works:
@@ -81,7 +119,8 @@ def var_names(sym, rcu_fns: list[str], readers: list[int], syncers: list[int],
         out += [(f"pending({t.name})", False), (f"running({t.name})", False),
                 (f"shutdown({t.name})", False)]
     for fn in rcu_fns:
-        out += [(f"rcu_pending({fn})", 0), (f"rcu_running({fn})", False)]
+        out.append((f"rcu_pending({fn})", 0))
+        out += [(rcu_running(w), False) for w in rcu_workers(fn, (pool or {}).get(fn, 1))]
     for r in readers:
         out += [(f"rcu_reader({thread_names[r]})", False), (f"rcu_depth({thread_names[r]})", 0)]
     for s in syncers:
@@ -90,10 +129,8 @@ def var_names(sym, rcu_fns: list[str], readers: list[int], syncers: list[int],
     for fn in rcu_fns:
         for r in readers:
             out.append((cb_wait(fn, thread_names[r]), False))
-    if deferred:
-        for o in sym.objects:
-            if o.release is not None:
-                out += [(f"release_pending({o.name})", False), (f"release_running({o.name})", False)]
+    for o in releasers:   # the objects whose release is deferred (spec.lower: _Lowerer.defers)
+        out += [(f"release_pending({o.name})", False), (f"release_running({o.name})", False)]
     return out
 
 
@@ -378,9 +415,10 @@ class V2:
                         expr=and_all([M.Bin(BinOp.EQ, c, M.Const(0)) for c in counts]))
             note = []
             for f, c in zip(lw.rcu_fns, counts):
-                note += [M.AAssign(c, self.var(f"rcu_pending({f})"), sp),
-                         M.AIf(self.var(f"rcu_running({f})"),
-                               (M.AAssign(c, M.Bin(BinOp.ADD, c, M.Const(1)), sp),), (), sp)]
+                note.append(M.AAssign(c, self.var(f"rcu_pending({f})"), sp))
+                for w in rcu_workers(f, lw.rcu_pool.get(f, 1)):
+                    note.append(M.AIf(self.var(rcu_running(w)),
+                                      (M.AAssign(c, M.Bin(BinOp.ADD, c, M.Const(1)), sp),), (), sp))
             return node(M.StepKind.ATOMIC, wait, body=tuple(note))
         me = lw.thread_names[tb.index]
         # Read-side sections nest, as in the kernel: rcu_depth counts them and the
@@ -424,13 +462,18 @@ class V2:
         raise AssertionError(f"not a v2 built-in: {fn}")
 
     def deferred_put(self, s: A.PrimStmt, operand: int, cont: int, ctx) -> int:
-        """`put(O)` under --deferred-release: the put, and at zero the release is queued."""
-        o = self.lw.sym.objects[operand]
-        body = (M.AOp(M.StepKind.PUT, operand, s.span),
-                M.AIf(M.Bin(BinOp.EQ, self.lw.query(QueryKind.REFS, operand), M.Const(0)),
-                      (M.AAssign(self.var(f"release_pending({o.name})"), TRUE, s.span),), (), s.span))
+        """`put(O)` of an object whose release is deferred (`release FN deferred`, or
+        --deferred-release): the put, and at zero the release is queued."""
         return self.tb.make(M.StepKind.ATOMIC, ctx.owner, s.span, self.lw.text_of(s), next=cont,
-                            frame=ctx.frame, body=body)
+                            frame=ctx.frame, body=self.put_and_queue(operand, s.span))
+
+    def put_and_queue(self, operand: int, span: A.Span) -> tuple:
+        """The atomic body of such a put (also inside an `atomic` block, where a put
+        of an object declared `release FN deferred` may stand)."""
+        o = self.lw.sym.objects[operand]
+        return (M.AOp(M.StepKind.PUT, operand, span),
+                M.AIf(M.Bin(BinOp.EQ, self.lw.query(QueryKind.REFS, operand), M.Const(0)),
+                      (M.AAssign(self.var(f"release_pending({o.name})"), TRUE, span),), (), span))
 
 
 def worker(tb, trigger: tuple, fn: str, done: Optional[str], span: A.Span, what: str,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import PROOFS, ROOT, proof_files
+from conftest import BMC_SLOW, PROOFS, ROOT, proof_files
 from modproof import ci
 from modproof.ci import CiOptions, check_file, find_files, run_ci
 from modproof.cli import main
@@ -32,7 +32,7 @@ def rows(output: str) -> dict[str, list[str]]:
     out = {}
     for line in output.splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[0] in ("ok", "FAIL", "ERROR", "--") and \
+        if len(parts) >= 3 and parts[0] in ("ok", "BOUNDED", "FAIL", "ERROR", "--") and \
                 parts[1].endswith(".mproof") and not parts[1].endswith(":"):
             out[Path(parts[1]).name] = parts
     return out
@@ -59,13 +59,30 @@ def corpus(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("engine", ["explicit", "bmc"])
 def test_the_corpus_matches_every_expect_line(engine, monkeypatch):
     monkeypatch.chdir(ROOT)
-    r = invoke("--engine", engine, "-j", "2")           # default path: proofs/
-    assert r.exit_code == 0, r.output
+    files = proof_files()
+    if engine == "bmc":    # (the files it takes minutes on: conftest.BMC_SLOW)
+        files = [p for p in files if str(p.relative_to(ROOT / "proofs")) not in BMC_SLOW]
+        r = invoke("--engine", engine, "-j", "2", *map(str, files))
+    else:
+        r = invoke("--engine", engine, "-j", "2")       # default path: proofs/
     table = rows(r.output)
-    assert set(table) == {p.name for p in proof_files()}
-    assert all(parts[0] == "ok" for parts in table.values())
-    n = len(proof_files())
-    assert f"modproof ci: {n} files: {n} ok, 0 failed, 0 errors" in r.output
+    assert set(table) == {p.name for p in files}
+    n = len(files)
+    # The Z3 engine proves 08_timer_rearm_fixed only up to its bound (tests/test_proofs.py,
+    # BMC_BOUNDED), which `expect proved` does not accept: its own status, and ci fails.
+    bounded = {"08_timer_rearm_fixed.mproof"} if engine == "bmc" else set()
+    assert {name for name, parts in table.items() if parts[0] != "ok"} == bounded
+    assert all(table[name][0] == "BOUNDED" and table[name][-3:-1] == ["40", "-"]
+               for name in bounded)
+    if bounded:
+        assert r.exit_code == 1, r.output
+        assert (f"modproof ci: {n} files: {n - 1} ok, 1 bounded (not proved for all executions), "
+                "0 failed, 0 errors") in r.output
+        assert ("BOUNDED proofs/kernel/08_timer_rearm_fixed.mproof: expected proved (for all "
+                "executions), but it was proved only for executions of up to 40 steps") in r.output
+    else:
+        assert r.exit_code == 0, r.output
+        assert f"modproof ci: {n} files: {n} ok, 0 failed, 0 errors" in r.output
     # the columns: dm_in_module is a 14-step violation, dm_builtin a proof for all executions
     assert table["dm_in_module.mproof"][1:6] == [
         "proofs/dm_in_module.mproof", "violated", "code-after-unload", "violated",

@@ -164,7 +164,7 @@ def test_a_cover_beyond_the_searched_depth_is_open_not_unreachable(tmp_path):
     assert "cover c44: NOT reached within 40 steps, and not decided beyond" in r.output
     assert r.exit_code == 1
     r = invoke("prove", "--engine", "explicit", "--check-expect", str(f))
-    assert "cover c44: reached" in r.output and r.exit_code == 0
+    assert "cover c44: reachable in 44 steps" in r.output and r.exit_code == 0
 
 
 def test_json_output_of_a_file_with_mistakes(tmp_path):
@@ -482,12 +482,13 @@ def test_a_model_without_threads_is_proved_and_says_nothing_runs(tmp_path):
 def test_the_engine_choices_and_defaults_come_from_the_registry():
     from modproof.ci_cmd import ci
     from modproof.engines import ENGINES, engine_help
-    from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE, DEFAULT_MAX_STATES
+    from modproof.options import DEFAULT_BOUND, DEFAULT_ENGINE
     for cmd in (main.commands["prove"], ci):
         params = {p.name: p for p in cmd.params}
         assert list(params["engine"].type.choices) == list(ENGINES)
         assert params["engine"].default == DEFAULT_ENGINE
-        assert params["max_states"].default == DEFAULT_MAX_STATES
+        assert params["max_states"].default is None   # as many as the memory holds
+        assert params["max_memory"].default is None   # a share of physical memory
         assert f"(default {DEFAULT_BOUND})" in params["bound"].help
     assert {p.name: p for p in main.commands["prove"].params}["engine"].help == engine_help()
     for e in ENGINES.values():

@@ -204,3 +204,63 @@ def test_the_readme_screenshot_is_a_png():
         pytest.fail(f"{SCREENSHOT} is missing; run with MODPROOF_REGEN=1 to create it")
     width, height, _ = _png_pixels(SCREENSHOT.read_bytes())
     assert (width, height) == WINDOW
+
+
+# --------------------------------------------------------------------------- wrapping
+
+# For every statement, lane head and state name in a step box: where the browser
+# wrapped it, as "text before|text after", when that is not a natural point (a
+# space, after a comma, before "("): NOTE(wrap-points) in modproof/exports/html.py.
+_WRAP_PROBE = """<script>
+(function () {
+  var bad = [], breaks = 0;
+  document.querySelectorAll(".step .stmt, .lane-head, .chg .k").forEach(function (box) {
+    var chars = [];
+    var walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+    for (var n = walker.nextNode(); n; n = walker.nextNode()) {
+      for (var i = 0; i < n.data.length; i++) chars.push([n, i]);
+    }
+    var text = chars.map(function (c) { return c[0].data[c[1]]; }).join("");
+    var prevTop = null;
+    chars.forEach(function (c, k) {
+      var r = document.createRange();
+      r.setStart(c[0], c[1]);
+      r.setEnd(c[0], c[1] + 1);
+      var rects = r.getClientRects();
+      if (!rects.length) return;
+      var top = rects[rects.length - 1].top;
+      if (prevTop !== null && top > prevTop + 4) {
+        breaks++;
+        var a = text[k - 1], b = text[k];
+        if (!(a === "," || a === " " || b === " " || b === "("))
+          bad.push(text.slice(0, k) + "|" + text.slice(k));
+      }
+      prevTop = top;
+    });
+  });
+  document.body.dataset.breaks = breaks;
+  document.body.dataset.bad = bad.join(" ;; ");
+  document.body.dataset.probed = "1";
+})();
+</script></body>"""
+
+
+@needs_chromium
+@pytest.mark.parametrize("name", ["kernel/08_timer_rearm_bug", "kernel/06_call_rcu_synchronize_bug"])
+@pytest.mark.parametrize("width", [700, 1400])
+def test_names_wrap_at_natural_points_in_narrow_lanes(name, width, tmp_path):
+    # Before NOTE(wrap-points), lanes of 15rem broke "queue_work(poll_work)" as
+    # "queue_work(p" / "oll_work)" and "cancel_work_sync" as "cancel_wor" / "k_sync".
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ROOT)
+        p = load(f"proofs/{name}.mproof")
+    html = render_export("html", prove(p, Options(engine="explicit")).witness, p)
+    assert "<wbr>(" in html
+    page = tmp_path / "wrap.html"
+    page.write_text(html.replace("</body>", _WRAP_PROBE), encoding="utf-8")
+    r = _run(tmp_path, page, f"--window-size={width},900", "--dump-dom")
+    assert r.returncode == 0, r.stderr[-2000:]
+    attr = lambda key: _body_attr(r.stdout, key)  # noqa: E731
+    assert attr("data-probed") == "1" and "data-js-error" not in r.stdout
+    assert attr("data-bad") == ""
+    assert int(attr("data-breaks")) > 0   # names did wrap: the check saw something

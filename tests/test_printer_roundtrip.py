@@ -199,6 +199,8 @@ BODIES = st.lists(STMTS, max_size=4).map(tuple)
 DECLS = st.one_of(
     st.builds(ModuleDecl, NAMES, st.integers(0, 3), st.one_of(st.none(), NAMES)),
     st.builds(ObjectDecl, NAMES, st.integers(0, 3), st.one_of(st.none(), NAMES)),
+    st.builds(lambda name, refs, fn: ObjectDecl(name, refs, fn, deferred=True),   # release FN deferred
+              NAMES, st.integers(0, 3), NAMES),
     st.builds(CompletionDecl, NAMES, st.integers(0, 3)),
     st.builds(MutexDecl, NAMES),
     st.builds(VarDecl, NAMES, LITERALS),
@@ -208,6 +210,7 @@ DECLS = st.one_of(
     st.builds(InvariantDecl, NAMES, EXPRS),
     st.builds(CoverDecl, NAMES, EXPRS),
     st.just(ExpectDecl("proved")),
+    st.builds(lambda n: ExpectDecl("proved", bound=n), st.integers(1, 10 ** 30)),
     st.builds(ExpectDecl, st.just("violated"), CHECKS),
 )
 

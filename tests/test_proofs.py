@@ -5,17 +5,21 @@ import re
 
 import pytest
 
-from conftest import PROOFS, proof_files
+from conftest import BMC_SLOW, PROOFS, proof_files
 from modproof.explicit import prove_explicit
-from modproof.prove import Options, expectation_met, prove
+from modproof.options import DEFAULT_BOUND
+from modproof.prove import BOUNDED, Options, expectation, expectation_met, prove
 from modproof.spec.lower import load
 from modproof.spec.model import CHECKS
 
 FILES = proof_files()
 ENGINES = ["explicit", "bmc"]
-# `expect proved` is met by a bounded proof too; every file is proved for all
-# executions except these, where k-induction does not close within the default
-# bound and the bmc engine's proof is bounded (proofs/kernel/README.md, Times).
+# Every file is proved for all executions, by every engine, except these, where
+# k-induction does not close within the default bound: the bmc engine's proof is
+# bounded, which `expect proved` does not accept (NOTE(bounded-expect)): `modproof
+# ci --engine bmc` reports them as "bounded" (bench/README.md, per engine).  The
+# files keep `expect proved`: the explicit engine (and so the default portfolio)
+# proves them for all executions, which is what they claim.
 BMC_BOUNDED = {
     "kernel/08_timer_rearm_fixed.mproof": "the timer -> work -> timer cycle",
 }
@@ -26,13 +30,20 @@ BMC_BOUNDED = {
 def test_proof_matches_expect(path, engine):
     p = load(str(path))
     assert p.expect is not None, f"{path} has no expect line"
+    if engine == "bmc" and str(path.relative_to(PROOFS)) in BMC_SLOW:
+        r = prove(p, Options(engine=engine, timeout=20))
+        assert r.verdict == "unknown" or expectation_met(p, r), f"{path}: got {r.verdict}"
+        return
     r = prove(p, Options(engine=engine))
+    if engine == "bmc" and str(path.relative_to(PROOFS)) in BMC_BOUNDED:
+        assert (r.verdict, r.scope, r.bound) == ("proved", "bounded", DEFAULT_BOUND), path
+        assert expectation(p, r) == BOUNDED and not expectation_met(p, r)
+        return
     assert expectation_met(p, r), f"{path}: got {r.verdict} {getattr(r, 'check', '')}"
     if p.expect.verdict == "proved" and p.unbounded:   # thread NAME[*]: every size, certified
         assert r.scope == "all-sizes" and r.certified, path
     elif p.expect.verdict == "proved":
-        bounded = engine == "bmc" and str(path.relative_to(PROOFS)) in BMC_BOUNDED
-        assert r.scope == ("bounded" if bounded else "all-executions"), path
+        assert r.scope == "all-executions", path
 
 
 def test_corpus_has_a_violated_and_a_proved_file_for_every_check():

@@ -111,3 +111,16 @@ def test_the_default_engine_is_the_portfolio_and_the_help_says_so(pytester):
     text = " ".join(h.stdout.str().split())
     assert "engine for .mproof tests: auto, bmc, explicit or all-sizes" in text
     assert "else auto" in text and "else bmc" not in text
+
+
+def test_a_bounded_proof_fails_expect_proved_and_says_so(pytester):
+    # NOTE(bounded-expect): the Z3 engine proves this counter only up to its bound
+    # (tests/test_ci_honest.py, COUNTER); `expect proved up to 5` accepts that.
+    model = ("var n = 0\nthread t {\n    while true {\n        n = n + 1\n    }\n}\n"
+             "invariant never_minus_one: n != 0 - 1\n")
+    pytester.makefile(".mproof", all=model + "expect proved\n", five=model + "expect proved up to 5\n")
+    r = run(pytester, "--modproof", "--modproof-engine", "bmc", "--modproof-bound", "5")
+    r.assert_outcomes(passed=1, failed=1)
+    out = r.stdout.str()
+    assert "all.mproof: bounded: expected proved (for all executions), but it was proved only " \
+           "for executions of up to 5 steps" in out

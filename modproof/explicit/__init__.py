@@ -4,6 +4,6 @@
 explores (symmetry, dead variables, partial order), `shortest.py` finds a
 shortest witness and the fewest steps to each cover under those reductions.
 """
-from modproof.explicit.search import DEFAULT_MAX_STATES, prove_explicit, unreached_statements
+from modproof.explicit.search import prove_explicit, unreached_statements
 
-__all__ = ["DEFAULT_MAX_STATES", "prove_explicit", "unreached_statements"]
+__all__ = ["prove_explicit", "unreached_statements"]

@@ -12,7 +12,8 @@ from collections import deque
 from dataclasses import replace
 from typing import Optional
 
-from modproof.options import DEFAULT_MAX_STATES
+from modproof.memory import MemoryWatch, size_text
+from modproof.options import Report, default_max_memory, states_held
 from modproof.result import (
     CoverResult, Proved, RawTrace, Stats, Unknown, UnknownKind, Unreached, Violated,
 )
@@ -20,6 +21,7 @@ from modproof.spec import semantics as S
 from modproof.spec.model import BLOCKING_KINDS, CHECKS, DONE, Program
 
 MAX_BURST = 256  # NOTE(ample-proviso)
+EVERY = 1024     # states between two progress reports and memory checks
 
 
 def unreached_statements(p: Program, taken: set[tuple[int, int]]) -> tuple[Unreached, ...]:
@@ -52,14 +54,24 @@ def _trace(parents: dict, s: S.State, last: Optional[tuple[int, Optional[S.State
     return RawTrace(tuple(steps), check)
 
 
-def prove_explicit(p: Program, max_states: int = DEFAULT_MAX_STATES,
-                   timeout: Optional[float] = None, reduce: bool = False) -> "Proved | Violated | Unknown":
+def prove_explicit(p: Program, max_states: Optional[int] = None,
+                   timeout: Optional[float] = None, reduce: bool = False,
+                   max_memory: Optional[int] = None,
+                   report: Optional[Report] = None) -> "Proved | Violated | Unknown":
     """Explore every reachable state.  With `reduce`, symmetry, dead-local and
     partial-order reductions shrink the search (explicit/reduce.py); a violation
     found that way is searched again for a shortest witness, and a proof for the
-    fewest steps to each cover (explicit/shortest.py)."""
+    fewest steps to each cover (explicit/shortest.py).
+
+    Unknown past `max_states` states (default: as many as the default memory
+    budget holds, `modproof.options.states_held`), `timeout` seconds, or when the
+    search has grown by `max_memory` bytes (None: not watched).  `report`, when
+    given, is called every EVERY states with `states` and `depth`."""
     start = time.monotonic()
-    r = _prove_safety(p, max_states, timeout, reduce, start)
+    if max_states is None:
+        max_states = states_held(default_max_memory())
+    watch = _Watch(max_memory, report)
+    r = _prove_safety(p, max_states, timeout, reduce, start, watch)
     if isinstance(r, Proved) and r.scope == "all-executions":
         return _check_hang(p, r, max_states, timeout, start)
     return r
@@ -85,21 +97,39 @@ def _check_hang(p: Program, proved: Proved, max_states: int, timeout: Optional[f
                     shortest=False)
 
 
+class _Watch:
+    """What the search does every EVERY states: report its progress, check its memory."""
+
+    def __init__(self, max_memory: Optional[int], report: Optional[Report]):
+        self.memory = MemoryWatch(max_memory)
+        self.max_memory = max_memory
+        self.report = report
+
+    def out_of_memory(self, states: int, depth: int) -> bool:
+        if self.report is not None:
+            self.report(states=states, depth=depth)
+        return self.memory.exceeded()
+
+    def reason(self, states: int) -> str:
+        return (f"memory budget of {size_text(self.max_memory)} exhausted after {states} states "
+                "(raise --max-memory)")
+
+
 def _prove_safety(p: Program, max_states: int, timeout: Optional[float], reduce: bool,
-                  start: float):
+                  start: float, watch: _Watch):
     """Every check but `hang`."""
     try:
         if not reduce:
-            return _search(p, max_states, timeout, start, None)
+            return _search(p, max_states, timeout, start, None, watch)
         try:
-            return _prove_reduced(p, max_states, timeout, start)
+            return _prove_reduced(p, max_states, timeout, start, watch)
         except S.AtomicLoopLimit:
             # NOTE(atomic-limit-order): the reductions run some threads ahead of the
             # others (partial order, deferred local chains), so they can meet an atomic
             # loop that never ends deeper than a shorter violation, which the plain
             # search, level by level, reports before it gets there.  The plain search
             # decides then: that violation, or unknown when it meets the loop too.
-            return _search(p, max_states, timeout, start, None)
+            return _search(p, max_states, timeout, start, None, watch)
     except S.AtomicLoopLimit as exc:
         span = exc.args[0]
         return Unknown(f"an atomic block's loop at line {span.line} ran more than "
@@ -109,11 +139,12 @@ def _prove_safety(p: Program, max_states: int, timeout: Optional[float], reduce:
                              seconds=time.monotonic() - start), kind=UnknownKind.ATOMIC_LIMIT)
 
 
-def _prove_reduced(p: Program, max_states: int, timeout: Optional[float], start: float):
+def _prove_reduced(p: Program, max_states: int, timeout: Optional[float], start: float,
+                   watch: _Watch):
     """prove_explicit with the reductions; raises AtomicLoopLimit as the searches do."""
     from modproof.explicit.reduce import Reducer
     red = Reducer(p)
-    r = _search(p, max_states, timeout, start, red)
+    r = _search(p, max_states, timeout, start, red, watch)
     # Partial-order reduction does not keep lengths: search again, with the
     # local steps deferred instead (NOTE(deferred-chains)), for a shortest
     # witness, or for the fewest steps to each cover of a proof.
@@ -169,7 +200,8 @@ def _realize(p: Program, canon, raw: RawTrace) -> RawTrace:
     return RawTrace(tuple((u, None if o.violation else o.state) for u, o in steps), raw.check)
 
 
-def _search(p: Program, max_states: int, timeout: Optional[float], start: float, red):
+def _search(p: Program, max_states: int, timeout: Optional[float], start: float, red,
+            watch: _Watch):
     nthreads = len(p.threads)
     canon = red.canon if red is not None else (lambda x, moved=None: x)
     method = "explicit-state breadth-first search"
@@ -183,6 +215,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
     parents: dict[S.State, Optional[tuple[S.State, int]]] = {init: None}
     depth_of = {init: 0}
     covers: list[Optional[int]] = [None] * len(p.covers)
+    cover_at: list[Optional[S.State]] = [None] * len(p.covers)   # the state that reached it first
     taken: set[tuple[int, int]] = set()
 
     def stats(depth: int) -> Stats:
@@ -190,9 +223,14 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
                      seconds=time.monotonic() - start, states=len(parents), depth=depth)
 
     def cover_results() -> tuple[CoverResult, ...]:
-        # Under partial-order reduction depths are not shortest: no step number then.
-        return tuple(CoverResult(c.name, covers[i] is not None,
-                                 covers[i] if red is None else None)
+        # Under partial-order reduction depths are not shortest: no step number then,
+        # nor an execution (explicit/shortest.py finds both).  Without reduction the
+        # breadth-first parents give a shortest execution to each cover.
+        if red is not None:
+            return tuple(CoverResult(c.name, covers[i] is not None) for i, c in enumerate(p.covers))
+        return tuple(CoverResult(c.name, covers[i] is not None, covers[i],
+                                 trace=None if cover_at[i] is None
+                                 else _trace(parents, cover_at[i], None, "").steps)
                      for i, c in enumerate(p.covers))
 
     def note_covers(s: S.State, depth: int) -> None:
@@ -201,6 +239,7 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
         for i in S.covers_hit(p, s):
             if covers[i] is None:
                 covers[i] = depth
+                cover_at[i] = s
 
     blocking = [[st.kind in BLOCKING_KINDS for st in t.steps] for t in p.threads]
 
@@ -284,6 +323,11 @@ def _search(p: Program, max_states: int, timeout: Optional[float], start: float,
                 if v is not None:
                     offer(_trace(parents, s2, None, v), d + 1)
                     continue
+                if len(parents) % EVERY == 0 and watch.out_of_memory(len(parents), d + 1):
+                    if best is not None:
+                        return Violated(best[1], stats(best[2]), covers=cover_results())
+                    return Unknown(watch.reason(len(parents)), stats(max_depth), bound=d,
+                                   covers=cover_results(), kind=UnknownKind.MEMORY)
                 if len(parents) > max_states:
                     if best is not None:
                         return Violated(best[1], stats(best[2]), covers=cover_results())

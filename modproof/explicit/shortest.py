@@ -18,6 +18,7 @@ from modproof.spec import semantics as S
 from modproof.spec.model import BLOCKING_KINDS, CHECKS, DONE, Program
 
 METHOD = "a shortest-path search with deferred local chains"
+COVER = "cover"   # the `check` of a raw trace to a cover, while it is built (never a check)
 
 # NOTE(deferred-chains): a local step (explicit/reduce.py: is_local_step) touches only
 # its own thread's pc and locals, in core code; it commutes with every step of
@@ -61,6 +62,7 @@ class _Search:
         self.dist: dict[S.State, int] = {}
         self.parents: dict[S.State, tuple] = {}
         self.covers: list[Optional[int]] = [None] * len(p.covers)
+        self.cover_at: list[Optional[S.State]] = [None] * len(p.covers)  # the state that reached it
         self.best: Optional[tuple[int, int, tuple]] = None  # (length, rank, (state, last, check))
 
     def settle(self, s: S.State, t: int):
@@ -117,6 +119,7 @@ class _Search:
             for i in S.covers_hit(p, r):
                 if self.covers[i] is None:
                     self.covers[i] = d
+                    self.cover_at[i] = a
                     if until_covers and i in until_covers:
                         open_covers -= 1
             if until_covers and open_covers == 0:
@@ -155,8 +158,20 @@ class _Search:
         return True
 
     def cover_results(self) -> tuple[CoverResult, ...]:
-        return tuple(CoverResult(c.name, self.covers[i] is not None, self.covers[i])
+        return tuple(CoverResult(c.name, self.covers[i] is not None, self.covers[i],
+                                 trace=None if self.cover_at[i] is None else self.path_to(i))
                      for i, c in enumerate(self.p.covers))
+
+    def path_to(self, cover: int):
+        """A real execution of `covers[cover]` steps whose last state satisfies the cover:
+        the search's execution to the state that reached it, realized and without its
+        unpaid chains (NOTE(deferred-chains): local steps, which no cover can see)."""
+        p, a = self.p, self.cover_at[cover]
+        steps = _canonical_trace(p, self.red, self.parents, a)
+        raw, chain = _realize(p, self.red, steps, None, a, COVER)
+        path = _drop_unpaid(p, raw, chain).steps
+        assert len(path) == self.covers[cover], (len(path), self.covers[cover])
+        return path
 
 
 def shortest_violation(p: Program, max_states: int, timeout: Optional[float],

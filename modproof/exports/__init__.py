@@ -13,7 +13,7 @@ from typing import Callable
 
 def _text(witness, program) -> str:
     from modproof.exports.text import witness_text
-    return f"{witness.file}: violated {witness.check}\n  {witness.message}\n{witness_text(witness)}\n"
+    return f"{witness.file}: {witness.headline}\n  {witness.message}\n{witness_text(witness)}\n"
 
 
 def _json(witness, program) -> str:

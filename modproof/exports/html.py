@@ -17,6 +17,7 @@ id="mp-witness">`, format "modproof-witness").  All user text is escaped.
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 
 from modproof.exports import informative_detail
@@ -32,6 +33,19 @@ MODULE_COLOURS = ("#2563eb", "#7c3aed", "#0f766e", "#be185d", "#15803d", "#9a341
 
 def _e(text) -> str:
     return escape(str(text), quote=True)
+
+
+# NOTE(wrap-points): a statement or a state name in a narrow lane wraps where a
+# reader would break it, after a comma and before an opening parenthesis with
+# something inside (`queue_work(` / `poll_work)`, never `queue_work(p` / `oll_work)`):
+# a <wbr> there, and `overflow-wrap: break-word` in the CSS, which breaks inside a
+# name only when the name alone is wider than its box.  The script does the same.
+_WRAP_POINTS = re.compile(r"(?<=,)|(?<=\S)(?=\((?!\)))")
+
+
+def _wrap(text) -> str:
+    """Escaped `text` with <wbr> at its natural wrap points (NOTE(wrap-points))."""
+    return "<wbr>".join(_e(part) for part in _WRAP_POINTS.split(str(text)))
 
 
 def _owners(w: Witness) -> list[str]:
@@ -50,7 +64,7 @@ def _fails_inside(step: WitnessStep) -> bool:
 
 def _changes_html(step: WitnessStep) -> str:
     return "".join(
-        f' <span class="chg"><span class="k">{_e(k)}</span> {_e(show_value(a))} → '
+        f' <span class="chg"><span class="k">{_wrap(k)}</span> {_e(show_value(a))} → '
         f'<b>{_e(show_value(b))}</b></span>' for k, a, b in step.changes)
 
 
@@ -96,6 +110,8 @@ def _panel(w: Witness, step: WitnessStep | None, pcs) -> str:
     """The details panel for `step` (None: the initial state), as the script also builds it."""
     if step is None:    # a witness of no steps: the initial state already violates the check
         viol = f'<p class="vmsg"><b>VIOLATION {_e(w.check)}</b><br>{_e(w.message)}</p>'
+        if w.cover is not None:   # (or, a cover witness, satisfies the cover)
+            viol = f'<p class="cmsg"><b>COVER {_e(w.cover)}</b><br>{_e(w.message)}</p>'
         return ('<h2>Initial state</h2>' + viol
                 + _state_table(w.initial, {}, "the initial state", pcs))
     owner = step.owner if step.owner_state == "core" else f"{step.owner} ({step.owner_state})"
@@ -105,7 +121,7 @@ def _panel(w: Witness, step: WitnessStep | None, pcs) -> str:
         rows.append(("in", " › ".join(step.frame)))
     if informative_detail(step):
         rows.append(("did", informative_detail(step)))
-    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
+    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_wrap(v)}</dd>" for k, v in rows)
     head = f'<h2>Step {step.index} <span class="muted">of {w.length}</span></h2>'
     viol = ""
     if step.violation:
@@ -113,7 +129,7 @@ def _panel(w: Witness, step: WitnessStep | None, pcs) -> str:
     caption = (f"state when step {step.index} ran (it does not complete)" if _fails_inside(step)
                else f"state after step {step.index}")
     changed = {k: a for k, a, _ in step.changes}
-    return (head + viol + f'<p class="pstmt"><code>{_e(step.statement)}</code></p>'
+    return (head + viol + f'<p class="pstmt"><code>{_wrap(step.statement)}</code></p>'
             f'<dl class="facts">{dl}</dl>' + _state_table(step.state, changed, caption, pcs))
 
 
@@ -167,7 +183,7 @@ def _step_box(s: WitnessStep, row: int, col: int, own: int) -> str:
         f'<div class="{" ".join(classes)}" data-step="{s.index}" tabindex="0" role="button" '
         f'aria-label="step {s.index}: {_e(s.thread)}: {_e(s.statement)}" '
         f'style="grid-column:{col};grid-row:{row};--depth:{len(s.frame)}"{frame}>'
-        f'<div class="what"><code class="stmt">{_e(s.statement)}</code>{effect}</div>'
+        f'<div class="what"><code class="stmt">{_wrap(s.statement)}</code>{effect}</div>'
         + (f'<span class="chip">{_e(chip)}</span>' if chip else "<span></span>")
         + f'<span class="loc" title="{_e(f"{s.file}:{s.line}:{s.col}")}">{s.line}:{s.col}</span>'
         "</div>")
@@ -181,7 +197,8 @@ def _timeline(w: Witness, own_idx: dict[str, int], pcs) -> tuple[str, list[str]]
     each thread stands at the end."""
     lane = {t: i + 2 for i, t in enumerate(w.threads)}    # grid column of each thread
     cells = ['<div class="corner" style="grid-column:1;grid-row:1">step</div>']
-    cells += [f'<div class="lane-head" style="grid-column:{c}">{_e(t)}</div>' for t, c in lane.items()]
+    cells += [f'<div class="lane-head" style="grid-column:{c}">{_wrap(t)}</div>'
+              for t, c in lane.items()]
     drawn: list[str] = []
     row = 2
     for i, s in enumerate(w.steps):
@@ -239,7 +256,7 @@ def render(w: Witness, program=None) -> str:
     legend += "".join(f'<span class="key mk-{b}"><i></i>module {b}</span>' for b in drawn if b != "loop")
     last = w.steps[-1] if w.steps else None
     n = w.length
-    title = f"{w.file}: violated {w.check}"
+    title = f"{w.file}: {w.headline}"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -252,19 +269,19 @@ def render(w: Witness, program=None) -> str:
 <style>
 {CSS}
 {owner_css}
-.timeline{{grid-template-columns:2.6rem repeat({max(len(w.threads), 1)}, minmax(15rem, 1fr))}}
+.timeline{{grid-template-columns:2.6rem repeat({max(len(w.threads), 1)}, minmax(min-content, 1fr))}}
 </style>
 </head>
 <body>
 <header>
 <div class="brand">modproof witness</div>
-<h1><span class="file">{_e(w.file)}</span> <span class="badge">violated {_e(w.check)}</span>
+<h1><span class="file">{_e(w.file)}</span> <span class="badge{" cover" if w.cover else ""}">{_e(w.headline)}</span>
 <span class="muted steps">{n} step{"" if n == 1 else "s"}</span></h1>
 <p class="message">{_e(w.message)}</p>
 </header>
 <nav class="legend" aria-label="legend">
 <span class="lg">code of</span>{legend}
-<span class="key vkey"><i></i>violation</span>
+{"" if w.cover else '<span class="key vkey"><i></i>violation</span>'}
 <span class="hint js-only">hover a step for the state after it; click to pin; ↑ ↓ to move</span>
 </nav>
 <main>
@@ -308,6 +325,8 @@ header{margin-bottom:8px}
 h1{font-size:18px;margin:2px 0 4px;display:flex;flex-wrap:wrap;align-items:center;gap:10px}
 h1 .file{font-family:var(--mono);font-weight:600}
 .badge{background:var(--red);color:#fff;border-radius:4px;padding:2px 8px;font-size:13px;font-weight:600}
+.badge.cover{background:#15803d}
+.cmsg{border-left:4px solid #15803d;padding:6px 8px;margin:0 0 8px;font-size:13px}
 .steps{font-size:13px}
 .message{margin:0;font-size:15px}
 .legend{display:flex;flex-wrap:wrap;align-items:center;gap:6px 14px;font-size:12px;
@@ -326,7 +345,7 @@ main{display:flex;gap:16px;align-items:flex-start}
 .timeline{display:grid;column-gap:10px;row-gap:4px;align-items:stretch}
 .corner,.lane-head{font-size:11px;color:var(--muted);align-self:end;padding-bottom:2px}
 .lane-head{font:600 13px var(--mono);color:var(--fg);text-align:center;background:var(--lane);
-border:1px solid var(--line);border-radius:6px;padding:4px}
+border:1px solid var(--line);border-radius:6px;padding:4px;min-width:15rem}
 .lane-bg{z-index:0;background:linear-gradient(to right,transparent calc(50% - 1px),var(--line)
 calc(50% - 1px),var(--line) calc(50% + 1px),transparent calc(50% + 1px))}
 .num{grid-column:1;text-align:right;font:12px var(--mono);color:var(--muted);padding-top:5px}
@@ -341,13 +360,13 @@ html.js .step:hover{box-shadow:0 1px 4px rgba(15,23,42,.18)}
 .step.pinned{box-shadow:0 0 0 3px var(--sel)}
 .step:focus-visible{box-shadow:0 0 0 3px var(--sel)}
 .step{display:grid;grid-template-columns:1fr auto auto;column-gap:8px;align-items:baseline}
-.what{min-width:0;overflow-wrap:anywhere}
+.what{overflow-wrap:break-word}
 .stmt{font-size:13px;font-weight:600;margin-right:4px}
 .chip{font-size:11px;color:#fff;background:var(--own);border-radius:9px;padding:0 7px;
 white-space:nowrap}
 .loc{font:11px var(--mono);color:var(--muted);white-space:nowrap;min-width:2.6em;text-align:right}
 .what .chg{font-family:var(--mono);font-size:11.5px;color:var(--fg);margin-left:8px;
-display:inline-block;max-width:calc(100% - 8px);overflow-wrap:anywhere}
+display:inline-block;max-width:calc(100% - 8px);overflow-wrap:break-word}
 .what .chg .k{color:var(--muted)}
 .what .detail{font-size:12px;color:var(--muted);font-style:italic;margin-left:4px}
 .end{position:relative;z-index:1;text-align:center;font-size:12px;padding-top:2px}
@@ -372,19 +391,19 @@ aside{width:380px;flex:none;position:sticky;top:10px;background:var(--panel);bor
 var(--line);border-radius:8px;padding:10px 14px;max-height:calc(100vh - 20px);overflow:auto}
 aside h2{font-size:15px;margin:0 0 6px}
 .pstmt{margin:0 0 8px}
-.pstmt code{font-size:13px;font-weight:600;word-break:break-word}
+.pstmt code{font-size:13px;font-weight:600;overflow-wrap:break-word}
 .vmsg{background:var(--redbg);border-left:4px solid var(--red);padding:6px 8px;margin:0 0 8px;
 font-size:13px}
 .vmsg b{color:var(--red)}
 dl.facts{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:0 0 10px;font-size:13px}
 dl.facts dt{color:var(--muted)}
-dl.facts dd{margin:0;word-break:break-word}
+dl.facts dd{margin:0;overflow-wrap:break-word;min-width:0}
 table{border-collapse:collapse;font-size:12.5px}
 table.kv{width:100%}
 caption{text-align:left;color:var(--muted);font-size:12px;padding:2px 0 4px}
 .kv th,.kv td{text-align:left;padding:2px 6px;border-top:1px solid var(--line);font-family:var(--mono);
 font-weight:normal}
-.kv td{overflow-wrap:anywhere}
+.kv td{overflow-wrap:break-word}
 .kv th{color:var(--muted);width:1%;white-space:nowrap;padding-right:14px}
 .kv tr.changed td,.matrix td.changed{background:color-mix(in srgb,var(--amber) 18%,var(--bg));
 font-weight:700}
@@ -428,6 +447,15 @@ SCRIPT = r"""
     if (v === null) return "free";
     if (v === 4294967295) return "UINT_MAX";
     return String(v);
+  }
+  // NOTE(wrap-points) in html.py: <wbr> after a comma and before "(" with something inside.
+  function wrapped(tag, cls, text) {
+    var e = el(tag, cls);
+    text.split(/(?<=,)|(?<=\S)(?=\((?!\)))/).forEach(function (part, i) {
+      if (i) e.appendChild(document.createElement("wbr"));
+      e.appendChild(document.createTextNode(part));
+    });
+    return e;
   }
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -473,7 +501,7 @@ SCRIPT = r"""
       panel.appendChild(p);
     }
     var ps = el("p", "pstmt");
-    ps.appendChild(el("code", "", s.statement));
+    ps.appendChild(wrapped("code", "", s.statement));
     panel.appendChild(ps);
     var dl = el("dl", "facts");
     var owner = s.owner_state === "core" ? s.owner : s.owner + " (" + s.owner_state + ")";
@@ -485,7 +513,7 @@ SCRIPT = r"""
     if (s.kind === "call" && did === "calls " + s.statement.replace(/\(\)$/, "")) did = "";
     if (s.kind === "return" && did === s.statement.replace("return from", "returns from")) did = "";
     if (did) facts.push(["did", did]);
-    facts.forEach(function (f) { dl.appendChild(el("dt", "", f[0])); dl.appendChild(el("dd", "", f[1])); });
+    facts.forEach(function (f) { dl.appendChild(el("dt", "", f[0])); dl.appendChild(wrapped("dd", "", f[1])); });
     panel.appendChild(dl);
     var changed = {};
     s.changes.forEach(function (c) { changed[c.name] = c.before; });

@@ -3,6 +3,7 @@
 Witness format "modproof-witness", version 1 (docs/witness-format.md):
 
     {"format": "modproof-witness", "version": 1, "file": ..., "check": ...,
+     (or, for an execution that reaches a cover, "cover": NAME instead of "check"),
      "message": ..., "threads": [...], "initial": {NAME: VALUE, ...},
      "steps": [{"index", "thread", "pc", "kind", "statement", "location":
                 {"file", "line", "col"}, "owner", "owner_state", "frame",
@@ -23,11 +24,13 @@ VERSION = 1
 
 
 def witness_to_json(w: Witness) -> dict:
+    """The witness as a "modproof-witness" document; a cover witness has "cover"
+    (the cover its last state satisfies) where a violation's has "check"."""
     out = {
         "format": FORMAT,
         "version": VERSION,
         "file": w.file,
-        "check": w.check,
+        **({"cover": w.cover} if w.cover is not None else {"check": w.check}),
         "message": w.message,
         "length": w.length,
         "threads": list(w.threads),
@@ -114,5 +117,6 @@ def result_to_json(program, r: Result, expect_met=None) -> dict:
         out.update(scope="bounded", bound=r.bound, reason=r.reason, kind=r.kind.value)
     if program.expect is not None:
         exp = program.expect
-        out["expect"] = {"verdict": exp.verdict, "check": exp.check, "matched": expect_met}
+        out["expect"] = {"verdict": exp.verdict, "check": exp.check, "bound": exp.bound,
+                         "matched": expect_met}
     return out

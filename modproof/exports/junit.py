@@ -6,7 +6,8 @@ The layout is the one CI servers read (Jenkins, GitLab, GitHub test reporters):
 `classname` from its folder (`proofs/checks` -> `proofs.checks`), `name` from
 its file name, `file` and `time`.  A verdict that does not match the file's
 `expect` line is a `<failure>` whose text is the rendered result with its
-witness; a file that could not be checked is an `<error>` with the rendered
+witness (of type "bounded-proof" for a proof only up to a bound where the file
+asks for more, NOTE(bounded-expect)); a file that could not be checked is an `<error>` with the rendered
 diagnostics; a file an interrupted run did not reach is `<skipped>`.
 """
 from __future__ import annotations
@@ -60,7 +61,7 @@ def ci_to_junit(results, root: Optional[str] = None, suite: str = "modproof",
     done = [r for _, r in rows if r is not None]
     counts = {
         "tests": len(rows),
-        "failures": sum(1 for r in done if r.status == ci_result.FAIL),
+        "failures": sum(1 for r in done if r.status in (ci_result.FAIL, ci_result.BOUNDED)),
         "errors": sum(1 for r in done if r.status == ci_result.ERROR),
         "skipped": len(rows) - len(done),
     }
@@ -81,8 +82,9 @@ def ci_to_junit(results, root: Optional[str] = None, suite: str = "modproof",
             why = "the run was interrupted before this file" if interrupted else "not run"
             ET.SubElement(tc, "skipped", message=why)
             continue
-        if r.status == ci_result.FAIL:
-            el = ET.SubElement(tc, "failure", message=_clean(r.reason), type="expectation-mismatch")
+        if r.status in (ci_result.FAIL, ci_result.BOUNDED):
+            kind = "bounded-proof" if r.status == ci_result.BOUNDED else "expectation-mismatch"
+            el = ET.SubElement(tc, "failure", message=_clean(r.reason), type=kind)
             el.text = _clean(r.detail)
         elif r.status == ci_result.ERROR:
             kind = {ci_result.INPUT_ERROR: "input-error",

@@ -71,7 +71,7 @@ def _unload_notes(step, ids) -> list[str]:
 def render(w: Witness, program=None) -> str:
     """The Mermaid source (no fence) of a `sequenceDiagram`."""
     ids, decls = _participants(w)
-    out = ["sequenceDiagram", f"    title {escape(w.file)} violated {escape(w.check)}", "    autonumber"]
+    out = ["sequenceDiagram", f"    title {escape(w.file)} {escape(w.headline)}", "    autonumber"]
     out += decls
 
     if not w.steps:
@@ -80,8 +80,9 @@ def render(w: Witness, program=None) -> str:
         else:           # no threads, no steps: the note needs a participant to stand over
             first = "CORE"
             out.insert(3, "    participant CORE as core")
-        out.append(f"    Note over {first}: the initial state violates {escape(w.check)}<br/>"
-                   f"{escape(w.message)}")
+        what = (f"satisfies cover {escape(w.cover)}" if w.cover is not None
+                else f"violates {escape(w.check)}")
+        out.append(f"    Note over {first}: the initial state {what}<br/>{escape(w.message)}")
         return "\n".join(out) + "\n"
     for i, s in enumerate(w.steps):
         if w.loop is not None and i == w.loop:
@@ -111,4 +112,7 @@ def render(w: Witness, program=None) -> str:
         out += _unload_notes(s, ids)
     if w.loop is not None:
         out.append("    end")
+    if w.cover is not None:   # a cover witness: its last state satisfies the cover
+        last = w.steps[-1]
+        out.append(f"    Note over {ids['thread', last.thread]}: {escape(w.message)}")
     return "\n".join(out) + "\n"

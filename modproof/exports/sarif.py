@@ -4,7 +4,8 @@
 `ci_to_sarif(results)` gives one run with a result for every violation found and
 every file that failed: a file that does not load (`input-error`, one result per
 diagnostic), a verdict that does not match its `expect` line without a
-violation to show for it (`expectation-mismatch`), a bug in modproof
+violation to show for it (`expectation-mismatch`), a proof only up to a bound
+where the `expect` line asks for more (`bounded-proof`), a bug in modproof
 (`internal-error`).  A violation the file itself declares with `expect violated
 CHECK` is still reported, carrying an in-source suppression that says so, so
 that code-scanning tools show the negative examples of a corpus as dismissed.
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import quote
 
-from modproof import __version__, ci_result
+from modproof import HOMEPAGE, __version__, ci_result
 from modproof.spec.model import CHECKS, Program
 from modproof.witness import Witness, WitnessStep, show_value
 
@@ -45,7 +46,28 @@ FINGERPRINT = "modproof/v1"
 
 INPUT_ERROR = "input-error"
 EXPECTATION_MISMATCH = "expectation-mismatch"
+BOUNDED_PROOF = "bounded-proof"
 INTERNAL_ERROR = "internal-error"
+
+# rule id -> its `name`: PascalCase, and never the id itself in another case (SARIF
+# validators warn when a rule's name is its id: a name should say more).
+RULE_NAMES: dict[str, str] = {
+    "code-after-unload": "CodeRunsAfterModuleUnload",
+    "use-after-unload": "ModuleMemoryUsedAfterUnload",
+    "get-after-release": "GetOfReleasedObject",
+    "put-after-release": "PutOfReleasedObject",
+    "module-refcount-underflow": "ModuleRefcountBelowZero",
+    "module-get-after-unload": "ModuleReferenceTakenAfterUnload",
+    "unlock-not-held": "UnlockOfMutexNotHeld",
+    "assertion": "AssertionFails",
+    "invariant": "InvariantViolated",
+    "deadlock": "EveryThreadBlocked",
+    "hang": "ThreadNeverFinishes",
+    INPUT_ERROR: "FileDoesNotCheck",
+    EXPECTATION_MISMATCH: "VerdictDoesNotMatchExpectLine",
+    BOUNDED_PROOF: "ProofOnlyUpToABound",
+    INTERNAL_ERROR: "ModproofInternalError",
+}
 
 # rule id -> (shortDescription, fullDescription, help)
 RULES: dict[str, tuple[str, str, str]] = {
@@ -161,13 +183,23 @@ RULES: dict[str, tuple[str, str, str]] = {
         "be found, check that the racing paths are modelled; for an unknown verdict raise "
         "--bound or --timeout; for an unreached cover, find which assumption makes it "
         "unreachable."),
+    BOUNDED_PROOF: (
+        "The file was proved only up to a bound, and its expect line asks for more.",
+        "Bounded model checking found no violation in the executions of up to the bound's "
+        "number of steps, and its k-induction did not close, so longer executions were not "
+        "explored. `expect proved` asks for a proof for all executions, and `expect proved "
+        "up to N` for one of at least N steps, so this is not a pass: it is reported as "
+        "bounded, with the bound.",
+        "Prove the file with the explicit engine or the default portfolio, which explore every "
+        "execution of a finite model; or raise --bound; or, when a bounded proof is all you "
+        "want, say which bound you accept: `expect proved up to N`."),
     INTERNAL_ERROR: (
         "modproof failed on this file.",
         "An exception inside modproof itself: a bug in the tool, not in the file.",
         "Report it with the input file; `MODPROOF_DEBUG=1 modproof prove FILE` shows a "
         "traceback."),
 }
-RULE_IDS = tuple(CHECKS) + (INPUT_ERROR, EXPECTATION_MISMATCH, INTERNAL_ERROR)
+RULE_IDS = tuple(CHECKS) + (INPUT_ERROR, EXPECTATION_MISMATCH, BOUNDED_PROOF, INTERNAL_ERROR)
 
 
 def schema() -> dict:
@@ -185,7 +217,7 @@ def rules() -> list[dict]:
         short, full, help_text = RULES[rid]
         out.append({
             "id": rid,
-            "name": "".join(w.capitalize() for w in rid.split("-")),
+            "name": RULE_NAMES[rid],
             "shortDescription": {"text": short},
             "fullDescription": {"text": full},
             "help": {"text": help_text},
@@ -197,7 +229,7 @@ def rules() -> list[dict]:
 
 def _driver() -> dict:
     return {"name": "modproof", "version": __version__, "semanticVersion": __version__,
-            "rules": rules()}
+            "informationUri": HOMEPAGE, "rules": rules()}
 
 
 def _log(run: dict) -> dict:
@@ -404,7 +436,10 @@ def violation_result(w: Witness, root: Optional[str] = None, path: Optional[str]
 def witness_to_sarif(witness: Witness, program: Optional[Program] = None,
                      root: Optional[str] = None) -> dict:
     """A SARIF log: one run, one result, the witness as its code flows.  (`program`,
-    which every export takes, is not needed: the witness knows where it is.)"""
+    which every export takes, is not needed: the witness knows where it is.)  A
+    cover witness is not a finding: ValueError."""
+    if witness.cover is not None:
+        raise ValueError(f"an execution that reaches cover {witness.cover} is not a finding")
     root = root or os.getcwd()
     return _log(_run([violation_result(witness, root)], root))
 
@@ -452,6 +487,12 @@ def file_results(fr, root: Optional[str] = None) -> list[dict]:
         out.append(_result(EXPECTATION_MISMATCH, f"{fr.path} has no expect line, so its verdict "
                            f"({fr.got}) cannot be checked", _location(fr.path, root, 1, 1),
                            _fingerprint(uri, EXPECTATION_MISMATCH, "missing")))
+    elif fr.status == ci_result.BOUNDED:
+        # NOTE(bounded-expect): a proof up to a bound, where the expect line asks for more.
+        out.append(_result(BOUNDED_PROOF, fr.reason, _span_location(fr.path, root, exp.span),
+                           _fingerprint(uri, BOUNDED_PROOF, fr.expected),
+                           properties={"expected": fr.expected, "got": fr.got,
+                                       "bound": getattr(r, "bound", None)}))
     elif fr.status == ci_result.FAIL and not (isinstance(r, Violated) and exp is not None
                                               and exp.verdict == "proved"):
         # expected a violation and got none, or another one; unknown; an unreached cover

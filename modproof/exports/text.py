@@ -16,6 +16,8 @@ def _changes(step) -> str:
 def witness_text(w: Witness) -> str:
     """The numbered trace: thread, owner (and its state), location, statement, effect."""
     if not w.steps:
+        if w.cover is not None:
+            return f"  (the initial state already satisfies cover {w.cover})"
         return f"  (the initial state already violates {w.check})"
     tw = max(len(s.thread) for s in w.steps)
     ow = max(len(_owner(s)) for s in w.steps)
@@ -99,10 +101,10 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
         stats.append(f"{k} {v}")
     lines.append("  stats: " + ", ".join(stats))
     for c in r.covers:
-        if c.reached:
-            at = f" at step {c.step}" if c.step is not None else ""
+        if c.reached:   # (by an execution of its own, not necessarily the witness below)
             with_ = f" with {describe(dict(c.sizes))}" if c.sizes else ""
-            lines.append(f"  cover {c.name}: reached{with_}{at}")
+            lines.append(f"  cover {c.name}: reachable{with_}"
+                         + (f" in {_steps(c.step)}" if c.step is not None else ""))
         elif c.within is not None:
             lines.append(f"  cover {c.name}: NOT reached within {c.within} steps, and not "
                          "decided beyond; the proof may be vacuous")
@@ -131,13 +133,25 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
         lines += _vacuity_warnings(program)
     if program.expect is not None:
         exp = program.expect
-        want = "proved" if exp.verdict == "proved" else f"violated {exp.check}"
-        lines.append(f"  expect {want}: {'matched' if expect_met else 'NOT matched'}")
+        how = "matched" if expect_met else "NOT matched"
+        if not expect_met and isinstance(r, Proved) and r.scope != "all-executions" and (
+                exp.verdict == "proved" and (exp.bound is None or r.bound < exp.bound)):
+            # NOTE(bounded-expect) in modproof/prove.py
+            how += (f" (bounded: proved only up to {_steps(r.bound)}; "
+                    + (f"'expect proved up to {r.bound}' accepts that)" if exp.bound is None
+                       else f"the file asks for {exp.bound})"))
+        lines.append(f"  expect {exp.text}: {how}")
     if isinstance(r, Violated):
         lines.append("")
         lines.append("witness:")
         lines.append(witness_text(r.witness))
     return "\n".join(lines)
+
+
+def cover_text(w: Witness) -> str:
+    """A cover witness under its heading, as `prove --cover NAME` prints it."""
+    return (f"cover {w.cover}: reachable in {_steps(w.length)} (the fewest); an execution that "
+            f"reaches it:\n  {w.message}\n{witness_text(w)}")
 
 
 def _vacuity_warnings(program) -> list[str]:

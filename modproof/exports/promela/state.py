@@ -250,12 +250,13 @@ class Layout:
         """The primitive of `a`, a statement of an atomic body.  Raises for one that
         cannot stand there (the checker keeps them out): its step would end the
         thread or take an edge of its own (unload's exit, a put's release).  With
-        --deferred-release a put of an object with a release function is such a
-        statement (spec/v2.py, deferred_put): it only queues the release."""
+        a deferred release (--deferred-release, or `release FN deferred`) a put of
+        an object with a release function is such a statement (spec/v2.py,
+        deferred_put): it only queues the release."""
         prim = PRIMITIVE_OF[a.kind]
         if prim.ends_thread or prim.calls == "exit" or (
                 prim.calls == "release" and self.p.objects[a.operand].release is not None
-                and not self.p.deferred_release):
+                and not self.p.objects[a.operand].deferred):
             raise AssertionError(f"{a.kind.value} inside atomic, at line {a.span.line}")
         return prim
 
