@@ -49,6 +49,7 @@ _PUNCTUATION = {
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
     "RSQB": "']'", "COLON": "':'", "EQUAL": "'='", "EQ": "'=='", "NE": "'!='",
     "LT": "'<'", "LE": "'<='", "GT": "'>'", "GE": "'>='", "PLUS": "'+'", "MINUS": "'-'",
+    "STAR": "'*'",
 }
 _WORDS = {
     "NAME": "a name",
@@ -59,8 +60,9 @@ _WORDS = {
     "_CONT_OR": "'or'",
 }
 # The order in which expected things are listed.
-_ORDER = ("LSQB", "IN", "LPAR", "NAME", "TRUE", "FALSE", "INT", "CHECK", "PROVED",
-          "VIOLATED", "UP", "TO", "REFS", "EXIT", "RELEASE", "DEFERRED", "DONE", "EQUAL", "COLON", "ELSE", "OR",
+_ORDER = ("LSQB", "IN", "LPAR", "NAME", "TRUE", "FALSE", "INT", "STAR", "CHECK", "PROVED",
+          "VIOLATED", "UP", "TO", "REFS", "EXIT", "RELEASE", "DEFERRED", "DONE", "EQUAL", "COLON",
+          "ELSE", "OR",
           "RSQB", "RPAR", "LBRACE", SEP, "RBRACE", END)
 
 _CHAR_HINTS = {
@@ -255,9 +257,13 @@ def _hint(found: Token, expected: set[str], text: str = "") -> Optional[str]:
     if kind == "MINUS" and "INT" in expected and "MINUS" not in expected:
         if "LPAR" in expected:
             return "there is no unary minus: write 0 - N"
-        if expected == {"INT"}:   # refs N, done N, thread T[K]
+        if expected <= {"INT", "STAR"}:   # refs N, done N, thread T[K]
             return "a count cannot be negative"
         return "an initial value is a literal, and literals are not negative"
+    if kind == "STAR" and "STAR" not in expected:
+        return _CHAR_HINTS["*"]
+    if expected == {"INT", "STAR"}:
+        return "thread NAME[K] declares K copies, thread NAME[*] any number of them"
     if kind == "EQUAL" and "PLUS" in expected and "EQUAL" not in expected:
         return "write '==' to compare"
     if (kind in OPERAND_STARTS | {"NOT"} and SEP in expected and text
