@@ -124,3 +124,18 @@ def test_a_bounded_proof_fails_expect_proved_and_says_so(pytester):
     out = r.stdout.str()
     assert "all.mproof: bounded: expected proved (for all executions), but it was proved only " \
            "for executions of up to 5 steps" in out
+
+
+def test_files_with_any_number_of_threads_are_tests_like_any_other(pytester):
+    """thread NAME[*]: the proof for every size passes; a file expecting a proof of a
+    design that breaks with two callers fails, naming the sizes."""
+    fixed = (PROOFS / "kernel" / "11_refcount_guard_callers_fixed.mproof").read_text()
+    bug = (PROOFS / "kernel" / "11_refcount_guard_callers_bug.mproof").read_text()
+    wrong = bug.replace("expect violated module-refcount-underflow", "expect proved")
+    assert wrong != bug
+    pytester.makefile(".mproof", fixed=fixed, bug=bug, wrong=wrong)
+    r = run(pytester, "--modproof", "--modproof-engine", "explicit")
+    r.assert_outcomes(passed=2, failed=1)
+    r.stdout.fnmatch_lines(["*wrong.mproof: expected proved, got violated "
+                            "module-refcount-underflow*"])
+    assert "2 clear_ioctl threads" in r.stdout.str()
