@@ -16,7 +16,8 @@ import math
 import os
 from collections import Counter
 
-from hypothesis import HealthCheck, event, given, settings
+import pytest
+from hypothesis import HealthCheck, event, given, seed, settings
 
 from modproof.explicit import prove_explicit
 from modproof.result import Proved, Unknown, Violated
@@ -32,6 +33,7 @@ SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, data
 # defaults (300 examples, 10 s): about 1.5 % run out of states, under 1 % of BMC
 # runs out of time; 10 % leaves room for a loaded machine, not for a broken engine.
 MIN_COMPARED = 0.9
+PARTS = 3
 
 
 def summary(r):
@@ -90,11 +92,15 @@ def test_reductions_preserve_verdicts_and_shortest_witnesses():
     tally.assert_enough_compared()
 
 
-def test_z3_bmc_agrees_with_the_explicit_engine():
+@pytest.mark.parametrize("part", range(PARTS))
+def test_z3_bmc_agrees_with_the_explicit_engine(part):
+    """In PARTS parts with seeds of their own (pytest-xdist spreads them over the
+    cores): each reproducible, each on programs of its own."""
     from modproof.encoder.bmc import prove_bmc
     tally = Tally()
 
-    @SETTINGS
+    @seed(part)
+    @settings(SETTINGS, max_examples=max(1, EXAMPLES // PARTS), derandomize=False)
     @given(programs())
     def example(src):
         tally.ran += 1

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, given, seed, settings
 
 from modproof.encoder.bmc import Budget, OutOfBudget, prove_bmc
 from modproof.encoder.lasso import decide_hang
@@ -25,8 +26,11 @@ from strategies import programs_v2
 
 EXAMPLES = int(os.environ.get("MODPROOF_EXAMPLES", "300")) // 4
 BMC_SECONDS = float(os.environ.get("MODPROOF_BMC_SECONDS", "10"))
-SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck))
+# Each test runs in PARTS parts with seeds of their own (pytest-xdist spreads them
+# over the cores): every part is reproducible, and the parts see different programs.
+PARTS = 3
+SETTINGS = settings(max_examples=max(1, EXAMPLES // PARTS), derandomize=False, deadline=None,
+                    database=None, suppress_health_check=list(HealthCheck))
 
 
 def summary(r):
@@ -77,11 +81,12 @@ def agree(src: str, deferred: bool, counts: dict[str, int]) -> None:
         assert outcome != "hang", src
 
 
-def engines_agree(deferred: bool) -> None:
+def engines_agree(deferred: bool, part: int) -> None:
     """Every example agrees; and most were compared: a BMC run cut short by its time
     budget compares nothing."""
     counts = {"examples": 0, "compared": 0, "hang examples": 0, "hang compared": 0}
 
+    @seed(part)
     @SETTINGS
     @given(programs_v2())
     def each(src):
@@ -93,9 +98,11 @@ def engines_agree(deferred: bool) -> None:
     assert counts["hang compared"] >= 0.5 * counts["hang examples"], counts
 
 
-def test_engines_agree_on_v2_programs():
-    engines_agree(deferred=False)
+@pytest.mark.parametrize("part", range(PARTS))
+def test_engines_agree_on_v2_programs(part):
+    engines_agree(deferred=False, part=part)
 
 
-def test_engines_agree_on_v2_programs_with_deferred_release():
-    engines_agree(deferred=True)
+@pytest.mark.parametrize("part", range(PARTS))
+def test_engines_agree_on_v2_programs_with_deferred_release(part):
+    engines_agree(deferred=True, part=part)

@@ -47,13 +47,22 @@ def alive(pid: int) -> bool:
         return False
 
 
+STARTUP = 20.0   # seconds modproof may take to start its first process
+
+
 def interrupt(args, sig, delay, cwd):
-    """Run modproof, send `sig` after `delay` seconds, and return (exit code, seconds
-    from the signal to the exit, its output (standard error, then standard output),
-    every process it started)."""
+    """Run modproof, send `sig` `delay` seconds after it started its first process,
+    and return (exit code, seconds from the signal to the exit, its output
+    (standard error, then standard output), every process it started)."""
     proc = subprocess.Popen([*MODPROOF, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=cwd)
     seen: set[int] = set()
+    # The delay counts from the first process modproof starts (an engine, or a file
+    # of `ci`): on a loaded machine start-up alone can take longer than the delay.
+    started = time.monotonic() + STARTUP
+    while not seen and time.monotonic() < started and proc.poll() is None:
+        seen |= descendants(proc.pid)
+        time.sleep(0.01)
     end = time.monotonic() + delay
     while time.monotonic() < end and proc.poll() is None:
         seen |= descendants(proc.pid)
