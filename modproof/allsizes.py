@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
+from modproof.explicit.graph import component_of, components
 from modproof.options import default_max_memory, states_held
 from modproof.result import CoverResult, Proved, Result, Stats, Unknown, UnknownKind, Violated
 from modproof.spec import semantics as S
@@ -324,46 +325,8 @@ def _abstract_cycle(edges) -> bool:
     for a, b, _, _ in edges:
         succ.setdefault(a, []).append(b)
         succ.setdefault(b, [])
-    comp = _sccs(succ)
+    comp = component_of(components(succ, succ.__getitem__))
     return any(cyc and comp[a] == comp[b] for a, b, cyc, _ in edges)
-
-
-def _sccs(succ: dict) -> dict:
-    index, low, on, stack, comp = {}, {}, set(), [], {}
-    counter = 0
-    for root in succ:
-        if root in index:
-            continue
-        work = [(root, iter(succ[root]))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on.add(root)
-        while work:
-            v, it = work[-1]
-            nxt = next(it, None)
-            if nxt is not None:
-                if nxt not in index:
-                    index[nxt] = low[nxt] = counter
-                    counter += 1
-                    stack.append(nxt)
-                    on.add(nxt)
-                    work.append((nxt, iter(succ[nxt])))
-                elif nxt in on:
-                    low[v] = min(low[v], index[nxt])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[v])
-            if low[v] == index[v]:
-                while True:
-                    w = stack.pop()
-                    on.discard(w)
-                    comp[w] = v
-                    if w == v:
-                        break
-    return comp
-
 
 
 # --------------------------------------------------------------------------- covers

@@ -57,6 +57,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple, Optional
 
+from modproof.explicit.graph import component_of, components
 from modproof.explicit.reduce import is_local_step, live_slots
 from modproof.result import UnknownKind
 from modproof.spec import semantics as S
@@ -628,39 +629,7 @@ def cyclic_pairs(th) -> frozenset:
     """The edges (pc, pc') of a thread's control flow that lie on a cycle."""
     n = len(th.steps)
     succ = [[x for x in st.successors() if x != DONE] for st in th.steps]
-    index, low, on, stack, comp = {}, {}, set(), [], {}
-    counter = 0
-    for root in range(n):
-        if root in index:
-            continue
-        work = [(root, iter(succ[root]))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on.add(root)
-        while work:
-            v, it = work[-1]
-            nxt = next(it, None)
-            if nxt is not None:
-                if nxt not in index:
-                    index[nxt] = low[nxt] = counter
-                    counter += 1
-                    stack.append(nxt)
-                    on.add(nxt)
-                    work.append((nxt, iter(succ[nxt])))
-                elif nxt in on:
-                    low[v] = min(low[v], index[nxt])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[v])
-            if low[v] == index[v]:
-                while True:
-                    w = stack.pop()
-                    on.discard(w)
-                    comp[w] = v
-                    if w == v:
-                        break
+    comp = component_of(components(range(n), succ.__getitem__))
     return frozenset((a, b) for a in range(n) for b in succ[a] if comp[a] == comp[b])
 
 

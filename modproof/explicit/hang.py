@@ -36,6 +36,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Optional
 
+from modproof.explicit.graph import components
 from modproof.spec import semantics as S
 from modproof.spec.model import DONE, Program
 
@@ -128,7 +129,7 @@ def _fair_components(nodes: list[int], edges, enabled):
     work = [frozenset(nodes)]
     while work:
         allowed = work.pop()
-        for comp in _sccs(sorted(allowed), allowed, edges):
+        for comp in components(sorted(allowed), lambda v: (w for _, w in edges[v] if w in allowed)):
             moving = {t for i in comp for t, j in edges[i] if j in comp}
             if not moving:
                 continue            # a single state without a step to itself
@@ -137,57 +138,6 @@ def _fair_components(nodes: list[int], edges, enabled):
                 yield comp
             elif len(unfair) < len(comp):
                 work.append(comp - unfair)
-
-
-def _sccs(order: list[int], allowed: frozenset, edges) -> list[frozenset]:
-    """Tarjan's strongly connected components of the graph restricted to `allowed`,
-    iteratively (graphs can be deep)."""
-    index: dict[int, int] = {}
-    low: dict[int, int] = {}
-    on: set[int] = set()
-    stack: list[int] = []
-    out: list[frozenset] = []
-    counter = 0
-    for root in order:
-        if root in index:
-            continue
-        work = [(root, iter(edges[root]))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on.add(root)
-        while work:
-            v, it = work[-1]
-            advanced = False
-            for _, w in it:
-                if w not in allowed:
-                    continue
-                if w not in index:
-                    index[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    on.add(w)
-                    work.append((w, iter(edges[w])))
-                    advanced = True
-                    break
-                if w in on:
-                    low[v] = min(low[v], index[w])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                u = work[-1][0]
-                low[u] = min(low[u], low[v])
-            if low[v] == index[v]:
-                comp = []
-                while True:
-                    w = stack.pop()
-                    on.discard(w)
-                    comp.append(w)
-                    if w == v:
-                        break
-                out.append(frozenset(comp))
-    return out
 
 
 def _stem(parent, entry: int) -> list[tuple[int, int]]:
