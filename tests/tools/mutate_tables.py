@@ -1,6 +1,6 @@
 """Mutation check of the semantics' tables: remove any one entry, and some test must fail.
 
-    python tests/tools/mutate_tables.py [--list] [--only SUBSTRING] [-j N] [--out REPORT]
+    python tests/tools/mutate_tables.py [--list] [--only SUBSTRING] [--from N] [--out REPORT]
 
 For every entry of every table the tools know about (the vocabulary's
 primitives, queries, built-ins, operators, checks, declarations and keywords,
@@ -185,8 +185,10 @@ def main() -> None:
     ap.add_argument("--only", default="")
     ap.add_argument("--out", default="")
     ap.add_argument("--timeout", type=float, default=1200)
+    ap.add_argument("--from", dest="first", type=int, default=1,
+                    help="start at the mutant of this number (to resume a run)")
     a = ap.parse_args()
-    ms = [m for m in all_mutants() if a.only in f"{m.file} {m.what}"]
+    ms = [m for m in all_mutants() if a.only in f"{m.file} {m.what}"][a.first - 1:]
     if a.list:
         for m in ms:
             print(f"{m.file}: {m.what}")
@@ -199,7 +201,7 @@ def main() -> None:
             verdict, secs = run_mutant(base, m, a.timeout)
             line = f"{verdict:8s} {secs:6.1f}s  {m.file}: {m.what}"
             report.append(line)
-            print(f"[{i}/{len(ms)}] {line}", flush=True)
+            print(f"[{i + a.first - 1}/{len(ms) + a.first - 1}] {line}", flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     survived = [r for r in report if not r.startswith("killed")]
