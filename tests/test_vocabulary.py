@@ -205,6 +205,23 @@ def test_each_primitive_entry(name):
     assert p.message or p.check is None
 
 
+@pytest.mark.parametrize("name", sorted(OPERANDS))
+def test_a_primitive_reads_only_what_its_entry_says(name):
+    """The meaning of a primitive, run on many states with a `read` that records what
+    it asks for, reads no table its `reads` leaves out (the footprint's reads come
+    from there), and writes only tables in its `writes`."""
+    p = V.primitive(name)
+    asked: set[str] = set()
+    for refs in (0, 1, 2, 7):
+        for mstate in range(3):
+            def read(table, x):
+                asked.add(table)
+                return {"holder": refs - 2, "mstate": mstate}.get(table, refs)
+            effect = p.effect(read, 0, 0)
+            assert set(effect.writes) <= p.writes, (name, effect.writes)
+    assert asked <= p.reads, (name, asked - p.reads)
+
+
 def test_the_primitives_and_queries_are_exactly_the_languages():
     assert {p.name for p in V.PRIMITIVES} == set(OPERANDS)
     assert {q.name: (q.operand, q.type) for q in V.QUERIES} == {
