@@ -1,4 +1,5 @@
-"""The dm-builtin.c family with K readers, as .mproof text (safe: release in core; crash: in dm)."""
+"""The dm-builtin.c family with K readers, as .mproof text (safe: release in core; crash: in dm).
+K may be "*": `thread reader[*]`, every number of readers at once."""
 from __future__ import annotations
 
 TEMPLATE = """\
@@ -36,6 +37,6 @@ cover dm_unloaded: not loaded(dm)
 """
 
 
-def dm_model(k: int, safe: bool) -> str:
+def dm_model(k, safe: bool) -> str:
     return TEMPLATE.format(k=k, owner="core" if safe else "dm", kind="safe" if safe else "crash",
                            expect="expect proved" if safe else "expect violated code-after-unload")

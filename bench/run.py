@@ -1,12 +1,13 @@
 """Benchmark: modproof against Spin on the dm family, and every file in proofs/ per engine.
 
-    python bench/run.py                 # K = 1 2 4 8 16 32, then proofs/
+    python bench/run.py                 # K = 1 2 4 8 16 32, reader[*], then proofs/
     python bench/run.py --k 1 2 4 8     # fewer sizes
-    python bench/run.py --no-proofs     # only the dm family
+    python bench/run.py --no-proofs     # only the dm family (and its reader[*] rows)
 
 Both tools run in the same invocation on the same machine, one after the other,
 so the ratios are meaningful on a shared, noisy machine even if the absolute
-times are not.  Spin's time includes `spin -a` and compiling pan (a user pays
+times are not.  The `reader[*]` rows set modproof's answer for every number of
+readers (one run) against Spin at the largest K it finished in the same run.  Spin's time includes `spin -a` and compiling pan (a user pays
 both); it runs DFS on the safe variant and BFS on the crash, with its default
 partial-order reduction.  modproof runs `modproof prove` (the default portfolio)
 as a fresh process.  Peak memory is the child's maximum resident set size.
@@ -102,9 +103,11 @@ def spin_verdict(out: str) -> str:
     return "unknown"
 
 
-def dm_table(ks: list[int]) -> tuple[list[str], bool]:
+def dm_table(ks: list[int], spin_runs: dict = None) -> tuple[list[str], bool]:
+    """The fixed-K rows; `spin_runs` gets Spin's (verdict, seconds, MB) per (K, crash)."""
     rows = ["| K | variant | verdict (modproof / Spin) | modproof s | Spin s | Spin/modproof time | "
             "modproof MB | Spin MB |", "|---|---|---|---|---|---|---|---|"]
+    spin_runs = {} if spin_runs is None else spin_runs
     agree = True
     models = HERE / "models"
     models.mkdir(exist_ok=True)
@@ -116,6 +119,7 @@ def dm_table(ks: list[int]) -> tuple[list[str], bool]:
             mv, mt, mm, _ = run_modproof(path)
             with tempfile.TemporaryDirectory() as d:
                 sv, st, sm = run_spin(k, crash, Path(d))
+            spin_runs[(k, crash)] = (sv, st, sm)
             ok = mv == sv or sv in ("timeout", "out of memory")
             agree &= ok
             unfinished = sv in ("timeout", "out of memory")   # Spin's time is a lower bound
@@ -125,6 +129,47 @@ def dm_table(ks: list[int]) -> tuple[list[str], bool]:
                         f"{mm:.0f} | {sm:.0f} |")
             print(rows[-1], flush=True)
     return rows, agree
+
+
+def star_table(spin_runs: dict) -> tuple[list[str], bool]:
+    """modproof on `thread reader[*]` (every number of readers, one run) against Spin
+    at the largest K it finished in this run (its verdict covers that K only)."""
+    rows = ["| readers | variant | modproof verdict | modproof s | Spin: largest K finished, "
+            "verdict | Spin s | Spin/modproof time | modproof MB | Spin MB |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    agree = True
+    models = HERE / "models"
+    models.mkdir(exist_ok=True)
+    for crash in (False, True):
+        path = models / f"dm_{'crash' if crash else 'safe'}_all.mproof"
+        path.write_text(dm_model("*", safe=not crash))
+        mv, mt, mm, out = run_modproof(path)
+        head = out.splitlines()[0].split(": ", 1)[-1] if out else mv
+        done = [k for (k, c), (v, _, _) in spin_runs.items() if c == crash and v in ("proved", "violated")]
+        if done:
+            k = max(done)
+            sv, st, sm = spin_runs[(k, crash)]
+            agree &= sv == mv
+            spin = f"K = {k}, {sv}"
+            cells = f"{st:.2f} | {st / mt:.1f}x | {mm:.0f} | {sm:.0f}"
+        else:
+            spin, cells = "none finished", f"- | - | {mm:.0f} | -"
+        rows.append(f"| any | {'crash' if crash else 'safe'} | {head} | {mt:.2f} | {spin} | {cells} |")
+        print(rows[-1], flush=True)
+    return rows, agree
+
+
+def all_sizes_files_table() -> list[str]:
+    """Every file of proofs/ with `thread NAME[*]`: the default engine's time."""
+    rows = ["| file | verdict | s |", "|---|---|---|"]
+    for path in sorted((ROOT / "proofs").rglob("*.mproof")):
+        if "[*]" not in path.read_text():
+            continue
+        v, t, _, out = run_modproof(path)
+        head = out.splitlines()[0].split(": ", 1)[-1] if out else v
+        rows.append(f"| {path.relative_to(ROOT)} | {head} | {t:.2f} |")
+        print(rows[-1], flush=True)
+    return rows
 
 
 def proofs_table() -> list[str]:
@@ -157,8 +202,15 @@ def main() -> int:
             print(f"bench: {tool} is not installed (apt-get install spin gcc)", file=sys.stderr)
             return 2
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
-    rows, agree = dm_table(args.k)
+    spin_runs: dict = {}
+    rows, agree = dm_table(args.k, spin_runs)
     print("\n".join(rows))
+    print()
+    star, star_agree = star_table(spin_runs)
+    agree &= star_agree
+    print("\n".join(star))
+    print()
+    print("\n".join(all_sizes_files_table()))
     if not args.no_proofs:
         print()
         print("\n".join(proofs_table()))

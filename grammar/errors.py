@@ -50,6 +50,7 @@ _PUNCTUATION = {
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
     "RSQB": "']'", "COLON": "':'", "EQUAL": "'='", "EQ": "'=='", "NE": "'!='", "COMMA": "','",
     "LT": "'<'", "LE": "'<='", "GT": "'>'", "GE": "'>='", "PLUS": "'+'", "MINUS": "'-'",
+    "STAR": "'*'",
 }
 _WORDS = {
     "NAME": "a name",
@@ -64,7 +65,7 @@ _WORDS = {
     "C_BLOCK_COMMENT": "a comment",
 }
 # The order in which expected things are listed.
-_ORDER = ("LSQB", "IN", "LPAR", "NAME", "TRUE", "FALSE", "INT", "CHECK", "PROVED",
+_ORDER = ("LSQB", "IN", "LPAR", "NAME", "TRUE", "FALSE", "INT", "STAR", "CHECK", "PROVED",
           "VIOLATED", "UP", "TO", "REFS", "EXIT", "INIT", "DEPENDS", "RELEASE", "DEFERRED", "DONE",
           "EQUAL", "COLON", "ELSE", "OR", "COMMA", "RSQB", "RPAR", "LBRACE", SEP, "RBRACE", END)
 
@@ -262,8 +263,12 @@ def _keyword_as_name(found: Token, expected: set[str], text: str) -> bool:
 def _hint(found: Token, expected: set[str], text: str = "") -> Optional[str]:
     """A hint to add, in parentheses, after the list of what was expected."""
     kind = found.type
-    if kind == "MINUS" and expected == {"INT"}:   # refs N, done N, thread T[K]
+    if kind == "MINUS" and expected <= {"INT", "STAR"}:   # refs N, done N, thread T[K]
         return "a count cannot be negative"
+    if kind == "STAR" and "STAR" not in expected:
+        return _CHAR_HINTS["*"]
+    if expected == {"INT", "STAR"}:
+        return "thread NAME[K] declares K copies, thread NAME[*] any number of them"
     if kind == "EQUAL" and "PLUS" in expected and "EQUAL" not in expected:
         return "write '==' to compare"
     if kind == "NAME" and text and _char_before(text, found).isdigit():   # 0x10, 10u

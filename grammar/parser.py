@@ -372,13 +372,14 @@ class _Builder(Transformer_NonRecursive):
 
     def thread_decl(self, meta, children):
         name, count, owner, service, body = children
+        star = count is not None and count.type == "STAR"
         return ast.ThreadDecl(
-            name.value, None if count is None else _decimal(count),
+            name.value, None if count is None or star else _decimal(count),
             None if owner is None else owner.value, body,
             name_span=self._tok(name),
             owner_span=ast.NO_SPAN if owner is None else self._tok(owner),
             count_span=ast.NO_SPAN if count is None else self._tok(count),
-            span=self._span(meta), service=service is not None)
+            span=self._span(meta), service=service is not None, unbounded=star)
 
     def invariant_decl(self, meta, children):
         name, expr = children

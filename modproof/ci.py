@@ -116,7 +116,12 @@ def expect_text(program: Program) -> str:
 
 def scope_text(r: Result) -> str:
     if isinstance(r, Proved):
+        if r.scope == "all-sizes":
+            return "all sizes"
         return "all executions" if r.scope == "all-executions" else f"bound {r.bound}"
+    if isinstance(r, Violated) and r.sizes:   # the copies of `thread NAME[*]` it needed
+        from modproof.spec.sizes import describe
+        return describe(dict(r.sizes))
     if isinstance(r, Unknown) and r.bound is not None:
         return f"bound {r.bound}"
     return ""
@@ -156,7 +161,8 @@ def _mismatch_reason(program: Program, r: Result) -> str:
                else "never reached")
         return (f"proved, but cover{'s' if len(missed) > 1 else ''} {names} {how}: "
                 "the proof may be vacuous")
-    where = "for all executions" if r.scope == "all-executions" else f"up to {r.bound} steps"
+    where = ("for all executions" if r.scope == "all-executions" else "for every number of copies"
+             if r.scope == "all-sizes" else f"up to {r.bound} steps")
     return f"expected {want}, but it was proved {where}"
 
 

@@ -417,6 +417,8 @@ def summary(p) -> str:
     def n(count: int, word: str) -> str:
         return f"{count} {word}{'' if count == 1 else 's'}"
     parts = [n(len(p.threads), "thread"), n(p.step_count(), "step")]
+    if p.unbounded:   # NOTE(unbounded): one thread of each stands for every number of copies
+        parts[0] += " (" + ", ".join(f"{g}[*]" for g in p.unbounded) + ": any number of copies)"
     if p.modules:
         parts.append(n(len(p.modules), "module") + " (" + ", ".join(m.name for m in p.modules) + ")")
     for items, word in ((p.objects, "object"), (p.completions, "completion"), (p.mutexes, "mutex"),

@@ -14,10 +14,17 @@ here, and `modproof.prove` runs whatever entry `Options.engine` names.
 To add an engine: write its runner below and add one entry.  An engine's
 implementation is imported only when it runs, so reading the registry (for
 `--help`, say) costs nothing.
+
+NOTE(template-engine): a program with a `thread NAME[*]` group is a template
+(spec/sizes.py): the engines above answer for one size only, so `run_engine`
+gives every template to the entry whose `templates` is set, the all-sizes
+engine (modproof/allsizes.py), whatever `Options.engine` names; its answer
+says so (`Stats.engine`).  `--engine all-sizes` given a program without such a
+group runs the portfolio.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Optional
 
 from modproof.options import Options
@@ -37,6 +44,7 @@ class Engine:
     options: tuple[str, ...]     # the `Options` fields it reads
     run: Runner
     members: tuple[str, ...] = ()   # a portfolio: the engines it races, the first tried first
+    templates: bool = False         # answers for every size of `thread NAME[*]` (NOTE(template-engine))
 
 
 def _explicit(program: Program, opts: Options) -> Result:
@@ -56,6 +64,14 @@ def _bmc(program: Program, opts: Options) -> Result:
                             report=opts.report)
 
 
+def _all_sizes(program: Program, opts: Options) -> Result:
+    """Every number of copies of `thread NAME[*]`: the counter abstraction, its Z3
+    certificate, and the explicit engine on the smallest sizes (NOTE(all-sizes))."""
+    from modproof.allsizes import prove_all_sizes
+    return prove_all_sizes(program, max_states=opts.state_budget(), timeout=opts.timeout,
+                           reduce=opts.reduce).result
+
+
 def _portfolio(program: Program, opts: Options, on_progress: Optional[OnProgress] = None) -> Result:
     from modproof.portfolio import prove_portfolio
     members = ENGINES[opts.engine].members
@@ -71,7 +87,12 @@ _AUTO = Engine("auto", "the portfolio (explicit and bmc in parallel, first concl
                tuple(dict.fromkeys(o for e in (_EXPLICIT, _BMC) for o in e.options)), _portfolio,
                members=(_EXPLICIT.name, _BMC.name))
 
-ENGINES: dict[str, Engine] = {e.name: e for e in (_AUTO, _BMC, _EXPLICIT)}   # in --help's order
+_ALL_SIZES = Engine("all-sizes", "every number of copies of thread NAME[*] (counter abstraction "
+                    "certified by Z3, smallest violating size by explicit search); files with "
+                    "[*] always run it", ("max_states", "timeout", "reduce", "max_memory"), _all_sizes,
+                    templates=True)
+
+ENGINES: dict[str, Engine] = {e.name: e for e in (_AUTO, _BMC, _EXPLICIT, _ALL_SIZES)}   # in --help's order
 NAMES = tuple(ENGINES)
 
 
@@ -84,8 +105,12 @@ def run_engine(program: Program, opts: Options, on_progress: Optional[OnProgress
         engine = ENGINES[opts.engine]
     except KeyError:
         raise ValueError(f"unknown engine {opts.engine!r}") from None
+    if program.unbounded and not engine.templates:   # NOTE(template-engine)
+        engine = next(e for e in ENGINES.values() if e.templates)
+    elif engine.templates and not program.unbounded:
+        engine = ENGINES["auto"]
     if engine.members:
-        return _portfolio(program, opts, on_progress)
+        return _portfolio(program, replace(opts, engine=engine.name), on_progress)
     from modproof.supervise import run_isolated
     return run_isolated(engine.name, engine.run, program, opts, on_progress)
 

@@ -23,11 +23,15 @@ class InternalError(Exception):
 
 
 def checked(program: Program, result: Result) -> Result:
-    """Attach a replayed witness to a violation, or raise InternalError.  A proof of a
-    program with proof gaps (executions of the kernel the model leaves out) is not a
-    proof: it becomes unknown, saying why.  A violation stays one: it is a real
-    execution."""
+    """Attach a replayed witness to a violation, or raise InternalError.  A violation
+    of a template (`thread NAME[*]`) is replayed on the program of its sizes.  A
+    proof of a program with proof gaps (executions of the kernel the model leaves
+    out) is not a proof: it becomes unknown, saying why.  A violation stays one: it
+    is a real execution."""
     if isinstance(result, Violated):
+        if result.sizes:
+            from modproof.spec.sizes import instantiate
+            program = instantiate(program, dict(result.sizes))
         try:
             w = replay(program, result.trace)
         except ReplayError as exc:
@@ -71,6 +75,8 @@ def cover_witness(program: Program, result: Result, name: str) -> Witness:
             why = f"not reached within {c.within} steps (and not decided beyond)"
         elif isinstance(result, Proved) and result.scope == "all-executions":
             why = "not reached: no execution reaches it"
+        elif isinstance(result, Proved) and result.scope == "all-sizes":
+            why = "not reached: no execution with any number of copies reaches it"
         elif isinstance(result, Proved):
             why = f"not reached within {result.bound} steps"
         elif isinstance(result, Violated):
@@ -84,6 +90,9 @@ def cover_witness(program: Program, result: Result, name: str) -> Witness:
             f"cover {name} is reachable, but the {result.stats.engine} engine found it under "
             "partial-order reduction, which does not keep the fewest steps, and the search "
             "for them ran out of states or time: --no-reduce or --engine bmc gives one")
+    if c.sizes:   # NOTE(unbounded): reached by the program of those sizes
+        from modproof.spec.sizes import instantiate
+        program = instantiate(program, dict(c.sizes))
     try:
         return replay_cover(program, name, c.trace)
     except ReplayError as exc:

@@ -6,6 +6,7 @@ from modproof.exports.jsonfmt import FORMAT, VERSION
 from modproof.result import RawTrace
 from modproof.spec.model import CHECKS, Program
 from modproof.spec.vocabulary import LIVENESS_CHECKS
+from modproof.spec.limits import MAX_COPIES
 from modproof.witness import ReplayError, Witness, replay, replay_cover, state_items
 
 
@@ -68,6 +69,7 @@ def replay_file(p: Program, data) -> Witness:
     if cover is None and (loop is None) != (check not in LIVENESS_CHECKS):
         raise WitnessFileError(f"a '{check}' witness " + ("needs" if loop is None else "has no")
                                + " \"loop\" (the step its repeating part starts at)")
+    p = _sized(p, data)
     # Fields a hand-made witness may leave out, but not give another type.
     _typed(data, "threads", list, "a list of thread names")
     _typed(data, "initial", dict, "an object")
@@ -121,6 +123,25 @@ def replay_file(p: Program, data) -> Witness:
                               f"{short_value(s['pc'])}, "
                               f"but it is at step {w.steps[i].pc} ({w.steps[i].statement})")
     return w
+
+
+def _sized(p: Program, data: dict) -> Program:
+    """NOTE(unbounded): a witness of a file with `thread NAME[*]` ran with `sizes`
+    copies of each such group: it replays on the program of those sizes."""
+    sizes = data.get("sizes")
+    if sizes is None and not p.unbounded:
+        return p
+    if sizes is None:
+        raise WitnessFileError(f"the file has thread {p.unbounded[0]}[*], so the witness needs "
+                               "\"sizes\" (the number of copies it ran with)")
+    if (not isinstance(sizes, dict) or set(sizes) != set(p.unbounded)
+            or not all(type(k) is int and 1 <= k <= MAX_COPIES for k in sizes.values())):
+        raise WitnessFileError("\"sizes\" must give each thread NAME[*] group of the file ("
+                               + ", ".join(p.unbounded) + f") a number of copies from 1 to {MAX_COPIES}"
+                               if p.unbounded else "\"sizes\" given, but the file has no "
+                               "thread NAME[*]")
+    from modproof.spec.sizes import instantiate
+    return instantiate(p, sizes)
 
 
 def short_value(v) -> str:

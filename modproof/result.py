@@ -3,7 +3,10 @@
 `Unknown` is never safe: a timeout, a solver that gave up, a state budget that ran
 out or a bound too small to say anything all end here, and its `kind`
 (`UnknownKind`) says which.  `Proved.scope` says exactly what was proved:
-"all-executions", or "bounded" up to `bound` steps.
+"all-executions", "bounded" up to `bound` steps, or, for a file with `thread
+NAME[*]`, "all-sizes": all executions of every number of copies
+(modproof/allsizes.py), with `certified` saying whether Z3 checked it.  A
+violation of such a file has the `sizes` of the program it happened in.
 
 Engines report a violation as a `RawTrace`: the moving thread and the state after
 each step, as the engine believes them.  `modproof.witness.replay` re-executes a
@@ -39,6 +42,7 @@ class CoverResult:
     reached: bool
     step: Optional[int] = None   # fewest steps to reach it (engines that know)
     within: Optional[int] = None  # not reached: searched to this many steps only, open beyond
+    sizes: tuple[tuple[str, int], ...] = ()   # all sizes: reached with these copies (step: there)
     # An execution of `step` steps whose last state satisfies the cover, as the engine
     # found it (`modproof.prove.cover_witness` replays it); every engine that knows
     # `step` gives one.  One of possibly many such executions: not compared.
@@ -66,11 +70,12 @@ class Stats:
 
 @dataclass(frozen=True)
 class Proved:
-    scope: str                     # "all-executions" or "bounded"
+    scope: str                     # "all-executions", "bounded" or "all-sizes"
     bound: Optional[int]           # steps explored; for "bounded", executions up to this length
     stats: Stats
     covers: tuple[CoverResult, ...] = ()
     unreached: tuple[Unreached, ...] = ()
+    certified: Optional[bool] = None   # "all-sizes": Z3 checked the invariant (None: no certificate)
     verdict: str = field(default="proved", init=False)
 
 
@@ -81,6 +86,10 @@ class Violated:
     witness: object = None         # a modproof.witness.Witness once replayed
     covers: tuple[CoverResult, ...] = ()
     shortest: bool = True          # False: found under a reduction that may lengthen witnesses
+    # A file with `thread NAME[*]`: the copies of the program the trace is of, and
+    # whether every smaller size was decided to have no violation.
+    sizes: tuple[tuple[str, int], ...] = ()
+    fewest: bool = True
     verdict: str = field(default="violated", init=False)
 
     @property
@@ -103,6 +112,8 @@ class UnknownKind(str, Enum):
     ENGINE_FAILED = "engine-failed"    # an engine process died (killed); portfolio: or raised
     APPROXIMATION = "approximation"    # the model leaves out executions the kernel has
     #                                    (Program.proof_gaps): a proof would not hold
+    UNSUPPORTED = "unsupported"        # all sizes: outside the counter abstraction (docs/language.md)
+    UNDECIDED = "undecided"            # all sizes: abstraction, sizes and Z3 do not settle it
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ class Witness:
     deferred_release: bool = False   # of a program lowered with --deferred-release
     loop: Optional[int] = None       # a hang: steps[loop:] repeat for ever (0-based)
     site: Optional[Site] = None      # set by replay; None only in a witness made by hand
+    sizes: tuple[tuple[str, int], ...] = ()   # of a `thread NAME[*]` file: the copies it ran with
     cover: Optional[str] = None      # a cover witness: the cover its last state satisfies
 
     @property
@@ -331,10 +332,13 @@ def replay(p: Program, raw: RawTrace,
             last = steps[-1]
             steps[-1] = WitnessStep(**{**last.__dict__, "violation": raw.check})
     message = _explain(p, raw.check, reason, steps, gone_at, s)
+    if p.sizes:   # NOTE(unbounded): the program of a template's sizes says how many copies
+        from modproof.spec.sizes import describe
+        message += f" (with {describe(dict(p.sizes))})"
     return Witness(file=p.path, check=raw.check, message=message,
                    threads=tuple(t.name for t in p.threads), initial=init_items, steps=tuple(steps),
                    deferred_release=p.deferred_release, loop=raw.loop,
-                   site=_site(p, raw.check, steps, s))
+                   site=_site(p, raw.check, steps, s), sizes=p.sizes)
 
 
 def _cover_witness(p: Program, cover: int, raw: RawTrace, init_items, steps: list[WitnessStep],
@@ -351,7 +355,7 @@ def _cover_witness(p: Program, cover: int, raw: RawTrace, init_items, steps: lis
                    message=f"cover {c.name} ({c.text}) holds {where}",
                    threads=tuple(t.name for t in p.threads), initial=init_items,
                    steps=tuple(steps), deferred_release=p.deferred_release,
-                   site=Site(p.path, c.span.line, c.span.col, f"cover {c.name}: {c.text}"))
+                   site=Site(p.path, c.span.line, c.span.col, f"cover {c.name}: {c.text}"), sizes=p.sizes)
 
 
 def _hang(p: Program, raw: RawTrace, states: list[S.State]) -> str:

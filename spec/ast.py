@@ -297,7 +297,7 @@ class FnDecl:
 @dataclass(frozen=True)
 class ThreadDecl:
     name: str
-    count: Optional[int]  # None for `thread NAME`, K for `thread NAME[K]`
+    count: Optional[int]  # None for `thread NAME` and `thread NAME[*]`, K for `thread NAME[K]`
     owner: Optional[str]  # None means the default, core
     body: tuple[Stmt, ...]
     name_span: Span = _span()
@@ -305,6 +305,7 @@ class ThreadDecl:
     count_span: Span = _span()
     span: Span = _span()
     service: bool = False  # a service loop: runs for ever by design, never reported as hung
+    unbounded: bool = False  # `thread NAME[*]`: copies for every K >= 1 (count is None)
 
 
 @dataclass(frozen=True)

@@ -573,7 +573,10 @@ class _Lowerer:
         sym = self.sym
         user = []
         for d in sym.threads:
-            for c in ([None] if d.count is None else list(range(d.count))):
+            # NOTE(unbounded): a `thread NAME[*]` is lowered once, as its copy NAME[0]:
+            # the template spec/sizes.py instantiates for each K.
+            copies = [0] if d.unbounded else [None] if d.count is None else list(range(d.count))
+            for c in copies:
                 user.append((d, d.name if c is None else f"{d.name}[{c}]", c))
         calls = _builtin_calls(self.spec, sym)
         self.rcu_fns = list(dict.fromkeys(a for f, a in calls if f == "call_rcu"))
@@ -708,6 +711,7 @@ class _Lowerer:
             source=self.spec.source,
             deferred_release=self.deferred,
             keyed_by_thread=bool(self.rcu_readers or self.flushers or self.barriers),
+            unbounded=tuple(d.name for d in sym.threads if d.unbounded),
             proof_gaps=tuple(self.proof_gaps),
         )
 

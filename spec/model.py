@@ -413,6 +413,11 @@ class Program:
     keyed_by_thread: bool = False
     # Functions that no thread ever runs (name, line, col): nothing in them is checked.
     never_run: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)
+    # NOTE(unbounded): the groups declared `thread NAME[*]`, each lowered as one copy
+    # NAME[0] (a template: spec/sizes.py makes the program with K copies of it).
+    unbounded: tuple[str, ...] = ()
+    # The sizes of a program spec/sizes.py made from a template: (group, K) per group.
+    sizes: tuple[tuple[str, int], ...] = ()
     # Why the model may miss executions the kernel has (an approximation on the side of
     # fewer executions): a violation found is real, a proof is not (prove.checked).
     proof_gaps: tuple[str, ...] = field(default=(), compare=False)

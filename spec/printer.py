@@ -232,7 +232,7 @@ def _decl_lines(decl, out: list[str]) -> None:
         out.append(f"fn {decl.name} in {decl.owner}")
         _block_lines(decl.body, "", out)
     elif isinstance(decl, ThreadDecl):
-        out.append(f"thread {decl.name}" + (f"[{decl.count}]" if decl.count is not None else "")
+        out.append(f"thread {decl.name}" + (f"[{decl.count}]" if decl.count is not None else "[*]" if decl.unbounded else "")
                    + (f" in {decl.owner}" if decl.owner is not None else "")
                    + (" service" if decl.service else ""))
         _block_lines(decl.body, "", out)

@@ -62,7 +62,7 @@ def test_the_corpus_matches_every_expect_line(engine, monkeypatch):
     files = proof_files()
     if engine == "bmc":    # (the files it takes minutes on: conftest.BMC_SLOW)
         files = [p for p in files if str(p.relative_to(ROOT / "proofs")) not in BMC_SLOW]
-        r = invoke("--engine", engine, "-j", "2", *map(str, files))
+        r = invoke("--engine", engine, "-j", "2", *(str(p.relative_to(ROOT)) for p in files))
     else:
         r = invoke("--engine", engine, "-j", "2")       # default path: proofs/
     table = rows(r.output)

@@ -522,7 +522,10 @@ def test_parse_file_reads_bytes(tmp_path):
     ("var x = $", "unexpected character '$'"),
     ("expect violated\n",
      "unexpected newline; expected the name of a check (such as code-after-unload)"),
-    ("thread t[] { }", "unexpected ']'; expected a number"),
+    ("thread t[] { }", "unexpected ']'; expected a number or '*' (thread NAME[K] declares K "
+                       "copies, thread NAME[*] any number of them)"),
+    ("thread t { x = x * 2 }", "unexpected '*'; expected end of statement (newline or ;) or "
+                               "an operator (expressions have only + and -)"),
     ("thread t { if x { } y = 1 }",
      "unexpected 'y'; expected 'else' or end of statement (newline or ;)"),
     ("thread t { x = }", "unexpected '}'; expected an expression"),

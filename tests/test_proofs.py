@@ -40,7 +40,9 @@ def test_proof_matches_expect(path, engine):
         assert expectation(p, r) == BOUNDED and not expectation_met(p, r)
         return
     assert expectation_met(p, r), f"{path}: got {r.verdict} {getattr(r, 'check', '')}"
-    if p.expect.verdict == "proved":
+    if p.expect.verdict == "proved" and p.unbounded:   # thread NAME[*]: every size, certified
+        assert r.scope == "all-sizes" and r.certified, path
+    elif p.expect.verdict == "proved":
         assert r.scope == "all-executions", path
 
 
@@ -70,5 +72,6 @@ def test_kernel_readme_states_the_witness_lengths():
     for num, word, length in listed:
         (path,) = [b for b in bugs if b.name.startswith(num + "_")
                    and (word in b.name if word else not any(w in b.name for w in words[num]))]
-        r = prove_explicit(load(str(path)), reduce=True)
+        p = load(str(path))
+        r = prove(p) if p.unbounded else prove_explicit(p, reduce=True)   # [*]: at its sizes
         assert len(r.trace.steps) == int(length), (path.name, length)

@@ -109,7 +109,7 @@ def test_the_default_engine_is_the_portfolio_and_the_help_says_so(pytester):
     r.stdout.fnmatch_lines(["*answered first in the portfolio*"])
     h = run(pytester, "--help")
     text = " ".join(h.stdout.str().split())
-    assert "engine for .mproof tests: auto, bmc or explicit" in text
+    assert "engine for .mproof tests: auto, bmc, explicit or all-sizes" in text
     assert "else auto" in text and "else bmc" not in text
 
 

@@ -164,7 +164,9 @@ def first_violations(p) -> set[str]:
 # --------------------------------------------------------------------------- the corpora
 
 def corpus() -> list[Path]:
-    return sorted(set(proof_files()) | set(EXAMPLES.glob("*.mproof")))
+    """The files with one size: a `thread NAME[*]` file has no Promela model."""
+    return sorted(p for p in set(proof_files()) | set(EXAMPLES.glob("*.mproof"))
+                  if "[*]" not in p.read_text())
 
 
 CORPUS = corpus()

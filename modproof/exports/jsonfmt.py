@@ -41,6 +41,8 @@ def witness_to_json(w: Witness) -> dict:
         out["deferred_release"] = True
     if w.loop is not None:   # a hang: the steps from this index on repeat for ever
         out["loop"] = w.loop + 1
+    if w.sizes:              # a `thread NAME[*]` file: replay makes the program of these sizes
+        out["sizes"] = dict(w.sizes)
     return out
 
 
@@ -78,6 +80,13 @@ def diagnostics_to_json(path: str, diagnostics) -> dict:
     }
 
 
+def _cover(c) -> dict:
+    out = {"name": c.name, "reached": c.reached, "step": c.step, "within": c.within}
+    if c.sizes:   # all sizes: reached with this many copies (`step`: in that program)
+        out["sizes"] = dict(c.sizes)
+    return out
+
+
 def result_to_json(program, r: Result, expect_met=None) -> dict:
     out: dict = {
         "file": program.path,
@@ -87,11 +96,15 @@ def result_to_json(program, r: Result, expect_met=None) -> dict:
         "seconds": round(r.stats.seconds, 6),
         "states": r.stats.states,
         "depth": r.stats.depth,
-        "covers": [{"name": c.name, "reached": c.reached, "step": c.step, "within": c.within}
-                   for c in r.covers],
+        "covers": [_cover(c) for c in r.covers],
     }
     for k, v in r.stats.extra:
         out.setdefault("stats", {})[k] = v
+    if isinstance(r, Proved) and r.certified is not None:   # all sizes: whether Z3 checked it
+        out["certified"] = r.certified
+    if isinstance(r, Violated) and r.sizes:   # a `thread NAME[*]` file: the copies it took
+        out["sizes"] = dict(r.sizes)
+        out["fewest"] = r.fewest
     if isinstance(r, Proved):
         out.update(scope=r.scope, bound=r.bound,
                    unreached=[{"statement": u.text, "line": u.line, "col": u.col} for u in r.unreached],

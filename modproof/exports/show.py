@@ -29,7 +29,9 @@ def program_text(p: Program) -> str:
         owner = p.owner_name(t.owner)
         locs = ", ".join(f"{(s.fn + '.') if s.fn else ''}{s.name}={show_value(s.init)}"
                          for s in t.locals)
-        out.append(f"thread {t.name} (code of {owner}), {len(t.steps)} steps"
+        # NOTE(unbounded): the one thread of a `thread NAME[*]` stands for every copy
+        name = f"{t.group}[*]" if t.group in p.unbounded and t.copy is not None else t.name
+        out.append(f"thread {name} (code of {owner}), {len(t.steps)} steps"
                    + (f", locals {locs}" if locs else ""))
         ow = max((len(p.owner_name(s.owner)) for s in t.steps), default=4)
         for st in t.steps:

@@ -1,8 +1,11 @@
 """The human-readable rendering: the verdict, what exactly was proved, and the witness."""
 from __future__ import annotations
 
+from typing import Optional
+
 from modproof.result import Proved, Result, Unknown, Violated
 from modproof.spec.model import Program
+from modproof.spec.sizes import describe, every
 from modproof.witness import Witness, show_value
 
 
@@ -38,10 +41,13 @@ def _owner(s) -> str:
     return "core" if s.owner_state == "core" else f"{s.owner} ({s.owner_state})"
 
 
-def scope_text(r: Result) -> str:
+def scope_text(r: Result, program: Optional[Program] = None) -> str:
     if isinstance(r, Proved):
         if r.scope == "all-executions":
             return "for all executions"
+        if r.scope == "all-sizes":   # NOTE(all-sizes)
+            return ("for every number of " + every(program.unbounded) if program is not None
+                    and program.unbounded else "for every number of copies")
         return (f"for executions of up to {_steps(r.bound)} (bounded: longer executions were "
                 "not explored)")
     return ""
@@ -51,7 +57,23 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
     lines = []
     name = program.path
     if isinstance(r, Proved):
-        lines.append(f"{name}: proved {scope_text(r)}")
+        lines.append(f"{name}: proved {scope_text(r, program)}")
+        lines.append(f"  method: {r.stats.method} ({r.stats.engine} engine)")
+        if r.certified is not None:
+            lines.append("  certificate: " + ("checked by Z3: the abstract states are an inductive "
+                                              "invariant for every number of copies, and imply "
+                                              "every check" if r.certified else "not checked"))
+    elif isinstance(r, Violated) and r.sizes:
+        w = r.witness
+        sizes = describe(dict(r.sizes))
+        shape = (f"{_steps(w.loop)} to a loop of {_steps(w.length - w.loop)} that repeats for ever"
+                 if w.loop is not None else _steps(w.length))
+        how = "shortest with that many" if r.shortest else "not necessarily the shortest"
+        lines.append(f"{name}: violated {r.check} with {sizes}, in {shape} ({how})")
+        lines.append(f"  {w.message}")
+        groups = every(dict(r.sizes))
+        lines.append(f"  fewer {groups} violate no check" if r.fewest else
+                     f"  fewer {groups} were not all decided: a smaller size may violate too")
         lines.append(f"  method: {r.stats.method} ({r.stats.engine} engine)")
     elif isinstance(r, Violated):
         w = r.witness
@@ -80,7 +102,8 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
     lines.append("  stats: " + ", ".join(stats))
     for c in r.covers:
         if c.reached:   # (by an execution of its own, not necessarily the witness below)
-            lines.append(f"  cover {c.name}: reachable"
+            with_ = f" with {describe(dict(c.sizes))}" if c.sizes else ""
+            lines.append(f"  cover {c.name}: reachable{with_}"
                          + (f" in {_steps(c.step)}" if c.step is not None else ""))
         elif c.within is not None:
             lines.append(f"  cover {c.name}: NOT reached within {c.within} steps, and not "
@@ -88,6 +111,9 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
         elif isinstance(r, Proved) and r.scope == "all-executions":
             lines.append(f"  cover {c.name}: NOT reached: no execution reaches it; "
                          "the proof is vacuous")
+        elif isinstance(r, Proved) and r.scope == "all-sizes":
+            lines.append(f"  cover {c.name}: NOT reached with any number of "
+                         f"{every(program.unbounded)}; the proof is vacuous")
         elif isinstance(r, Violated):
             lines.append(f"  cover {c.name}: NOT reached by the executions explored before the "
                          "violation was found (the search stops there)")

@@ -573,6 +573,10 @@ def program_to_promela(program: Program, only: Optional[str] = None) -> str:
     violation of some execution; for a check other than deadlock, run pan with
     -E (no invalid-end-state reports).  `hang` is not carried (NOTE(hang)): it
     raises ValueError, as an unknown check does."""
+    if program.unbounded:   # NOTE(unbounded): a Promela model has one size
+        raise PromelaUnsupported(
+            f"thread {program.unbounded[0]}[*] stands for every number of copies, and a Promela "
+            "model has one (write thread NAME[K] for the size to export)")
     if only is not None and only not in CHECKS:
         raise ValueError(f"unknown check {only!r}")
     if only is not None and only not in CARRIED:
