@@ -400,8 +400,10 @@ class _Body:
             return
         if got is None and V.kernel_operation(s.fn) is not None:
             o = V.operation(V.kernel_operation(s.fn))
+            given = ((s.arg or "o"),) + s.extra
+            given += ("o", "m")[len(given):len(o.operands)]   # each argument it needs
             ctx.error(s.fn_span, f"call of undeclared function '{s.fn}'; modproof writes it "
-                      f"'{o.name}', as in {o.name}({use_arg})")
+                      f"'{o.name}', as in {o.name}({', '.join(given)})")
             return
         if got is None and V.kernel_query_form(s.fn) is not None:
             form = V.kernel_query_form(s.fn).format(s.arg or "x")

@@ -244,7 +244,7 @@ def test_the_schema_rejects_what_modproof_never_writes(dm, validator):
     assert _errors(validator, {**good, "check": "use-after-free"})
     bad_state = json.loads(json.dumps(good))
     bad_state["steps"][0]["state"]["state(dm)"] = "unloaded"
-    assert _errors(validator, bad_state) == ["'unloaded' is not one of ['loaded', 'unloading', 'gone']"]
+    assert _errors(validator, bad_state) == ["'unloaded' is not one of ['loaded', 'unloading', 'gone', 'coming']"]
     bad_step = json.loads(json.dumps(good))
     bad_step["steps"][0]["location"]["line"] = 0
     assert _errors(validator, bad_step)
