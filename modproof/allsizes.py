@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from modproof.options import Options
+from modproof.options import default_max_memory, states_held
 from modproof.result import CoverResult, Proved, Result, Stats, Unknown, UnknownKind, Violated
 from modproof.spec import semantics as S
 from modproof.spec.model import Program
@@ -153,11 +153,10 @@ class _Sizes:
 def prove_all_sizes(p: Program, max_states: Optional[int] = None, timeout: Optional[float] = None,
                     certify: bool = True, reduce: bool = True) -> AllSizes:
     """The answer for every size of template `p` (NOTE(all-sizes)); `reduce`: the
-    explicit engine's reductions on the programs of given sizes; `max_states` None:
-    the default state budget (Options.state_budget)."""
+    explicit engine's reductions on the programs of given sizes."""
     start = time.monotonic()
-    if max_states is None:
-        max_states = Options().state_budget()
+    if max_states is None:   # as many as the default memory budget holds, as the explicit engine
+        max_states = states_held(default_max_memory())
     got = _prove_all_sizes(p, max_states, timeout, certify, start, reduce)
     r = got.result
     if isinstance(r, Violated):   # its covers are of the program of its sizes

@@ -157,7 +157,7 @@ def _mismatch_reason(program: Program, r: Result) -> str:
         names = ", ".join(c.name for c in missed)
         open_after = [c.within for c in missed if c.within is not None]
         how = (f"not reached within {min(open_after)} steps (not decided beyond)" if open_after
-               else f"not reached within {r.bound} steps" if r.scope != "all-executions"
+               else f"not reached within {r.bound} steps" if r.bounded
                else "never reached")
         return (f"proved, but cover{'s' if len(missed) > 1 else ''} {names} {how}: "
                 "the proof may be vacuous")

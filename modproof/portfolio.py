@@ -121,7 +121,7 @@ def _work(run: Runner, program: Program, opts: Options):
 def _conclusive(r: Result) -> bool:
     """A violation, or a proof for all executions.  A proof up to a bound is not:
     another engine may still find a longer violation or prove it for all."""
-    return isinstance(r, Violated) or (isinstance(r, Proved) and r.scope == "all-executions")
+    return isinstance(r, Violated) or (isinstance(r, Proved) and not r.bounded)
 
 
 def _tag(r: Result, start: float) -> Result:

@@ -123,7 +123,7 @@ def expectation(program: Program, result: Result) -> Optional[str]:
         return MET if isinstance(result, Violated) and result.check == exp.check else MISMATCH
     if not isinstance(result, Proved):
         return MISMATCH
-    if result.scope != "all-executions" and (exp.bound is None or result.bound is None
+    if result.bounded and (exp.bound is None or result.bound is None
                                               or result.bound < exp.bound):
         return BOUNDED
     return MET if all(c.reached for c in result.covers) else MISMATCH

@@ -78,6 +78,11 @@ class Proved:
     certified: Optional[bool] = None   # "all-sizes": Z3 checked the invariant (None: no certificate)
     verdict: str = field(default="proved", init=False)
 
+    @property
+    def bounded(self) -> bool:
+        """Proved only for executions of up to `bound` steps."""
+        return self.scope == "bounded"
+
 
 @dataclass(frozen=True)
 class Violated:

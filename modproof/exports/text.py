@@ -124,7 +124,7 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
             lines.append(f"  cover {c.name}: NOT reached within the explored executions; "
                          "the proof may be vacuous")
     if isinstance(r, Proved) and r.unreached:
-        scope = "in any execution" if r.scope == "all-executions" else f"within {_steps(r.bound)}"
+        scope = "in any execution" if not r.bounded else f"within {_steps(r.bound)}"
         lines.append(f"  warning: {len(r.unreached)} statement(s) never executed {scope}; "
                      "checks there hold only because they are unreachable:")
         for u in r.unreached:
@@ -134,7 +134,7 @@ def result_text(program: Program, r: Result, expect_met=None) -> str:
     if program.expect is not None:
         exp = program.expect
         how = "matched" if expect_met else "NOT matched"
-        if not expect_met and isinstance(r, Proved) and r.scope != "all-executions" and (
+        if not expect_met and isinstance(r, Proved) and r.bounded and (
                 exp.verdict == "proved" and (exp.bound is None or r.bound < exp.bound)):
             # NOTE(bounded-expect) in modproof/prove.py
             how += (f" (bounded: proved only up to {_steps(r.bound)}; "
