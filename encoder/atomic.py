@@ -159,19 +159,30 @@ def atomic_outcomes(enc, st: M.Step, i: int, t: int) -> tuple[list[Outcome], tup
             w.fail(enc.and_([w.live, tc]), V.USE_AFTER_UNLOAD)
             w.live = enc.and_([w.live, z3.Not(tc)])
 
+    def tested(w: _World, cond) -> terms.Test:
+        """The test of `cond` from `w`; where a query that acts fails, the block
+        violates its check (NOTE(acting-condition))."""
+        tst = terms.test(cond, read_in(w), i, alg)
+        if tst.fails is not None:
+            w.fail(enc.and_([w.live, tst.fails]), tst.check)
+            w.live = enc.and_([w.live, z3.Not(tst.fails)])
+        return tst
+
     def loop(s: M.AWhile, w: _World, k: int) -> _World:
         touched(w, terms.touch(s.cond, read_in(w), i, alg))
         if is_false(w.live):
             return w
-        c, upd = terms.test(s.cond, read_in(w), i, alg)
+        tst = tested(w, s.cond)
+        if is_false(w.live):
+            return w
         if k >= unroll:
             def beyond(w1: _World) -> _World:
                 w1.fail(w1.live, ATOMIC_LIMIT, s.span)
                 w1.live = enc.false
                 return w1
-            return branch(w, c, beyond, lambda w1: w1)
-        return branch(w, c, lambda w1: loop(s, block(s.body, w1.update(upd)), k + 1),
-                      lambda w1: w1)
+            return branch(w, tst.cond, beyond, lambda w1: w1.update(tst.on_false))
+        return branch(w, tst.cond, lambda w1: loop(s, block(s.body, w1.update(tst.on_true)), k + 1),
+                      lambda w1: w1.update(tst.on_false))
 
     def choose(w: _World, branches, sel, k: int = 0) -> _World:
         if k == len(branches) - 1:
@@ -207,15 +218,17 @@ def atomic_outcomes(enc, st: M.Step, i: int, t: int) -> tuple[list[Outcome], tup
             w.live = enc.and_([w.live, c])
             return w
         if isinstance(s, M.AAwait):
-            c, upd = terms.test(s.cond, read, i, alg)
-            w.live = enc.and_([w.live, c])   # a false await: not enabled this way
+            tst = tested(w, s.cond)   # (the checker keeps queries that can fail out of await)
+            w.live = enc.and_([w.live, tst.cond])   # a false await: not enabled this way
             touched(w, terms.touch(s.cond, read, i, alg))
-            return w.update(upd)
+            return w.update(tst.on_true)
         if isinstance(s, M.AIf):
             touched(w, terms.touch(s.cond, read, i, alg))
-            c, upd = terms.test(s.cond, read, i, alg)
-            return branch(w, c, lambda w1: block(s.then, w1.update(upd)),
-                          lambda w1: block(s.orelse, w1))
+            if is_false(w.live):
+                return w
+            tst = tested(w, s.cond)
+            return branch(w, tst.cond, lambda w1: block(s.then, w1.update(tst.on_true)),
+                          lambda w1: block(s.orelse, w1.update(tst.on_false)))
         if isinstance(s, M.AWhile):
             return loop(s, w, 0)
         if isinstance(s, M.AChoose):

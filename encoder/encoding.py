@@ -45,7 +45,7 @@ from modproof.encoder.timeline import Timeline, built_once, is_false, is_true
 from modproof.spec import model as M
 from modproof.spec import vocabulary as V
 from modproof.spec.ast import Span
-from modproof.spec.model import DONE, GONE, LOADED
+from modproof.spec.model import COMING, DONE, GONE, LOADED
 from modproof.spec.semantics import FREE, State
 
 CODE_AFTER_UNLOAD = V.CODE_AFTER_UNLOAD
@@ -137,9 +137,6 @@ class Encoding(Timeline):
             return ("loc", thread, target.slot)
         return ("var", target.index)
 
-    def inits(self, thread: int, inits) -> dict:
-        return {("loc", thread, slot): self.val(v) for slot, v in inits}
-
     def expr(self, e: M.Expr, read: Callable[[Key], z3.ExprRef], thread: int = -1) -> z3.ExprRef:
         """The value of a pure expression; `read` gives the state variables."""
         return terms.expr(e, read, thread, self.alg)
@@ -173,7 +170,7 @@ class Encoding(Timeline):
         eqs += [self.at(("refs", k), t) == o.refs for k, o in enumerate(p.objects)]
         eqs += [self.at(("done", k), t) == c.done for k, c in enumerate(p.completions)]
         eqs += [self.at(("mrefs", k), t) == m.refs for k, m in enumerate(p.modules)]
-        eqs += [self.at(("mstate", k), t) == LOADED for k in range(len(p.modules))]
+        eqs += [self.at(("mstate", k), t) == m.start for k, m in enumerate(p.modules)]
         eqs += [self.at(("holder", k), t) == FREE for k in range(len(p.mutexes))]
         eqs += [self.at(("var", k), t) == self.val(v.init) for k, v in enumerate(p.vars)]
         eqs += [z3.Not(self.at(("started", i), t)) for i, _ in self.symmetric_pairs]
@@ -370,9 +367,10 @@ class Encoding(Timeline):
         for i, th in enumerate(p.threads):
             at = [self.pc_is(i, pc, t) for pc in (DONE,) + tuple(st.id for st in th.steps)]
             cs += [z3.Or(at), z3.AtMost(*at, 1)]
-        for k in range(len(p.modules)):
+        for k, m in enumerate(p.modules):
             ms = self.at(("mstate", k), t)
-            cs.append(z3.And(ms >= LOADED, ms <= GONE))
+            # Only a module with a loader (v3, NOTE(module-init)) is ever coming.
+            cs.append(z3.And(ms >= LOADED, ms <= (COMING if m.start == COMING else GONE)))
         for k in range(len(p.mutexes)):
             h = self.at(("holder", k), t)
             cs.append(z3.And(h >= FREE, h < len(p.threads)))

@@ -92,12 +92,13 @@ def footprint(p: M.Program, st: M.Step) -> Footprint:
     reads.update(("mstate", m) for m in storage_modules(p, st))   # the use-after-unload check
     if st.expr is not None:
         expr_reads(st.expr, reads, writes)
+    for _, e in st.inits:   # NOTE(local-inits): a call's locals may read shared state
+        expr_reads(e, reads, writes)
+    if isinstance(st.target, M.VarRef):   # ASSIGN; v3: a BRANCH or PUT storing its result
+        writes.add(("var", st.target.index))
     k = st.kind
     if k in M.PRIMITIVE_OF:
         _prim_footprint(k, st.operand, reads, writes)
-    elif k is StepKind.ASSIGN:
-        if isinstance(st.target, M.VarRef):
-            writes.add(("var", st.target.index))
     elif k is StepKind.ATOMIC:
         _atomic_footprint(st.body, reads, writes)
     elif k not in _PRIVATE:
@@ -106,5 +107,5 @@ def footprint(p: M.Program, st: M.Step) -> Footprint:
 
 
 # Steps that touch shared state only through their expression (or not at all).
-_PRIVATE = frozenset({StepKind.ASSERT, StepKind.AWAIT, StepKind.BRANCH, StepKind.CHOOSE,
-                      StepKind.CALL, StepKind.RETURN})
+_PRIVATE = frozenset({StepKind.ASSIGN, StepKind.ASSERT, StepKind.AWAIT, StepKind.BRANCH,
+                      StepKind.CHOOSE, StepKind.CALL, StepKind.RETURN})

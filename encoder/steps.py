@@ -16,7 +16,7 @@ from modproof.encoder.atomic import atomic_outcomes
 from modproof.encoder.outcomes import NodeAt, Outcome
 from modproof.spec import model as M
 from modproof.spec import vocabulary as V
-from modproof.spec.model import GONE, LOADED, StepKind
+from modproof.spec.model import GONE, StepKind
 
 
 def step_outcomes(enc, st: M.Step, i: int, t: int) -> list[Outcome]:
@@ -48,6 +48,28 @@ def _touch(enc, st: M.Step, i: int, t: int):
     return None
 
 
+def _inits(enc, st: M.Step, i: int, read, upd: dict):
+    """NOTE(local-inits): the locals `st` sets, each in order, over the state after
+    its own effect (`upd` over `read`) and the locals set before it; with the
+    condition under which one of them touches storage of a gone module (NOTE(touch);
+    None: never).  Returns (updates with the locals, that condition)."""
+    if not st.inits:
+        return upd, None
+    store = dict(upd)
+
+    def after(key):
+        v = store.get(key)
+        return v if v is not None else read(key)
+
+    touches = []
+    for slot, e in st.inits:
+        tc = terms.touch(e, after, i, enc.alg)
+        if tc is not None:
+            touches.append(tc)
+        store[("loc", i, slot)] = terms.expr(e, after, i, enc.alg)
+    return store, (enc.or_(touches) if touches else None)
+
+
 def _outcomes(enc, st: M.Step, i: int, t: int) -> list[Outcome]:
     alg = enc.alg
 
@@ -57,19 +79,43 @@ def _outcomes(enc, st: M.Step, i: int, t: int) -> list[Outcome]:
     def out(guard, updates=None, next_pc=st.next, violation=None):
         return Outcome(guard, tuple((updates or {}).items()), next_pc, violation)
 
+    def entering(guard, upd: dict, next_pc) -> list[Outcome]:
+        """The way on that sets the locals of `st.inits` (a call), with its touches."""
+        upd, tc = _inits(enc, st, i, read, upd)
+        if tc is None:
+            return [out(guard, upd, next_pc)]
+        return [out(z3.And(guard, tc), violation=V.USE_AFTER_UNLOAD),
+                out(z3.And(guard, z3.Not(tc)), upd, next_pc)]
+
+    def tested(cond_outs_of) -> list[Outcome]:
+        """A test's outcomes (`cond_outs_of(test, guard)`, guard None for true), after
+        the violation of a query that acts and fails (NOTE(acting-condition))."""
+        tst = terms.test(st.expr, read, i, alg)
+        if tst.fails is None:
+            return cond_outs_of(tst, None)
+        return [out(tst.fails, violation=tst.check)] + cond_outs_of(tst, z3.Not(tst.fails))
+
     k, x = st.kind, st.operand
     T = enc.true
-    if k is StepKind.UNLOAD:
-        ms = read(("mstate", x))
+    if k in M.REFUSING_KINDS:
+        refused = terms.refused(k, x, read, alg)
         enabled, _, upd = terms.prim(k, x, read, i, alg)
-        upd = {**upd, **enc.inits(i, st.inits)}
-        return [out(ms != LOADED, next_pc=st.not_loaded), out(z3.And(ms == LOADED, enabled), upd)]
+        ok = z3.Not(refused) if enabled is None else z3.And(z3.Not(refused), enabled)
+        return [out(refused, next_pc=st.not_loaded)] + entering(ok, upd, st.next)
     if k is StepKind.AWAIT:
-        cond, upd = terms.test(st.expr, read, i, alg)
-        return [out(cond, upd)]
+        def cond_outs_of(tst, guard):
+            return [out(tst.cond if guard is None else z3.And(guard, tst.cond), tst.on_true)]
+        return tested(cond_outs_of)
     if k is StepKind.BRANCH:
-        cond, upd = terms.test(st.expr, read, i, alg)
-        return [out(cond, upd), out(z3.Not(cond), next_pc=st.on_false)]
+        def cond_outs_of(tst, guard):
+            yes = tst.cond if guard is None else z3.And(guard, tst.cond)
+            no = z3.Not(tst.cond) if guard is None else z3.And(guard, z3.Not(tst.cond))
+            t_upd, f_upd = dict(tst.on_true), dict(tst.on_false)
+            if st.target is not None:   # v3: the test's value is stored too
+                t_upd[enc.lkey(st.target, i)] = T
+                f_upd[enc.lkey(st.target, i)] = enc.false
+            return [out(yes, t_upd), out(no, f_upd, next_pc=st.on_false)]
+        return tested(cond_outs_of)
     if k is StepKind.CHOOSE:
         return [Outcome(T, (), b, choice=c) for c, b in enumerate(st.branches)]
     if k is StepKind.ASSIGN:
@@ -78,7 +124,7 @@ def _outcomes(enc, st: M.Step, i: int, t: int) -> list[Outcome]:
         cond = terms.expr(st.expr, read, i, alg)
         return [out(z3.Not(cond), violation="assertion"), out(cond)]
     if k is StepKind.CALL:
-        return [out(T, enc.inits(i, st.inits))]
+        return entering(T, {}, st.next)
     if k is StepKind.RETURN:
         return [out(T)]
     if k is StepKind.ATOMIC:
@@ -91,12 +137,20 @@ def _outcomes(enc, st: M.Step, i: int, t: int) -> list[Outcome]:
         outs.append(out(viol[0] if enabled is None else z3.And(enabled, viol[0]),
                         violation=viol[1]))
         ok = z3.Not(viol[0]) if enabled is None else z3.And(enabled, z3.Not(viol[0]))
-    if st.release is not None:
+    if k is StepKind.PUT and (st.release is not None or st.target is not None):
         # NOTE(release-call): the put that drops the count to zero is the call
-        # of the release function (semantics: s2.refs == 0 after the decrement).
+        # of the release function (semantics: s2.refs == 0 after the decrement);
+        # NOTE(returning-put): its result may be stored.
         r = read(("refs", x))
-        outs.append(out(z3.And(ok, r == 1), {**upd, **enc.inits(i, st.inits)}, st.release))
-        outs.append(out(z3.And(ok, r != 1), upd))
+        zero, more = dict(upd), dict(upd)
+        if st.target is not None:
+            zero[enc.lkey(st.target, i)] = T
+            more[enc.lkey(st.target, i)] = enc.false
+        if st.release is not None:
+            outs += entering(z3.And(ok, r == 1), zero, st.release)
+        else:
+            outs.append(out(z3.And(ok, r == 1), zero))
+        outs.append(out(z3.And(ok, r != 1), more))
     else:
         outs.append(out(ok, upd))
     return outs

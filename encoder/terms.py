@@ -1,14 +1,14 @@
 """Expressions, conditions and primitives as Z3 terms.
 
 The meaning comes from the vocabulary (`spec/vocabulary.py`): operators apply
-their `Operator.apply`, queries their `Query.value` / `Query.takes`, and
+their `Operator.apply`, queries their `Query.value` / `Query.act`, and
 primitives their `Primitive.effect`, here with Z3 terms where the reference
 semantics uses Python values.  `read(key)` gives a state variable as the
 encoding keys it, `("refs", obj)`, `("var", index)`, `("loc", thread, slot)`.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import z3
 
@@ -60,15 +60,42 @@ def expr(e: M.Expr, read: Read, thread: int, alg: Z3Values) -> z3.ExprRef:
     raise AssertionError(f"cannot encode {e!r}")
 
 
-def test(e: M.Expr, read: Read, thread: int, alg: Z3Values) -> tuple[z3.BoolRef, dict]:
-    """A condition as a step evaluates it: (holds, writes when it holds).
-    `try_get`/`try_module_get` as the whole condition take their reference."""
-    if isinstance(e, M.Q):
-        q = V.query(e.kind)
-        if q.takes is not None:
-            ok, writes = q.takes(_tables(read), e.index)
-            return ok, {(table, e.index): v for table, v in writes.items()}
-    return expr(e, read, thread, alg), {}
+class Test(NamedTuple):
+    """A condition as a step evaluates it (NOTE(acting-condition) in spec/semantics.py):
+    its value, the writes when it holds and when it does not, and the condition under
+    which it fails with `check` instead (None: it cannot)."""
+
+    cond: z3.BoolRef
+    on_true: dict
+    on_false: dict
+    fails: Optional[z3.BoolRef] = None
+    check: Optional[str] = None
+
+
+def test(e: M.Expr, read: Read, thread: int, alg: Z3Values) -> Test:
+    """A condition as a step evaluates it.  A query that acts (`try_get`,
+    `refcount_dec_and_test`, ...), under any number of `not`s, writes what its
+    vocabulary entry says for the value it takes."""
+    neg = False
+    inner = e
+    while isinstance(inner, M.Neg):
+        inner, neg = inner.operand, not neg
+    if isinstance(inner, M.Q):
+        q = V.query(inner.kind)
+        if q.act is not None:
+            act = q.acts(_tables(read), inner.index, alg)
+            t_upd = {(table, inner.index): v for table, v in act.on_true.items()}
+            f_upd = {(table, inner.index): v for table, v in act.on_false.items()}
+            value = _bool(act.value, alg)
+            fails = None if act.fails is False else _bool(act.fails, alg)
+            if neg:
+                return Test(z3.Not(value), f_upd, t_upd, fails, q.check)
+            return Test(value, t_upd, f_upd, fails, q.check)
+    return Test(expr(e, read, thread, alg), {}, {})
+
+
+def _bool(v, alg: Z3Values) -> z3.BoolRef:
+    return alg.const(v) if isinstance(v, bool) else v
 
 
 def prim(kind: M.StepKind, x: int, read: Read, thread: int, alg: Z3Values
@@ -80,6 +107,12 @@ def prim(kind: M.StepKind, x: int, read: Read, thread: int, alg: Z3Values
     enabled = None if eff.enabled is True else eff.enabled
     viol = None if eff.fails is False else (eff.fails, p.check)
     return enabled, viol, {(table, x): v for table, v in eff.writes.items()}
+
+
+def refused(kind: M.StepKind, x: int, read: Read, alg: Z3Values) -> z3.BoolRef:
+    """The kernel call of a step of `kind` fails at once (vocabulary.Primitive.refused)."""
+    r = M.PRIMITIVE_OF[kind].refuses(_tables(read), x, alg)
+    return alg.const(r) if isinstance(r, bool) else r
 
 
 def gone(home: int, read: Read) -> Optional[z3.BoolRef]:

@@ -36,10 +36,11 @@ V2_DECL_KEYWORDS = V.SOFT_DECL_KEYWORDS
 END = "$END"
 SEP = "_SEP"
 CONTINUATIONS = frozenset({"_CONT_ELSE", "_CONT_OR"})  # newline before else / or
+BRACE_LINE = "_BRACE_LINE"   # v3: the line break before a '{' on the next line
 
 DECL_STARTS = frozenset(word.upper() for word in DECL_KEYWORDS + V2_DECL_KEYWORDS)
 STMT_STARTS = frozenset({"LOCAL", "NAME", "ASSERT", "AWAIT", "RETURN", "IF", "WHILE",
-                         "CHOOSE", "ATOMIC"})
+                         "CHOOSE", "ATOMIC", "BREAK", "CONTINUE"})
 OPERAND_STARTS = frozenset({"NAME", "INT", "TRUE", "FALSE", "LPAR"})
 COMPARISONS = frozenset({"EQ", "NE", "LT", "LE", "GT", "GE"})
 OPERATORS = COMPARISONS | {"PLUS", "MINUS", "AND", "OR"}
@@ -47,7 +48,7 @@ OPENERS = {"LBRACE": "'{'", "LPAR": "'('", "LSQB": "'['"}
 
 _PUNCTUATION = {
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
-    "RSQB": "']'", "COLON": "':'", "EQUAL": "'='", "EQ": "'=='", "NE": "'!='",
+    "RSQB": "']'", "COLON": "':'", "EQUAL": "'='", "EQ": "'=='", "NE": "'!='", "COMMA": "','",
     "LT": "'<'", "LE": "'<='", "GT": "'>'", "GE": "'>='", "PLUS": "'+'", "MINUS": "'-'",
     "STAR": "'*'",
 }
@@ -58,12 +59,15 @@ _WORDS = {
     END: "end of file",
     "_CONT_ELSE": "'else'",
     "_CONT_OR": "'or'",
+    BRACE_LINE: "'{'",
+    "COMMENT": "a comment",
+    "C_COMMENT": "a comment",
+    "C_BLOCK_COMMENT": "a comment",
 }
 # The order in which expected things are listed.
 _ORDER = ("LSQB", "IN", "LPAR", "NAME", "TRUE", "FALSE", "INT", "STAR", "CHECK", "PROVED",
-          "VIOLATED", "UP", "TO", "REFS", "EXIT", "RELEASE", "DEFERRED", "DONE", "EQUAL", "COLON",
-          "ELSE", "OR",
-          "RSQB", "RPAR", "LBRACE", SEP, "RBRACE", END)
+          "VIOLATED", "UP", "TO", "REFS", "EXIT", "INIT", "DEPENDS", "RELEASE", "DEFERRED", "DONE",
+          "EQUAL", "COLON", "ELSE", "OR", "COMMA", "RSQB", "RPAR", "LBRACE", SEP, "RBRACE", END)
 
 _CHAR_HINTS = {
     "!": "write 'not', or '!=' to compare",
@@ -148,6 +152,10 @@ def describe_terminal(name: str, top_level: bool = False) -> str:
 def describe_expected(expected: Iterable[str]) -> str:
     """Words for a set of expected terminals, summarised where a group is complete."""
     rest = set(expected) - CONTINUATIONS
+    if BRACE_LINE in rest:   # '{' on the header's line or the next: one '{'
+        rest = (rest - {BRACE_LINE}) | {"LBRACE"}
+    if "RPAR" in rest:       # a second argument (v3: kref_put_mutex(o, m)) is rare: not worth saying
+        rest.discard("COMMA")
     top_level = END in rest
     items = []
     if DECL_STARTS <= rest:  # between declarations: blank lines are not worth naming
@@ -158,7 +166,7 @@ def describe_expected(expected: Iterable[str]) -> str:
         rest -= STMT_STARTS | {SEP}
     if OPERAND_STARTS <= rest:
         items.append("an expression")
-        rest -= OPERAND_STARTS | {"NOT"}
+        rest -= OPERAND_STARTS | {"NOT", "MINUS"}   # (v3: '-' starts one too)
     operators: set[str] = set()
     if "PLUS" in rest:  # right after an operand ('or' alone is a choose's); a
         operators = rest & OPERATORS  # '(' there would make a name a query: not worth saying
@@ -215,7 +223,8 @@ def _explanation(found: Token, expected: set[str], text: str) -> Optional[str]:
     if _keyword_as_name(found, expected, text):
         return None   # said by _hint: "'else' is a keyword"
     if describe_found(found) == "newline" and "LBRACE" in expected:
-        return "expected '{' (a block opens on the line of its header)"
+        return ("expected '{' (a block opens on the line of its header, or alone at the start "
+                "of the next line)")
     if kind in COMPARISONS and "PLUS" in expected and kind not in expected:
         return "comparisons do not chain (join two comparisons with 'and')"
     if kind == "NOT" and OPERAND_STARTS <= expected and "NOT" not in expected:
@@ -254,21 +263,14 @@ def _keyword_as_name(found: Token, expected: set[str], text: str) -> bool:
 def _hint(found: Token, expected: set[str], text: str = "") -> Optional[str]:
     """A hint to add, in parentheses, after the list of what was expected."""
     kind = found.type
-    if kind == "MINUS" and "INT" in expected and "MINUS" not in expected:
-        if "LPAR" in expected:
-            return "there is no unary minus: write 0 - N"
-        if expected <= {"INT", "STAR"}:   # refs N, done N, thread T[K]
-            return "a count cannot be negative"
-        return "an initial value is a literal, and literals are not negative"
+    if kind == "MINUS" and expected <= {"INT", "STAR"}:   # refs N, done N, thread T[K]
+        return "a count cannot be negative"
     if kind == "STAR" and "STAR" not in expected:
         return _CHAR_HINTS["*"]
     if expected == {"INT", "STAR"}:
         return "thread NAME[K] declares K copies, thread NAME[*] any number of them"
     if kind == "EQUAL" and "PLUS" in expected and "EQUAL" not in expected:
         return "write '==' to compare"
-    if (kind in OPERAND_STARTS | {"NOT"} and SEP in expected and text
-            and _code(text.split("\n")[found.line - 1][:found.column - 1]).endswith("return")):
-        return "'return' takes no value: a function returns nothing"
     if kind == "NAME" and text and _char_before(text, found).isdigit():   # 0x10, 10u
         return "integers are decimal digits only"
     if (kind in ("PLUS", "MINUS") and "EQUAL" in expected and "PLUS" not in expected and text
@@ -370,8 +372,8 @@ def _bad_character(exc: UnexpectedCharacters, text: str, path: str) -> Diagnosti
     message = f"unexpected character {shown}"
     hint = _CHAR_HINTS.get(char)
     following = text.split("\n")[exc.line - 1][exc.column:exc.column + 1]
-    if char == "/" and following in ("/", "*"):   # a C comment
-        hint = "comments start with '#' and run to the end of the line"
+    if char == "/" and following == "*":   # a C comment that is not closed
+        hint = "this /* comment is not closed with */"
     elif char == ".":
         preceding = text.split("\n")[exc.line - 1][exc.column - 2:exc.column - 1]
         hint = ("integers are whole decimal numbers" if preceding.isdigit()
@@ -395,8 +397,11 @@ def _token_span(tok: Token, text: str, path: str) -> Span:
 
 
 def _code(line: str) -> str:
-    """A line without its comment and trailing blanks ('#' always starts a comment)."""
-    return line.split("#", 1)[0].rstrip(" \t\f\v")
+    """A line without its comment and trailing blanks ('#', and v3 '//' and '/*',
+    always start a comment; a '/*' comment that spans lines is not followed)."""
+    for mark in ("#", "//", "/*"):
+        line = line.split(mark, 1)[0]
+    return line.rstrip(" \t\f\v")
 
 
 def end_of_code(text: str) -> tuple[int, int]:

@@ -33,7 +33,7 @@ from modproof.grammar import errors
 from modproof.grammar.errors import KEYWORDS
 from modproof.spec import ast
 from modproof.spec import vocabulary as V
-from modproof.spec.diagnostics import Diagnostic, SpecError, source_lines
+from modproof.spec.diagnostics import Diagnostic, Note, SpecError, source_lines
 
 MAX_ERRORS = 20  # syntax errors reported per file, at most
 
@@ -276,11 +276,30 @@ class _Builder(Transformer_NonRecursive):
 
     def module_decl(self, meta, children):
         name, *options = children
-        opts = dict((key, (value, span)) for key, value, span in options)
+        opts: dict = {}
+        for key, value, span, where in options:
+            if key in opts:   # the grammar lets options come in any order, each once
+                raise SpecError([Diagnostic(where, f"option '{key}' given twice in the "
+                                            f"declaration of module '{name.value}'",
+                                            (Note(opts[key][2], "first given here"),))])
+            opts[key] = (value, span, where)
+        opts = {k: v[:2] for k, v in opts.items()}
         refs, _ = opts.get("refs", (0, ast.NO_SPAN))
         exit_fn, exit_span = opts.get("exit", (None, ast.NO_SPAN))
+        init_fn, init_span = opts.get("init", (None, ast.NO_SPAN))
+        deps, _ = opts.get("depends", (((), ()), ast.NO_SPAN))
         return ast.ModuleDecl(name.value, refs, exit_fn, name_span=self._tok(name),
-                              exit_span=exit_span, span=self._span(meta))
+                              exit_span=exit_span, span=self._span(meta), init=init_fn,
+                              init_span=init_span, depends=deps[0], depends_spans=deps[1])
+
+    def module_init(self, meta, children):
+        word, fn = children
+        return ("init", fn.value, self._tok(fn), self._span(meta))
+
+    def module_depends(self, meta, children):
+        word, *names = children
+        return ("depends", (tuple(n.value for n in names), tuple(self._tok(n) for n in names)),
+                self._tok(word), self._span(meta))
 
     def object_decl(self, meta, children):
         name, *options = children
@@ -320,12 +339,12 @@ class _Builder(Transformer_NonRecursive):
                              fn_span=self._tok(fn), span=self._span(meta))
 
     def module_refs(self, meta, children):
-        return ("refs", _decimal(children[0]), self._tok(children[0]))
+        return ("refs", _decimal(children[0]), self._tok(children[0]), self._span(meta))
 
     object_refs = module_refs
 
     def module_exit(self, meta, children):
-        return ("exit", children[0].value, self._tok(children[0]))
+        return ("exit", children[0].value, self._tok(children[0]), self._span(meta))
 
     def object_release(self, meta, children):
         name, deferred = children
@@ -383,6 +402,8 @@ class _Builder(Transformer_NonRecursive):
                               span=self._span(meta))
 
     def literal(self, meta, children):
+        if len(children) == 2:    # v3: a negative initial value, `var x = -1`
+            return ast.IntLit(-_decimal(children[1]), span=self._span(meta))
         (tok,) = children
         if tok.type == "INT":
             return ast.IntLit(_decimal(tok), span=self._tok(tok))
@@ -398,16 +419,22 @@ class _Builder(Transformer_NonRecursive):
         return ast.Local(name.value, value, name_span=self._tok(name), span=self._span(meta))
 
     def call_stmt(self, meta, children):
-        name, arg = children
+        name, arg, *more = children
+        more = [m for m in more if m is not None]
+        extra = tuple(m.value for m in more)
+        extra_spans = tuple(self._tok(m) for m in more)
         span = self._span(meta)
         if name.value in _PRIMS:
             if arg is None:  # point at the ')' where the argument is missing
                 arg_span = ast.Span(self._path, meta.end_line, meta.end_column - 1,
                                     meta.end_line, meta.end_column)
                 return ast.PrimStmt(_PRIMS[name.value], None, arg_span=arg_span, span=span)
-            return ast.PrimStmt(_PRIMS[name.value], arg.value, arg_span=self._tok(arg), span=span)
+            return ast.PrimStmt(_PRIMS[name.value], arg.value, arg_span=self._tok(arg), span=span,
+                                extra=extra, extra_spans=extra_spans)
         return ast.CallStmt(name.value, None if arg is None else arg.value,
-                            fn_span=self._tok(name), span=span)
+                            fn_span=self._tok(name), span=span, extra=extra,
+                            extra_spans=extra_spans,
+                            arg_span=ast.NO_SPAN if arg is None else self._tok(arg))
 
     def assign_stmt(self, meta, children):
         target, value = children
@@ -420,7 +447,14 @@ class _Builder(Transformer_NonRecursive):
         return ast.Await(children[0], span=self._span(meta))
 
     def return_stmt(self, meta, children):
-        return ast.Return(span=self._span(meta))
+        (value,) = children
+        return ast.Return(span=self._span(meta), value=value)
+
+    def break_stmt(self, meta, children):
+        return ast.Break(span=self._span(meta))
+
+    def continue_stmt(self, meta, children):
+        return ast.Continue(span=self._span(meta))
 
     def if_stmt(self, meta, children):
         cond, then, *rest = children  # Lark leaves no placeholder for an absent else
@@ -452,6 +486,10 @@ class _Builder(Transformer_NonRecursive):
     def not_op(self, meta, children):
         return ast.Not(children[0], span=self._span(meta))
 
+    def neg(self, meta, children):
+        _minus, operand = children
+        return ast.Minus(operand, span=self._span(meta))
+
     def compare(self, meta, children):
         left, op, right = children
         return ast.Binary(ast.BinOp(op.value), left, right, span=self._span(meta))
@@ -471,9 +509,11 @@ class _Builder(Transformer_NonRecursive):
         return ast.Name(children[0].value, span=self._span(meta))
 
     def query(self, meta, children):
-        name, arg = children
+        name, arg, *more = children
         return ast.Query(_QUERIES.get(name.value), name.value, arg.value,
-                         arg_span=self._tok(arg), span=self._span(meta))
+                         arg_span=self._tok(arg), span=self._span(meta),
+                         extra=tuple(m.value for m in more),
+                         extra_spans=tuple(self._tok(m) for m in more))
 
     def paren(self, meta, children):
         # No node for parentheses: the inner expression's span grows to cover them.

@@ -17,7 +17,8 @@ from typing import Callable, Optional
 from modproof.result import RawTrace
 from modproof.spec import semantics as S
 from modproof.spec.model import (
-    CORE, DONE, ENDS_THREAD, GONE, LOADED, MODULE_STATE_NAMES, UINT_MAX, Program, Step, StepKind,
+    COMING, CORE, DONE, ENDS_THREAD, GONE, LOADED, MODULE_STATE_NAMES, UINT_MAX, Program, Step,
+    StepKind,
 )
 from modproof.spec.vocabulary import FREE, LIVENESS_CHECKS, STATE_CHECKS
 
@@ -138,8 +139,10 @@ def _detail(p: Program, st: Step, before: S.State, after: Optional[S.State], t: 
     k = st.kind
     if after is None:
         return ""
-    if st.release is not None and after.pcs[t] == st.release:
+    if st.release is not None and after.pcs[t] == st.release and st.fn is not None:
         return f"the count reached 0: calls release function {st.fn}"
+    if k is StepKind.PUT and st.target is not None or st.release is not None and st.fn is None:
+        return "the count reached 0" if after.refs[st.operand] == 0 else ""
     if k is StepKind.CALL:
         return f"calls {st.fn}"
     if k is StepKind.RETURN:
@@ -148,11 +151,24 @@ def _detail(p: Program, st: Step, before: S.State, after: Optional[S.State], t: 
         return f"returns from {st.fn}"
     if k is StepKind.UNLOAD:
         m = p.modules[st.operand].name
+        if before.mstate[st.operand] == COMING:
+            return f"{m} is coming (its init function runs): rmmod fails (-EBUSY), nothing to do"
         if before.mstate[st.operand] != LOADED:
             return f"{m} is already {MODULE_STATE_NAMES[before.mstate[st.operand]]}: nothing to do"
         return f"{m} is now unloading" + (f"; calls exit function {st.fn}" if st.fn else "")
     if k is StepKind.UNLOAD_FREE:
         return f"frees module {p.modules[st.operand].name}'s code"
+    if k is StepKind.REF_MODULE:
+        m = p.modules[st.operand].name
+        if after.pcs[t] == st.not_loaded and st.not_loaded != st.next:
+            return (f"{m} is {MODULE_STATE_NAMES[before.mstate[st.operand]]}: the load fails "
+                    "(unknown symbol)")
+        return f"pins {m}: the module being loaded uses it"
+    if k is StepKind.MODULE_LIVE:
+        return f"{p.modules[st.operand].name}'s init returned 0: it is live"
+    if k is StepKind.MODULE_GOING:
+        return (f"{p.modules[st.operand].name}'s init failed: it goes away, and its exit function "
+                "never runs")
     if k is StepKind.BRANCH:
         return "test is true" if after.pcs[t] == st.next and st.next != st.on_false else (
             "test is false" if st.next != st.on_false else "")

@@ -74,6 +74,14 @@ class Not:
 
 
 @dataclass(frozen=True)
+class Minus:
+    """v3: unary minus, `-x` (`-1` is Minus(IntLit(1)) in an expression)."""
+
+    operand: "Expr"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Binary:
     op: BinOp
     left: "Expr"
@@ -83,16 +91,19 @@ class Binary:
 
 @dataclass(frozen=True)
 class Query:
-    """`refs(o)`, `loaded(m)`, `try_get(o)`, ...; an unknown query name is kept as `None`."""
+    """`refs(o)`, `loaded(m)`, `try_get(o)`, ...; an unknown query name is kept as `None`
+    (v3: so is an operation used as a condition, `kref_put(o)`, `kref_put_mutex(o, m)`)."""
 
     kind: Optional[QueryKind]
     name: str  # the query as spelled (kept for error messages about unknown queries)
     arg: str
     arg_span: Span = _span()
     span: Span = _span()
+    extra: tuple[str, ...] = ()           # v3: the arguments after the first
+    extra_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
-Expr = Union[IntLit, BoolLit, Name, Not, Binary, Query]
+Expr = Union[IntLit, BoolLit, Name, Not, Minus, Binary, Query]
 Literal = Union[IntLit, BoolLit]
 
 
@@ -110,16 +121,22 @@ class PrimStmt:
     arg: Optional[str]  # None when written without an argument (an error the checker reports)
     arg_span: Span = _span()
     span: Span = _span()
+    extra: tuple[str, ...] = ()   # arguments after the first (an error the checker reports)
+    extra_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class CallStmt:
-    """`FN()`; `arg` is kept only to report a call written with an argument."""
+    """`FN()`, a v2 built-in `NAME(ARG)`, v3 `kref_put_mutex(O, M)`: `arg` is the first
+    argument (a function call has none: kept to report one), `extra` the others."""
 
     fn: str
     arg: Optional[str] = None
     fn_span: Span = _span()
     span: Span = _span()
+    extra: tuple[str, ...] = ()
+    extra_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
+    arg_span: Span = _span()
 
 
 @dataclass(frozen=True)
@@ -145,13 +162,28 @@ class Await:
 @dataclass(frozen=True)
 class Return:
     span: Span = _span()
+    value: Optional["Expr"] = None   # v3: `return E` in a module's init function
 
 
 @dataclass(frozen=True)
 class Local:
     name: str
-    value: Literal
+    value: "Expr"        # v3: any expression (v1: a literal)
     name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Break:
+    """v3: leave the innermost loop (a jump: no step)."""
+
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Continue:
+    """v3: go back to the test of the innermost loop (a jump: no step)."""
+
     span: Span = _span()
 
 
@@ -182,7 +214,8 @@ class Atomic:
     span: Span = _span()
 
 
-Stmt = Union[PrimStmt, CallStmt, Assign, Assert, Await, Return, Local, If, While, Choose, Atomic]
+Stmt = Union[PrimStmt, CallStmt, Assign, Assert, Await, Return, Local, If, While, Choose, Atomic,
+             Break, Continue]
 
 
 def blocks_of(s: "Stmt") -> tuple[tuple["Stmt", ...], ...]:
@@ -207,6 +240,10 @@ class ModuleDecl:
     name_span: Span = _span()
     exit_span: Span = _span()
     span: Span = _span()
+    init: Optional[str] = None          # v3: `init FN`, run by insmod
+    init_span: Span = _span()
+    depends: tuple[str, ...] = ()       # v3: `depends N, ...`: the modules whose symbols it uses
+    depends_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)

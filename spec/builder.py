@@ -25,6 +25,10 @@ class Ctx:
     fn: Optional[str]        # the function, None in a thread body
     frame: tuple[str, ...]   # enclosing functions, outermost first
     slots: dict[str, int]    # local name -> slot
+    # v3: the innermost loop of this body: (where `continue` goes, where `break` goes)
+    loop: Optional[tuple[int, int]] = None
+    # v3, NOTE(module-init): in an init function, where `return E` goes when E < 0
+    ret_fail: Optional[int] = None
 
 
 class StepGraph:
@@ -99,6 +103,8 @@ def storage_uses(st: M.Step) -> tuple[tuple[str, int], ...]:
         _prim_uses(st.kind, st.operand, out)
     if st.expr is not None:
         _expr_uses(st.expr, out)
+    for _, e in st.inits:   # NOTE(local-inits)
+        _expr_uses(e, out)
     for a in M.atomic_statements(st.body):
         if isinstance(a, M.AOp):
             _prim_uses(a.kind, a.operand, out)

@@ -19,11 +19,13 @@ The passes, in order, each in a module of its own:
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from modproof.spec import ast as A
 from modproof.spec.callgraph import CallEdge, call_graph, cycle_errors, inlined_depth_errors
 from modproof.spec.check_exprs import PROPERTY, Scope, check_expr
 from modproof.spec.check_stmts import check_body
-from modproof.spec.diagnostics import SpecError
+from modproof.spec.diagnostics import Note, SpecError
 from modproof.spec.limits import (MAX_BLOCK_DEPTH, MAX_COPIES, MAX_EXPR_DEPTH, MAX_INLINED_DEPTH,
                                   nesting_errors)
 from modproof.spec.symbols import (KIND_OF, PRIMITIVES, QUERIES, RESERVED, Context, Symbols,
@@ -69,6 +71,7 @@ def _check_decl(ctx: Context, d: A.Decl) -> None:
             ctx.expect_kind(d.exit, "fn", d.exit_span, f"the exit function of module '{d.name}'")
         if d.refs < 0:
             ctx.error(d.span, "a module refcount cannot be negative")
+        _check_init_and_depends(ctx, d)
     elif isinstance(d, A.ObjectDecl):
         if d.release is not None:
             ctx.expect_kind(d.release, "fn", d.release_span,
@@ -105,7 +108,62 @@ def _check_decl(ctx: Context, d: A.Decl) -> None:
                       "checks only the initial state, which proves nothing")
     elif isinstance(d, (A.InvariantDecl, A.CoverDecl)):
         what = "invariant" if isinstance(d, A.InvariantDecl) else "cover"
-        check_expr(ctx, d.expr, Scope(PROPERTY, {}), "bool", what, top=False)
+        check_expr(ctx, d.expr, Scope(PROPERTY, {}), "bool", what, top=None)
+
+
+def _check_init_and_depends(ctx: Context, d: A.ModuleDecl) -> None:
+    """v3 (NOTE(module-init)): the init function is the module's own code and only
+    insmod runs it; the modules it depends on are other modules, each named once,
+    and no module depends on itself through others."""
+    if d.init is not None and ctx.expect_kind(d.init, "fn", d.init_span,
+                                              f"the init function of module '{d.name}'"):
+        fn = ctx.sym.fns[d.init]
+        if fn.owner != d.name:
+            ctx.error(d.init_span, f"the init function of module '{d.name}' must be its own code "
+                      f"(fn {d.init} in {d.name}), as module_init() names a function of the "
+                      f"module, but '{d.init}' is in {fn.owner}", Note(fn.owner_span, "owner here"))
+        for other in ctx.sym.modules:
+            if other is not d and other.init == d.init:
+                ctx.error(d.init_span, f"'{d.init}' is already the init function of module "
+                          f"'{other.name}'", Note(other.init_span, "named here"))
+                break
+        users = [(o.name, o.release_span, "the release function of object")
+                 for o in ctx.sym.objects if o.release == d.init]
+        users += [(m.name, m.exit_span, "the exit function of module")
+                  for m in ctx.sym.modules if m.exit == d.init]
+        users += [(w.name, w.fn_span, "the function of")
+                  for w in ctx.sym.works + ctx.sym.delayed_works + ctx.sym.timers if w.fn == d.init]
+        for name, span, what in users:
+            ctx.error(span, f"'{d.init}' is the init function of module '{d.name}': only insmod "
+                      f"runs it, so it cannot also be {what} '{name}'", Note(d.init_span, "named here"))
+    seen: dict[str, A.Span] = {}
+    for dep, span in zip(d.depends, d.depends_spans):
+        if dep == d.name:
+            ctx.error(span, f"module '{d.name}' cannot depend on itself")
+        elif dep in seen:
+            ctx.error(span, f"module '{d.name}' depends on '{dep}' twice", Note(seen[dep], "first here"))
+        elif ctx.expect_kind(dep, "module", span, f"what module '{d.name}' depends on"):
+            seen[dep] = span
+            path = _dependency_path(ctx, dep, d.name)
+            order = [m.name for m in ctx.sym.modules]
+            if path is not None and min([d.name] + path, key=order.index) == d.name:
+                ctx.error(span, f"circular dependency: {' -> '.join([d.name] + path)} (the kernel "
+                          "refuses to load modules that use each other's symbols)")
+
+
+def _dependency_path(ctx: Context, start: str, goal: str) -> Optional[list[str]]:
+    """The modules from `start` along `depends` to `goal`, if `start` depends on it."""
+    decls = {m.name: m for m in ctx.sym.modules}
+    stack, seen = [(start, [start])], set()
+    while stack:
+        n, path = stack.pop()
+        if n == goal:
+            return path
+        if n in seen or n not in decls:
+            continue
+        seen.add(n)
+        stack.extend((x, path + [x]) for x in decls[n].depends)
+    return None
 
 
 def _check_owner(ctx: Context, owner: str, span: A.Span, what: str) -> None:

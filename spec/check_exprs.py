@@ -2,10 +2,12 @@
 
 An expression is checked in a `Scope` (the locals of the fn or thread body it is
 in, or none in an invariant or cover) and has type "int" or "bool".  Values are
-vars and locals, typed by their initial literal; `refs`, `done`, ... read the
-state of a declared object, completion, ...; `try_get` and `try_module_get` take
-a reference, so they stand only as the whole condition of an `if`, `while` or
-`await` (`top`).
+vars and locals, typed by their initial value; `refs`, `done`, ... read the
+state of a declared object, completion, ...; the queries that act (`try_get`,
+`try_module_get`, v3 `refcount_dec_and_test`, ...) change the state, so they
+stand only as the whole condition of an `if`, `while` or `await`, or (v3) as
+the whole value assigned, negated with `not` or not (`top` says which place an
+expression is in).  v3: `THIS_MODULE` names the module whose code it stands in.
 """
 from __future__ import annotations
 
@@ -21,20 +23,32 @@ from modproof.spec.vocabulary import ARTICLE
 class Scope:
     """The names visible in one fn or thread body: its locals, then the file's."""
 
-    def __init__(self, owner_kind: str, locals_: dict[str, A.Local]):
+    def __init__(self, owner_kind: str, locals_: dict[str, A.Local],
+                 types: Optional[dict[str, Optional[str]]] = None, owner: Optional[str] = None):
         self.owner_kind = owner_kind  # "fn", "thread" or "property"
         self.locals = locals_
+        # The type of each local, from its initial value (None: that value has an error).
+        self.types = types if types is not None else {
+            n: lit_type(d.value) for n, d in locals_.items()}
+        self.owner = owner            # whose code the body is ("core" or a module); v3 THIS_MODULE
+        self.atomic: Optional[A.Atomic] = None   # the atomic block being checked, if any
+        self.later: set[str] = set()   # locals of the body declared after the one being checked
 
 
 PROPERTY = "property"   # the owner kind of an invariant's or a cover's scope
 
+# Where an expression stands, for the queries that act (`top`): the whole condition of
+# an if, a while or an await, the whole value assigned to a var or to a local; None:
+# anywhere else (inside a larger expression, an assert, an invariant, ...).
+IF, WHILE, AWAIT, TO_VAR, TO_LOCAL = "if", "while", "await", "var", "local"
 
-def lit_type(lit: A.Literal) -> str:
+
+def lit_type(lit: A.Expr) -> str:
     return "bool" if isinstance(lit, A.BoolLit) else "int"
 
 
 def check_expr(ctx: Context, e: A.Expr, scope: Scope, want: Optional[str], what: str,
-               top: bool) -> None:
+               top: Optional[str]) -> None:
     """Report errors in `e`, and that it is not of type `want` (when known);
     `what` names it in the message ("an if condition")."""
     got = expr_type(ctx, e, scope, top)
@@ -42,7 +56,7 @@ def check_expr(ctx: Context, e: A.Expr, scope: Scope, want: Optional[str], what:
         ctx.error(e.span, f"{what} must be {want}, but this expression is {got}")
 
 
-def expr_type(ctx: Context, e: A.Expr, scope: Scope, top: bool = False) -> Optional[str]:
+def expr_type(ctx: Context, e: A.Expr, scope: Scope, top: Optional[str] = None) -> Optional[str]:
     """The type of `e` ("int"/"bool"), or None after reporting an error in it."""
     if isinstance(e, A.IntLit):
         return "int"
@@ -51,8 +65,12 @@ def expr_type(ctx: Context, e: A.Expr, scope: Scope, top: bool = False) -> Optio
     if isinstance(e, A.Name):
         return _name_type(ctx, e, scope)
     if isinstance(e, A.Not):
-        check_expr(ctx, e.operand, scope, "bool", "the operand of 'not'", top=False)
+        # v3: `not try_get(o)` is still the whole condition
+        check_expr(ctx, e.operand, scope, "bool", "the operand of 'not'", top=top)
         return "bool"
+    if isinstance(e, A.Minus):
+        check_expr(ctx, e.operand, scope, "int", "the operand of unary '-'", top=None)
+        return "int"
     if isinstance(e, A.Binary):
         return _binary_type(ctx, e, scope)
     if isinstance(e, A.Query):
@@ -61,15 +79,18 @@ def expr_type(ctx: Context, e: A.Expr, scope: Scope, top: bool = False) -> Optio
 
 
 def _name_type(ctx: Context, e: A.Name, scope: Scope) -> Optional[str]:
-    if e.id in scope.locals:
-        return lit_type(scope.locals[e.id].value)
+    if e.id in scope.types:
+        return scope.types[e.id]
     got = ctx.sym.kind(e.id)
     if got == "var":
         return lit_type(ctx.sym.decls[e.id].value)
     if got is None:
         if e.id in ctx.refused:
             return None
-        if scope.owner_kind == PROPERTY and e.id in ctx.all_locals:
+        if e.id in scope.later:
+            ctx.error(e.span, f"local '{e.id}' is used before its declaration (a local's "
+                      "initial value may read only the locals declared before it)")
+        elif scope.owner_kind == PROPERTY and e.id in ctx.all_locals:
             ctx.error(e.span, f"invariants and covers may not use locals ('{e.id}' is a local)",
                       Note(ctx.all_locals[e.id].name_span, "the local is declared here"))
         elif e.id in ctx.all_locals:
@@ -98,33 +119,68 @@ def _binary_type(ctx: Context, e: A.Binary, scope: Scope) -> str:
                       f"{lt} and the right side is {rt}")
     else:
         what = f"an operand of '{op.symbol}'"
-        check_expr(ctx, e.left, scope, op.operands, what, top=False)
-        check_expr(ctx, e.right, scope, op.operands, what, top=False)
+        check_expr(ctx, e.left, scope, op.operands, what, top=None)
+        check_expr(ctx, e.right, scope, op.operands, what, top=None)
     return op.result
 
 
-def _query_type(ctx: Context, e: A.Query, scope: Scope, top: bool) -> Optional[str]:
+def _query_type(ctx: Context, e: A.Query, scope: Scope, top: Optional[str]) -> Optional[str]:
     if e.kind is None:
-        _unknown_query(ctx, e)
+        _unknown_query(ctx, e, scope)
         return None
     query = V.query(e.kind)
-    if query.takes is not None:
+    if query.act is not None:
+        name = e.kind.value
+        does = "takes a reference" if query.name.startswith("try_") else "drops a reference"
         if scope.owner_kind == PROPERTY:
-            ctx.error(e.span, f"'{e.kind.value}' takes a reference and may not appear in "
-                      "invariants or covers")
-        elif not top:
-            ctx.error(e.span, f"'{e.kind.value}' may only stand as the whole condition of an "
-                      "'if', 'while' or 'await'")
+            ctx.error(e.span, f"'{name}' {does} and may not appear in invariants or covers")
+        elif top is None:
+            ctx.error(e.span, f"'{name}' {does}: it may only stand as the whole condition of an "
+                      f"'if', 'while' or 'await', or as the whole value assigned, as in "
+                      f"'ok = {name}({e.arg})'")
+        elif top == AWAIT and not query.awaitable:
+            ctx.error(e.span, f"'{name}' decrements the count whether it is true or not: it "
+                      "cannot stand in 'await', which does nothing until its condition holds "
+                      f"(write 'if {name}({e.arg}) {{ ... }}')")
     need = query.operand
-    ctx.expect_kind(e.arg, need, e.arg_span, f"'{e.kind.value}' needs {ARTICLE[need]}")
+    if e.extra:
+        ctx.error(e.extra_spans[0], f"'{e.kind.value}' takes one argument, {ARTICLE[need]}")
+    resolve(ctx, scope, e.arg, need, e.arg_span, f"'{e.kind.value}' needs {ARTICLE[need]}")
     return query.type
 
 
-def _unknown_query(ctx: Context, e: A.Query) -> None:
+def resolve(ctx: Context, scope: Scope, name: str, kind: str, span: A.Span, what: str
+            ) -> Optional[str]:
+    """The name of the `kind` that `name` names, or None after reporting why it names
+    none.  v3: THIS_MODULE (unless the file declares that name) is the module whose
+    code the body is; in core code, or outside code, it is an error."""
+    if name == V.THIS_MODULE and kind == "module" and ctx.sym.kind(name) is None:
+        owner = scope.owner
+        if owner is None:
+            ctx.error(span, "THIS_MODULE stands only in a module's code (a function or thread "
+                      "'in MOD'); here there is no code that owns it")
+            return None
+        if owner == "core":
+            ctx.error(span, "THIS_MODULE in core code: built-in code belongs to no module "
+                      "(in the kernel THIS_MODULE is NULL there, and try_module_get(NULL) "
+                      "and module_put(NULL) do nothing: leave the call out)")
+            return None
+        return owner if ctx.sym.kind(owner) == "module" else None
+    return name if ctx.expect_kind(name, kind, span, what) else None
+
+
+def _unknown_query(ctx: Context, e: A.Query, scope: Scope) -> None:
     """Report `name(arg)` in an expression where `name` is no query: a function, a
-    statement, the kernel's name for a query, or a misspelling."""
+    statement, the kernel's name for a query, or a misspelling.  v3: an operation
+    (`kref_put(o)`) reaches here only where it may not stand (the statement checks
+    take those that stand as a whole condition or value)."""
     queries = ", ".join(q.value for q in A.QueryKind)
-    if e.name in ctx.sym.fns:
+    if V.is_operation(e.name) and e.name not in ctx.sym.decls:
+        where = "in an invariant or cover" if scope.owner_kind == PROPERTY else "here"
+        ctx.error(e.span, f"'{e.name}' cannot stand {where}: it is a statement, the whole "
+                  "condition of an 'if' or 'while', or the whole value assigned to a local "
+                  f"(as in 'released = {e.name}({', '.join((e.arg,) + e.extra)})')")
+    elif e.name in ctx.sym.fns:
         ctx.error(e.span, f"'{e.name}' is a function: a call is a statement of its own, "
                   f"not part of an expression (the queries are {queries})")
     elif e.name in PRIMITIVES or V.is_builtin(e.name):
@@ -141,8 +197,8 @@ def _unknown_query(ctx: Context, e: A.Query) -> None:
 def lvalue_type(ctx: Context, name: str, span: A.Span, scope: Scope) -> Optional[str]:
     """The type of the var or local assigned to, or None after reporting that
     `name` cannot be assigned to."""
-    if name in scope.locals:
-        return lit_type(scope.locals[name].value)
+    if name in scope.types:
+        return scope.types[name]
     got = ctx.sym.kind(name)
     if got == "var":
         return lit_type(ctx.sym.decls[name].value)

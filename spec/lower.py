@@ -11,18 +11,49 @@ its return, owned by the callee's owner.  A `put` that reaches zero is itself th
 call of the release function (no separate call step), and likewise the unloading
 step of `unload` is the call of the module's exit function; the free step that
 follows is owned by the code that called `unload`.
+
+NOTE(local-inits) (v3): a local's initial value is an expression.  A thread's
+locals are set when it starts, which is the initial state: their values are
+computed here, once.  A function's locals are set by each call, as part of the
+call step (the put that calls a release function, the unloading step that
+calls an exit function), in order and after the step's own effect: `Step.inits`
+holds each slot with its expression.
+
+NOTE(jumps) (v3): `break` and `continue` are jumps: no step, as the end of a
+branch is none; they lead to the step after the loop, or to its test.
+
+NOTE(returning-put) (v3): `kref_put(O)` whose result is used is a put whose
+`release` edge, taken at zero, runs the release function and then goes where a
+true result goes (`next` where a false one does); its result may be stored in a
+local (`Step.target`).  `kref_put_mutex(O, M)` and `kref_put_lock(O, M)` are
+refcount_dec_and_mutex_lock() and the release call: a test that decrements
+unless the count is 1 (refcount_dec_not_one), and at 1 a `lock(M)`, a put that
+calls the release function with M held (the release unlocks it) and, when the
+count was raised meanwhile, an `unlock(M)`.
+
+NOTE(module-init) (v3): a module declared `init FN`, or that depends on such a
+module, is loaded by a core thread `insmod(M)`: M is coming at the start; the
+loader pins each module M depends on (waiting while one is coming, failing the
+load when one is going or gone), calls FN, and then M is live, or, when FN
+returned a negative result, M goes away: its pins are dropped and its code is
+freed, and its exit function never runs.  A module that depends on others and
+is loaded at the start pins them from the start; every module drops its pins
+when its code is freed.
 """
 from __future__ import annotations
 
 import bisect
+from dataclasses import replace
 from typing import Optional
 
 from modproof.spec import ast as A
 from modproof.spec import model as M
+from modproof.spec import semantics as S
 from modproof.spec import v2
 from modproof.spec import vocabulary as V
 from modproof.spec.builder import Ctx, StepGraph
 from modproof.spec.check import Symbols, check
+from modproof.spec.check_stmts import acts, operation_of
 from modproof.spec.diagnostics import source_lines
 from modproof.spec.printer import expr_to_source, stmt_header
 
@@ -34,6 +65,25 @@ def closing_span(span: A.Span) -> A.Span:
 
 def _lit(lit: A.Literal):
     return lit.value
+
+
+def _default(e: M.Expr, p_vars, slots) -> object:
+    """The value a local slot holds before its first initialisation: 0 or false,
+    as the type of its initial value `e` says (`p_vars`: the vars' initial values,
+    `slots`: the LocalSlots so far)."""
+    if isinstance(e, M.Const):
+        return e.value
+    if isinstance(e, M.VarRef):
+        return False if isinstance(p_vars[e.index], bool) else 0
+    if isinstance(e, M.LocalRef):
+        return False if isinstance(slots[e.slot].init, bool) else 0
+    if isinstance(e, M.Neg):
+        return False
+    if isinstance(e, M.Bin):
+        return False if V.binary(e.op).result == "bool" else 0
+    if isinstance(e, M.Q):
+        return False if V.query(e.kind).type == "bool" else 0
+    raise AssertionError(e)
 
 
 def can_end(steps: tuple[M.Step, ...]) -> bool:
@@ -79,11 +129,14 @@ class _ThreadBuilder(StepGraph):
     def build(self) -> M.Thread:
         d = self.decl
         owner = self.lw.owner_index(d.owner or "core")
-        own = {}
+        own: dict[str, int] = {}
         for s in d.body:
             if isinstance(s, A.Local):
+                # NOTE(local-inits): the thread starts with the system, in the initial state.
+                value = S.evaluate(self.lw.expr(s.value, own, owner), self.lw.initial_state(),
+                                   tuple(sl.init for sl in self.slots))
                 own[s.name] = len(self.slots)
-                self.slots.append(M.LocalSlot(s.name, None, _lit(s.value)))
+                self.slots.append(M.LocalSlot(s.name, None, value))
         ctx = Ctx(owner=owner, ret_next=M.DONE, fn=None, frame=(), slots=own)
         final = self.make(M.StepKind.RETURN, owner, closing_span(d.span),
                           f"end of thread {d.name}", next=M.DONE, frame=(), synthetic=True)
@@ -120,23 +173,29 @@ class _ThreadBuilder(StepGraph):
             entry = self.stmt(s, entry, ctx)
         return entry
 
-    def inline(self, fname: str, cont: int, ctx: Ctx) -> tuple[int, tuple]:
-        """Inline `fname`'s body returning to `cont`; its entry and the locals its call sets."""
+    def inline(self, fname: str, cont: int, ctx: Ctx, fail: Optional[int] = None
+               ) -> tuple[int, tuple]:
+        """Inline `fname`'s body returning to `cont`; its entry and the locals its call
+        sets (NOTE(local-inits)).  `fail`: where it returns to with a negative result
+        (an init function, NOTE(module-init))."""
         fn = self.lw.sym.fns[fname]
+        owner = self.lw.owner_index(fn.owner)
         slots = self.fn_slots.get(fname)
         if slots is None:
             slots = {}
             for s in fn.body:
                 if isinstance(s, A.Local):
+                    e = self.lw.expr(s.value, slots, owner)
                     slots[s.name] = len(self.slots)
-                    self.slots.append(M.LocalSlot(s.name, fname, _lit(s.value)))
+                    self.slots.append(M.LocalSlot(s.name, fname, _default(e, self.lw.var_inits,
+                                                                          self.slots)))
             self.fn_slots[fname] = slots
-        inits = tuple((slots[s.name], _lit(s.value)) for s in fn.body if isinstance(s, A.Local))
-        owner = self.lw.owner_index(fn.owner)
+        inits = tuple((slots[s.name], self.lw.expr(s.value, slots, owner))
+                      for s in fn.body if isinstance(s, A.Local))
         frame = ctx.frame + (fname,)
         ret = self.make(M.StepKind.RETURN, owner, closing_span(fn.span), f"return from {fname}",
                         next=cont, fn=fname, frame=frame, synthetic=True)
-        fctx = Ctx(owner=owner, ret_next=cont, fn=fname, frame=frame, slots=slots)
+        fctx = Ctx(owner=owner, ret_next=cont, fn=fname, frame=frame, slots=slots, ret_fail=fail)
         return self.block(fn.body, ret, fctx), inits
 
     def stmt(self, s: A.Stmt, cont: int, ctx: Ctx) -> int:
@@ -145,10 +204,12 @@ class _ThreadBuilder(StepGraph):
         frame = ctx.frame
         if isinstance(s, A.CallStmt) and lw.sym.builtin(s):
             return v2.V2(lw, self).stmt(s, cont, ctx)
+        if isinstance(s, A.CallStmt) and lw.sym.operation(s):
+            return self.operation(s.fn, (s.arg,) + s.extra, s, cont, cont, ctx)
         if isinstance(s, A.PrimStmt):
             kind = step_kind(s.kind)
             prim = V.primitive(s.kind)
-            operand = lw.sym.index(prim.operand, s.arg)
+            operand = lw.operand(prim.operand, s.arg, ctx.owner)
             if kind is M.StepKind.PUT:
                 release = lw.sym.objects[operand].release
                 if lw.defers(lw.sym.objects[operand]):
@@ -160,6 +221,7 @@ class _ThreadBuilder(StepGraph):
             if kind is M.StepKind.UNLOAD:
                 free = self.make(M.StepKind.UNLOAD_FREE, **here, next=cont, operand=operand,
                                  frame=frame)
+                free = self.unpin(operand, free, ctx.owner, s.span, here["text"], frame)
                 exit_fn = lw.sym.modules[operand].exit
                 if exit_fn is not None:
                     entry, inits = self.inline(exit_fn, free, ctx)
@@ -173,6 +235,15 @@ class _ThreadBuilder(StepGraph):
             entry, inits = self.inline(s.fn, cont, ctx)
             return self.make(M.StepKind.CALL, **here, next=entry, fn=s.fn, inits=inits, frame=frame)
         if isinstance(s, A.Assign):
+            op, neg = operation_of(s.value)
+            if op is not None and op.name not in lw.sym.decls:
+                return self.operation(op.name, (op.arg,) + op.extra, s, cont, cont, ctx,
+                                      target=self.lvalue(s.target, ctx), negated=neg)
+            if acts(s.value):
+                # NOTE(acting-condition): `x = try_get(o)` is a test that stores its value.
+                return self.make(M.StepKind.BRANCH, **here, next=cont, on_false=cont,
+                                 expr=self.expr(s.value, ctx), target=self.lvalue(s.target, ctx),
+                                 frame=frame)
             return self.make(M.StepKind.ASSIGN, **here, next=cont, frame=frame,
                              target=self.lvalue(s.target, ctx), expr=self.expr(s.value, ctx))
         if isinstance(s, A.Assert):
@@ -182,16 +253,37 @@ class _ThreadBuilder(StepGraph):
             return self.make(M.StepKind.AWAIT, **here, next=cont, expr=self.expr(s.cond, ctx),
                              frame=frame)
         if isinstance(s, A.Return):
+            if ctx.ret_fail is not None and s.value is not None:
+                # NOTE(module-init): the init function's result decides where insmod goes.
+                value = self.expr(s.value, ctx)
+                if isinstance(value, M.Const):
+                    return self.make(M.StepKind.RETURN, **here, fn=ctx.fn, frame=frame,
+                                     next=ctx.ret_next if value.value >= 0 else ctx.ret_fail)
+                return self.make(M.StepKind.BRANCH, **here, fn=ctx.fn, frame=frame,
+                                 expr=M.Bin(A.BinOp.GE, value, M.Const(0)),
+                                 next=ctx.ret_next, on_false=ctx.ret_fail)
             here["text"] = f"return from {ctx.fn}" if ctx.fn else "return"
             return self.make(M.StepKind.RETURN, **here, next=ctx.ret_next, fn=ctx.fn, frame=frame)
+        if isinstance(s, A.Break):
+            return ctx.loop[1]       # NOTE(jumps): no step
+        if isinstance(s, A.Continue):
+            return ctx.loop[0]
         if isinstance(s, A.If):
             then = self.block(s.then, cont, ctx)
             orelse = self.block(s.orelse, cont, ctx) if s.orelse is not None else cont
+            op, neg = operation_of(s.cond)
+            if op is not None and op.name not in lw.sym.decls:
+                yes, no = (orelse, then) if neg else (then, orelse)
+                return self.operation(op.name, (op.arg,) + op.extra, s, yes, no, ctx)
             return self.make(M.StepKind.BRANCH, **here, next=then, on_false=orelse,
                              expr=self.expr(s.cond, ctx), frame=frame)
         if isinstance(s, A.While):
             test = self.reserve()
-            body = self.block(s.body, test, ctx)
+            body = self.block(s.body, test, replace(ctx, loop=(test, cont)))
+            op, neg = operation_of(s.cond)
+            if op is not None and op.name not in lw.sym.decls:
+                yes, no = (cont, body) if neg else (body, cont)
+                return self.operation(op.name, (op.arg,) + op.extra, s, yes, no, ctx, at=test)
             return self.make(M.StepKind.BRANCH, **here, at=test, next=body, on_false=cont,
                              expr=self.expr(s.cond, ctx), frame=frame)
         if isinstance(s, A.Choose):
@@ -202,16 +294,103 @@ class _ThreadBuilder(StepGraph):
                              frame=frame)
         raise AssertionError(f"cannot lower {s!r}")
 
+    def unpin(self, module: int, free: int, owner: int, span: A.Span, text: str,
+              frame: tuple) -> int:
+        """NOTE(module-init): before module `module`'s code is freed, it drops the pin
+        it holds on each module it depends on (module_unload_free()); the entry of
+        those steps, which lead to `free`."""
+        m = self.lw.sym.modules[module]
+        nxt = free
+        for dep in reversed(m.depends):
+            nxt = self.make(M.StepKind.MODULE_PUT, owner, span,
+                            f"{text}: {m.name} no longer uses {dep} (module_put({dep}))",
+                            next=nxt, operand=self.lw.sym.index("module", dep), frame=frame)
+        return nxt
+
+    def operation(self, name: str, args: tuple, s, yes: int, no: int, ctx: Ctx,
+                  target: Optional[M.LValue] = None, negated: bool = False,
+                  at: Optional[int] = None) -> int:
+        """NOTE(returning-put): `name(args)` going to `yes` when it released and to `no`
+        when it did not (the same for a statement), storing that in `target` (negated
+        with `negated`: then the stored value is the opposite).  `at`: a reserved id
+        for its first step (the test of a `while`)."""
+        lw = self.lw
+        text = self.text(s)
+        call = f"{name}({', '.join(args)})"   # the sub-steps are named after the call itself
+        frame = ctx.frame
+        obj = lw.operand("object", args[0], ctx.owner)
+        o = lw.sym.objects[obj]
+        if negated:
+            yes, no = no, yes
+        if not V.operation(name).locks:
+            # kref_put(O): a put; at zero it calls the release function and yields true.
+            if lw.defers(o):
+                if yes == no and target is None:
+                    return v2.V2(lw, self).deferred_put(s, obj, yes, ctx, at=at)
+                # the put, then at zero a step that queues the release (any time after
+                # the final put, as a deferred release may run)
+                queue = self.make(M.StepKind.ASSIGN, M.CORE, s.span,
+                                  f"{call}: queues the release of {o.name}", next=yes, frame=frame,
+                                  target=v2.V2(lw, self).var(f"release_pending({o.name})"),
+                                  expr=M.Const(True))
+                return self.make(M.StepKind.PUT, ctx.owner, s.span, text, at=at, next=no,
+                                 release=queue, operand=obj, target=self._flip(target, negated),
+                                 frame=frame)
+            if o.release is not None:
+                entry, inits = self.inline(o.release, yes, ctx)
+                return self.make(M.StepKind.PUT, ctx.owner, s.span, text, at=at, next=no,
+                                 release=entry, operand=obj, fn=o.release, inits=inits,
+                                 target=self._flip(target, negated), frame=frame)
+            if yes == no and target is None:
+                return self.make(M.StepKind.PUT, ctx.owner, s.span, text, at=at, next=yes,
+                                 operand=obj, frame=frame)
+            return self.make(M.StepKind.PUT, ctx.owner, s.span, text, at=at, next=no, release=yes,
+                             operand=obj, target=self._flip(target, negated), frame=frame)
+        # kref_put_mutex(O, M) / kref_put_lock(O, M): refcount_dec_and_mutex_lock(), then
+        # the release function with the lock held (it unlocks it).
+        mutex = lw.sym.index("mutex", args[1])
+        flipped = self._flip(target, negated)
+        unlock = self.make(M.StepKind.UNLOCK, M.CORE, s.span, f"{call}: mutex_unlock({args[1]})",
+                           next=no, operand=mutex, frame=frame)
+        if o.release is not None:
+            entry, inits = self.inline(o.release, yes, ctx)
+            put = self.make(M.StepKind.PUT, M.CORE, s.span, f"{call}: put({o.name}) under {args[1]}",
+                            next=unlock, release=entry, operand=obj, fn=o.release, inits=inits,
+                            target=flipped, frame=frame)
+        else:
+            put = self.make(M.StepKind.PUT, M.CORE, s.span, f"{call}: put({o.name}) under {args[1]}",
+                            next=unlock, release=yes, operand=obj, target=flipped, frame=frame)
+        lock = self.make(M.StepKind.LOCK, M.CORE, s.span, f"{call}: mutex_lock({args[1]})",
+                         next=put, operand=mutex, frame=frame)
+        # refcount_dec_not_one(): true when it decremented a count above 1 (the result is
+        # false then); false at 1 (go and lock).
+        last = M.Neg(lw.query(A.QueryKind.REFCOUNT_DEC_NOT_ONE, obj))
+        return self.make(M.StepKind.BRANCH, ctx.owner, s.span, text, at=at, next=lock, on_false=no,
+                         expr=last, target=flipped, frame=frame)
+
+    def _flip(self, target: Optional[M.LValue], negated: bool) -> Optional[M.LValue]:
+        """`x = not kref_put(o)` is lowered with its edges swapped; storing the opposite
+        value is not a step's to do, so the checker allows no `not` there for a stored
+        result (see operation)."""
+        if target is not None and negated:
+            raise AssertionError("a negated operation result is not stored")
+        return target
+
     def atomic(self, stmts, ctx: Ctx) -> tuple[M.AStmt, ...]:
         out = []
         for s in stmts:
             if isinstance(s, A.PrimStmt):
                 prim = V.primitive(s.kind)
-                operand = self.lw.sym.index(prim.operand, s.arg)
+                operand = self.lw.operand(prim.operand, s.arg, ctx.owner)
                 if prim.calls == "release" and self.lw.defers(self.lw.sym.objects[operand]):
                     out.extend(v2.V2(self.lw, self).put_and_queue(operand, s.span))
                     continue
                 out.append(M.AOp(step_kind(s.kind), operand, s.span))
+            elif isinstance(s, A.Assign) and acts(s.value):
+                # NOTE(acting-condition): `x = try_get(o)` inside atomic
+                lv = self.lvalue(s.target, ctx)
+                out.append(M.AIf(self.expr(s.value, ctx), (M.AAssign(lv, M.Const(True), s.span),),
+                                 (M.AAssign(lv, M.Const(False), s.span),), s.span))
             elif isinstance(s, A.Assign):
                 out.append(M.AAssign(self.lvalue(s.target, ctx), self.expr(s.value, ctx), s.span))
             elif isinstance(s, A.Assert):
@@ -239,7 +418,45 @@ class _ThreadBuilder(StepGraph):
         return M.VarRef(self.lw.sym.index("var", name))
 
     def expr(self, e: A.Expr, ctx: Optional[Ctx]) -> M.Expr:
-        return self.lw.expr(e, ctx.slots if ctx else {})
+        return self.lw.expr(e, ctx.slots if ctx else {}, ctx.owner if ctx else None)
+
+    def build_loader(self, module: int) -> M.Thread:
+        """NOTE(module-init): the core thread insmod(M) that loads module `module`."""
+        lw = self.lw
+        m = lw.sym.modules[module]
+        span = m.span
+        deps = [lw.sym.index("module", d) for d in m.depends]
+        name = self.name
+
+        def step(kind, x, text, nxt, **kw):
+            return self.make(kind, M.CORE, span, text, next=nxt, operand=x, **kw)
+
+        def unpinned(upto: int, nxt: int) -> int:
+            # drop the pins taken on the first `upto` dependencies, then go to `nxt`
+            for d in reversed(deps[:upto]):
+                nxt = step(M.StepKind.MODULE_PUT, d,
+                           f"{name}: {m.name} no longer uses {lw.sym.modules[d].name}", nxt)
+            return nxt
+
+        free = step(M.StepKind.UNLOAD_FREE, module, f"{name}: frees {m.name}", M.DONE)
+        going = step(M.StepKind.MODULE_GOING, module, f"{name}: {m.init} failed", unpinned(len(deps), free))
+        live = step(M.StepKind.MODULE_LIVE, module, f"{name}: {m.name} is live", M.DONE)
+        entry = live
+        if m.init is not None:
+            ctx = Ctx(owner=M.CORE, ret_next=M.DONE, fn=None, frame=(), slots={})
+            body, inits = self.inline(m.init, live, ctx, fail=going)
+            entry = self.make(M.StepKind.CALL, M.CORE, span, f"{name}: calls {m.init}", next=body,
+                              fn=m.init, inits=inits)
+        for k in range(len(deps) - 1, -1, -1):
+            # resolve_symbol_wait(): wait while the dependency is coming; pin it when it is
+            # live; a dependency going or gone fails the load (its code is freed at once).
+            failed = unpinned(k, free)
+            entry = step(M.StepKind.REF_MODULE, deps[k],
+                         f"{name}: uses {lw.sym.modules[deps[k]].name}'s symbols", entry,
+                         not_loaded=failed)
+        steps = self.freeze(entry)
+        return M.Thread(name=name, group="insmod", copy=None, owner=M.CORE, entry=0, steps=steps,
+                        locals=tuple(self.slots), span=span, must_finish=True)
 
 
 class _Lowerer:
@@ -261,6 +478,44 @@ class _Lowerer:
         self.barriers: list[int] = []                  # threads whose rcu_barrier() counts callbacks
         self.rcu_pool: dict[str, int] = {}             # NOTE(rcu-pool): workers per callback function
         self.proof_gaps: list[str] = []                # why a proof would not cover every execution
+
+    def operand(self, kind: str, name: str, owner: int) -> int:
+        """The index of the `kind` that `name` names; THIS_MODULE (v3, unless declared) is
+        the module that owns the code (`owner`), which the checker made sure is one."""
+        if name == V.THIS_MODULE and kind == "module" and name not in self.sym.decls:
+            assert owner >= 0, "THIS_MODULE in core code passed the checker"
+            return owner
+        return self.sym.index(kind, name)
+
+    @property
+    def var_inits(self) -> list:
+        return [_lit(v.value) for v in self.sym.vars]
+
+    def has_loader(self, m: A.ModuleDecl, seen: frozenset = frozenset()) -> bool:
+        """NOTE(module-init): module `m` is loaded by insmod(M), not there at the start: it
+        has an init function, or depends on a module that is loaded so."""
+        if m.init is not None:
+            return True
+        mods = {x.name: x for x in self.sym.modules}
+        return any(d not in seen and self.has_loader(mods[d], seen | {m.name}) for d in m.depends)
+
+    def module_starts(self) -> list[tuple[int, int]]:
+        """(refcount, state) of each module at the start: a module with a loader is
+        coming; a module loaded at the start pins those it depends on."""
+        out = [[m.refs, M.COMING if self.has_loader(m) else M.LOADED] for m in self.sym.modules]
+        for i, m in enumerate(self.sym.modules):
+            if out[i][1] == M.LOADED:
+                for d in m.depends:
+                    out[self.sym.index("module", d)][0] += 1
+        return [tuple(x) for x in out]
+
+    def initial_state(self) -> S.State:
+        """The shared state at the start (for a thread's locals, NOTE(local-inits))."""
+        starts = self.module_starts()
+        return S.State(pcs=(), locs=(), refs=tuple(o.refs for o in self.sym.objects),
+                       done=tuple(c.done for c in self.sym.completions),
+                       mrefs=tuple(r for r, _ in starts), mstate=tuple(st for _, st in starts),
+                       holders=tuple(V.FREE for _ in self.sym.mutexes), vars=tuple(self.var_inits))
 
     def defers(self, o: A.ObjectDecl) -> bool:
         """Whether O's release function runs on a worker of its own, `release(O)`:
@@ -292,7 +547,8 @@ class _Lowerer:
                 return text
         return stmt_header(s)
 
-    def expr(self, e: A.Expr, slots: dict[str, int]) -> M.Expr:
+    def expr(self, e: A.Expr, slots: dict[str, int], owner: Optional[int] = None) -> M.Expr:
+        """`e` lowered; `owner` is whose code it stands in (THIS_MODULE)."""
         if isinstance(e, (A.IntLit, A.BoolLit)):
             return M.Const(e.value)
         if isinstance(e, A.Name):
@@ -300,11 +556,17 @@ class _Lowerer:
                 return M.LocalRef(slots[e.id])
             return M.VarRef(self.sym.index("var", e.id))
         if isinstance(e, A.Not):
-            return M.Neg(self.expr(e.operand, slots))
+            return M.Neg(self.expr(e.operand, slots, owner))
+        if isinstance(e, A.Minus):   # v3: unary minus is 0 - x
+            inner = self.expr(e.operand, slots, owner)
+            if isinstance(inner, M.Const):
+                return M.Const(-inner.value)
+            return M.Bin(A.BinOp.SUB, M.Const(0), inner)
         if isinstance(e, A.Binary):
-            return M.Bin(e.op, self.expr(e.left, slots), self.expr(e.right, slots))
+            return M.Bin(e.op, self.expr(e.left, slots, owner), self.expr(e.right, slots, owner))
         if isinstance(e, A.Query):
-            return self.query(e.kind, self.sym.index(V.query(e.kind).operand, e.arg))
+            return self.query(e.kind, self.operand(V.query(e.kind).operand, e.arg,
+                                                   M.CORE if owner is None else owner))
         raise AssertionError(f"cannot lower {e!r}")
 
     def program(self) -> M.Program:
@@ -329,6 +591,8 @@ class _Lowerer:
                    + [f"timer({t.name})" for t in sym.timers]
                    + [w for f in self.rcu_fns for w in v2.rcu_workers(f, self.rcu_pool.get(f, 1))]
                    + [f"release({o.name})" for o in releasers])
+        loaded = [i for i, m in enumerate(sym.modules) if self.has_loader(m)]   # NOTE(module-init)
+        workers += [f"insmod({sym.modules[i].name})" for i in loaded]
         self.thread_names = [n for _, n, _ in user] + workers
         everyone = list(range(len(self.thread_names)))
         if any(f in ("rcu_read_lock", "rcu_read_unlock", "synchronize_rcu") for f, _ in calls):
@@ -415,14 +679,22 @@ class _Lowerer:
                            .build_worker(trig, o.release, f"release_running({o.name})", o.span,
                                          "release"))
             idx += 1
+        for i in loaded:
+            threads.append(_ThreadBuilder(self, None, f"insmod({sym.modules[i].name})", None, idx)
+                           .build_loader(i))
+            idx += 1
 
         def prop(d) -> M.Prop:
             return M.Prop(d.name, self.expr(d.expr, {}), expr_to_source(d.expr), d.span)
 
         exp = sym.expect
+        starts = self.module_starts()
         return M.Program(
             never_run=_never_run(sym, threads),
-            modules=tuple(M.Module(m.name, m.refs, m.exit, m.span) for m in sym.modules),
+            modules=tuple(M.Module(m.name, starts[i][0], m.exit, m.span, init=m.init,
+                                   depends=tuple(sym.index("module", d) for d in m.depends),
+                                   start=starts[i][1])
+                          for i, m in enumerate(sym.modules)),
             objects=tuple(M.Obj(o.name, o.refs, o.release, o.span, self.storage(o.storage),
                                 self.defers(o))
                           for o in sym.objects),

@@ -21,7 +21,7 @@ from typing import Iterator, Optional, Union
 from modproof.spec import vocabulary as V
 from modproof.spec.ast import BinOp, QueryKind, Span
 from modproof.spec.vocabulary import (  # noqa: F401  (re-exported: the model's constants)
-    CHECKS, CORE, GONE, LOADED, MODULE_STATE_NAMES, UINT_MAX, UNLOADING,
+    CHECKS, COMING, CORE, GONE, LOADED, MODULE_STATE_NAMES, UINT_MAX, UNLOADING,
 )
 
 DONE = -1          # pc of a thread that has taken its final step
@@ -30,7 +30,9 @@ DONE = -1          # pc of a thread that has taken its final step
 # the lowering makes of the other statements (vocabulary.STEP_SHAPES).
 StepKind = enum.Enum("StepKind", [(n.upper(), n) for n in V.STEP_KIND_NAMES],
                      module=__name__, qualname="StepKind")
-PRIMITIVE_OF = {StepKind(p.name): p for p in V.PRIMITIVES + (V.UNLOAD_FREE,)}  # kind -> its entry
+PRIMITIVE_OF = {StepKind(p.name): p for p in V.PRIMITIVES + V.INTERNAL_PRIMITIVES}  # kind -> its entry
+# Kinds whose kernel call can fail at once, taking the step's `not_loaded` edge.
+REFUSING_KINDS = frozenset(k for k, p in PRIMITIVE_OF.items() if p.refused is not None)
 ENDS_THREAD = frozenset(k for k, p in PRIMITIVE_OF.items() if p.ends_thread)
 BLOCKING_KINDS = frozenset(StepKind(n) for n in V.BLOCKING_STEP_KINDS)   # every other step is always enabled
 
@@ -184,10 +186,19 @@ class Step:
                   (the exit body or the free step)
     `on_false`    BRANCH: where a false test goes
     `release`     PUT of an object with a release function: the entry of the inlined
-                  release body, taken when the put drops the count to zero
-    `not_loaded`  UNLOAD: where it goes when the module is unloading or gone already
+                  release body, taken when the put drops the count to zero; v3
+                  (NOTE(returning-put)): also a PUT whose result is used, where the
+                  put that reaches zero goes
+    `not_loaded`  UNLOAD and REF_MODULE: where it goes when the kernel call fails at
+                  once (vocabulary.Primitive.refused: the module is not live, or
+                  not there)
     `branches`    CHOOSE: the entry of each branch
     ============  ====================================================================
+
+    `target` is the variable an ASSIGN writes; v3: a BRANCH also stores its test's
+    value there, and a PUT whether it dropped the count to zero.  `inits` are the
+    locals a call sets, each to its expression, in order, after the step's own
+    effect (v3: NOTE(local-inits)).
 
     Every other field is set only for the kinds that use it (checked on creation).
     """
@@ -204,10 +215,10 @@ class Step:
     branches: tuple[int, ...] = ()
     operand: int = -1               # object/completion/module/mutex index
     expr: Optional[Expr] = None     # ASSIGN value, ASSERT/AWAIT/BRANCH condition
-    target: Optional[LValue] = None  # ASSIGN
+    target: Optional[LValue] = None  # ASSIGN; v3: BRANCH (its test) and PUT (reached zero)
     body: tuple[AStmt, ...] = ()    # ATOMIC
     fn: Optional[str] = None        # CALL/RETURN: the function; PUT: release; UNLOAD: exit
-    inits: tuple[tuple[int, Union[int, bool]], ...] = ()  # locals set afresh by this call
+    inits: tuple[tuple[int, "Expr"], ...] = ()  # locals set afresh by this call, in order
     frame: tuple[str, ...] = ()     # enclosing functions, outermost first (for display)
     synthetic: bool = False         # the implicit final return of a body (no statement of its own)
     idle: bool = False              # a worker waiting for work here is not part of a deadlock
@@ -217,10 +228,12 @@ class Step:
         k = self.kind
         if (self.on_false is not None) != (k is StepKind.BRANCH):
             raise ValueError(f"a {k.value} step {'needs' if k is StepKind.BRANCH else 'has no'} on_false")
-        if (self.not_loaded is not None) != (k is StepKind.UNLOAD):
-            raise ValueError(f"a {k.value} step {'needs' if k is StepKind.UNLOAD else 'has no'} not_loaded")
-        if self.release is not None and not (k is StepKind.PUT and self.fn is not None):
+        if (self.not_loaded is not None) != (k in REFUSING_KINDS):
+            raise ValueError(f"a {k.value} step {'needs' if k in REFUSING_KINDS else 'has no'} not_loaded")
+        if self.release is not None and k is not StepKind.PUT:
             raise ValueError(f"a {k.value} step has no release edge")
+        if self.target is not None and k not in (StepKind.ASSIGN, StepKind.BRANCH, StepKind.PUT):
+            raise ValueError(f"a {k.value} step has no target")
         if k is StepKind.PUT and self.fn is not None and self.release is None:
             raise ValueError("a put of an object with a release function needs its release edge")
         if bool(self.branches) != (k is StepKind.CHOOSE):
@@ -235,7 +248,7 @@ class Step:
             return (("next", DONE),)
         if k is StepKind.BRANCH:
             return (("next", self.next), ("on_false", self.on_false))
-        if k is StepKind.UNLOAD:
+        if k in REFUSING_KINDS:
             return (("next", self.next), ("not_loaded", self.not_loaded))
         if self.release is not None:
             return (("release", self.release), ("next", self.next))
@@ -316,9 +329,12 @@ class Thread:
 @dataclass(frozen=True)
 class Module:
     name: str
-    refs: int
+    refs: int               # the refcount at the start (v3: with the pins of dependent modules)
     exit: Optional[str]
     span: Span
+    init: Optional[str] = None      # v3: its init function, run by the loader thread insmod(NAME)
+    depends: tuple[int, ...] = ()   # v3: the modules whose symbols it uses
+    start: int = LOADED             # its state at the start: LOADED, or COMING (NOTE(module-init))
 
 
 @dataclass(frozen=True)

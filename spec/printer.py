@@ -11,17 +11,17 @@ not chain), so the parentheses that remain are the ones that change the tree.
 from __future__ import annotations
 
 from modproof.spec.ast import (
-    Assert, Assign, Atomic, Await, Binary, BinOp, BoolLit, CallStmt, Choose, CompletionDecl,
-    CoverDecl, DelayedWorkDecl, ExpectDecl, Expr, FnDecl, If, IntLit, InvariantDecl, Local,
-    ModuleDecl, MutexDecl, Name, Not, ObjectDecl, PrimStmt, Query, Return, SpecFile, Stmt,
-    ThreadDecl, TimerDecl, VarDecl, While, WorkDecl, WorkqueueDecl,
+    Assert, Assign, Atomic, Await, Binary, BinOp, BoolLit, Break, CallStmt, Choose, CompletionDecl,
+    Continue, CoverDecl, DelayedWorkDecl, ExpectDecl, Expr, FnDecl, If, IntLit, InvariantDecl,
+    Local, Minus, ModuleDecl, MutexDecl, Name, Not, ObjectDecl, PrimStmt, Query, Return, SpecFile,
+    Stmt, ThreadDecl, TimerDecl, VarDecl, While, WorkDecl, WorkqueueDecl,
 )
 
 INDENT = "    "
 WIDTH = 80  # a compound statement this short or shorter may be printed on one line
 
-# Binding strength, loosest first.
-_OR, _AND, _NOT, _CMP, _SUM, _ATOM = range(1, 7)
+# Binding strength, loosest first (v3: unary minus above + -).
+_OR, _AND, _NOT, _CMP, _SUM, _UNARY, _ATOM = range(1, 8)
 _PREC = {BinOp.OR: _OR, BinOp.AND: _AND, BinOp.ADD: _SUM, BinOp.SUB: _SUM}
 
 
@@ -42,7 +42,7 @@ def expr_to_source(expr: Expr) -> str:
         node, children_done = work.pop()
         if isinstance(node, Binary) and not children_done:
             work += [(node, True), (node.right, False), (node.left, False)]
-        elif isinstance(node, Not) and not children_done:
+        elif isinstance(node, (Not, Minus)) and not children_done:
             work += [(node, True), (node.operand, False)]
         elif isinstance(node, Binary):
             (right, right_prec), (left, left_prec) = done.pop(), done.pop()
@@ -55,6 +55,11 @@ def expr_to_source(expr: Expr) -> str:
         elif isinstance(node, Not):
             operand, operand_prec = done.pop()
             done.append((f"not ({operand})" if operand_prec < _NOT else f"not {operand}", _NOT))
+        elif isinstance(node, Minus):
+            operand, operand_prec = done.pop()
+            # -(-x) rather than --x, which reads as a decrement
+            wrap = operand_prec < _UNARY or isinstance(node.operand, Minus) or operand.startswith("-")
+            done.append((f"-({operand})" if wrap else f"-{operand}", _UNARY))
         else:
             done.append((_atom(node), _ATOM))
     ((text, _),) = done
@@ -69,7 +74,7 @@ def _atom(expr: Expr) -> str:
     if isinstance(expr, Name):
         return expr.id
     if isinstance(expr, Query):
-        return f"{expr.name}({expr.arg})"
+        return f"{expr.name}({', '.join((expr.arg,) + expr.extra)})"
     raise TypeError(f"not an expression: {expr!r}")
 
 
@@ -90,9 +95,9 @@ def stmt_header(stmt: Stmt) -> str:
 
 def _simple(stmt: Stmt) -> str:
     if isinstance(stmt, PrimStmt):
-        return f"{stmt.kind.value}({stmt.arg or ''})"
+        return f"{stmt.kind.value}({', '.join(((stmt.arg or ''),) + stmt.extra)})"
     if isinstance(stmt, CallStmt):
-        return f"{stmt.fn}({stmt.arg or ''})"
+        return f"{stmt.fn}({', '.join(((stmt.arg or ''),) + stmt.extra)})"
     if isinstance(stmt, Assign):
         return f"{stmt.target} = {expr_to_source(stmt.value)}"
     if isinstance(stmt, Assert):
@@ -100,9 +105,13 @@ def _simple(stmt: Stmt) -> str:
     if isinstance(stmt, Await):
         return f"await {expr_to_source(stmt.cond)}"
     if isinstance(stmt, Return):
-        return "return"
+        return "return" if stmt.value is None else f"return {expr_to_source(stmt.value)}"
     if isinstance(stmt, Local):
-        return f"local {stmt.name} = {_atom(stmt.value)}"
+        return f"local {stmt.name} = {expr_to_source(stmt.value)}"
+    if isinstance(stmt, Break):
+        return "break"
+    if isinstance(stmt, Continue):
+        return "continue"
     raise TypeError(f"not a simple statement: {stmt!r}")
 
 
@@ -195,7 +204,9 @@ def _block_lines(body: tuple[Stmt, ...], indent: str, out: list[str]) -> None:
 def _decl_lines(decl, out: list[str]) -> None:
     if isinstance(decl, ModuleDecl):
         out.append(f"module {decl.name}" + (f" refs {decl.refs}" if decl.refs != 0 else "")
-                   + (f" exit {decl.exit}" if decl.exit is not None else ""))
+                   + (f" exit {decl.exit}" if decl.exit is not None else "")
+                   + (f" init {decl.init}" if decl.init is not None else "")
+                   + (f" depends {', '.join(decl.depends)}" if decl.depends else ""))
     elif isinstance(decl, ObjectDecl):
         out.append(f"object {decl.name}" + (f" refs {decl.refs}" if decl.refs != 1 else "")
                    + (f" release {decl.release}" if decl.release is not None else "")

@@ -17,7 +17,7 @@ from typing import NamedTuple, Optional
 
 from modproof.spec import vocabulary as V
 from modproof.spec.model import (
-    BLOCKING_KINDS, DONE, GONE, LOADED, PRIMITIVE_OF, AAssert, AAssign, AAwait, AChoose, AIf,
+    BLOCKING_KINDS, DONE, GONE, PRIMITIVE_OF, AAssert, AAssign, AAwait, AChoose, AIf,
     AOp, AWhile, Bin, Const, LocalRef, Neg, Program, Prop, Q, Step, StepKind, VarRef,
 )
 from modproof.spec.vocabulary import ATOMIC_LOOP_LIMIT, FREE
@@ -60,7 +60,7 @@ def initial(p: Program) -> State:
         refs=tuple(o.refs for o in p.objects),
         done=tuple(c.done for c in p.completions),
         mrefs=tuple(m.refs for m in p.modules),
-        mstate=tuple(LOADED for _ in p.modules),
+        mstate=tuple(m.start for m in p.modules),
         holders=tuple(FREE for _ in p.mutexes),
         vars=tuple(v.init for v in p.vars),
     )
@@ -112,21 +112,16 @@ def evaluate(e, s: State, locs: tuple):
     raise AssertionError(f"cannot evaluate {e!r}")
 
 
-def _try(e, s: State) -> Optional[State]:
-    """If `e` is a try_ query: the state after it succeeds, or None when it fails.
-    Raises TypeError when `e` is not a try_ query."""
-    if not _is_try(e):
-        raise TypeError
-    ok, writes = V.query(e.kind).takes(reader(s), e.index)
-    if not ok:
-        return None
-    for table, v in writes.items():
-        s = _write(s, table, e.index, v)
-    return s
-
-
-def _is_try(e) -> bool:
-    return isinstance(e, Q) and V.query(e.kind).takes is not None
+def acting(e) -> tuple[Optional[Q], bool]:
+    """NOTE(acting-condition): a condition that is a query that acts (try_get,
+    refcount_dec_and_test, ...), under any number of `not`s: that query and
+    whether the `not`s negate it; (None, False) for any other expression."""
+    neg = False
+    while isinstance(e, Neg):
+        e, neg = e.operand, not neg
+    if isinstance(e, Q) and V.query(e.kind).act is not None:
+        return e, neg
+    return None, False
 
 
 def first_touch(e, s: State, locs: tuple) -> Optional[Q]:
@@ -157,12 +152,23 @@ def _gone_use(p: Program, kind: str, x: int, t: int, text: str) -> tuple[str, st
             f"module {p.modules[thing.storage].name}, whose memory is gone")
 
 
-def _test(e, s: State, t: int) -> tuple[bool, State]:
-    """A condition as a step evaluates it: (holds, state after any try_ side effect)."""
-    if _is_try(e):
-        after = _try(e, s)
-        return (after is not None, after if after is not None else s)
-    return (bool(evaluate(e, s, s.locs[t])), s)
+def _test(p: Program, e, s: State, t: int) -> tuple[bool, State, Optional[tuple[str, str]]]:
+    """A condition as a step evaluates it: (holds, state after the side effect of a
+    query that acts, its violation or None).  NOTE(acting-condition): such a query
+    (`try_get(o)`, `not try_get(o)`, `refcount_dec_and_test(o)`) writes what its
+    vocabulary entry says for the value it takes; one that fails (a decrement of a
+    count of 0) violates its check and writes nothing."""
+    q, neg = acting(e)
+    if q is None:
+        return (bool(evaluate(e, s, s.locs[t])), s, None)
+    entry = V.query(q.kind)
+    act = entry.acts(reader(s), q.index)
+    if act.fails:
+        thing = p.objects[q.index].name if entry.operand == "object" else p.modules[q.index].name
+        return (False, s, (entry.check, entry.message.format(name=entry.name, arg=thing)))
+    for table, v in (act.on_true if act.value else act.on_false).items():
+        s = _write(s, table, q.index, v)
+    return (bool(act.value) != neg, s, None)
 
 
 # --------------------------------------------------------------------------- primitives
@@ -244,15 +250,25 @@ def _run_atomic(p: Program, st: Step, s: State, t: int):
                     break
                 pending = rest
             elif isinstance(first, AAwait):
-                ok, s = _test(first.cond, s, t)
+                ok, s2, v = _test(p, first.cond, s, t)
+                if v is not None:
+                    yield s, v, choice
+                    break
                 if not ok:
                     break
-                pending = rest
+                pending, s = rest, s2
             elif isinstance(first, AIf):
-                ok, s = _test(first.cond, s, t)
-                pending = (first.then if ok else first.orelse) + rest
+                ok, s2, v = _test(p, first.cond, s, t)
+                if v is not None:
+                    yield s, v, choice
+                    break
+                pending, s = (first.then if ok else first.orelse) + rest, s2
             elif isinstance(first, AWhile):
-                ok, s = _test(first.cond, s, t)
+                ok, s2, v = _test(p, first.cond, s, t)
+                if v is not None:
+                    yield s, v, choice
+                    break
+                s = s2
                 if ok:
                     fuel -= 1
                     if fuel < 0:
@@ -283,7 +299,7 @@ def _touch_in(p: Program, st: Step, a, s: State, t: int) -> Optional[tuple[str, 
         return None
     locs = s.locs[t]
     if isinstance(a, AAwait):
-        if not _test(a.cond, s, t)[0]:
+        if not _test(p, a.cond, s, t)[0]:
             return None
         q = first_touch(a.cond, s, locs)
     elif isinstance(a, AAssign):
@@ -305,27 +321,56 @@ def _assign(target, value, s: State, t: int) -> State:
 # --------------------------------------------------------------------------- steps
 
 
-def _goto(s: State, t: int, pc: int, inits=()) -> State:
-    s = s._replace(pcs=_set(s.pcs, t, pc))
-    if inits:
-        locs = list(s.locs[t])
-        for slot, v in inits:
-            locs[slot] = v
-        s = s._replace(locs=_set(s.locs, t, tuple(locs)))
-    return s
+def _goto(s: State, t: int, pc: int) -> State:
+    return s._replace(pcs=_set(s.pcs, t, pc))
+
+
+def _enter(p: Program, st: Step, before: State, s: State, t: int, pc: int) -> Outcome:
+    """Go to `pc` from `s`, the state after step `st`'s own effect, setting the
+    locals of `st.inits` (NOTE(local-inits)): each in order, its expression
+    evaluated in that state with the locals set so far.  An initialiser that
+    touches storage of a gone module (NOTE(touch)) violates use-after-unload:
+    the outcome then keeps `before`, the state before the step."""
+    s = _goto(s, t, pc)
+    if not st.inits:
+        return Outcome(s)
+    locs = list(s.locs[t])
+    for slot, e in st.inits:
+        cur = tuple(locs)
+        hit = first_touch(e, s, cur)
+        if hit is not None:
+            return Outcome(before, *_gone_use(p, V.query(hit.kind).operand, hit.index, t, st.text))
+        locs[slot] = evaluate(e, s, cur)
+    return Outcome(s._replace(locs=_set(s.locs, t, tuple(locs))))
+
+
+def _store(target, v, s: State, t: int) -> State:
+    """`s` with the var or local `target` (None: nothing) set to `v`."""
+    if target is None:
+        return s
+    if isinstance(target, LocalRef):
+        return s._replace(locs=_set(s.locs, t, _set(s.locs[t], target.slot, v)))
+    return s._replace(vars=_set(s.vars, target.index, v))
 
 
 def _effects(p: Program, st: Step, s: State, t: int) -> list[Outcome]:
     """The outcomes of taking `st` in `s` for thread `t`, before the checks of
     NOTE(check-order) that `successors` adds; [] when the step is not enabled."""
     k = st.kind
-    if k is StepKind.UNLOAD and s.mstate[st.operand] != LOADED:
-        return [Outcome(_goto(s, t, st.not_loaded))]  # unloading or gone already: rmmod does nothing
+    if st.not_loaded is not None and PRIMITIVE_OF[k].refuses(reader(s), st.operand):
+        # The kernel call fails at once and does nothing: rmmod of a module that is
+        # not live (-EBUSY), a load whose dependency is not there (v3).
+        return [Outcome(_goto(s, t, st.not_loaded))]
     if k is StepKind.AWAIT:
-        ok, s2 = _test(st.expr, s, t)
+        ok, s2, v = _test(p, st.expr, s, t)
+        if v is not None:
+            return [Outcome(s, v[0], v[1])]
         return [Outcome(_goto(s2, t, st.next))] if ok else []
     if k is StepKind.BRANCH:
-        ok, s2 = _test(st.expr, s, t)
+        ok, s2, v = _test(p, st.expr, s, t)
+        if v is not None:
+            return [Outcome(s, v[0], v[1])]
+        s2 = _store(st.target, ok, s2, t)   # v3: `x = try_get(o)` and the like
         return [Outcome(_goto(s2, t, st.next if ok else st.on_false), choice=(0 if ok else 1,))]
     if k is StepKind.CHOOSE:
         return [Outcome(_goto(s, t, b), choice=(i,)) for i, b in enumerate(st.branches)]
@@ -336,7 +381,7 @@ def _effects(p: Program, st: Step, s: State, t: int) -> list[Outcome]:
             return [Outcome(s, "assertion", f"assertion failed: {st.text}")]
         return [Outcome(_goto(s, t, st.next))]
     if k is StepKind.CALL:
-        return [Outcome(_goto(s, t, st.next, st.inits))]
+        return [_enter(p, st, s, s, t, st.next)]
     if k is StepKind.RETURN:
         return [Outcome(_goto(s, t, st.next))]
     if k is StepKind.ATOMIC:
@@ -355,9 +400,12 @@ def _effects(p: Program, st: Step, s: State, t: int) -> list[Outcome]:
     if v is not None:
         return [Outcome(s, v[0], v[1])]
     if k is StepKind.UNLOAD:
-        return [Outcome(_goto(s2, t, st.next, st.inits))]   # the unloading step calls exit
-    if st.release is not None and s2.refs[st.operand] == 0:
-        return [Outcome(_goto(s2, t, st.release, st.inits))]  # the put calls the release function
+        return [_enter(p, st, s, s2, t, st.next)]   # the unloading step calls exit
+    if k is StepKind.PUT:
+        zero = s2.refs[st.operand] == 0
+        s2 = _store(st.target, zero, s2, t)   # NOTE(returning-put): kref_put's result
+        if st.release is not None and zero:
+            return [_enter(p, st, s, s2, t, st.release)]  # the put calls the release function
     return [Outcome(_goto(s2, t, st.next))]
 
 
@@ -456,6 +504,9 @@ def blocked_reason(p: Program, s: State, t: int) -> str:
         m = st.operand
         return (f"{name} waits in {st.text} for module {p.modules[m].name}'s refcount "
                 f"({s.mrefs[m]}) to drop to 0")
+    if k is StepKind.REF_MODULE:
+        return (f"{name} waits in {st.text} for module {p.modules[st.operand].name}'s init "
+                "to return (it is coming)")
     if k is StepKind.AWAIT:
         return f"{name} waits in {st.text}"
     if k is StepKind.ATOMIC:

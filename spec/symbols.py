@@ -21,7 +21,8 @@ from modproof.spec.vocabulary import ARTICLE, CHECKS
 
 PRIMITIVES = frozenset(p.name for p in V.PRIMITIVES)
 QUERIES = frozenset(q.name for q in V.QUERIES)
-RESERVED = V.KEYWORDS | V.OPTION_WORDS | {"core"} | PRIMITIVES | QUERIES
+# The v3 queries are soft (vocabulary.Query.soft): a v1 or v2 file may have declared the name.
+RESERVED = V.KEYWORDS | V.OPTION_WORDS | {"core"} | PRIMITIVES | V.RESERVED_QUERIES
 
 KIND_OF = {
     A.ModuleDecl: "module", A.ObjectDecl: "object", A.CompletionDecl: "completion",
@@ -68,6 +69,10 @@ class Symbols:
     def builtin(self, call: A.CallStmt) -> bool:
         """Whether `call` is a v2 built-in (not shadowed by a declared function)."""
         return V.is_builtin(call.fn) and call.fn not in self.decls
+
+    def operation(self, call: A.CallStmt) -> bool:
+        """Whether `call` is a v3 operation such as kref_put (not shadowed by a declaration)."""
+        return V.is_operation(call.fn) and call.fn not in self.decls
 
     def kind(self, name: str) -> Optional[str]:
         if name == "core":

@@ -461,11 +461,11 @@ class V2:
             return node(M.StepKind.ATOMIC, cont, body=(M.AChoose((got, ()), sp),))
         raise AssertionError(f"not a v2 built-in: {fn}")
 
-    def deferred_put(self, s: A.PrimStmt, operand: int, cont: int, ctx) -> int:
+    def deferred_put(self, s, operand: int, cont: int, ctx, at: Optional[int] = None) -> int:
         """`put(O)` of an object whose release is deferred (`release FN deferred`, or
         --deferred-release): the put, and at zero the release is queued."""
         return self.tb.make(M.StepKind.ATOMIC, ctx.owner, s.span, self.lw.text_of(s), next=cont,
-                            frame=ctx.frame, body=self.put_and_queue(operand, s.span))
+                            frame=ctx.frame, body=self.put_and_queue(operand, s.span), at=at)
 
     def put_and_queue(self, operand: int, span: A.Span) -> tuple:
         """The atomic body of such a put (also inside an `atomic` block, where a put

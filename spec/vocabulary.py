@@ -35,7 +35,14 @@ CORE = -1              # owner index of the built-in kernel
 UINT_MAX = 4294967295  # done count after complete_all (LANGUAGE.md, Fine points)
 FREE = -1              # holder of an unlocked mutex
 LOADED, UNLOADING, GONE = 0, 1, 2     # module states
-MODULE_STATE_NAMES = ("loaded", "unloading", "gone")
+# v3 (NOTE(module-init)): a module declared with `init FN` is *coming* while
+# insmod runs its init function (MODULE_STATE_COMING); "loaded" is the kernel's
+# MODULE_STATE_LIVE and "unloading" its MODULE_STATE_GOING.
+COMING = 3
+MODULE_STATE_NAMES = ("loaded", "unloading", "gone", "coming")
+# How a built-in piece of code names the module that owns it (v3): resolved by
+# the checker and the lowering to the owner of the code it stands in.
+THIS_MODULE = "THIS_MODULE"
 
 # NOTE(atomic-loop-limit): the most loop iterations one execution of an `atomic`
 # step may run, over all its loops, along the one path it takes through its
@@ -138,6 +145,11 @@ STATEMENT_KEYWORDS = ("in", "local", "assert", "await", "return", "if", "else", 
 KEYWORDS = frozenset(DECL_KEYWORDS + STATEMENT_KEYWORDS)
 # Keywords only where a declaration's options stand; elsewhere ordinary names.
 OPTION_WORDS = frozenset({"refs", "exit", "release", "done", "proved", "violated"})
+# v3 words that are keywords only where they stand (soft, so that v1 and v2 files
+# keep their names): the module options `init` and `depends`, and the statements
+# `break` and `continue` (a statement of that one word).
+SOFT_OPTION_WORDS = frozenset({"init", "depends"})
+JUMPS = ("break", "continue")
 ARTICLE = {d.kind: d.article for d in DECLARATIONS if d.kind is not None}
 ARTICLE.update({"local": "a local", "core": "the built-in kernel (never unloaded)"})
 
@@ -188,9 +200,17 @@ class Primitive:
     kernel: tuple[str, ...] = ()       # the kernel's names for it (error hints)
     summary: str = ""
     message: str = ""                  # its violation, in words: {arg}, {thread}, {holder}
+    # (read, x, alg) -> condition under which the kernel call fails at once and does
+    # nothing: the step takes its `not_loaded` edge (model.Step), before its guard
+    # or check is looked at (rmmod of a module that is not live: -EBUSY).
+    refused: Optional[Callable] = field(default=None, repr=False)
 
     def effect(self, read: Read, x: int, thread: int, alg=Values) -> Effect:
         return self.meaning(read, x, thread, alg)
+
+    def refuses(self, read: Read, x: int, alg=Values):
+        """Whether the step fails at once (its `not_loaded` edge); False without `refused`."""
+        return False if self.refused is None else self.refused(read, x, alg)
 
 
 def _get(read, x, t, alg):
@@ -241,9 +261,14 @@ def _module_put(read, x, t, alg):
 def _unload(read, x, t, alg):
     # The unloading phase (NOTE(return-step) in spec/lower.py): when the module is
     # loaded it waits for refcount 0 and starts unloading; the step's other way
-    # (the module is not loaded: rmmod does nothing) is the lowering's, see
-    # model.Step.not_loaded.
+    # (the module is not loaded: rmmod does nothing) is `_not_live`, its `refused`.
     return Effect(read("mrefs", x) == 0, False, {"mstate": alg.const(UNLOADING)})
+
+
+def _not_live(read, x, alg):
+    # delete_module() fails with -EBUSY for a module that is not live: coming (its
+    # init still runs), unloading or gone already.
+    return read("mstate", x) != LOADED
 
 
 _EVERYWHERE_BUT_ATOMIC = "it ends the thread"
@@ -256,7 +281,7 @@ PRIMITIVES = (
     Primitive("put", "object", frozenset({"refs"}), frozenset({"refs"}), _put,
               check="put-after-release", calls="release",
               message="put({arg}) on an object whose count is 0",
-              kernel=("kobject_put", "kref_put", "refcount_dec"),
+              kernel=("kobject_put", "refcount_dec"),
               summary="drop a reference; the put that reaches 0 calls the release function"),
     Primitive("complete", "completion", frozenset({"done"}), frozenset({"done"}), _complete,
               summary="done + 1 (saturating at UINT_MAX)"),
@@ -285,7 +310,7 @@ PRIMITIVES = (
               message="module_put({arg}) when its refcount is already 0"),
     Primitive("unload", "module", frozenset({"mrefs", "mstate"}), frozenset({"mstate"}), _unload,
               blocks=True, calls="exit", not_in_atomic="unload blocks and calls the exit function",
-              kernel=("rmmod", "delete_module"),
+              kernel=("rmmod", "delete_module"), refused=_not_live,
               summary="wait for refcount 0, run the exit function, free the module's code"),
     Primitive("module_put_and_exit", "module", frozenset({"mrefs"}), frozenset({"mrefs"}),
               _module_put, check="module-refcount-underflow", ends_thread=True,
@@ -314,7 +339,53 @@ UNLOAD_FREE = Primitive("unload_free", "module", frozenset(), frozenset({"mstate
                         summary="the module's code and memory are freed")
 
 
+# v3, NOTE(module-init): the steps of the loader thread insmod(M) that are not
+# statements of the language.
+def _live(read, x, t, alg):
+    return Effect(True, False, {"mstate": alg.const(LOADED)})
+
+
+def _going(read, x, t, alg):
+    return Effect(True, False, {"mstate": alg.const(UNLOADING)})
+
+
+def _ref_module(read, x, t, alg):
+    # strong_try_module_get(): a coming module makes the loader wait
+    # (resolve_symbol_wait()); a live one is pinned by the module being loaded.
+    return Effect(read("mstate", x) != COMING, False, {"mrefs": read("mrefs", x) + 1})
+
+
+def _not_there(read, x, alg):
+    # ... and a module going away or gone fails the load (-ENOENT: unknown symbol).
+    return alg.ite(read("mstate", x) == UNLOADING, alg.const(True), read("mstate", x) == GONE)
+
+
+MODULE_LIVE = Primitive("module_live", "module", frozenset(), frozenset({"mstate"}), _live,
+                        summary="init returned 0: the module is live (MODULE_STATE_LIVE)")
+MODULE_GOING = Primitive("module_going", "module", frozenset(), frozenset({"mstate"}), _going,
+                         summary="init failed: the module goes away without its exit function "
+                                 "(MODULE_STATE_GOING)")
+REF_MODULE = Primitive("ref_module", "module", frozenset({"mrefs", "mstate"}), frozenset({"mrefs"}),
+                       _ref_module, blocks=True, refused=_not_there,
+                       summary="the module being loaded uses this one's symbols: wait while it is "
+                               "coming, pin it when it is live, fail the load when it is not there")
+INTERNAL_PRIMITIVES = (UNLOAD_FREE, MODULE_LIVE, MODULE_GOING, REF_MODULE)
+
+
 # --------------------------------------------------------------------------- queries
+
+
+class Act(NamedTuple):
+    """What a query that acts does as a condition, in one state: its `value`,
+    whether it `fails` (taken, it violates the query's check), and the state
+    tables it writes when the value is true (`on_true`) and when it is false
+    (`on_false`), at the operand, with their new values (in the algebra it ran
+    with, as `Effect`)."""
+
+    value: object
+    fails: object
+    on_true: Mapping[str, object]
+    on_false: Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -326,20 +397,49 @@ class Query:
     type: str                          # "int" or "bool"
     reads: frozenset                   # state tables read at the operand
     value: Optional[Callable] = field(default=None, repr=False)   # (read, x) -> value
-    takes: Optional[Callable] = field(default=None, repr=False)
-    # try_ queries: (read, x) -> (succeeds, writes when it does); only as a whole condition
-    writes: frozenset = frozenset()    # state tables a try_ query writes when it succeeds
+    # A query that acts (try_get, refcount_dec_and_test, ...): (read, x, alg) -> Act.
+    # It stands only as the whole condition of an if, while or await (negated with
+    # `not` too) or as the whole value assigned to a var or local (v3).
+    act: Optional[Callable] = field(default=None, repr=False)
+    writes: frozenset = frozenset()    # state tables an acting query may write
     kernel: tuple[str, ...] = ()       # the kernel's names for it (error hints)
+    check: Optional[str] = None        # the check an acting query can violate
+    message: str = ""                  # that violation in words: {arg}
+    awaitable: bool = True             # may stand in `await` (it does nothing when false)
+    soft: bool = False                 # v3: a name that may still be declared (not reserved)
+    summary: str = ""
+
+    def acts(self, read: Read, x: int, alg=Values) -> Act:
+        return self.act(read, x, alg)
 
 
-def _try_get(read, x):
+def _try_get(read, x, alg):
     r = read("refs", x)
-    return r != 0, {"refs": r + 1}
+    return Act(r != 0, False, {"refs": r + 1}, {})
 
 
-def _try_module_get(read, x):
-    return read("mstate", x) == LOADED, {"mrefs": read("mrefs", x) + 1}
+def _try_module_get(read, x, alg):
+    # The kernel's module_is_live() is "not going": a module whose init is still
+    # running (coming) can be pinned, as try_module_get() does.
+    ms = read("mstate", x)
+    return Act(alg.ite(ms == LOADED, alg.const(True), ms == COMING), False,
+               {"mrefs": read("mrefs", x) + 1}, {})
 
+
+def _dec_and_test(read, x, alg):
+    # refcount_dec_and_test(): decrement, true when the count reached 0; on a count
+    # of 0 it is a use after free (refcount_t warns and saturates).
+    r = read("refs", x)
+    return Act(r == 1, r == 0, {"refs": r - 1}, {"refs": r - 1})
+
+
+def _dec_not_one(read, x, alg):
+    # refcount_dec_not_one(): decrement unless the count is 1; true when it did.
+    r = read("refs", x)
+    return Act(r != 1, r == 0, {"refs": r - 1}, {})
+
+
+_DEC_MESSAGE = "{name}({arg}) on an object whose count is 0"
 
 QUERIES = (
     Query("refs", "object", "int", frozenset({"refs"}), lambda read, x: read("refs", x),
@@ -352,14 +452,31 @@ QUERIES = (
           kernel=("completion_done",)),
     Query("locked", "mutex", "bool", frozenset({"holder"}),
           lambda read, x: read("holder", x) != FREE, kernel=("mutex_is_locked",)),
-    Query("try_get", "object", "bool", frozenset({"refs"}), takes=_try_get, writes=frozenset({"refs"}),
-          kernel=("kref_get_unless_zero", "kobject_get_unless_zero", "refcount_inc_not_zero")),
-    Query("try_module_get", "module", "bool", frozenset({"mrefs", "mstate"}), takes=_try_module_get,
-          writes=frozenset({"mrefs"})),
+    Query("try_get", "object", "bool", frozenset({"refs"}), act=_try_get, writes=frozenset({"refs"}),
+          kernel=("kref_get_unless_zero", "kobject_get_unless_zero", "refcount_inc_not_zero"),
+          summary="take a reference unless the count is 0; true when it did"),
+    Query("try_module_get", "module", "bool", frozenset({"mrefs", "mstate"}), act=_try_module_get,
+          writes=frozenset({"mrefs"}),
+          summary="take a module reference unless the module is going or gone; true when it did"),
+    # v3: the decrements that return a result (soft words).
+    Query("refcount_dec_and_test", "object", "bool", frozenset({"refs"}), act=_dec_and_test,
+          writes=frozenset({"refs"}), check="put-after-release", message=_DEC_MESSAGE,
+          awaitable=False, soft=True,
+          summary="decrement; true when the count reached 0 (no release function is called)"),
+    Query("atomic_dec_and_test", "object", "bool", frozenset({"refs"}), act=_dec_and_test,
+          writes=frozenset({"refs"}), check="put-after-release", message=_DEC_MESSAGE,
+          awaitable=False, soft=True,
+          summary="as refcount_dec_and_test, on an atomic_t"),
+    Query("refcount_dec_not_one", "object", "bool", frozenset({"refs"}), act=_dec_not_one,
+          writes=frozenset({"refs"}), check="put-after-release", message=_DEC_MESSAGE,
+          awaitable=False, soft=True,
+          summary="decrement unless the count is 1; true when it did"),
 )
 _QUERY = {q.name: q for q in QUERIES}
 # How a kernel query is written in modproof ("{}": its argument).
 KERNEL_QUERY_FORMS = {"completion_done": "done({}) > 0"}
+# Queries that cannot be declared (v1 and v2): the v3 ones are soft.
+RESERVED_QUERIES = frozenset(q.name for q in QUERIES if not q.soft)
 
 
 def query(name) -> Query:
@@ -462,6 +579,61 @@ def kernel_builtin(kernel_name: str) -> Optional[str]:
     return None
 
 
+# --------------------------------------------------------------------------- v3 operations with results
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A version-3 operation that returns whether it released its object: written
+    as a statement `NAME(ARGS)`, as the whole condition of an `if` or `while`
+    (negated with `not` too), or as the whole value assigned to a local.  Lowered
+    to steps (spec/lower.py, NOTE(returning-put)); a file that declares a
+    function of the same name calls its own function instead."""
+
+    name: str
+    operands: tuple[str, ...]      # what each argument must name
+    summary: str = ""
+    kernel: tuple[str, ...] = ()   # the kernel's names for it (error hints)
+    locks: bool = False            # the release runs with the lock (second argument) held
+
+
+OPERATIONS = (
+    Operation("kref_put", ("object",),
+              "put; true when it dropped the count to 0 and called the release function"),
+    Operation("kref_put_mutex", ("object", "mutex"),
+              "put; at the last reference, lock the mutex first and call the release function "
+              "with it held (the release unlocks it); true when it released",
+              kernel=("refcount_dec_and_mutex_lock",), locks=True),
+    Operation("kref_put_lock", ("object", "mutex"),
+              "as kref_put_mutex, with a spinlock (modelled as a mutex)",
+              kernel=("refcount_dec_and_lock",), locks=True),
+)
+_OPERATION = {o.name: o for o in OPERATIONS}
+
+
+def operation(name: str) -> Operation:
+    return _OPERATION[name]
+
+
+def is_operation(name: str) -> bool:
+    return name in _OPERATION
+
+
+def kernel_operation(kernel_name: str) -> Optional[str]:
+    """The v3 operation the kernel calls `kernel_name`, or None."""
+    for o in OPERATIONS:
+        if kernel_name in o.kernel:
+            return o.name
+    return None
+
+
+# Kernel words for declarations (v3 hints): a call of one of them says what to declare.
+KERNEL_DECLARATIONS = {
+    "module_init": "declare the module's init function: module M init FN",
+    "module_exit": "declare the module's exit function: module M exit FN",
+}
+
+
 # Built-ins that wait for work items to finish, by how: the flushes note the
 # instances to wait for per thread (NOTE(flush-instances) in spec/v2.py); drain
 # and destroy close the queue to all but chained queueing (NOTE(drain)).
@@ -520,8 +692,9 @@ class StepShape:
     summary: str = ""
 
 
-STEP_SHAPES = (
-    StepShape("unload_free", summary=UNLOAD_FREE.summary),
+STEP_SHAPES = tuple(StepShape(p.name, blocks=p.blocks, summary=p.summary)
+                    for p in INTERNAL_PRIMITIVES) + (
+
     StepShape("assign", summary="an assignment"),
     StepShape("assert", summary="an assert"),
     StepShape("await", blocks=True, summary="block until the condition holds"),

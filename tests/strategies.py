@@ -248,3 +248,135 @@ def programs_v2(draw) -> str:
     if draw(st.booleans()):
         lines.append(f"invariant inv: {draw(st.sampled_from(['v < 3', 'not b or v > 0']))}")
     return "\n".join(lines) + "\n"
+
+
+@st.composite
+def programs_v3(draw) -> str:
+    """Random programs with the version-3 constructs of issue 17, part A: C comments
+    and braces on the next line, unary minus, locals initialised from expressions,
+    `break` and `continue`, `THIS_MODULE` in a module's code, the decrements that
+    return a result (`refcount_dec_and_test`, `atomic_dec_and_test`,
+    `refcount_dec_not_one`), `not try_get`, try_ results stored, `kref_put` with its
+    result, `kref_put_mutex` / `kref_put_lock` on an object whose release function
+    unlocks the mutex (`p0`, put only so), and modules with `init FN` (which may
+    fail) and `depends`.  Finite-state and valid by construction, as `programs`:
+    loops are bounded by a counter that grows first, calls go only to later
+    functions, release, exit and init functions make no calls."""
+    n_mod = draw(st.integers(1, 2))
+    mods = [f"m{i}" for i in range(n_mod)]
+    inits = {m for m in mods if draw(st.booleans())}
+    depends = {"m1": "m0"} if n_mod == 2 and draw(st.booleans()) else {}
+    objs = ["o0", "o1"][:draw(st.integers(1, 2))]
+    released = {o for o in objs if draw(st.booleans())}
+    lines: list[str] = ["/* random v3 program */", "mutex l0", "var v = 0  // a counter",
+                        "var b = false", f"var n = {draw(st.sampled_from(['-1', '0', '2']))}"]
+
+    def brace() -> str:   # the kernel's style, sometimes
+        return "\n{" if draw(st.integers(0, 3)) == 0 else " {"
+
+    def simple(owner: str, releasing: bool) -> str:
+        opts = ["v = v + 1", "b = not b", "n = -n", "n = n - -1", "assert v < 3"]
+        for o in objs:
+            opts += [f"get({o})"]
+            if releasing or o not in released:
+                opts += [f"put({o})", f"kref_put({o})"]
+        opts += ["get(p0)"]
+        if releasing:
+            opts += [draw(st.sampled_from(["kref_put_mutex(p0, l0)", "kref_put_lock(p0, l0)"]))]
+        for m in mods:
+            opts += [f"module_get({m})", f"module_put({m})"]
+        if owner != "core":
+            opts += ["module_get(THIS_MODULE)", "module_put(THIS_MODULE)"]
+        opts += ["lock(l0)", "unlock(l0)"] if releasing else []
+        return draw(st.sampled_from(opts))
+
+    def cond(owner: str) -> str:
+        opts = ["b", "not b", "v < 2", "-n > 0", "x == -1", "try_get(p0)", "not try_get(p0)"]
+        opts += [f"try_get({o})" for o in objs] + [f"not try_get({o})" for o in objs]
+        opts += [f"refcount_dec_and_test({o})" for o in objs]
+        opts += [f"not atomic_dec_and_test({o})" for o in objs]
+        opts += [f"refcount_dec_not_one({o})" for o in objs]
+        opts += [f"kref_put({o})" for o in objs] + [f"not kref_put({o})" for o in objs]
+        opts += ["kref_put_mutex(p0, l0)", "not kref_put_lock(p0, l0)"]
+        if owner != "core":
+            opts += ["loaded(THIS_MODULE)", "try_module_get(THIS_MODULE)"]
+        opts += [f"try_module_get({m})" for m in mods]
+        return draw(st.sampled_from(opts))
+
+    def block(depth: int, fns: list[str], owner: str, in_loop: bool) -> list[str]:
+        out = []
+        for _ in range(draw(st.integers(1, 3))):
+            kinds = ["simple", "simple", "local", "store"]
+            if fns:
+                kinds.append("call")
+            if in_loop:
+                kinds += ["break", "continue"]
+            if depth < 2:
+                kinds += ["if", "while"]
+            k = draw(st.sampled_from(kinds))
+            if k == "simple":
+                out.append(simple(owner, True))
+            elif k == "local":
+                out.append(draw(st.sampled_from(["x = x + 1", "x = -v", "x = -(x - n)"])))
+            elif k == "store":
+                o = draw(st.sampled_from(objs))
+                out.append(draw(st.sampled_from([
+                    f"r = try_get({o})", f"r = kref_put({o})", f"b = try_get({o})",
+                    f"b = refcount_dec_and_test({o})", "r = kref_put_mutex(p0, l0)"])))
+            elif k == "call":
+                out.append(f"{draw(st.sampled_from(fns))}()")
+            elif k in ("break", "continue"):
+                out.append(f"if {cond(owner)} {{ {k} }}")
+            elif k == "if":
+                then = "; ".join(block(depth + 1, fns, owner, in_loop))
+                out.append(f"if {cond(owner)}{brace()} {then} }}")
+            elif k == "while":
+                body = "; ".join(block(depth + 1, fns, owner, True))
+                # the counter grows before anything can `continue`: the loop is bounded
+                out.append(f"while v < 2{brace()} v = v + 1; {body} }}")
+        return out
+
+    def locals_() -> str:
+        return ("local x = " + draw(st.sampled_from(["0", "-1", "v + 1", "-n"]))
+                + "; local r = " + draw(st.sampled_from(["false", "x > 0", "not b"])))
+
+    for m in mods:
+        opts = ""
+        if m in inits:
+            opts += f" init {m}_init exit {m}_exit"
+        elif draw(st.booleans()):
+            opts += f" exit {m}_exit"
+        if m in depends:
+            opts += f" depends {depends[m]}"
+        lines.append(f"module {m} refs {draw(st.integers(0, 1))}{opts}")
+        if "exit" in opts:
+            lines.append(f"fn {m}_exit in {m} {{ {simple(m, False)} }}")
+        if m in inits:
+            body = "; ".join(simple(m, False) for _ in range(draw(st.integers(0, 2))))
+            result = draw(st.sampled_from(["return 0", "return -12", "choose { return 0 } "
+                                           "or { return -12 }", "if b { return -n } else { return n }"]))
+            lines.append(f"fn {m}_init in {m}{brace()}\n    {body + '; ' if body else ''}{result}\n}}")
+    owners = ["core"] + mods
+    for o in objs:
+        if o in released:
+            lines.append(f"object {o} refs {draw(st.integers(1, 2))} release {o}_rel")
+            owner = draw(st.sampled_from(owners))
+            lines.append(f"fn {o}_rel in {owner} {{ {simple(owner, False)} }}")
+        else:
+            lines.append(f"object {o} refs {draw(st.integers(1, 2))}")
+    lines.append(f"object p0 refs {draw(st.integers(1, 2))} release p0_rel")
+    lines.append(f"fn p0_rel in {draw(st.sampled_from(owners))} {{ v = v + 1; unlock(l0) }}")
+    fns = [f"f{i}" for i in range(draw(st.integers(0, 2)))]
+    for i, f in enumerate(fns):
+        owner = draw(st.sampled_from(owners))
+        body = "\n    ".join(block(1, fns[i + 1:], owner, False))
+        lines.append(f"fn {f} in {owner}{brace()}\n    {locals_()}\n    {body}\n}}")
+    for i in range(draw(st.integers(2, 3))):
+        owner = draw(st.sampled_from(owners))
+        body = "\n    ".join(block(0, fns, owner, False))
+        lines.append(f"thread t{i} in {owner}{brace()}  # a thread\n    {locals_()}\n    {body}\n}}")
+    if draw(st.booleans()):
+        lines.append(f"thread admin {{ unload({draw(st.sampled_from(mods))}) }}")
+    if draw(st.booleans()):
+        lines.append(f"cover cv: {draw(st.sampled_from(['v == 2', 'n == 1', 'b and v > 0']))}")
+    return "\n".join(lines) + "\n"

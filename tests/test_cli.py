@@ -169,15 +169,22 @@ def test_a_cover_beyond_the_searched_depth_is_open_not_unreachable(tmp_path):
 
 def test_json_output_of_a_file_with_mistakes(tmp_path):
     f = tmp_path / "broken.mproof"
-    f.write_text("object o\nthread t {\n    get(o, o)\n    put(p)\n}\n")
+    f.write_text("object o\nthread t {\n    get(o o)\n    put(p)\n}\n")
     r = CliRunner().invoke(main, ["prove", "--json", str(f)])
     assert r.exit_code == 2
     data = json.loads(r.stdout)
     assert data["verdict"] == "error" and data["file"] == str(f)
     (d,) = data["diagnostics"]
-    assert (d["line"], d["col"], d["end_line"], d["end_col"]) == (3, 10, 3, 11)
-    assert d["message"].startswith("unexpected character ','") and d["notes"] == []
-    assert "broken.mproof:3:10: error:" in r.stderr          # the text still goes to stderr
+    assert (d["line"], d["col"], d["end_line"], d["end_col"]) == (3, 11, 3, 12)
+    assert d["message"].startswith("unexpected 'o'") and d["notes"] == []
+    assert "broken.mproof:3:11: error:" in r.stderr          # the text still goes to stderr
+    # v3: a statement may have several arguments (kref_put_mutex(o, m)), so a second
+    # argument of get is the checker's, reported with the other mistakes
+    f.write_text("object o\nthread t {\n    get(o, o)\n    put(p)\n}\n")
+    data = json.loads(CliRunner().invoke(main, ["prove", "--json", str(f)]).stdout)
+    assert [(d["line"], d["col"], d["message"]) for d in data["diagnostics"]] == [
+        (3, 12, "'get' takes one argument, an object"),
+        (4, 9, "'put' needs an object: 'p' is not declared")]
     f.write_text("object o\nthread t { put(p) }\n")
     data = json.loads(CliRunner().invoke(main, ["prove", "--json", str(f)]).stdout)
     assert [d["message"] for d in data["diagnostics"]] == ["'put' needs an object: 'p' is not declared"]

@@ -23,9 +23,11 @@ from modproof.explicit import prove_explicit
 from modproof.result import Proved, Unknown, Violated
 from modproof.spec.lower import load_text
 from modproof.witness import replay
-from strategies import programs
+from strategies import programs, programs_v3
 
 EXAMPLES = int(os.environ.get("MODPROOF_EXAMPLES", "300"))
+# The version-3 programs (strategies.programs_v3) are bigger: a third as many.
+EXAMPLES_V3 = max(1, EXAMPLES // 3)
 BMC_SECONDS = float(os.environ.get("MODPROOF_BMC_SECONDS", "10"))
 SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -126,6 +128,74 @@ def test_z3_bmc_agrees_with_the_explicit_engine(part):
             assert summary(bm) == summary(ex), src
             w = replay(p, bm.trace)
             assert w.length == len(ex.trace.steps)
+        else:
+            assert isinstance(bm, Proved), src
+
+    example()
+    tally.assert_enough_compared()
+
+
+# --------------------------------------------------------------------------- version 3
+# The constructs of issue 17, part A (strategies.programs_v3): the reductions keep
+# verdicts and shortest witnesses, and BMC agrees with the explicit engine, as above.
+
+SETTINGS_V3 = settings(SETTINGS, max_examples=EXAMPLES_V3)
+
+
+def test_v3_reductions_preserve_verdicts_and_shortest_witnesses():
+    tally = Tally()
+    seen: Counter[str] = Counter()
+
+    @SETTINGS_V3
+    @given(programs_v3())
+    def example(src):
+        tally.ran += 1
+        p = load_text(src, "random_v3.mproof")
+        plain = prove_explicit(p, max_states=200_000, reduce=False)
+        reduced = prove_explicit(p, max_states=200_000, reduce=True)
+        if isinstance(plain, Unknown):
+            assert "state budget" in plain.reason, (plain.reason, src)
+            tally.skip("plain search ran out of states")
+            return
+        seen[summary(plain)[1] or plain.verdict] += 1
+        assert summary(plain) == summary(reduced), src
+        assert [(c.reached, c.step) for c in plain.covers] == \
+            [(c.reached, c.step) for c in reduced.covers], src
+        if isinstance(plain, Violated):
+            assert replay(p, plain.trace).length == len(plain.trace.steps)
+            assert replay(p, reduced.trace).check == plain.check
+
+    example()
+    tally.assert_enough_compared()
+    # the programs are not all one answer: proofs and several checks are compared
+    assert seen["proved"] > 0 and len(seen) >= 3, dict(seen)
+
+
+def test_v3_z3_bmc_agrees_with_the_explicit_engine():
+    from modproof.encoder.bmc import prove_bmc
+    tally = Tally()
+
+    @SETTINGS_V3
+    @given(programs_v3())
+    def example(src):
+        tally.ran += 1
+        p = load_text(src, "random_v3.mproof")
+        ex = prove_explicit(p, max_states=200_000)
+        bound = (ex.stats.depth or 0) + 2
+        bm = prove_bmc(p, bound=bound, timeout=BMC_SECONDS)
+        if isinstance(bm, Unknown):
+            assert any(w in bm.reason for w in ("timeout", "resource limit", "canceled")), (bm.reason, src)
+            tally.skip("bmc ran out of time")
+            return
+        if isinstance(ex, Unknown):
+            assert "state budget" in ex.reason, (ex.reason, src)
+            tally.skip("explicit search ran out of states")
+            if isinstance(bm, Violated):
+                assert replay(p, bm.trace).check == bm.check, src
+            return
+        if isinstance(ex, Violated):
+            assert summary(bm) == summary(ex), src
+            assert replay(p, bm.trace).length == len(ex.trace.steps)
         else:
             assert isinstance(bm, Proved), src
 

@@ -244,7 +244,7 @@ def test_the_schema_rejects_what_modproof_never_writes(dm, validator):
     assert _errors(validator, {**good, "check": "use-after-free"})
     bad_state = json.loads(json.dumps(good))
     bad_state["steps"][0]["state"]["state(dm)"] = "unloaded"
-    assert _errors(validator, bad_state) == ["'unloaded' is not one of ['loaded', 'unloading', 'gone']"]
+    assert _errors(validator, bad_state) == ["'unloaded' is not one of ['loaded', 'unloading', 'gone', 'coming']"]
     bad_step = json.loads(json.dumps(good))
     bad_step["steps"][0]["location"]["line"] = 0
     assert _errors(validator, bad_step)
@@ -499,3 +499,25 @@ def test_the_docs_show_the_golden_diagram():
     docs = (ROOT / "docs" / "witness-format.md").read_text(encoding="utf-8")
     fence = re.search(r"```mermaid\n(.*?)```", docs, re.S)
     assert fence and fence.group(1) == (GOLDEN / "dm_in_module.mmd").read_text(encoding="utf-8")
+
+
+def test_the_schema_names_every_step_kind_and_module_state():
+    # a witness step's kind is a StepKind (v3: the loader's module_live, module_going
+    # and ref_module too), its owner's state one of the module states or core
+    from modproof.spec.model import MODULE_STATE_NAMES, StepKind
+    schema = json.loads((ROOT / "modproof" / "schemas" / "witness.schema.json").read_text())
+    step = schema["$defs"]["step"]["properties"] if "$defs" in schema else None
+    if step is None:
+        step = next(v for v in _walk(schema) if isinstance(v, dict) and "owner_state" in v)
+    assert set(step["kind"]["enum"]) == {k.value for k in StepKind}
+    assert set(step["owner_state"]["enum"]) == {"core", *MODULE_STATE_NAMES}
+
+
+def _walk(node):
+    yield node
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v)

@@ -358,10 +358,14 @@ def test_delayed_work_declarations_round_trip_and_are_checked():
         (2, 27, "the workqueue of delayed work item 'dw': 'nowhere' is not declared"),
         (4, 12, "'queue_work' needs a work item: 'dw' is a delayed work item; "
                 "for it, write queue_delayed_work(dw)"),
-        (4, 28, "'cancel_delayed_work' needs a delayed work item: 'w' is a work item, "
-                "not a delayed work item"),
-        (4, 52, "'flush_work' needs a work item or a delayed work item: 'f' is a function"),
-        (4, 67, "'drain_workqueue' needs a workqueue: 'w' is a work item, not a workqueue"),
+        # v3: the hint lists the statements that take what the argument is
+        (4, 28, "'cancel_delayed_work' needs a delayed work item: 'w' is a work item "
+                "(the statements that take a work item are queue_work, flush_work, "
+                "cancel_work_sync)"),
+        (4, 52, "'flush_work' needs a work item or a delayed work item: 'f' is a function "
+                "(the statements that take a function are call_rcu)"),
+        (4, 67, "'drain_workqueue' needs a workqueue: 'w' is a work item (the statements "
+                "that take a work item are queue_work, flush_work, cancel_work_sync)"),
     ]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from conftest import PROOFS
 from modproof.spec.lower import load, load_text
-from modproof.spec.model import CORE, DONE, StepKind
+from modproof.spec.model import CORE, DONE, Const, StepKind
 
 
 def kinds(thread):
@@ -61,7 +61,8 @@ thread t { local y = true; f(); f() }
     (t,) = p.threads
     assert [(s.name, s.fn, s.init) for s in t.locals] == [("y", None, True), ("x", "f", 5)]
     calls = [s for s in t.steps if s.kind is StepKind.CALL]
-    assert len(calls) == 2 and all(c.inits == ((1, 5),) for c in calls)
+    # NOTE(local-inits): each call sets the slot to its initialiser, an expression
+    assert len(calls) == 2 and all(c.inits == ((1, Const(5)),) for c in calls)
 
 
 def test_while_if_choose_and_return_successors():

@@ -18,9 +18,10 @@ from modproof.grammar.errors import describe_terminal
 from modproof.grammar.parser import _lark
 from modproof.spec import vocabulary as V
 from modproof.spec.ast import (
-    Assert, Assign, Atomic, Await, Binary, BinOp, BoolLit, CallStmt, Choose, CompletionDecl,
-    CoverDecl, ExpectDecl, FnDecl, If, IntLit, InvariantDecl, Local, ModuleDecl, MutexDecl, Name,
-    Not, ObjectDecl, Prim, PrimStmt, Query, QueryKind, Return, Span, ThreadDecl, VarDecl, While,
+    Assert, Assign, Atomic, Await, Binary, BinOp, BoolLit, Break, CallStmt, Choose, CompletionDecl,
+    Continue, CoverDecl, ExpectDecl, FnDecl, If, IntLit, InvariantDecl, Local, Minus, ModuleDecl,
+    MutexDecl, Name, Not, ObjectDecl, Prim, PrimStmt, Query, QueryKind, Return, Span, ThreadDecl,
+    VarDecl, While,
 )
 from modproof.spec.diagnostics import SpecError, render_all
 
@@ -394,9 +395,14 @@ def test_comparisons_do_not_chain(text):
     assert "comparisons do not chain" in error(f"invariant i: {text}")
 
 
-def test_no_unary_minus():
-    assert "there is no unary minus" in error("thread t { x = -1 }")
-    assert error("var x = -1").startswith("unexpected '-'; expected 'true', 'false' or a number")
+def test_unary_minus_and_negative_literals():
+    # v3: unary minus binds tighter than + and -; `var x = -1` is a negative initial value
+    assert body("x = -1") == (Assign("x", Minus(lit(1))),)
+    assert body("x = x - -1") == (Assign("x", Binary(BinOp.SUB, n("x"), Minus(lit(1)))),)
+    assert body("x = -x + 1") == (Assign("x", Binary(BinOp.ADD, Minus(n("x")), lit(1))),)
+    assert body("x = -(x + 1)") == (Assign("x", Minus(Binary(BinOp.ADD, n("x"), lit(1)))),)
+    assert decls("var x = -1") == (VarDecl("x", IntLit(-1)),)
+    assert "a count cannot be negative" in error("object o refs -1")
 
 
 def test_long_expressions_do_not_exhaust_the_stack():
@@ -506,7 +512,8 @@ def test_parse_file_reads_bytes(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("thread t\n{\n}", "unexpected newline; expected '{' (a block opens on the line of its header)"),
+    ("thread t\nx = 1", "unexpected newline; expected '{' (a block opens on the line of its "
+     "header, or alone at the start of the next line)"),
     ("xyz", "unexpected 'xyz'; expected a declaration (module, object, completion, mutex, var, "
             "fn, thread, invariant, cover, expect, workqueue, work, timer, delayed_work)"),
     ("thread t {\n    x = 1\n", "unexpected end of file; expected '}'"),
@@ -522,8 +529,7 @@ def test_parse_file_reads_bytes(tmp_path):
     ("thread t { if x { } y = 1 }",
      "unexpected 'y'; expected 'else' or end of statement (newline or ;)"),
     ("thread t { x = }", "unexpected '}'; expected an expression"),
-    ("module m refs 1 refs 2",
-     "unexpected 'refs'; expected 'exit' or end of declaration (newline or ;)"),
+    ("module m refs 1 refs 2", "option 'refs' given twice in the declaration of module 'm'"),
     ("thread t { choose { x = 1 } }",
      "unexpected '}'; expected 'or' (a choose has at least two branches)"),
     ("thread t { get(o) put(o) }",

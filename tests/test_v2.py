@@ -278,6 +278,7 @@ def test_v2_declarations_round_trip_and_are_checked():
     msgs = [d.message for d in info.value.diagnostics]
     assert "the storage of object 'o': 'nowhere' is not declared" in msgs
     assert "the function of work item 'w': 'o' is an object, not a function" in msgs
-    assert "'queue_work' needs a work item: 'o' is an object, not a work item" in msgs
+    assert ("'queue_work' needs a work item: 'o' is an object (the statements that take an "
+            "object are get, put, kref_put, kref_put_mutex, kref_put_lock)") in msgs
     assert "'rcu_barrier' takes no argument" in msgs
     assert "'mod_timer' is not allowed inside 'atomic'" in msgs

@@ -177,7 +177,12 @@ def test_a_step_kind_the_footprint_does_not_know_raises(monkeypatch):
 def test_every_step_kind_is_a_primitive_or_a_shape_and_every_table_has_it():
     kinds = {k.value for k in M.StepKind}
     assert kinds == {p.name for p in V.PRIMITIVES} | {s.name for s in V.STEP_SHAPES}
-    assert {k.value for k in M.BLOCKING_KINDS} == {"wait", "lock", "unload", "await", "atomic"}
+    assert {k.value for k in M.BLOCKING_KINDS} == {"wait", "lock", "unload", "await", "atomic",
+                                                   "ref_module"}
+    # v3 (NOTE(module-init)): the loader's steps that are not statements
+    assert {p.name for p in V.INTERNAL_PRIMITIVES} == {"unload_free", "module_live",
+                                                       "module_going", "ref_module"}
+    assert {k.value for k in M.REFUSING_KINDS} == {"unload", "ref_module"}
     assert {k.value for k in M.ENDS_THREAD} == {"module_put_and_exit", "complete_and_exit"}
 
 
@@ -227,8 +232,30 @@ def test_the_primitives_and_queries_are_exactly_the_languages():
     assert {q.name: (q.operand, q.type) for q in V.QUERIES} == {
         "refs": ("object", "int"), "module_refs": ("module", "int"), "loaded": ("module", "bool"),
         "done": ("completion", "int"), "locked": ("mutex", "bool"),
-        "try_get": ("object", "bool"), "try_module_get": ("module", "bool")}
-    assert {q.name for q in V.QUERIES if q.takes} == {"try_get", "try_module_get"}
+        "try_get": ("object", "bool"), "try_module_get": ("module", "bool"),
+        "refcount_dec_and_test": ("object", "bool"), "atomic_dec_and_test": ("object", "bool"),
+        "refcount_dec_not_one": ("object", "bool")}
+    assert {q.name for q in V.QUERIES if q.act} == {
+        "try_get", "try_module_get", "refcount_dec_and_test", "atomic_dec_and_test",
+        "refcount_dec_not_one"}
+    # the v3 names stay declarable (a v1 or v2 file may use them), and cannot be awaited
+    assert {q.name for q in V.QUERIES if q.soft} == {
+        "refcount_dec_and_test", "atomic_dec_and_test", "refcount_dec_not_one"}
+    assert {q.name for q in V.QUERIES if not q.awaitable} == {q.name for q in V.QUERIES if q.soft}
+    assert {o.name: (o.operands, o.locks) for o in V.OPERATIONS} == {
+        "kref_put": (("object",), False), "kref_put_mutex": (("object", "mutex"), True),
+        "kref_put_lock": (("object", "mutex"), True)}
+
+
+@pytest.mark.parametrize("name, count, released", [
+    ("refcount_dec_and_test", 1, True), ("refcount_dec_and_test", 2, False),
+    ("refcount_dec_not_one", 1, False), ("refcount_dec_not_one", 3, True)])
+def test_the_decrements_act_as_the_kernel_says(name, count, released):
+    act = V.query(name).acts(lambda table, x: count, 0)
+    assert (act.value, act.fails) == (released, False)
+    assert act.on_true == {"refs": count - 1}
+    zero = V.query(name).acts(lambda table, x: 0, 0)
+    assert zero.fails     # a decrement of a count of 0 is a put after release
 
 
 def test_checks_in_priority_order_and_split_into_state_and_step_checks():
@@ -282,7 +309,7 @@ def test_keywords_are_the_grammars():
 
 
 KERNEL = {"kobject_get": "get", "kref_get": "get", "refcount_inc": "get", "kobject_put": "put",
-          "kref_put": "put", "refcount_dec": "put", "wait_for_completion": "wait",
+          "refcount_dec": "put", "wait_for_completion": "wait",
           "wait_for_completion_interruptible": "wait", "wait_for_completion_killable": "wait",
           "reinit_completion": "reinit", "init_completion": "reinit", "mutex_lock": "lock",
           "mutex_lock_interruptible": "lock", "mutex_lock_killable": "lock",

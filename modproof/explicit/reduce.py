@@ -61,24 +61,28 @@ def _uses(st: Step) -> set[int]:
     out: set[int] = set()
     if st.expr is not None:
         _expr_locals(st.expr, out)
+    for _, e in st.inits:   # (slots an initialiser reads are set by the same step before it:
+        _expr_locals(e, out)  # counting them live here is merely cautious)
     if st.kind is StepKind.ATOMIC:
         _atomic_uses(st.body, out)
     return out
 
 
 def _edges(st: Step) -> list[tuple[int, frozenset[int]]]:
-    """Successors with the slots each edge defines (call inits only on the call edge)."""
+    """Successors with the slots each edge defines (call inits only on the call edge;
+    the target of an ASSIGN, and v3 of a BRANCH or PUT storing its result, on every edge)."""
     inits = frozenset(slot for slot, _ in st.inits)
+    own = frozenset((st.target.slot,)) if isinstance(st.target, LocalRef) else frozenset()
     k = st.kind
-    if k is StepKind.ASSIGN and isinstance(st.target, LocalRef):
-        return [(st.next, frozenset((st.target.slot,)))]
+    if k is StepKind.ASSIGN:
+        return [(st.next, own)]
     if k is StepKind.CALL:
         return [(st.next, inits)]
     if st.release is not None:
-        return [(st.release, inits), (st.next, frozenset())]
+        return [(st.release, inits | own), (st.next, own)]
     if k is StepKind.UNLOAD:
         return [(st.next, inits), (st.not_loaded, frozenset())]
-    return [(n, frozenset()) for n in st.successors()]
+    return [(n, own) for n in st.successors()]
 
 
 def live_slots(t: Thread) -> tuple[frozenset[int], ...]:
@@ -107,12 +111,12 @@ def is_local_step(st: Step) -> bool:
     if st.owner != CORE:
         return False
     k = st.kind
-    if k in (StepKind.CALL, StepKind.RETURN, StepKind.CHOOSE):
+    if k is StepKind.CALL:   # its initialisers may read shared state (NOTE(local-inits))
+        return all(_expr_locals(e, set()) for _, e in st.inits)
+    if k in (StepKind.RETURN, StepKind.CHOOSE):
         return True
-    if k is StepKind.ASSIGN:
-        return isinstance(st.target, LocalRef) and _expr_locals(st.expr, set())
-    if k is StepKind.BRANCH:
-        return _expr_locals(st.expr, set())
+    if k in (StepKind.ASSIGN, StepKind.BRANCH):
+        return (st.target is None or isinstance(st.target, LocalRef)) and _expr_locals(st.expr, set())
     return False
 
 

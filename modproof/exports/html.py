@@ -167,7 +167,7 @@ def _step_box(s: WitnessStep, row: int, col: int, own: int) -> str:
     classes = ["step", f"own-{own}"]
     if s.violation:
         classes.append("violation")
-    if s.owner_state in ("unloading", "gone"):
+    if s.owner_state in ("unloading", "gone", "coming"):
         classes.append(f"in-{s.owner_state}")
     chip = "" if s.owner == "core" else (
         s.owner if s.owner_state == "loaded" else f"{s.owner} · {s.owner_state}")
@@ -211,9 +211,10 @@ def _timeline(w: Witness, own_idx: dict[str, int], pcs) -> tuple[str, list[str]]
         cells.append(_step_box(s, row, lane[s.thread], own_idx[s.owner]))
         row += 1
         for k, _, b in s.changes:
-            if k.startswith("state(") and b in ("unloading", "gone"):
+            if k.startswith("state(") and b in ("unloading", "gone", "loaded"):
                 m = k[len("state("):-1]
-                label = f"{m} is unloading" if b == "unloading" else f"{m} is gone: its code is freed"
+                label = {"unloading": f"{m} is unloading", "gone": f"{m} is gone: its code is freed",
+                         "loaded": f"{m} is live: its init function returned 0"}[b]
                 cells.append(f'<div class="marker m-{b}" style="grid-row:{row}">'
                              f'<span>{_e(label)} <span class="muted">after step {s.index}</span>'
                              "</span></div>")
@@ -336,6 +337,7 @@ color:var(--muted);padding:6px 0 10px;border-bottom:1px solid var(--line);margin
 background:var(--own);opacity:.85}
 .legend .mk-unloading i{height:0;border-top:2px dashed var(--amber);background:none}
 .legend .mk-gone i{height:0;border-top:3px solid var(--red);background:none}
+.legend .mk-loaded i{height:0;border-top:2px solid var(--muted, #888);background:none}
 .legend .vkey i{background:var(--redbg);border:2px solid var(--red)}
 .legend .hint{margin-left:auto}
 .js-only{display:none}

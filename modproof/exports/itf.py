@@ -12,7 +12,7 @@ defines every variable (ADR-015), so a program without mutexes still has
     refs          map object -> reference count
     done          map completion -> done count
     module_refs   map module -> module reference count
-    module_state  map module -> "loaded" | "unloading" | "gone"
+    module_state  map module -> "loaded" | "unloading" | "gone" | "coming" (v3: its init runs)
     holder        map mutex -> holding thread ("" when free: ITF has no null)
     vars          record var -> value
     locals        map "THREAD.LOCAL" / "THREAD.FN.LOCAL" -> value

@@ -24,7 +24,8 @@ from modproof.witness import STEP_CHECKS_STATE, Witness, show_value
 _ESCAPES = {c: f"#{ord(c)};" for c in '#;:%<>&'}
 
 VIOLATION_FILL = "rgb(255, 228, 228)"
-UNLOAD_NOTE = {"unloading": "{m} is unloading", "gone": "{m} is gone: its code is freed"}
+UNLOAD_NOTE = {"unloading": "{m} is unloading", "gone": "{m} is gone: its code is freed",
+               "loaded": "{m} is live: its init function returned 0"}   # (v3: after coming)
 
 
 def escape(text: str) -> str:

@@ -42,7 +42,7 @@ from modproof.exports.promela.state import MODULE_STATES, Layout, Touch
 from modproof.exports.promela.terms import FALSE, SAT, TRUE, PromelaUnsupported, emit, fits, simplify
 from modproof.spec.model import (
     CHECKS, CORE, DONE, PRIMITIVE_OF, UINT_MAX, AAssert, AAssign, AChoose, AIf, AOp, AWhile,
-    Program, Step, StepKind, Thread, VarRef, atomic_statements,
+    LocalRef, Program, Step, StepKind, Thread, VarRef, atomic_statements,
 )
 from modproof.spec.vocabulary import (
     ATOMIC_LIMIT_CHECK, ATOMIC_LOOP_LIMIT, CODE_AFTER_UNLOAD, LIVENESS_CHECKS, USE_AFTER_UNLOAD,
@@ -158,7 +158,8 @@ class _Gen:
             o(0, "")
         for i, m in enumerate(p.modules):
             o(0, f"int  {self.lay.mrefs(i)} = {_lit(m.refs)};  /* module {m.name} refcount */")
-            o(0, f"byte {self.lay.mstate(i)} = LOADED;  /* module {m.name}: LOADED, UNLOADING, GONE */")
+            o(0, f"byte {self.lay.mstate(i)} = {MODULE_STATES[m.start]};  /* module {m.name}: "
+                 f"{', '.join(MODULE_STATES)} */")
         for i, ob in enumerate(p.objects):
             o(0, f"int  {self.lay.obj(i)} = {_lit(ob.refs)};  /* object {ob.name} */")
         for i, c in enumerate(p.completions):
@@ -271,42 +272,65 @@ class _Gen:
         effect = self.lay.effect_text(k, x, t)
         changes = bool(prim.writes)     # then the invariants are checked after it
         if st.not_loaded is not None:
-            # unload: it unloads only a loaded module (the guard let the others through)
+            # unload (v3: and ref_module): the kernel call fails at once where its
+            # `refused` holds (the guard let those states through), and does nothing
+            refused = emit(self.lay.refused(k, x, self.lay.env(None)))
             o(i, "if")
-            o(i, f":: {self.lay.mstate(x)} == LOADED ->")
+            o(i, f":: !{refused} ->")
             for e in effect:
                 o(i + 1, e + ";")
             self.inits(i + 1, th, st)
             self.jump(i + 1, st.next, changes)
-            o(i, ":: else ->  /* unloading or gone already: rmmod does nothing */")
+            o(i, f":: else ->  /* the kernel call fails: {_comment(PRIMITIVE_OF[k].name)} does nothing */")
             self.jump(i + 1, st.not_loaded, False)
             o(i, "fi")
             return
         for e in effect:
             o(i, e + ";")
-        if st.release is not None:
+        if st.release is not None or st.target is not None:
+            # NOTE(returning-put): at zero the put calls the release function (if any)
+            # and its result, if used, is true.
+            call = f"calls the release function {st.fn}" if st.fn else "reached zero"
             o(i, "if")
-            o(i, f":: {self.lay.obj(x)} == 0 ->  /* calls the release function {st.fn} */")
+            o(i, f":: {self.lay.obj(x)} == 0 ->  /* {call} */")
+            self.result(i + 1, th, st, True)
             self.inits(i + 1, th, st)
-            self.jump(i + 1, st.release, changes)
+            self.jump(i + 1, st.next if st.release is None else st.release, changes)
             o(i, ":: else ->")
+            self.result(i + 1, th, st, False)
             self.jump(i + 1, st.next, changes)
             o(i, "fi")
         else:
             self.jump(i, DONE if prim.ends_thread else st.next, changes)
 
+    def result(self, indent: int, th: Thread, st: Step, value: bool) -> None:
+        """v3: a BRANCH or PUT that stores its result in `st.target`."""
+        if st.target is not None:
+            self.out(indent, f"{self.lay.lvalue(th, st.target)} = {'true' if value else 'false'};")
+
     # The other kinds of step, by vocabulary.STEP_SHAPES name: (guard, writer after the
     # guard).  The guard of a blocking atomic block is its paths' (atomic_paths).
 
     def await_guard(self, th: Thread, st: Step) -> str:
-        tp = self.lay.try_parts(st.expr, self.lay.env(th))
-        return emit(tp.cond) if tp else self.lay.live(st.expr, th)
+        act = self.lay.act_parts(st.expr, self.lay.env(th))
+        if act is None:
+            return self.lay.live(st.expr, th)
+        if act.fails != FALSE:   # (the checker keeps queries that can fail out of await)
+            return emit(("or", act.fails, act.cond))
+        return emit(act.cond)
+
+    def acts_fail(self, i: int, th: Thread, act) -> None:
+        """NOTE(acting-condition): a query that acts and fails violates its check."""
+        if act is not None and simplify(act.fails) != FALSE:
+            self.assertion(i, emit(("not", act.fails)), act.check, f"{th.name}: {act.what}")
 
     def await_step(self, i: int, t: int, th: Thread, st: Step) -> None:
-        tp = self.lay.try_parts(st.expr, self.lay.env(th))
-        if tp:
-            self.out(i, tp.text + ";")
-        self.jump(i, st.next, tp is not None)
+        act = self.lay.act_parts(st.expr, self.lay.env(th))
+        self.acts_fail(i, th, act)
+        if act:
+            for line in act.true_text:
+                self.out(i, line + ";")
+        self.jump(i, st.next, bool(act and act.true_text))
 
     def assign_step(self, i: int, t: int, th: Thread, st: Step) -> None:
         self.out(i, f"{self.lay.lvalue(th, st.target)} = {self.lay.live(st.expr, th)};")
@@ -318,17 +342,20 @@ class _Gen:
 
     def branch_step(self, i: int, t: int, th: Thread, st: Step) -> None:
         o = self.out
-        tp = self.lay.try_parts(st.expr, self.lay.env(th))
+        act = self.lay.act_parts(st.expr, self.lay.env(th))
+        self.acts_fail(i, th, act)
+        stores = st.target is not None and not isinstance(st.target, LocalRef)
         o(i, "if")
-        if tp:
-            o(i, f":: {emit(tp.cond)} ->")
-            o(i + 1, tp.text + ";")
-            self.jump(i + 1, st.next, True)
-        else:
-            o(i, f":: {self.lay.live(st.expr, th)} ->")
-            self.jump(i + 1, st.next, False)
+        o(i, f":: {emit(act.cond) if act else self.lay.live(st.expr, th)} ->")
+        for line in (act.true_text if act else ()):
+            o(i + 1, line + ";")
+        self.result(i + 1, th, st, True)
+        self.jump(i + 1, st.next, bool(act and act.true_text) or stores)
         o(i, ":: else ->")
-        self.jump(i + 1, st.on_false, False)
+        for line in (act.false_text if act else ()):
+            o(i + 1, line + ";")
+        self.result(i + 1, th, st, False)
+        self.jump(i + 1, st.on_false, bool(act and act.false_text) or stores)
         o(i, "fi")
 
     def choose_step(self, i: int, t: int, th: Thread, st: Step) -> None:
@@ -394,21 +421,41 @@ class _Gen:
             self.touch_checks(i, th, touches, f" in '{_comment(self.stmt_text)}' (line {a.span.line})")
 
     def inits(self, indent: int, th: Thread, st: Step) -> None:
-        for slot, v in st.inits:
-            self.out(indent, f"{self.lay.local(th, slot)} = {_lit(v)};  /* fresh local of {st.fn} */")
+        """NOTE(local-inits): the locals the call sets, in order, after its effect;
+        each initialiser's touches (NOTE(touch)) are asserted just before it."""
+        for slot, e in st.inits:
+            self.touch_checks(indent, th, self.lay.touches(e, self.lay.env(th), th),
+                              f" in '{_comment(st.text)}' (the initial value of a local of {st.fn})")
+            self.out(indent, f"{self.lay.local(th, slot)} = {self.lay.live(e, th)};  "
+                             f"/* fresh local of {st.fn} */")
 
     # ------------------------------------------------------------------ atomic without await
 
     def option_on(self, i: int, cond, th: Thread, true_as: str = "true") -> None:
-        """The `:: COND ->` line of an if/do option, with a try_ query's side effect;
-        `true_as` is written for a COND that is the constant true."""
-        tp = self.lay.try_parts(cond, self.lay.env(th))
-        if tp:
-            self.out(i, f":: {emit(tp.cond)} ->")
-            self.out(i + 1, tp.text + ";")
+        """The `:: COND ->` line of an if/do option, with the side effect of a query
+        that acts; `true_as` is written for a COND that is the constant true."""
+        act = self.lay.act_parts(cond, self.lay.env(th))
+        if act:
+            self.out(i, f":: {emit(act.cond)} ->")
+            for line in act.true_text:
+                self.out(i + 1, line + ";")
         else:
             test = self.lay.live(cond, th)
             self.out(i, f":: {true_as if test == 'true' else test} ->")
+
+    def option_else(self, i: int, cond, th: Thread, then: str = "") -> None:
+        """The `:: else ->` line of an if/do option, with the side effect of a query
+        that acts when false, then `then` (a `break`, say)."""
+        act = self.lay.act_parts(cond, self.lay.env(th))
+        lines = list(act.false_text) if act else []
+        if not lines:
+            self.out(i, f":: else ->{' ' + then if then else ''}")
+            return
+        self.out(i, ":: else ->")
+        for line in lines:
+            self.out(i + 1, line + ";")
+        if then:
+            self.out(i + 1, then)
 
     def atomic_body(self, i: int, t: int, th: Thread, body) -> None:
         o = self.out
@@ -436,10 +483,11 @@ class _Gen:
                                f"{th.name}: assert at line {a.span.line} (in atomic)")
             elif isinstance(a, AIf):
                 self.atomic_touches(i, th, a, self.lay.touches(a.cond, live, th))
+                self.acts_fail(i, th, self.lay.act_parts(a.cond, live))
                 o(i, "if")
                 self.option_on(i, a.cond, th)
                 self.atomic_body(i + 1, t, th, a.then)
-                o(i, ":: else ->")
+                self.option_else(i, a.cond, th)
                 self.atomic_body(i + 1, t, th, a.orelse)
                 o(i, "fi;")
             elif isinstance(a, AWhile):
@@ -447,6 +495,8 @@ class _Gen:
                 # after each iteration.
                 touches = self.lay.touches(a.cond, live, th)
                 self.atomic_touches(i, th, a, touches)
+                act = self.lay.act_parts(a.cond, live)
+                self.acts_fail(i, th, act)
                 o(i, "do")
                 # pan rejects a do option that is always true as an "unconditional
                 # self-loop"; the count keeps it below the limit anyway.
@@ -454,7 +504,8 @@ class _Gen:
                 self.count_iteration(i + 1, th, a)
                 self.atomic_body(i + 1, t, th, a.body)
                 self.atomic_touches(i + 1, th, a, touches)
-                o(i, ":: else -> break")
+                self.acts_fail(i + 1, th, act)
+                self.option_else(i, a.cond, th, then="break")
                 o(i, "od;")
             elif isinstance(a, AChoose):
                 o(i, "if")

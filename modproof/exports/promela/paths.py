@@ -115,6 +115,18 @@ class _Walk:
             cond = ("and", cond, ("not", touch.reach))
         return cond
 
+    def acts_fail(self, act, test, cond, code, line: int):
+        """NOTE(acting-condition): the path on which a query that acts fails ends in
+        its check (asserted over the state the path's code has reached: the query's
+        parts over the identity environment); the condition of the others is returned."""
+        bad = simplify(("and", cond, act.fails))
+        if bad != FALSE:
+            here = self.lay.act_parts(test, self.lay.env(self.th))
+            self.out.append(Path(bad, tuple(code), (act.check, emit(("not", here.fails)),
+                                                    f"{self.th.name}: {act.what} (in atomic, "
+                                                    f"line {line})")))
+        return ("and", cond, ("not", act.fails))
+
     def run(self, pending, env, cond, code, unroll, iters, known) -> None:
         """Symbolic execution of `pending` from `env` under path condition `cond`,
         the path having run `iters` loop iterations and decided for the modules of
@@ -189,17 +201,21 @@ class _Walk:
                 cond = ("and", cond, ok)
             elif isinstance(a, AAwait):
                 # Only an await that holds is taken, and touches what its test read.
-                tp = lay.try_parts(a.cond, env)
-                cond = ("and", cond, tp.cond if tp else lay.term(a.cond, env, th))
+                act = lay.act_parts(a.cond, env)
+                if act:
+                    cond = self.acts_fail(act, a.cond, cond, code, a.span.line)
+                cond = ("and", cond, act.cond if act else lay.term(a.cond, env, th))
                 cond = self.touch(touches, known, cond, code, a.span.line)
-                if tp:
-                    env = {**env, **tp.writes}
-                    code = code + [tp.text]
+                if act:
+                    env = {**env, **act.true_writes}
+                    code = code + list(act.true_text)
             elif isinstance(a, (AIf, AWhile)):
                 cond = self.touch(touches, known, cond, code, a.span.line)
+                act = lay.act_parts(a.cond, env)
+                if act:
+                    cond = self.acts_fail(act, a.cond, cond, code, a.span.line)
                 if simplify(cond) == FALSE:
                     return
-                tp = lay.try_parts(a.cond, env)
                 if isinstance(a, AIf):
                     yes, no = list(a.then) + pending, list(a.orelse) + pending
                 else:
@@ -212,8 +228,11 @@ class _Walk:
                     yes, no = list(a.body) + [a] + pending, pending
                     unroll = dict(unroll)
                     unroll[id(a)] = n
-                if tp:
-                    yes_env, test, yes_code = {**env, **tp.writes}, tp.cond, code + [tp.text]
+                no_env, no_code = env, code
+                if act:
+                    yes_env, test, yes_code = {**env, **act.true_writes}, act.cond, \
+                        code + list(act.true_text)
+                    no_env, no_code = {**env, **act.false_writes}, code + list(act.false_text)
                 else:
                     yes_env, test, yes_code = env, lay.term(a.cond, env, th), code
                 yes_cond = simplify(("and", cond, test))
@@ -226,7 +245,7 @@ class _Walk:
                             f"the one at line {a.span.line}) more than {ATOMIC_LOOP_LIMIT} times "
                             "in one step, where modproof gives up (unknown)")
                 # The true side first, the false side later.
-                later.append((no, env, ("and", cond, ("not", test)), code, unroll, iters, known))
+                later.append((no, no_env, ("and", cond, ("not", test)), no_code, unroll, iters, known))
                 pending, env, cond, code, iters = yes, yes_env, yes_cond, yes_code, yes_iters
             elif isinstance(a, AChoose):
                 # Branches 1, 2, ... first, then branch 0 (the order of the options

@@ -13,12 +13,14 @@ identity environment for the state before a step, a symbolic one inside an
 atomic block with `await` (`paths.py`).
 
 What a primitive or a query checks, needs and does is its vocabulary entry's
-meaning (`Primitive.effect`, `Query.value`, `Query.takes`), run over terms.
-Only how Promela writes it is here, in `WRITING` and `TRY_WRITING`: the effect
-as Promela statements (a saturated `done` is -1 there, and stays -1), the
-enabledness guard of a primitive that blocks, and its check in words.  Both
-tables are keyed by the vocabulary's names and checked against it on import: a
-primitive or query the export does not know raises, never emits nothing.
+meaning (`Primitive.effect`, `Primitive.refused`, `Query.value`, `Query.act`),
+run over terms.  Only how Promela writes a primitive is here, in `WRITING`: the
+effect as Promela statements (a saturated `done` is -1 there, and stays -1),
+the enabledness guard of a primitive that blocks, and its check in words.  The
+table is keyed by the vocabulary's names and checked against it on import: a
+primitive the export does not know raises, never emits nothing.  A query that
+acts writes counts only (never a `done`), so its writes are emitted from its
+meaning as they are (`Layout.act_parts`).
 """
 from __future__ import annotations
 
@@ -48,14 +50,23 @@ class Effect(NamedTuple):
     writes: dict[str, Term]
 
 
-class Try(NamedTuple):
-    """A `try_` query as the whole condition of a test: `cond`, when it succeeds,
-    and then its `writes` (Promela variable -> new value) and `text`, the same as
-    a Promela statement."""
+class Act(NamedTuple):
+    """A query that acts (`try_get`, `refcount_dec_and_test`, ...; negated with
+    `not` too) as the whole condition of a test (NOTE(acting-condition) in
+    spec/semantics.py): `cond`, when it holds; `fails`, when it violates `check`
+    instead (FALSE: never), with `what` in words; and for each value of the
+    condition the Promela variables it writes with their new values (over the
+    environment it was built from) and the same as Promela statements over the
+    current state."""
 
     cond: Term
-    text: str
-    writes: dict[str, Term]
+    fails: Term
+    check: Optional[str]
+    what: str
+    true_writes: dict[str, Term]
+    true_text: tuple[str, ...]
+    false_writes: dict[str, Term]
+    false_text: tuple[str, ...]
 
 
 class Touch(NamedTuple):
@@ -260,14 +271,37 @@ class Layout:
             raise AssertionError(f"{a.kind.value} inside atomic, at line {a.span.line}")
         return prim
 
-    def try_parts(self, e, env: dict) -> Optional[Try]:
-        """For a try_ query (`Query.takes`): its success condition over `env`, its
-        effect as a Promela statement and its writes.  None for anything else."""
-        if not isinstance(e, Q) or V.query(e.kind).takes is None:
+    def act_parts(self, e, env: dict) -> Optional[Act]:
+        """For a query that acts (`Query.act`), under any number of `not`s: its
+        parts over `env` (see `Act`).  None for any other expression."""
+        neg = False
+        while isinstance(e, Neg):
+            e, neg = e.operand, not neg
+        if not isinstance(e, Q) or V.query(e.kind).act is None:
             return None
-        ok, writes = V.query(e.kind).takes(self.reader(env), e.index)
-        return Try(lift(ok), TRY_WRITING[e.kind.value](self, e.index),
-                   {self.name(table, e.index): lift(v) for table, v in writes.items()})
+        q = V.query(e.kind)
+        act = q.acts(self.reader(env), e.index, TermValues)
+        here = q.acts(self.reader(self.env(None)), e.index, TermValues)
+
+        def writes(m) -> dict:
+            return {self.name(table, e.index): lift(v) for table, v in m.items()}
+
+        def text(m) -> tuple:
+            return tuple(f"{self.name(table, e.index)} = {emit(lift(v))}" for table, v in m.items())
+
+        thing = (self.p.objects if q.operand == "object" else self.p.modules)[e.index].name
+        parts = Act(lift(act.value), lift(act.fails), q.check,
+                    q.message.format(name=q.name, arg=thing) if q.check else "",
+                    writes(act.on_true), text(here.on_true), writes(act.on_false), text(here.on_false))
+        if neg:
+            parts = parts._replace(cond=("not", parts.cond),
+                                   true_writes=parts.false_writes, true_text=parts.false_text,
+                                   false_writes=parts.true_writes, false_text=parts.true_text)
+        return parts
+
+    def refused(self, kind: StepKind, x: int, env: dict) -> Term:
+        """When the kernel call of a step of `kind` fails at once (Primitive.refused)."""
+        return lift(PRIMITIVE_OF[kind].refuses(self.reader(env), x, TermValues))
 
 
 # Where each state table of the vocabulary lives: the Layout method naming its entries.
@@ -350,12 +384,12 @@ WRITING: dict[str, Writing] = {
     "module_put_and_exit": _MODULE_PUT,
     "complete_and_exit": Writing(_done_count("+")),
     "unload_free": Writing(_set("mstate", lambda t: MODULE_STATES[V.GONE])),
-}
-
-# A try_ query's effect when it succeeds, as a Promela statement.
-TRY_WRITING: dict[str, Callable[[Layout, int], str]] = {
-    "try_get": lambda lay, x: _add_one(lay, "refs", x, "+"),
-    "try_module_get": lambda lay, x: _add_one(lay, "mrefs", x, "+"),
+    # v3 (NOTE(module-init)): the loader's steps.
+    "module_live": Writing(_set("mstate", lambda t: MODULE_STATES[V.LOADED])),
+    "module_going": Writing(_set("mstate", lambda t: MODULE_STATES[V.UNLOADING])),
+    # Its guard lets a module that is going or gone through: not_loaded, as unload's.
+    "ref_module": Writing(_count("mrefs", "+"), guard=lambda lay, x: (
+        f"{lay.mstate(x)} != {MODULE_STATES[V.COMING]}")),
 }
 
 
@@ -370,9 +404,10 @@ def _check_tables() -> None:
             raise AssertionError(f"{name}: a guard exactly when it blocks")
         if (w.what is not None) != (prims[name].check is not None):
             raise AssertionError(f"{name}: words exactly for its check")
-    tries = {q.name for q in V.QUERIES if q.takes is not None}
-    if set(TRY_WRITING) != tries:
-        raise AssertionError(f"TRY_WRITING and the vocabulary differ in {set(TRY_WRITING) ^ tries}")
+    for q in V.QUERIES:
+        if q.act is not None and (q.writes - {"refs", "mrefs"}):
+            raise AssertionError(f"{q.name}: a query that acts writes counts only "
+                                 "(Layout.act_parts emits its writes as they are)")
 
 
 _check_tables()
