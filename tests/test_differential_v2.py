@@ -24,7 +24,7 @@ from modproof.spec.lower import load_text
 from modproof.witness import replay
 from strategies import programs_v2
 
-EXAMPLES = int(os.environ.get("MODPROOF_EXAMPLES", "300")) // 4
+EXAMPLES = int(os.environ.get("MODPROOF_EXAMPLES", "300")) // 6
 BMC_SECONDS = float(os.environ.get("MODPROOF_BMC_SECONDS", "10"))
 # Each test runs in PARTS parts with seeds of their own (pytest-xdist spreads them
 # over the cores): every part is reproducible, and the parts see different programs.
