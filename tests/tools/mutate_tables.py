@@ -84,8 +84,8 @@ def _removals(text: str, lines: list[int], items: list[ast.AST], label: str, fil
         yield Mutant(file, f"{label}: drop {' '.join(desc.split())[:70]}", start, end, "")
 
 
-def mutants_of(file: str, names) -> list[Mutant]:
-    text = (ROOT / file).read_text()
+def mutants_of(file: str, names, root: Path = ROOT) -> list[Mutant]:
+    text = (root / file).read_text()
     tree = ast.parse(text)
     lines = _offsets(text)
     out: list[Mutant] = []
@@ -139,11 +139,12 @@ def mutants_of(file: str, names) -> list[Mutant]:
     return out
 
 
-def all_mutants() -> list[Mutant]:
+def all_mutants(root: Path = ROOT) -> list[Mutant]:
+    """The mutants of the checkout at `root` (their offsets are into its files)."""
     out = []
     for file, names in TABLES.items():
-        if (ROOT / file).exists():
-            out += mutants_of(file, names)
+        if (root / file).exists():
+            out += mutants_of(file, names, root)
     return out
 
 
@@ -162,7 +163,7 @@ def _scratch() -> Path:
 def run_mutant(base: Path, m: Mutant, timeout: float) -> tuple[str, float]:
     work = base / "src"
     target = work / m.file
-    original = (ROOT / m.file).read_text()
+    original = target.read_text()   # the scratch copy's own: the checkout may change meanwhile
     target.write_text(original[:m.start] + m.by + original[m.end:])
     env = dict(os.environ, MODPROOF_EXAMPLES="60", MODPROOF_CACHE_DIR="",
                PYTHONDONTWRITEBYTECODE="1")
@@ -188,13 +189,16 @@ def main() -> None:
     ap.add_argument("--from", dest="first", type=int, default=1,
                     help="start at the mutant of this number (to resume a run)")
     a = ap.parse_args()
-    ms = [m for m in all_mutants() if a.only in f"{m.file} {m.what}"][a.first - 1:]
     if a.list:
+        ms = [m for m in all_mutants() if a.only in f"{m.file} {m.what}"][a.first - 1:]
         for m in ms:
             print(f"{m.file}: {m.what}")
         print(f"{len(ms)} mutants")
         return
     base = _scratch()
+    # Mutants of the scratch copy, not of the checkout: work on the checkout during a
+    # run (an hour) must not shift the offsets of the mutants still to run.
+    ms = [m for m in all_mutants(base / "src") if a.only in f"{m.file} {m.what}"][a.first - 1:]
     report = []
     try:
         for i, m in enumerate(ms, 1):
