@@ -94,42 +94,46 @@ def test_reductions_preserve_verdicts_and_shortest_witnesses():
     tally.assert_enough_compared()
 
 
+def bmc_agrees(p, src: str, tally: Tally) -> None:
+    """Z3's BMC, to just past the explicit engine's depth, agrees with it on program
+    `p`: the verdict, the check and the length of the shortest witness."""
+    from modproof.encoder.bmc import prove_bmc
+    tally.ran += 1
+    ex = prove_explicit(p, max_states=200_000)
+    bound = (ex.stats.depth or 0) + 2
+    bm = prove_bmc(p, bound=bound, timeout=BMC_SECONDS)
+    if isinstance(bm, Unknown):
+        # A budget that ran out is an honest answer, never a disagreement; anything
+        # else that made Z3 give up is a finding.
+        assert any(w in bm.reason for w in ("timeout", "resource limit", "canceled")), (bm.reason, src)
+        tally.skip("bmc ran out of time")
+        return
+    if isinstance(ex, Unknown):
+        # The explicit search ran out of states: no verdict to compare with, but a
+        # violation BMC claims must replay.
+        assert "state budget" in ex.reason, (ex.reason, src)
+        tally.skip("explicit search ran out of states")
+        if isinstance(bm, Violated):
+            assert replay(p, bm.trace).check == bm.check, src
+        return
+    if isinstance(ex, Violated):
+        assert summary(bm) == summary(ex), src
+        assert replay(p, bm.trace).length == len(ex.trace.steps)
+    else:
+        assert isinstance(bm, Proved), src
+
+
 @pytest.mark.parametrize("part", range(PARTS))
 def test_z3_bmc_agrees_with_the_explicit_engine(part):
     """In PARTS parts with seeds of their own (pytest-xdist spreads them over the
     cores): each reproducible, each on programs of its own."""
-    from modproof.encoder.bmc import prove_bmc
     tally = Tally()
 
     @seed(part)
     @settings(SETTINGS, max_examples=max(1, EXAMPLES // PARTS), derandomize=False)
     @given(programs())
     def example(src):
-        tally.ran += 1
-        p = load_text(src, "random.mproof")
-        ex = prove_explicit(p, max_states=200_000)
-        bound = (ex.stats.depth or 0) + 2
-        bm = prove_bmc(p, bound=bound, timeout=BMC_SECONDS)
-        if isinstance(bm, Unknown):
-            # A budget that ran out is an honest answer, never a disagreement; anything
-            # else that made Z3 give up is a finding.
-            assert any(w in bm.reason for w in ("timeout", "resource limit", "canceled")), (bm.reason, src)
-            tally.skip("bmc ran out of time")
-            return
-        if isinstance(ex, Unknown):
-            # The explicit search ran out of states: no verdict to compare with, but a
-            # violation BMC claims must replay.
-            assert "state budget" in ex.reason, (ex.reason, src)
-            tally.skip("explicit search ran out of states")
-            if isinstance(bm, Violated):
-                assert replay(p, bm.trace).check == bm.check, src
-            return
-        if isinstance(ex, Violated):
-            assert summary(bm) == summary(ex), src
-            w = replay(p, bm.trace)
-            assert w.length == len(ex.trace.steps)
-        else:
-            assert isinstance(bm, Proved), src
+        bmc_agrees(load_text(src, "random.mproof"), src, tally)
 
     example()
     tally.assert_enough_compared()
@@ -172,32 +176,12 @@ def test_v3_reductions_preserve_verdicts_and_shortest_witnesses():
 
 
 def test_v3_z3_bmc_agrees_with_the_explicit_engine():
-    from modproof.encoder.bmc import prove_bmc
     tally = Tally()
 
     @SETTINGS_V3
     @given(programs_v3())
     def example(src):
-        tally.ran += 1
-        p = load_text(src, "random_v3.mproof")
-        ex = prove_explicit(p, max_states=200_000)
-        bound = (ex.stats.depth or 0) + 2
-        bm = prove_bmc(p, bound=bound, timeout=BMC_SECONDS)
-        if isinstance(bm, Unknown):
-            assert any(w in bm.reason for w in ("timeout", "resource limit", "canceled")), (bm.reason, src)
-            tally.skip("bmc ran out of time")
-            return
-        if isinstance(ex, Unknown):
-            assert "state budget" in ex.reason, (ex.reason, src)
-            tally.skip("explicit search ran out of states")
-            if isinstance(bm, Violated):
-                assert replay(p, bm.trace).check == bm.check, src
-            return
-        if isinstance(ex, Violated):
-            assert summary(bm) == summary(ex), src
-            assert replay(p, bm.trace).length == len(ex.trace.steps)
-        else:
-            assert isinstance(bm, Proved), src
+        bmc_agrees(load_text(src, "random_v3.mproof"), src, tally)
 
     example()
     tally.assert_enough_compared()
