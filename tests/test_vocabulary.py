@@ -227,6 +227,26 @@ def test_a_primitive_reads_only_what_its_entry_says(name):
     assert asked <= p.reads, (name, asked - p.reads)
 
 
+@pytest.mark.parametrize("name", sorted(q.name for q in V.QUERIES))
+def test_a_query_reads_only_what_its_entry_says(name):
+    """As for primitives: a query's value, or an acting query's act, reads no table
+    its `reads` leaves out, and an act writes only tables in its `writes`."""
+    q = V.query(name)
+    asked: set[str] = set()
+    for refs in (0, 1, 2, 7):
+        for mstate in range(3):
+            def read(table, x):
+                asked.add(table)
+                return {"holder": refs - 2, "mstate": mstate}.get(table, refs)
+            if q.act is not None:
+                act = q.acts(read, 0)
+                for writes in (act.on_true, act.on_false):
+                    assert set(writes or {}) <= q.writes, (name, act)
+            if q.value is not None:
+                q.value(read, 0)
+    assert asked <= q.reads, (name, asked - q.reads)
+
+
 def test_the_primitives_and_queries_are_exactly_the_languages():
     assert {p.name for p in V.PRIMITIVES} == set(OPERANDS)
     assert {q.name: (q.operand, q.type) for q in V.QUERIES} == {

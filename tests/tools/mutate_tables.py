@@ -1,6 +1,6 @@
 """Mutation check of the semantics' tables: remove any one entry, and some test must fail.
 
-    python tests/tools/mutate_tables.py [--list] [--only SUBSTRING] [--from N] [--out REPORT]
+    python tests/tools/mutate_tables.py [--list] [--only SUBSTRING] [--from N] [--numbers N,M] [--out REPORT]
 
 For every entry of every table the tools know about (the vocabulary's
 primitives, queries, built-ins, operators, checks, declarations and keywords,
@@ -72,16 +72,27 @@ def _pos(lines: list[int], node: ast.AST, end: bool = False) -> int:
     return lines[node.lineno - 1] + node.col_offset
 
 
-def _removals(text: str, lines: list[int], items: list[ast.AST], label: str, file: str):
-    """Remove each of `items` (elements of one literal) with its separating comma."""
+def _removals(text: str, lines: list[int], items: list[ast.AST], label: str, file: str,
+              is_tuple: bool = False):
+    """Remove each of `items` (elements of one literal) with its separating comma.  A
+    tuple left with one element keeps its comma: `("a", "b")` less "b" is `("a",)`,
+    not the string `("a")` (in which `"a" in` would test for a substring)."""
     for k, item in enumerate(items):
         start, end = _pos(lines, item), _pos(lines, item, end=True)
+        by = ""
         if k + 1 < len(items):
             end = _pos(lines, items[k + 1])
+            if is_tuple and len(items) == 2:   # ("a", "b") -> ("b",)
+                end = _pos(lines, items[k + 1], end=True)
+                by = (ast.get_source_segment(text, items[k + 1]) or "") + ","
         elif k > 0:
             start = _pos(lines, items[k - 1], end=True)
+            if is_tuple and len(items) == 2:   # ("a", "b") -> ("a",)
+                by = ","
+        elif is_tuple:                         # ("a",) -> (): its comma goes too
+            end = text.index(",", end) + 1
         desc = ast.get_source_segment(text, item) or "?"
-        yield Mutant(file, f"{label}: drop {' '.join(desc.split())[:70]}", start, end, "")
+        yield Mutant(file, f"{label}: drop {' '.join(desc.split())[:70]}", start, end, by)
 
 
 def mutants_of(file: str, names, root: Path = ROOT) -> list[Mutant]:
@@ -92,7 +103,8 @@ def mutants_of(file: str, names, root: Path = ROOT) -> list[Mutant]:
 
     def visit(node: ast.AST, label: str) -> None:
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-            out.extend(_removals(text, lines, list(node.elts), label, file))
+            out.extend(_removals(text, lines, list(node.elts), label, file,
+                                 isinstance(node, ast.Tuple)))
             for e in node.elts:
                 visit(e, label)
         elif isinstance(node, ast.Dict):
@@ -164,7 +176,12 @@ def run_mutant(base: Path, m: Mutant, timeout: float) -> tuple[str, float]:
     work = base / "src"
     target = work / m.file
     original = target.read_text()   # the scratch copy's own: the checkout may change meanwhile
-    target.write_text(original[:m.start] + m.by + original[m.end:])
+    mutated = original[:m.start] + m.by + original[m.end:]
+    try:
+        ast.parse(mutated)   # a mutant that does not parse would be "killed" by any test
+    except SyntaxError:
+        return "invalid", 0.0
+    target.write_text(mutated)
     env = dict(os.environ, MODPROOF_EXAMPLES="60", MODPROOF_CACHE_DIR="",
                PYTHONDONTWRITEBYTECODE="1")
     t0 = time.monotonic()
@@ -188,6 +205,8 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=1200)
     ap.add_argument("--from", dest="first", type=int, default=1,
                     help="start at the mutant of this number (to resume a run)")
+    ap.add_argument("--numbers", default="",
+                    help="only the mutants of these numbers (as --list counts them), e.g. 3,17")
     a = ap.parse_args()
     if a.list:
         ms = [m for m in all_mutants() if a.only in f"{m.file} {m.what}"][a.first - 1:]
@@ -199,6 +218,8 @@ def main() -> None:
     # Mutants of the scratch copy, not of the checkout: work on the checkout during a
     # run (an hour) must not shift the offsets of the mutants still to run.
     ms = [m for m in all_mutants(base / "src") if a.only in f"{m.file} {m.what}"][a.first - 1:]
+    if a.numbers:
+        ms = [ms[int(n) - a.first] for n in a.numbers.split(",")]
     report = []
     try:
         for i, m in enumerate(ms, 1):
