@@ -146,10 +146,9 @@ KEYWORDS = frozenset(DECL_KEYWORDS + STATEMENT_KEYWORDS)
 # Keywords only where a declaration's options stand; elsewhere ordinary names.
 OPTION_WORDS = frozenset({"refs", "exit", "release", "done", "proved", "violated"})
 # v3 words that are keywords only where they stand (soft, so that v1 and v2 files
-# keep their names): the module options `init` and `depends`, and the statements
-# `break` and `continue` (a statement of that one word).
+# keep their names): the module options `init` and `depends`.  (The statements
+# `break` and `continue`, a statement of that one word, are the grammar's alone.)
 SOFT_OPTION_WORDS = frozenset({"init", "depends"})
-JUMPS = ("break", "continue")
 ARTICLE = {d.kind: d.article for d in DECLARATIONS if d.kind is not None}
 ARTICLE.update({"local": "a local", "core": "the built-in kernel (never unloaded)"})
 

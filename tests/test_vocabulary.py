@@ -342,6 +342,29 @@ KERNEL_QUERIES = {"kref_read": "refs({})", "kobject_read": "refs({})", "refcount
                   "refcount_inc_not_zero": "try_get({})"}
 
 
+KERNEL_OPERATIONS = {"refcount_dec_and_lock": "kref_put_lock",
+                     "refcount_dec_and_mutex_lock": "kref_put_mutex"}
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNEL_OPERATIONS))
+def test_a_kernel_name_for_an_operation_gets_its_hint(kernel):
+    from modproof.spec.diagnostics import SpecError
+    with pytest.raises(SpecError) as e:
+        load_text(f"object o\nmutex m\nthread a {{\n  {kernel}(o, m)\n}}", "k.mproof")
+    assert f"modproof writes it '{KERNEL_OPERATIONS[kernel]}'" in str(e.value.diagnostics[0].message)
+
+
+@pytest.mark.parametrize("query", ["refcount_dec_and_test", "atomic_dec_and_test",
+                                   "refcount_dec_not_one"])
+def test_an_acting_decrement_of_a_released_object_is_put_after_release(query):
+    p = load_text(f"object o refs 1\nthread t {{\n  put(o)\n  if {query}(o) {{ }}\n}}",
+                  "d.mproof")
+    from modproof.explicit import prove_explicit
+    r = prove_explicit(p)
+    assert r.verdict == "violated" and r.check == "put-after-release", r
+    assert len(r.trace.steps) == 2
+
+
 @pytest.mark.parametrize("kernel", sorted(KERNEL))
 def test_a_kernel_name_for_a_primitive_gets_its_hint(kernel):
     from modproof.spec.diagnostics import SpecError
