@@ -64,31 +64,38 @@ class Tally:
             f"{MIN_COMPARED:.0%} must be): {dict(self.not_compared)}")
 
 
+def reductions_agree(p, src: str, tally: Tally):
+    """The explicit engine with and without its reductions agrees on program `p`:
+    the verdict, the check, the shortest witness and the fewest steps to each cover.
+    Returns the unreduced answer, or None when it ran out of states."""
+    tally.ran += 1
+    plain = prove_explicit(p, max_states=200_000)
+    reduced = prove_explicit(p, max_states=200_000, reduce=True)
+    if isinstance(plain, Unknown):
+        # Rare (unbounded counters in loops): the plain search ran out of states.
+        # Nothing to compare with, but what the reduced search claims must hold up.
+        assert "state budget" in plain.reason, (plain.reason, src)
+        tally.skip("plain search ran out of states")
+        if isinstance(reduced, Violated):
+            assert replay(p, reduced.trace).check == reduced.check
+        return None
+    assert summary(plain) == summary(reduced), src
+    # The fewest steps to each cover, also under reduction (modproof.shortest).
+    assert [(c.reached, c.step) for c in plain.covers] == \
+        [(c.reached, c.step) for c in reduced.covers], src
+    if isinstance(plain, Violated):
+        assert replay(p, plain.trace).length == len(plain.trace.steps)
+        assert replay(p, reduced.trace).check == plain.check
+    return plain
+
+
 def test_reductions_preserve_verdicts_and_shortest_witnesses():
     tally = Tally()
 
     @SETTINGS
     @given(programs())
     def example(src):
-        tally.ran += 1
-        p = load_text(src, "random.mproof")
-        plain = prove_explicit(p, max_states=200_000)
-        reduced = prove_explicit(p, max_states=200_000, reduce=True)
-        if isinstance(plain, Unknown):
-            # Rare (unbounded counters in loops): the plain search ran out of states.
-            # Nothing to compare with, but what the reduced search claims must hold up.
-            assert "state budget" in plain.reason, (plain.reason, src)
-            tally.skip("plain search ran out of states")
-            if isinstance(reduced, Violated):
-                assert replay(p, reduced.trace).check == reduced.check
-            return
-        assert summary(plain) == summary(reduced), src
-        # The fewest steps to each cover, also under reduction (modproof.shortest).
-        assert [(c.reached, c.step) for c in plain.covers] == \
-            [(c.reached, c.step) for c in reduced.covers], src
-        if isinstance(plain, Violated):
-            assert replay(p, plain.trace).length == len(plain.trace.steps)
-            assert replay(p, reduced.trace).check == plain.check
+        reductions_agree(load_text(src, "random.mproof"), src, tally)
 
     example()
     tally.assert_enough_compared()
@@ -153,21 +160,9 @@ def test_v3_reductions_preserve_verdicts_and_shortest_witnesses():
     @SETTINGS_V3
     @given(programs_v3())
     def example(src):
-        tally.ran += 1
-        p = load_text(src, "random_v3.mproof")
-        plain = prove_explicit(p, max_states=200_000, reduce=False)
-        reduced = prove_explicit(p, max_states=200_000, reduce=True)
-        if isinstance(plain, Unknown):
-            assert "state budget" in plain.reason, (plain.reason, src)
-            tally.skip("plain search ran out of states")
-            return
-        seen[summary(plain)[1] or plain.verdict] += 1
-        assert summary(plain) == summary(reduced), src
-        assert [(c.reached, c.step) for c in plain.covers] == \
-            [(c.reached, c.step) for c in reduced.covers], src
-        if isinstance(plain, Violated):
-            assert replay(p, plain.trace).length == len(plain.trace.steps)
-            assert replay(p, reduced.trace).check == plain.check
+        plain = reductions_agree(load_text(src, "random_v3.mproof"), src, tally)
+        if plain is not None:
+            seen[summary(plain)[1] or plain.verdict] += 1
 
     example()
     tally.assert_enough_compared()

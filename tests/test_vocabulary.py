@@ -210,6 +210,17 @@ def test_each_primitive_entry(name):
     assert p.message or p.check is None
 
 
+def recording_reads(asked: set[str]):
+    """`read` functions over many states (counts 0 to 7, a held and a free mutex,
+    every module state), each adding the tables it is asked for to `asked`."""
+    for refs in (0, 1, 2, 7):
+        for mstate in range(3):
+            def read(table, x, refs=refs, mstate=mstate):
+                asked.add(table)
+                return {"holder": refs - 2, "mstate": mstate}.get(table, refs)
+            yield read
+
+
 @pytest.mark.parametrize("name", sorted(OPERANDS))
 def test_a_primitive_reads_only_what_its_entry_says(name):
     """The meaning of a primitive, run on many states with a `read` that records what
@@ -217,13 +228,9 @@ def test_a_primitive_reads_only_what_its_entry_says(name):
     from there), and writes only tables in its `writes`."""
     p = V.primitive(name)
     asked: set[str] = set()
-    for refs in (0, 1, 2, 7):
-        for mstate in range(3):
-            def read(table, x):
-                asked.add(table)
-                return {"holder": refs - 2, "mstate": mstate}.get(table, refs)
-            effect = p.effect(read, 0, 0)
-            assert set(effect.writes) <= p.writes, (name, effect.writes)
+    for read in recording_reads(asked):
+        effect = p.effect(read, 0, 0)
+        assert set(effect.writes) <= p.writes, (name, effect.writes)
     assert asked <= p.reads, (name, asked - p.reads)
 
 
@@ -233,17 +240,13 @@ def test_a_query_reads_only_what_its_entry_says(name):
     its `reads` leaves out, and an act writes only tables in its `writes`."""
     q = V.query(name)
     asked: set[str] = set()
-    for refs in (0, 1, 2, 7):
-        for mstate in range(3):
-            def read(table, x):
-                asked.add(table)
-                return {"holder": refs - 2, "mstate": mstate}.get(table, refs)
-            if q.act is not None:
-                act = q.acts(read, 0)
-                for writes in (act.on_true, act.on_false):
-                    assert set(writes or {}) <= q.writes, (name, act)
-            if q.value is not None:
-                q.value(read, 0)
+    for read in recording_reads(asked):
+        if q.act is not None:
+            act = q.acts(read, 0)
+            for writes in (act.on_true, act.on_false):
+                assert set(writes or {}) <= q.writes, (name, act)
+        if q.value is not None:
+            q.value(read, 0)
     assert asked <= q.reads, (name, asked - q.reads)
 
 
