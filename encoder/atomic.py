@@ -214,7 +214,7 @@ def atomic_outcomes(enc, st: M.Step, i: int, t: int) -> tuple[list[Outcome], tup
         if isinstance(s, M.AAssert):
             touched(w, terms.touch(s.cond, read, i, alg))
             c = terms.expr(s.cond, read, i, alg)
-            w.fail(enc.and_([w.live, z3.Not(c)]), "assertion")
+            w.fail(enc.and_([w.live, z3.Not(c)]), s.check)
             w.live = enc.and_([w.live, c])
             return w
         if isinstance(s, M.AAwait):

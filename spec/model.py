@@ -106,6 +106,13 @@ class AAssert:
     cond: Expr
     span: Span = field(compare=False)
     message: str = field(default="", compare=False)   # the violation in words ("" for a user's assert)
+    # the check it stands for: a lowering's assert may be another check than
+    # `assertion` (v3: use-after-free, double-free, sleep-in-atomic)
+    check: str = "assertion"
+
+    def __post_init__(self) -> None:
+        if self.check not in V.STEP_CHECKS:
+            raise ValueError(f"an assert stands for a step check, not {self.check!r}")
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,7 @@ def _run_atomic(p: Program, st: Step, s: State, t: int):
                 pending, s = rest, _assign(first.target, first.value, s, t)
             elif isinstance(first, AAssert):
                 if not evaluate(first.cond, s, s.locs[t]):
-                    yield s, ("assertion", first.message or "assertion failed inside atomic"), choice
+                    yield s, (first.check, first.message or "assertion failed inside atomic"), choice
                     break
                 pending = rest
             elif isinstance(first, AAwait):

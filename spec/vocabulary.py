@@ -81,7 +81,12 @@ CHECK_TABLE = (
     Check("put-after-release", False, "put of an object whose count is 0"),
     Check("module-refcount-underflow", False, "module_put of a module whose refcount is 0"),
     Check("module-get-after-unload", False, "module_get of a module that is gone"),
+    Check("use-after-free", False, "a thread uses memory after it was freed (v3: struct memory, a task)"),
+    Check("double-free", False, "memory freed a second time"),
     Check("unlock-not-held", False, "unlock of a mutex the thread does not hold"),
+    Check("sleep-in-atomic", False,
+          "a primitive that may sleep runs in atomic context (spinlock held, preemption or "
+          "interrupts disabled, an irq handler, a timer or RCU callback)"),
     Check("assertion", False, "an assert that does not hold"),
     Check("invariant", True, "an invariant false in a reachable state"),
     Check("deadlock", True, "some thread unfinished and no thread can move"),

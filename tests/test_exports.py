@@ -241,7 +241,7 @@ def test_the_schema_rejects_what_modproof_never_writes(dm, validator):
     del missing["steps"]
     assert _errors(validator, missing) == ["'steps' is a required property"]
     assert _errors(validator, {**good, "extra": 1})
-    assert _errors(validator, {**good, "check": "use-after-free"})
+    assert _errors(validator, {**good, "check": "use-after-kfree"})
     bad_state = json.loads(json.dumps(good))
     bad_state["steps"][0]["state"]["state(dm)"] = "unloaded"
     assert _errors(validator, bad_state) == ["'unloaded' is not one of ['loaded', 'unloading', 'gone', 'coming']"]

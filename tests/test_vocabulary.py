@@ -284,7 +284,8 @@ def test_the_decrements_act_as_the_kernel_says(name, count, released):
 def test_checks_in_priority_order_and_split_into_state_and_step_checks():
     assert V.CHECKS == ("code-after-unload", "use-after-unload", "get-after-release",
                         "put-after-release", "module-refcount-underflow",
-                        "module-get-after-unload", "unlock-not-held", "assertion", "invariant",
+                        "module-get-after-unload", "use-after-free", "double-free",
+                        "unlock-not-held", "sleep-in-atomic", "assertion", "invariant",
                         "deadlock", "hang")
     assert V.STATE_CHECKS == ("invariant", "deadlock")
     assert V.LIVENESS_CHECKS == ("hang",)

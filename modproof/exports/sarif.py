@@ -58,7 +58,10 @@ RULE_NAMES: dict[str, str] = {
     "put-after-release": "PutOfReleasedObject",
     "module-refcount-underflow": "ModuleRefcountBelowZero",
     "module-get-after-unload": "ModuleReferenceTakenAfterUnload",
+    "use-after-free": "MemoryUsedAfterFree",
+    "double-free": "MemoryFreedTwice",
     "unlock-not-held": "UnlockOfMutexNotHeld",
+    "sleep-in-atomic": "SleepInAtomicContext",
     "assertion": "AssertionFails",
     "invariant": "InvariantViolated",
     "deadlock": "EveryThreadBlocked",
@@ -125,6 +128,29 @@ RULES: dict[str, tuple[str, str, str]] = {
         "Use try_module_get(), which fails once unload has begun, and handle its failure "
         "(-ENODEV, or skip the work). __module_get() is only safe when the caller already "
         "holds a reference, for example one pinned by an open file's fops->owner."),
+    "use-after-free": (
+        "Memory is used after it was freed.",
+        "A field of struct memory (or a task_struct) is read, written or operated on after "
+        "kfree() (or the last put) freed it: in the kernel a use-after-free that KASAN "
+        "reports, and a corruption when the memory is reused.",
+        "Make the free the last use: stop or synchronize everything that may still reach "
+        "the memory (free_irq, cancel_work_sync, del_timer_sync, synchronize_rcu, "
+        "kthread_stop) before kfree, or give every user a reference and free in the "
+        "release function."),
+    "double-free": (
+        "Memory is freed twice.",
+        "kfree() of struct memory that is already freed: in the kernel a double free that "
+        "corrupts the allocator.",
+        "Free on one path only: set the pointer to NULL after kfree, or let a reference "
+        "count decide who frees."),
+    "sleep-in-atomic": (
+        "A primitive that may sleep runs in atomic context.",
+        "A wait, a mutex lock, a flush, synchronize_rcu or another sleeping primitive runs "
+        "while the thread holds a spinlock, has preemption or interrupts disabled, or runs "
+        "in an irq handler or a timer or RCU callback: in the kernel 'BUG: scheduling while "
+        "atomic' or 'sleeping function called from invalid context'.",
+        "Move the sleeping call out of the atomic section (drop the spinlock first, or defer "
+        "it to a work item), or use the non-sleeping variant."),
     "unlock-not-held": (
         "A mutex is unlocked by a thread that does not hold it.",
         "unlock() of a mutex the thread does not hold: the mutex is free or held by another "

@@ -134,8 +134,9 @@ class _Gen:
         o(0, "   one labelled atomic block per step (label S<step id>), guard first.")
         o(0, "   Each assert names the modproof check it stands for in its comment:")
         o(0, "     code-after-unload, use-after-unload, get-after-release, put-after-release,")
-        o(0, "     module-refcount-underflow, module-get-after-unload, unlock-not-held,")
-        o(0, "     assertion, invariant; deadlock is Spin's 'invalid end state'")
+        o(0, "     module-refcount-underflow, module-get-after-unload, use-after-free,")
+        o(0, "     double-free, unlock-not-held, sleep-in-atomic, assertion, invariant;")
+        o(0, "     deadlock is Spin's 'invalid end state'")
         o(0, "     (a finished thread waits at its valid end label end_done; the steps")
         o(0, "     of an idle worker's wait for work and of a service thread are")
         o(0, "     labelled end_S<step id>: valid end states too).")
@@ -479,7 +480,7 @@ class _Gen:
                 o(i, f"{self.lay.lvalue(th, a.target)} = {self.lay.live(a.value, th)};")
             elif isinstance(a, AAssert):
                 self.atomic_touches(i, th, a, self.lay.touches(a.cond, live, th))
-                self.assertion(i, self.lay.live(a.cond, th), "assertion",
+                self.assertion(i, self.lay.live(a.cond, th), a.check,
                                f"{th.name}: assert at line {a.span.line} (in atomic)")
             elif isinstance(a, AIf):
                 self.atomic_touches(i, th, a, self.lay.touches(a.cond, live, th))

@@ -195,7 +195,7 @@ class _Walk:
                 ok = lay.term(a.cond, env, th)
                 bad = simplify(("and", cond, ("not", ok)))
                 if bad != FALSE:
-                    out.append(Path(bad, tuple(code), ("assertion", lay.live(a.cond, th),
+                    out.append(Path(bad, tuple(code), (a.check, lay.live(a.cond, th),
                                                        f"{th.name}: assert at line {a.span.line} "
                                                        "(in atomic)")))
                 cond = ("and", cond, ok)
