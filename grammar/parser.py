@@ -366,9 +366,64 @@ class _Builder(Transformer_NonRecursive):
         return ast.VarDecl(name.value, value, name_span=self._tok(name), span=self._span(meta))
 
     def fn_decl(self, meta, children):
-        name, owner, body = children
+        name, params, owner, body = children
         return ast.FnDecl(name.value, owner.value, body, name_span=self._tok(name),
-                          owner_span=self._tok(owner), span=self._span(meta))
+                          owner_span=self._tok(owner), span=self._span(meta),
+                          params=() if params is None else params)
+
+    def params(self, meta, children):
+        return tuple(c for c in children if c is not None)
+
+    def param_ptr(self, meta, children):
+        _word, struct, _star, name = children
+        return ast.Param("struct", name.value, struct.value, name_span=self._tok(name),
+                         span=self._span(meta))
+
+    def param_plain(self, meta, children):
+        typ, name = children
+        return ast.Param(typ.value, name.value, None, name_span=self._tok(name),
+                         span=self._span(meta))
+
+    def _param_of(kind: str):
+        def make(self, meta, children):
+            (name,) = children
+            return ast.Param(kind, name.value, None, name_span=self._tok(name), span=self._span(meta))
+        return make
+
+    param_object = _param_of("object")
+    param_completion = _param_of("completion")
+    param_mutex = _param_of("mutex")
+
+    def struct_decl(self, meta, children):
+        _word, name, *fields = children
+        return ast.StructDecl(name.value, tuple(f for f in fields if f is not None),
+                              name_span=self._tok(name), span=self._span(meta))
+
+    def instance_decl(self, meta, children):
+        _word, struct, star, name, count = children
+        return ast.InstanceDecl(struct.value, name.value, star is not None,
+                                None if count is None else _decimal(count),
+                                struct_span=self._tok(struct), name_span=self._tok(name),
+                                span=self._span(meta))
+
+    def path(self, meta, children):
+        """A path, as one NAME token of its normalised text (`p->x` is `p.x`)."""
+        text = children[0].value
+        for tok in children[1:]:
+            if isinstance(tok, tuple):     # an index
+                text += f"[{tok[1]}]"
+            elif tok.type != "ARROW":
+                text += "." + tok.value
+        return Token("NAME", text, start_pos=children[0].start_pos, line=meta.line,
+                     column=meta.column, end_line=meta.end_line, end_column=meta.end_column)
+
+    def index(self, meta, children):
+        (tok,) = children
+        return ("index", _decimal(tok) if tok.type == "INT" else tok.value)
+
+    def neg_int(self, meta, children):
+        return Token("INT", "-" + children[1].value, line=meta.line, column=meta.column,
+                     end_line=meta.end_line, end_column=meta.end_column)
 
     def thread_decl(self, meta, children):
         name, count, owner, service, body = children
@@ -419,7 +474,8 @@ class _Builder(Transformer_NonRecursive):
         return ast.Local(name.value, value, name_span=self._tok(name), span=self._span(meta))
 
     def call_stmt(self, meta, children):
-        name, arg, *more = children
+        name, *rest = children
+        arg, more = (rest[0], rest[1:]) if rest else (None, [])
         more = [m for m in more if m is not None]
         extra = tuple(m.value for m in more)
         extra_spans = tuple(self._tok(m) for m in more)

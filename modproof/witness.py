@@ -21,6 +21,7 @@ from modproof.spec.model import (
     StepKind,
 )
 from modproof.spec.vocabulary import FREE, LIVENESS_CHECKS, STATE_CHECKS
+from modproof.spec.memory import STATE_NAMES as MEMORY_STATE_NAMES
 
 STEP_CHECKS_STATE = STATE_CHECKS + LIVENESS_CHECKS  # checks not violated by the last step itself
 
@@ -112,7 +113,10 @@ def state_items(p: Program, s: S.State) -> tuple[tuple[str, object], ...]:
         h = s.holders[i]
         items.append((f"holder({m.name})", None if h == FREE else p.threads[h].name))
     for i, v in enumerate(p.vars):
-        items.append((v.name, s.vars[i]))
+        if v.name.startswith("memory("):   # v3 NOTE(memory): live, freed, not allocated
+            items.append((v.name, MEMORY_STATE_NAMES[s.vars[i]]))
+        else:
+            items.append((v.name, s.vars[i]))
     for i, t in enumerate(p.threads):
         for j, slot in enumerate(t.locals):
             where = t.name if slot.fn is None else f"{t.name}.{slot.fn}"

@@ -285,6 +285,18 @@ class VarDecl:
 
 
 @dataclass(frozen=True)
+class Param:
+    """v3: a function parameter: `struct S *NAME` (`struct_` S), or `TYPE NAME` with TYPE
+    int, bool, object, completion or mutex (NOTE(memory) in spec/memory.py)."""
+
+    type: str                   # "struct", "int", "bool", "object", "completion", "mutex"
+    name: str
+    struct: Optional[str] = None
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class FnDecl:
     name: str
     owner: str
@@ -292,6 +304,38 @@ class FnDecl:
     name_span: Span = _span()
     owner_span: Span = _span()
     span: Span = _span()
+    params: tuple[Param, ...] = ()      # v3
+
+
+@dataclass(frozen=True)
+class StructDecl:
+    """v3: `struct NAME { FIELD ... }`: a type of memory; its fields are object,
+    completion, mutex and var declarations (NOTE(memory))."""
+
+    name: str
+    fields: tuple
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class InstanceDecl:
+    """v3: `struct S NAME` (memory allocated from the start), `struct S *NAME` (not
+    allocated until kzalloc(NAME)), either with `[N]`: N of them (NOTE(memory))."""
+
+    struct: str
+    name: str
+    pointer: bool = False
+    count: Optional[int] = None
+    struct_span: Span = _span()
+    name_span: Span = _span()
+    span: Span = _span()
+
+    def elements(self) -> tuple[str, ...]:
+        """The names of its memory: `p`, or `devs[0]`, `devs[1]`, ..."""
+        if self.count is None:
+            return (self.name,)
+        return tuple(f"{self.name}[{i}]" for i in range(self.count))
 
 
 @dataclass(frozen=True)
@@ -386,6 +430,7 @@ class ExpectDecl:
 Decl = Union[
     ModuleDecl, ObjectDecl, CompletionDecl, MutexDecl, VarDecl, FnDecl, ThreadDecl,
     InvariantDecl, CoverDecl, ExpectDecl, WorkqueueDecl, WorkDecl, TimerDecl, DelayedWorkDecl,
+    StructDecl, InstanceDecl,
 ]
 
 

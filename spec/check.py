@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Optional
 
 from modproof.spec import ast as A
+from modproof.spec import check_memory
 from modproof.spec.callgraph import CallEdge, call_graph, cycle_errors, inlined_depth_errors
 from modproof.spec.check_exprs import PROPERTY, Scope, check_expr
 from modproof.spec.check_stmts import check_body
@@ -44,12 +45,13 @@ def check(spec: A.SpecFile) -> Symbols:
     if too_deep:   # the later passes recurse along the nesting: stop here
         raise SpecError(too_deep)
     ctx = collect(spec)
+    check_memory.check_structs(ctx)
     calls: dict[str, list[CallEdge]] = {}   # of each fn and thread
     body_depth: dict[str, int] = {}         # deepest block of each body
     for d in spec.decls:
         _check_decl(ctx, d)
         if isinstance(d, (A.FnDecl, A.ThreadDecl)):
-            body = check_body(ctx, d)
+            body = check_body(ctx, check_memory.for_checking(ctx, d))
             calls[d.name] = body.calls
             body_depth[d.name] = max(body_depth.get(d.name, 0), body.depth)
     graph = call_graph(calls, ctx.sym.fns)
@@ -69,6 +71,9 @@ def _check_decl(ctx: Context, d: A.Decl) -> None:
     if isinstance(d, A.ModuleDecl):
         if d.exit is not None:
             ctx.expect_kind(d.exit, "fn", d.exit_span, f"the exit function of module '{d.name}'")
+            check_memory.check_no_params(ctx, d.exit, d.exit_span, "the exit function")
+        if d.init is not None:
+            check_memory.check_no_params(ctx, d.init, d.init_span, "the init function")
         if d.refs < 0:
             ctx.error(d.span, "a module refcount cannot be negative")
         _check_init_and_depends(ctx, d)
@@ -76,6 +81,7 @@ def _check_decl(ctx: Context, d: A.Decl) -> None:
         if d.release is not None:
             ctx.expect_kind(d.release, "fn", d.release_span,
                             f"the release function of object '{d.name}'")
+            check_memory.check_no_params(ctx, d.release, d.release_span, "the release function")
         if d.storage is not None:
             ctx.expect_kind(d.storage, "module", d.storage_span, f"the storage of object '{d.name}'")
     elif isinstance(d, A.CompletionDecl):
@@ -85,11 +91,13 @@ def _check_decl(ctx: Context, d: A.Decl) -> None:
     elif isinstance(d, (A.WorkDecl, A.DelayedWorkDecl)):
         what = "work item" if isinstance(d, A.WorkDecl) else "delayed work item"
         ctx.expect_kind(d.fn, "fn", d.fn_span, f"the function of {what} '{d.name}'")
+        check_memory.check_no_params(ctx, d.fn, d.fn_span, f"the function of {what}")
         if d.queue is not None:
             ctx.expect_kind(d.queue, "workqueue", d.queue_span,
                             f"the workqueue of {what} '{d.name}'")
     elif isinstance(d, A.TimerDecl):
         ctx.expect_kind(d.fn, "fn", d.fn_span, f"the function of timer '{d.name}'")
+        check_memory.check_no_params(ctx, d.fn, d.fn_span, "the function of timer")
     elif isinstance(d, A.FnDecl):
         _check_owner(ctx, d.owner, d.owner_span, f"function '{d.name}'")
     elif isinstance(d, A.ThreadDecl):

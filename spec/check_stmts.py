@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import NamedTuple, Optional, Union
 
 from modproof.spec import ast as A
+from modproof.spec import check_memory
 from modproof.spec import vocabulary as V
 from modproof.spec.callgraph import CallEdge
 from modproof.spec.check_exprs import (
@@ -345,6 +346,8 @@ class _Body:
             return
         got = ctx.sym.kind(s.arg)
         if got in kinds:
+            if got == "fn":
+                check_memory.check_no_params(ctx, s.arg, s.arg_span, f"the callback of {s.fn}")
             return
         other = V.builtin(b.counterpart) if b.counterpart else None
         if other is not None and got == other.operand:
@@ -420,8 +423,7 @@ class _Body:
             ctx.error(s.fn_span, f"'{s.fn}' is {ARTICLE.get(got, got)}, not a function, "
                       "and cannot be called", *ctx.decl_note(s.fn))
             return
-        if s.arg is not None:
-            ctx.error(s.span, f"function '{s.fn}' takes no arguments")
+        check_memory.call_args(ctx, s, ctx.sym.fns[s.fn], self.scope)
         m = init_of(ctx, s.fn)
         if m is not None:
             ctx.error(s.fn_span, f"'{s.fn}' is the init function of module '{m.name}': only "

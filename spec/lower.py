@@ -47,6 +47,8 @@ from dataclasses import replace
 from typing import Optional
 
 from modproof.spec import ast as A
+from modproof.spec import check_memory
+from modproof.spec import memory as MEM
 from modproof.spec import model as M
 from modproof.spec import semantics as S
 from modproof.spec import v2
@@ -128,6 +130,8 @@ class _ThreadBuilder(StepGraph):
 
     def build(self) -> M.Thread:
         d = self.decl
+        if self.copy is not None:   # NOTE(memory): `self` is this copy's index
+            d = replace(d, body=MEM.rewrite(d.body, MEM.substitute({}, self.copy)))
         owner = self.lw.owner_index(d.owner or "core")
         own: dict[str, int] = {}
         for s in d.body:
@@ -173,16 +177,31 @@ class _ThreadBuilder(StepGraph):
             entry = self.stmt(s, entry, ctx)
         return entry
 
-    def inline(self, fname: str, cont: int, ctx: Ctx, fail: Optional[int] = None
-               ) -> tuple[int, tuple]:
+    def inline(self, fname: str, cont: int, ctx: Ctx, fail: Optional[int] = None,
+               args: tuple = (), binds: Optional[dict] = None) -> tuple[int, tuple]:
         """Inline `fname`'s body returning to `cont`; its entry and the locals its call
         sets (NOTE(local-inits)).  `fail`: where it returns to with a negative result
-        (an init function, NOTE(module-init))."""
+        (an init function, NOTE(module-init)).  v3 (NOTE(memory)): `args`, the
+        arguments of the call, bind its parameters; or `binds` does."""
         fn = self.lw.sym.fns[fname]
         owner = self.lw.owner_index(fn.owner)
+        binds = dict(binds or {})
+        values = []   # (int or bool parameter, its value in the caller's terms)
+        for p, a in zip(fn.params, args):
+            if p.type in ("int", "bool"):
+                lit = check_memory.literal_expr(a)
+                values.append((p, lit if lit is not None else A.Name(a)))
+            else:
+                binds[p.name] = a
+        if binds:
+            fn = replace(fn, body=MEM.rewrite(fn.body, MEM.substitute(binds, None)))
         slots = self.fn_slots.get(fname)
         if slots is None:
             slots = {}
+            for p in fn.params:
+                if p.type in ("int", "bool"):
+                    slots[p.name] = len(self.slots)
+                    self.slots.append(M.LocalSlot(p.name, fname, 0 if p.type == "int" else False))
             for s in fn.body:
                 if isinstance(s, A.Local):
                     e = self.lw.expr(s.value, slots, owner)
@@ -190,15 +209,87 @@ class _ThreadBuilder(StepGraph):
                     self.slots.append(M.LocalSlot(s.name, fname, _default(e, self.lw.var_inits,
                                                                           self.slots)))
             self.fn_slots[fname] = slots
-        inits = tuple((slots[s.name], self.lw.expr(s.value, slots, owner))
-                      for s in fn.body if isinstance(s, A.Local))
+        inits = tuple((slots[p.name], self.lw.expr(v, ctx.slots, ctx.owner)) for p, v in values)
+        inits += tuple((slots[s.name], self.lw.expr(s.value, slots, owner))
+                       for s in fn.body if isinstance(s, A.Local))
         frame = ctx.frame + (fname,)
         ret = self.make(M.StepKind.RETURN, owner, closing_span(fn.span), f"return from {fname}",
                         next=cont, fn=fname, frame=frame, synthetic=True)
         fctx = Ctx(owner=owner, ret_next=cont, fn=fname, frame=frame, slots=slots, ret_fail=fail)
         return self.block(fn.body, ret, fctx), inits
 
+    def release_binds(self, release: str, obj: int) -> dict:
+        """NOTE(memory): the release function of a kref in struct memory gets the memory
+        it lives in (container_of), when it takes a parameter."""
+        fn = self.lw.sym.fns[release]
+        elem = self.lw.sym.container.get(self.lw.sym.objects[obj].name)
+        return {fn.params[0].name: elem} if fn.params and elem is not None else {}
+
+    def touches(self, s) -> tuple[str, ...]:
+        user = isinstance(s, A.CallStmt) and s.fn in self.lw.sym.fns
+        return MEM.touched(MEM.stmt_names(s, user), self.lw.sym.container)
+
+    def memory_checks(self, elems, span: A.Span, text: str) -> tuple:
+        """NOTE(touch-memory): the memory must be live."""
+        out = []
+        for e in elems:
+            state = M.VarRef(self.lw.hidden[MEM.memory_var(e)])
+            out.append(M.AAssert(M.Bin(A.BinOp.NE, state, M.Const(MEM.NOT_ALLOCATED)), span,
+                                 message=f"{text}: {e} is not allocated (a NULL pointer)",
+                                 check="null-deref"))
+            out.append(M.AAssert(M.Bin(A.BinOp.NE, state, M.Const(MEM.FREED)), span,
+                                 message=f"{text}: {e} was freed", check="use-after-free"))
+        return tuple(out)
+
     def stmt(self, s: A.Stmt, cont: int, ctx: Ctx) -> int:
+        if isinstance(s, A.CallStmt) and s.fn in V.MEMORY_BUILTINS and s.fn not in self.lw.sym.decls:
+            return self.memory_builtin(s, cont, ctx)
+        elems = self.touches(s)
+        if not elems:
+            return self._stmt(s, cont, ctx)
+        text = self.text(s)
+        checks = self.memory_checks(elems, s.span, text)
+        if isinstance(s, A.Assign) and operation_of(s.value)[0] is None and not acts(s.value):
+            # one step: the checks, then the assignment
+            body = checks + (M.AAssign(self.lvalue(s.target, ctx), self.expr(s.value, ctx), s.span),)
+            return self.make(M.StepKind.ATOMIC, ctx.owner, s.span, text, next=cont, body=body,
+                             frame=ctx.frame)
+        entry = self._stmt(s, cont, ctx)
+        return self.make(M.StepKind.ATOMIC, ctx.owner, s.span, f"{text} (touches {', '.join(elems)})",
+                         next=entry, body=checks, frame=ctx.frame)
+
+    def memory_builtin(self, s: A.CallStmt, cont: int, ctx: Ctx) -> int:
+        """NOTE(memory): kzalloc(X) and kfree(X), one step each."""
+        lw = self.lw
+        x = s.arg
+        state = M.VarRef(lw.hidden[MEM.memory_var(x)])
+        text = self.text(s)
+        if s.fn == "kfree":
+            body = (M.AAssert(M.Bin(A.BinOp.NE, state, M.Const(MEM.FREED)), s.span,
+                              message=f"{text}: {x} was freed already", check="double-free"),
+                    M.AIf(M.Bin(A.BinOp.EQ, state, M.Const(MEM.LIVE)),
+                          (M.AAssign(state, M.Const(MEM.FREED), s.span),), (), s.span))
+        else:
+            body = [M.AAssert(M.Bin(A.BinOp.NE, state, M.Const(MEM.LIVE)), s.span,
+                              message=f"{text}: {x} is allocated already (its memory would leak; "
+                              "modproof keeps one allocation per struct memory)"),
+                    M.AAssign(state, M.Const(MEM.LIVE), s.span)]
+            for f in lw.sym.structs[lw.sym.struct_of(x)].fields:
+                flat = f"{x}.{f.name}"
+                if isinstance(f, A.VarDecl):
+                    body.append(M.AAssign(M.VarRef(lw.sym.index("var", flat)), M.Const(f.value.value),
+                                          s.span))
+                elif isinstance(f, A.ObjectDecl):
+                    body.append(M.AOp(M.StepKind.KREF_INIT, lw.sym.index("object", flat), s.span))
+                elif isinstance(f, A.CompletionDecl):
+                    body.append(M.AOp(M.StepKind.REINIT, lw.sym.index("completion", flat), s.span))
+                elif isinstance(f, A.MutexDecl):
+                    body.append(M.AOp(M.StepKind.MUTEX_INIT, lw.sym.index("mutex", flat), s.span))
+            body = tuple(body)
+        return self.make(M.StepKind.ATOMIC, ctx.owner, s.span, text, next=cont, body=body,
+                         frame=ctx.frame)
+
+    def _stmt(self, s: A.Stmt, cont: int, ctx: Ctx) -> int:
         lw = self.lw
         here = dict(owner=ctx.owner, span=s.span, text=self.text(s))
         frame = ctx.frame
@@ -215,7 +306,8 @@ class _ThreadBuilder(StepGraph):
                 if lw.defers(lw.sym.objects[operand]):
                     return v2.V2(lw, self).deferred_put(s, operand, cont, ctx)
                 if release is not None:
-                    entry, inits = self.inline(release, cont, ctx)
+                    entry, inits = self.inline(release, cont, ctx,
+                                               binds=self.release_binds(release, operand))
                     return self.make(kind, **here, next=cont, release=entry, operand=operand,
                                      fn=release, inits=inits, frame=frame)
             if kind is M.StepKind.UNLOAD:
@@ -232,7 +324,8 @@ class _ThreadBuilder(StepGraph):
             nxt = M.DONE if prim.ends_thread else cont
             return self.make(kind, **here, next=nxt, operand=operand, frame=frame)
         if isinstance(s, A.CallStmt):
-            entry, inits = self.inline(s.fn, cont, ctx)
+            args = () if s.arg is None else (s.arg,) + s.extra
+            entry, inits = self.inline(s.fn, cont, ctx, args=args)
             return self.make(M.StepKind.CALL, **here, next=entry, fn=s.fn, inits=inits, frame=frame)
         if isinstance(s, A.Assign):
             op, neg = operation_of(s.value)
@@ -337,7 +430,8 @@ class _ThreadBuilder(StepGraph):
                                  release=queue, operand=obj, target=self._flip(target, negated),
                                  frame=frame)
             if o.release is not None:
-                entry, inits = self.inline(o.release, yes, ctx)
+                entry, inits = self.inline(o.release, yes, ctx,
+                                           binds=self.release_binds(o.release, obj))
                 return self.make(M.StepKind.PUT, ctx.owner, s.span, text, at=at, next=no,
                                  release=entry, operand=obj, fn=o.release, inits=inits,
                                  target=self._flip(target, negated), frame=frame)
@@ -353,7 +447,7 @@ class _ThreadBuilder(StepGraph):
         unlock = self.make(M.StepKind.UNLOCK, M.CORE, s.span, f"{call}: mutex_unlock({args[1]})",
                            next=no, operand=mutex, frame=frame)
         if o.release is not None:
-            entry, inits = self.inline(o.release, yes, ctx)
+            entry, inits = self.inline(o.release, yes, ctx, binds=self.release_binds(o.release, obj))
             put = self.make(M.StepKind.PUT, M.CORE, s.span, f"{call}: put({o.name}) under {args[1]}",
                             next=unlock, release=entry, operand=obj, fn=o.release, inits=inits,
                             target=flipped, frame=frame)
@@ -379,6 +473,9 @@ class _ThreadBuilder(StepGraph):
     def atomic(self, stmts, ctx: Ctx) -> tuple[M.AStmt, ...]:
         out = []
         for s in stmts:
+            elems = self.touches(s)
+            if elems:   # NOTE(touch-memory)
+                out.extend(self.memory_checks(elems, s.span, self.text(s)))
             if isinstance(s, A.PrimStmt):
                 prim = V.primitive(s.kind)
                 operand = self.lw.operand(prim.operand, s.arg, ctx.owner)
@@ -605,6 +702,9 @@ class _Lowerer:
         hidden = v2.var_names(sym, self.rcu_fns, self.rcu_readers, self.rcu_syncers,
                               self.thread_names, releasers, self.rcu_pool)
         hidden += v2.work_var_names(self)
+        # NOTE(memory): the state of each struct memory
+        hidden += [(MEM.memory_var(e), MEM.NOT_ALLOCATED if d.pointer else MEM.LIVE)
+                   for e, d in sym.elements.items()]
         self.hidden = {name: len(sym.vars) + i for i, (name, _) in enumerate(hidden)}
 
         threads = [_ThreadBuilder(self, d, name, c, i).build() for i, (d, name, c) in enumerate(user)]

@@ -475,4 +475,8 @@ class Program:
         for i, t in enumerate(self.threads):
             if t.copy is not None:
                 groups.setdefault(t.group, []).append(i)
-        return tuple(tuple(g) for g in groups.values() if len(g) > 1)
+        # v3 (NOTE(memory)): copies that use `self` differ (devs[0], devs[1]): they are
+        # interchangeable only together with their memory, which no engine permutes yet.
+        same = lambda g: all(self.threads[i].steps == self.threads[g[0]].steps  # noqa: E731
+                             and self.threads[i].locals == self.threads[g[0]].locals for i in g)
+        return tuple(tuple(g) for g in groups.values() if len(g) > 1 and same(g))

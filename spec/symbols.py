@@ -10,6 +10,7 @@ the modules it names.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from typing import Optional
@@ -29,7 +30,7 @@ KIND_OF = {
     A.MutexDecl: "mutex", A.VarDecl: "var", A.FnDecl: "fn", A.ThreadDecl: "thread",
     A.InvariantDecl: "invariant", A.CoverDecl: "cover",
     A.WorkqueueDecl: "workqueue", A.WorkDecl: "work", A.TimerDecl: "timer",
-    A.DelayedWorkDecl: "delayed_work",
+    A.DelayedWorkDecl: "delayed_work", A.StructDecl: "struct",
 }
 # Where collect() files each kind of declaration in Symbols (functions go by name).
 _TABLE_OF = {
@@ -65,6 +66,11 @@ class Symbols:
     works: list[A.WorkDecl] = field(default_factory=list)
     timers: list[A.TimerDecl] = field(default_factory=list)
     delayed_works: list[A.DelayedWorkDecl] = field(default_factory=list)
+    # v3 (NOTE(memory) in spec/memory.py)
+    structs: dict[str, A.StructDecl] = field(default_factory=dict)
+    instances: list[A.InstanceDecl] = field(default_factory=list)
+    elements: dict[str, A.InstanceDecl] = field(default_factory=dict)   # `p`, `devs[0]` -> its decl
+    container: dict[str, str] = field(default_factory=dict)   # `p.kref` -> `p`
 
     def builtin(self, call: A.CallStmt) -> bool:
         """Whether `call` is a v2 built-in (not shadowed by a declared function)."""
@@ -78,7 +84,14 @@ class Symbols:
         if name == "core":
             return "core"
         decl = self.decls.get(name)
+        if isinstance(decl, A.InstanceDecl):
+            return "memory array" if decl.count is not None and name == decl.name else "memory"
         return KIND_OF[type(decl)] if decl is not None else None
+
+    def struct_of(self, name: str) -> Optional[str]:
+        """The struct type of memory `name` (an element), None if it is none."""
+        d = self.elements.get(name)
+        return None if d is None else d.struct
 
     def index(self, kind: str, name: str) -> int:
         table = {"module": self.modules, "object": self.objects, "completion": self.completions,
@@ -161,16 +174,69 @@ def collect(spec: A.SpecFile) -> Context:
         sym.decls[name] = d
         if isinstance(d, A.FnDecl):
             sym.fns[name] = d
+        elif isinstance(d, A.StructDecl):
+            sym.structs[name] = d
+        elif isinstance(d, A.InstanceDecl):
+            sym.instances.append(d)
         else:
             getattr(sym, _TABLE_OF[type(d)]).append(d)
         if isinstance(d, A.ObjectDecl) and d.refs < 0:
             ctx.error(d.span, "an object's count cannot be negative")
+    _lay_out_memory(ctx)
     for d in spec.decls:
         if isinstance(d, (A.FnDecl, A.ThreadDecl)):
             for s in d.body:
                 if isinstance(s, A.Local):
                     ctx.all_locals.setdefault(s.name, s)
     return ctx
+
+
+def _lay_out_memory(ctx: Context) -> None:
+    """NOTE(memory): each instance's fields become declarations named by their path
+    (`p.kref`, `devs[1].open`), filed in the tables after the file's own."""
+    sym = ctx.sym
+    for st in sym.structs.values():
+        seen: dict[str, A.Span] = {}
+        for f in st.fields:
+            if f.name in seen:
+                ctx.error(f.name_span, f"struct '{st.name}' has two fields named '{f.name}'",
+                          Note(seen[f.name], "the first is declared here"))
+            seen[f.name] = f.name_span
+            if getattr(f, "storage", None) is not None:
+                ctx.error(f.storage_span, f"a field of struct '{st.name}' lives in the struct's "
+                          "memory: 'in MOD' does not apply to it")
+            if getattr(f, "deferred", False):
+                ctx.error(f.span, "a deferred release of a field of struct memory is not "
+                          "supported yet (modproof 3): leave out 'deferred'")
+    for d in sym.instances:
+        st = sym.structs.get(d.struct)
+        if st is None:
+            if sym.kind(d.struct) is None:
+                ctx.error(d.struct_span, f"unknown struct type '{d.struct}'"
+                          f"{suggest(d.struct, sym.structs)}")
+            else:
+                ctx.error(d.struct_span, f"'{d.struct}' is {ARTICLE.get(sym.kind(d.struct))}, "
+                          "not a struct type", *ctx.decl_note(d.struct))
+            continue
+        if d.count is not None and d.count < 1:
+            ctx.error(d.span, f"an array of struct memory needs at least one element")
+            continue
+        if d.count is not None and d.count > 1000:
+            ctx.error(d.span, "an array of struct memory has at most 1000 elements")
+            continue
+        for elem in d.elements():
+            if elem != d.name:
+                sym.decls[elem] = d
+            sym.elements[elem] = d
+            seen_names: set = set()
+            for f in st.fields:
+                if f.name in seen_names:
+                    continue
+                seen_names.add(f.name)
+                flat = dataclasses.replace(f, name=f"{elem}.{f.name}")
+                sym.decls[flat.name] = flat
+                sym.container[flat.name] = elem
+                getattr(sym, _TABLE_OF[type(f)]).append(flat)
 
 
 def _collect_expect(ctx: Context, d: A.ExpectDecl) -> None:

@@ -83,6 +83,7 @@ CHECK_TABLE = (
     Check("module-get-after-unload", False, "module_get of a module that is gone"),
     Check("use-after-free", False, "a thread uses memory after it was freed (v3: struct memory, a task)"),
     Check("double-free", False, "memory freed a second time"),
+    Check("null-deref", False, "a thread uses struct memory that was never allocated (a NULL pointer)"),
     Check("unlock-not-held", False, "unlock of a mutex the thread does not hold"),
     Check("sleep-in-atomic", False,
           "a primitive that may sleep runs in atomic context (spinlock held, preemption or "
@@ -139,6 +140,9 @@ DECLARATIONS = (
     Declaration("work", "work", "a work item", soft=True),
     Declaration("timer", "timer", "a timer", soft=True),
     Declaration("delayed_work", "delayed_work", "a delayed work item", soft=True),
+    # v3: a struct type and its instances (NOTE(memory) in spec/memory.py); the kind of
+    # an instance's memory (`p`, `devs[0]`) is "memory"
+    Declaration("struct", "struct", "a struct type", soft=True),
 )
 DECL_KEYWORDS = tuple(d.keyword for d in DECLARATIONS if not d.soft)
 SOFT_DECL_KEYWORDS = tuple(d.keyword for d in DECLARATIONS if d.soft)
@@ -155,7 +159,8 @@ OPTION_WORDS = frozenset({"refs", "exit", "release", "done", "proved", "violated
 # `break` and `continue`, a statement of that one word, are the grammar's alone.)
 SOFT_OPTION_WORDS = frozenset({"init", "depends"})
 ARTICLE = {d.kind: d.article for d in DECLARATIONS if d.kind is not None}
-ARTICLE.update({"local": "a local", "core": "the built-in kernel (never unloaded)"})
+ARTICLE.update({"local": "a local", "core": "the built-in kernel (never unloaded)",
+                "memory": "struct memory", "memory array": "an array of struct memory"})
 
 
 # --------------------------------------------------------------------------- primitives
@@ -373,7 +378,24 @@ REF_MODULE = Primitive("ref_module", "module", frozenset({"mrefs", "mstate"}), f
                        _ref_module, blocks=True, refused=_not_there,
                        summary="the module being loaded uses this one's symbols: wait while it is "
                                "coming, pin it when it is live, fail the load when it is not there")
-INTERNAL_PRIMITIVES = (UNLOAD_FREE, MODULE_LIVE, MODULE_GOING, REF_MODULE)
+
+
+# v3, NOTE(memory) in spec/memory.py: kzalloc of struct memory sets its fields anew;
+# an object field by kref_init(), a mutex field by mutex_init() (a completion
+# field by reinit, init_completion()).
+def _kref_init(read, x, t, alg):
+    return Effect(True, False, {"refs": alg.const(1)})
+
+
+def _mutex_init(read, x, t, alg):
+    return Effect(True, False, {"holder": alg.const(FREE)})
+
+
+KREF_INIT = Primitive("kref_init", "object", frozenset(), frozenset({"refs"}), _kref_init,
+                      summary="kzalloc: the count of an object in struct memory is 1 (kref_init)")
+MUTEX_INIT = Primitive("mutex_init", "mutex", frozenset(), frozenset({"holder"}), _mutex_init,
+                       summary="kzalloc: a mutex in struct memory is free (mutex_init)")
+INTERNAL_PRIMITIVES = (UNLOAD_FREE, MODULE_LIVE, MODULE_GOING, REF_MODULE, KREF_INIT, MUTEX_INIT)
 
 
 # --------------------------------------------------------------------------- queries
@@ -563,8 +585,14 @@ BUILTINS = (
             steps=2),
     Builtin("wait_timeout", "completion", "wait for the completion, or give up",
             kernel=("wait_for_completion_timeout",)),
+    # v3, NOTE(memory) in spec/memory.py
+    Builtin("kzalloc", "memory", "allocate struct memory: its fields take their declared values",
+            kernel=("kmalloc", "devm_kzalloc", "kvzalloc", "kcalloc", "kmalloc_array")),
+    Builtin("kfree", "memory", "free struct memory (nothing for memory never allocated; "
+            "freed memory: double-free)", kernel=("kvfree", "kfree_sensitive", "devm_kfree")),
 )
 _BUILTIN = {b.name: b for b in BUILTINS}
+MEMORY_BUILTINS = ("kzalloc", "kfree")
 
 
 def builtin(name: str) -> Builtin:

@@ -181,7 +181,8 @@ def test_every_step_kind_is_a_primitive_or_a_shape_and_every_table_has_it():
                                                    "ref_module"}
     # v3 (NOTE(module-init)): the loader's steps that are not statements
     assert {p.name for p in V.INTERNAL_PRIMITIVES} == {"unload_free", "module_live",
-                                                       "module_going", "ref_module"}
+                                                       "module_going", "ref_module",
+                                                       "kref_init", "mutex_init"}
     assert {k.value for k in M.REFUSING_KINDS} == {"unload", "ref_module"}
     assert {k.value for k in M.ENDS_THREAD} == {"module_put_and_exit", "complete_and_exit"}
 
@@ -284,7 +285,7 @@ def test_the_decrements_act_as_the_kernel_says(name, count, released):
 def test_checks_in_priority_order_and_split_into_state_and_step_checks():
     assert V.CHECKS == ("code-after-unload", "use-after-unload", "get-after-release",
                         "put-after-release", "module-refcount-underflow",
-                        "module-get-after-unload", "use-after-free", "double-free",
+                        "module-get-after-unload", "use-after-free", "double-free", "null-deref",
                         "unlock-not-held", "sleep-in-atomic", "assertion", "invariant",
                         "deadlock", "hang")
     assert V.STATE_CHECKS == ("invariant", "deadlock")

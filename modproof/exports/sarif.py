@@ -60,6 +60,7 @@ RULE_NAMES: dict[str, str] = {
     "module-get-after-unload": "ModuleReferenceTakenAfterUnload",
     "use-after-free": "MemoryUsedAfterFree",
     "double-free": "MemoryFreedTwice",
+    "null-deref": "NullPointerDereference",
     "unlock-not-held": "UnlockOfMutexNotHeld",
     "sleep-in-atomic": "SleepInAtomicContext",
     "assertion": "AssertionFails",
@@ -143,6 +144,12 @@ RULES: dict[str, tuple[str, str, str]] = {
         "corrupts the allocator.",
         "Free on one path only: set the pointer to NULL after kfree, or let a reference "
         "count decide who frees."),
+    "null-deref": (
+        "Struct memory that was never allocated is used.",
+        "A field of struct memory declared 'struct S *p' is used before kzalloc(p): in the "
+        "kernel a NULL pointer dereference (an oops).",
+        "Allocate before publishing the pointer, and make every user wait until it is "
+        "published (a completion, a flag under a lock), or check the pointer first."),
     "sleep-in-atomic": (
         "A primitive that may sleep runs in atomic context.",
         "A wait, a mutex lock, a flush, synchronize_rcu or another sleeping primitive runs "

@@ -83,6 +83,15 @@ class Touch(NamedTuple):
 GONE_TERM = ("v", MODULE_STATES[V.GONE], "int")
 
 
+def _ident(prefix: str, i: int, name: str) -> str:
+    """A Promela identifier for entry `i` named `name`: v3 fields of struct memory are
+    named by their path (devs[0].kref), made an identifier with the index to keep
+    it unique."""
+    if name.isidentifier():
+        return f"{prefix}_{name}"
+    return f"{prefix}{i}_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
 class Layout:
     """Where a program's state lives in Promela, and its expressions and primitives
     over it."""
@@ -93,11 +102,11 @@ class Layout:
 
     # ------------------------------------------------------------------ naming
 
-    def obj(self, i): return f"refs_{self.p.objects[i].name}"
-    def comp(self, i): return f"done_{self.p.completions[i].name}"
+    def obj(self, i): return _ident("refs", i, self.p.objects[i].name)
+    def comp(self, i): return _ident("done", i, self.p.completions[i].name)
     def mrefs(self, i): return f"mrefs_{self.p.modules[i].name}"
     def mstate(self, i): return f"mstate_{self.p.modules[i].name}"
-    def holder(self, i): return f"holder_{self.p.mutexes[i].name}"
+    def holder(self, i): return _ident("holder", i, self.p.mutexes[i].name)
     def var(self, i):
         # v2 hidden vars are named like pending(w): Promela names are identifiers.
         name = self.p.vars[i].name
@@ -385,6 +394,9 @@ WRITING: dict[str, Writing] = {
     "complete_and_exit": Writing(_done_count("+")),
     "unload_free": Writing(_set("mstate", lambda t: MODULE_STATES[V.GONE])),
     # v3 (NOTE(module-init)): the loader's steps.
+    # v3 (NOTE(memory)): kzalloc's resets of object and mutex fields.
+    "kref_init": Writing(_set("refs", lambda t: 1)),
+    "mutex_init": Writing(_set("holder", lambda t: V.FREE)),
     "module_live": Writing(_set("mstate", lambda t: MODULE_STATES[V.LOADED])),
     "module_going": Writing(_set("mstate", lambda t: MODULE_STATES[V.UNLOADING])),
     # Its guard lets a module that is going or gone through: not_loaded, as unload's.

@@ -1,0 +1,276 @@
+"""v3 checks of struct memory, parameters, paths and `self` (NOTE(memory) in spec/memory.py).
+
+A body is checked once, with each parameter standing for a representative of
+what may be passed (the first memory of its struct, the first object, ...) and
+`self` for copy 0: every path then names a declaration of the layout, and the
+checks of v1 and v2 apply unchanged.  What depends on the binding (an index in
+range for every copy) is checked here.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Union
+
+from modproof.spec import ast as A
+from modproof.spec import memory as MEM
+from modproof.spec.diagnostics import Note
+from modproof.spec.symbols import Context, suggest
+from modproof.spec.vocabulary import ARTICLE
+
+_TABLE = {"object": "objects", "completion": "completions", "mutex": "mutexes"}
+
+
+def check_structs(ctx: Context) -> None:
+    """The fields of each struct type: what kzalloc can set anew (NOTE(memory))."""
+    sym = ctx.sym
+    for st in sym.structs.values():
+        for f in st.fields:
+            if isinstance(f, A.ObjectDecl):
+                if f.refs != 1:
+                    ctx.error(f.span, f"an object in struct memory starts with count 1 (kzalloc "
+                              f"then kref_init): leave out 'refs {f.refs}'")
+                if f.release is not None:
+                    _check_release(ctx, st, f)
+            elif isinstance(f, A.CompletionDecl) and f.done != 0:
+                ctx.error(f.span, "a completion in struct memory starts not done "
+                          "(init_completion): leave out 'done'")
+
+
+def _check_release(ctx: Context, st: A.StructDecl, f: A.ObjectDecl) -> None:
+    fn = ctx.sym.fns.get(f.release)
+    if fn is None:
+        ctx.expect_kind(f.release, "fn", f.release_span,
+                        f"the release function of field '{f.name}' of struct '{st.name}'")
+        return
+    ps = fn.params
+    if not ps:
+        return
+    if len(ps) != 1 or ps[0].type != "struct" or ps[0].struct != st.name:
+        ctx.error(f.release_span, f"the release function of field '{f.name}' of struct "
+                  f"'{st.name}' takes no parameter or one 'struct {st.name} *' (the memory the "
+                  "kref lives in, as container_of gives it)",
+                  Note(fn.name_span, f"'{fn.name}' is declared here"))
+
+
+def check_params(ctx: Context, d: A.FnDecl) -> None:
+    seen: dict[str, A.Span] = {}
+    locals_ = {s.name for s in d.body if isinstance(s, A.Local)}
+    for p in d.params:
+        if p.name in seen:
+            ctx.error(p.name_span, f"function '{d.name}' has two parameters named '{p.name}'")
+        seen[p.name] = p.name_span
+        # a pointer or object parameter may shadow a declaration of the file (in the
+        # body, the name is the parameter); an int or bool one is a local and may not
+        if (p.name in ctx.sym.decls and p.type in ("int", "bool")) or p.name == MEM.SELF:
+            ctx.error(p.name_span, f"parameter '{p.name}' of '{d.name}' has the name of "
+                      + ("the copy's index" if p.name == MEM.SELF else
+                         f"{ARTICLE.get(ctx.sym.kind(p.name), 'a declaration')} of the file")
+                      + ": give it another name", *ctx.decl_note(p.name))
+        if p.name in locals_:
+            ctx.error(p.name_span, f"'{p.name}' is a parameter and a local of '{d.name}'")
+        if p.type == "struct":
+            if p.struct not in ctx.sym.structs:
+                ctx.error(p.span, f"unknown struct type '{p.struct}'{suggest(p.struct, ctx.sym.structs)}")
+        elif p.type not in MEM.PARAM_TYPES:
+            ctx.error(p.span, f"unknown parameter type '{p.type}': a parameter is "
+                      "'struct S *NAME' or 'T NAME' with T one of " + ", ".join(MEM.PARAM_TYPES))
+
+
+def check_no_params(ctx: Context, fn: str, span: A.Span, what: str) -> None:
+    """`fn` is run by the kernel with nothing to bind its parameters to."""
+    d = ctx.sym.fns.get(fn)
+    if d is not None and d.params:
+        ctx.error(span, f"{what} '{fn}' is called by the kernel without arguments: it can take "
+                  "no parameter", Note(d.name_span, f"'{fn}' is declared here"))
+
+
+def representative(ctx: Context, p: A.Param) -> Optional[str]:
+    """What a parameter stands for when its body is checked."""
+    sym = ctx.sym
+    if p.type == "struct":
+        for elem, d in sym.elements.items():
+            if d.struct == p.struct:
+                return elem
+        return None
+    if p.type in _TABLE:
+        table = getattr(sym, _TABLE[p.type])
+        return table[0].name if table else None
+    return p.name
+
+
+def for_checking(ctx: Context, d: Union[A.FnDecl, A.ThreadDecl]):
+    """`d` as the checks of bodies see it: parameters bound to representatives,
+    int and bool parameters as locals, `self` as copy 0; each path checked."""
+    binds: dict = {}
+    prefix: list = []
+    if isinstance(d, A.FnDecl):
+        check_params(ctx, d)
+        for p in d.params:
+            rep = representative(ctx, p)
+            if p.type in ("int", "bool"):
+                prefix.append(A.Local(p.name, A.IntLit(0) if p.type == "int" else A.BoolLit(False),
+                                      name_span=p.name_span, span=p.span))
+            elif rep is None:
+                ctx.error(p.span, f"nothing can be passed to parameter '{p.name}': the file "
+                          f"declares no {'memory of struct ' + str(p.struct) if p.struct else p.type}")
+                ctx.refused.add(p.name)
+            else:
+                binds[p.name] = rep
+    copies = d.count if isinstance(d, A.ThreadDecl) else None
+    unbounded = isinstance(d, A.ThreadDecl) and d.unbounded
+    declared_self = MEM.SELF in ctx.sym.decls or any(
+        isinstance(s, A.Local) and s.name == MEM.SELF for s in d.body)
+
+    def f(name: str, span: A.Span):
+        if name == MEM.SELF and not declared_self:
+            if copies is not None:
+                return A.IntLit(0, span=span)
+            ctx.error(span, _self_where(d, unbounded))
+            ctx.refused.add(name)
+            return name
+        if name in binds:
+            return binds[name]
+        if not MEM.is_path(name):
+            return name
+        got = _path(ctx, d, name, span, binds, copies, unbounded, declared_self)
+        if got is None:
+            ctx.refused.add(name)
+            return name
+        return got
+
+    body = MEM.rewrite(d.body, f)
+    return dataclasses.replace(d, body=tuple(prefix) + body)
+
+
+def _self_where(d, unbounded: bool) -> str:
+    if unbounded:
+        return ("'self' in a 'thread NAME[*]' is not supported yet (modproof 3): the copies of "
+                "any number are one template")
+    if isinstance(d, A.FnDecl):
+        return ("'self' stands only in the body of a 'thread NAME[K]': pass what a function "
+                "needs as a parameter")
+    return f"'self' is the copy's own index: thread '{d.name}' has no copies (thread {d.name}[K])"
+
+
+def _path(ctx: Context, d, name: str, span: A.Span, binds: dict, copies: Optional[int],
+          unbounded: bool, declared_self: bool) -> Optional[str]:
+    sym = ctx.sym
+    parts = MEM.split(name)
+    if parts is None:
+        ctx.error(span, f"'{name}': a path is a name, NAME.FIELD, NAME[I] or NAME[I].FIELD "
+                  "(one field deep; use a parameter or a local pointer for more)")
+        return None
+    base, index, field = parts
+    if base in binds:
+        if index is not None:
+            ctx.error(span, f"'{base}' is a parameter: a pointer to one struct, not an array")
+            return None
+        base = binds[base]
+    kind = sym.kind(base)
+    if kind is None:
+        if base not in ctx.refused:
+            names = [n for n, k in ((n, sym.kind(n)) for n in sym.decls) if k in ("memory", "memory array")]
+            ctx.error(span, f"undeclared struct memory '{base}'{suggest(base, names)}")
+        return None
+    if kind not in ("memory", "memory array"):
+        hint = " (a field of struct memory is written NAME.FIELD)" if field else ""
+        ctx.error(span, f"'{base}' is {ARTICLE.get(kind, kind)}, not struct memory{hint}",
+                  *ctx.decl_note(base))
+        return None
+    decl = sym.elements.get(base) or sym.decls[base]
+    if index is not None:
+        if kind != "memory array":
+            ctx.error(span, f"'{base}' is not an array: it has no element [{index}]",
+                      *ctx.decl_note(base))
+            return None
+        if index == MEM.SELF and not declared_self:
+            if copies is None:
+                ctx.error(span, _self_where(d, unbounded))
+                return None
+            if copies > decl.count:
+                ctx.error(span, f"'{base}[self]': thread '{d.name}' has {copies} copies but "
+                          f"'{base}' only {decl.count} elements")
+                return None
+            index = "0"
+        elif not index.isdigit():
+            ctx.error(span, f"'{base}[{index}]': an index is a number or self (the copy's own "
+                      "index in a thread NAME[K])")
+            return None
+        elif int(index) >= decl.count:
+            ctx.error(span, f"'{base}[{index}]' is out of range: '{base}' has {decl.count} "
+                      f"element{'s' if decl.count != 1 else ''} (0 to {decl.count - 1})",
+                      *ctx.decl_note(base))
+            return None
+        elem = f"{base}[{int(index)}]"
+    else:
+        if kind == "memory array":
+            ctx.error(span, f"'{base}' is an array of struct memory: name an element, "
+                      f"as in {base}[0]" + (f".{field}" if field else ""), *ctx.decl_note(base))
+            return None
+        elem = base
+    if field is None:
+        return elem
+    st = sym.structs[decl.struct]
+    names = [f.name for f in st.fields]
+    if field not in names:
+        ctx.error(span, f"struct '{st.name}' has no field '{field}'{suggest(field, names)}",
+                  Note(st.name_span, f"struct '{st.name}' is declared here"))
+        return None
+    return f"{elem}.{field}"
+
+
+def call_args(ctx: Context, s: A.CallStmt, fn: A.FnDecl, scope) -> None:
+    """The arguments of a call of `fn` match its parameters."""
+    args = () if s.arg is None else (s.arg,) + s.extra
+    spans = () if s.arg is None else (s.arg_span,) + (s.extra_spans or (s.span,) * len(s.extra))
+    ps = fn.params
+    if len(args) != len(ps):
+        want = "no arguments" if not ps else f"{len(ps)} argument{'s' if len(ps) > 1 else ''} (" + \
+            ", ".join(_param_text(p) for p in ps) + ")"
+        ctx.error(s.span, f"function '{fn.name}' takes {want}, not {len(args)}",
+                  Note(fn.name_span, f"'{fn.name}' is declared here"))
+        return
+    sym = ctx.sym
+    for p, a, sp in zip(ps, args, spans):
+        if a in ctx.refused:
+            continue
+        if p.type == "struct":
+            if sym.kind(a) == "memory" and sym.struct_of(a) == p.struct:
+                continue
+            got = sym.kind(a)
+            what = (f"struct {sym.struct_of(a)} memory" if got == "memory"
+                    else ARTICLE.get(got, "not declared") if got else "not declared")
+            ctx.error(sp, f"parameter '{p.name}' of '{fn.name}' is a 'struct {p.struct} *': "
+                      f"'{a}' is {what}")
+        elif p.type in _TABLE:
+            ctx.expect_kind(a, p.type, sp, f"parameter '{p.name}' of '{fn.name}' needs "
+                            f"{ARTICLE[p.type]}")
+        else:
+            got = _literal_type(a) or scope.types.get(a) or (
+                "bool" if sym.kind(a) == "var" and isinstance(sym.decls[a].value, A.BoolLit)
+                else "int" if sym.kind(a) == "var" else None)
+            if got is None:
+                ctx.error(sp, f"parameter '{p.name}' of '{fn.name}' is {p.type}: pass a literal, "
+                          f"a var or a local, not '{a}'")
+            elif got != p.type:
+                ctx.error(sp, f"parameter '{p.name}' of '{fn.name}' is {p.type}, but '{a}' is {got}")
+
+
+def _param_text(p: A.Param) -> str:
+    return f"struct {p.struct} *{p.name}" if p.type == "struct" else f"{p.type} {p.name}"
+
+
+def _literal_type(a: str) -> Optional[str]:
+    if a in ("true", "false"):
+        return "bool"
+    if a.lstrip("-").isdigit():
+        return "int"
+    return None
+
+
+def literal_expr(a: str) -> Optional[A.Expr]:
+    if a in ("true", "false"):
+        return A.BoolLit(a == "true")
+    if a.lstrip("-").isdigit():
+        return A.IntLit(int(a))
+    return None

@@ -1,0 +1,222 @@
+"""Version 3, struct memory (issue 17 #1, #2): struct types, instances and arrays,
+kzalloc/kfree, paths, parameters and `self`.  One small program per case with
+its verdict written out by hand from docs/language.md ("Struct memory"), the
+engines agreeing on it (explicit, Z3, Spin on the exported Promela); then the
+witnesses in the user's words, the layout, and the error messages."""
+from __future__ import annotations
+
+import pytest
+
+from modproof.encoder.bmc import prove_bmc
+from modproof.exports.promela import program_to_promela
+from modproof.explicit import prove_explicit
+from modproof.result import Proved, Violated
+from modproof.spec.diagnostics import SpecError
+from modproof.spec.lower import load_text
+from modproof.witness import replay
+from test_spin import agree, needs_spin, run_all, run_spin, spin_tools  # noqa: F401 (a fixture)
+
+PRIV = "struct priv {\n    var loaded = false\n    completion fw_done\n}\n"
+KREF = ("struct dev {\n    var open = false\n    object kref release dev_release\n}\n"
+        "fn dev_release(struct dev *d) in core { kfree(d) }\n")
+
+# name: (source, verdict, check)
+CASES = {
+    "never_allocated_is_null": (PRIV + "struct priv *p\nthread cb { p->loaded = true }",
+                                "violated", "null-deref"),
+    "allocated_from_the_start": (PRIV + "struct priv p\nthread a { p.loaded = true; "
+                                 "complete(p.fw_done); wait(p.fw_done) }", "proved", None),
+    "use_after_kfree": (PRIV + "struct priv *p\nvar published = false\n"
+                        "thread probe { kzalloc(p); published = true; kfree(p) }\n"
+                        "thread cb { await published; complete(p.fw_done) }",
+                        "violated", "use-after-free"),
+    "wait_before_kfree_is_safe": (PRIV + "struct priv *p\nvar published = false\n"
+                                  "thread probe { kzalloc(p); published = true; wait(p.fw_done); kfree(p) }\n"
+                                  "thread cb { await published; p.loaded = true; complete(p.fw_done) }",
+                                  "proved", None),
+    "double_free": (PRIV + "struct priv *p\nthread a { kzalloc(p); kfree(p); kfree(p) }",
+                    "violated", "double-free"),
+    "kfree_null_does_nothing": (PRIV + "struct priv *p\nthread a { kfree(p); kfree(p) }",
+                                "proved", None),
+    "kzalloc_of_live_memory_leaks": (PRIV + "struct priv p\nthread a { kzalloc(p) }",
+                                     "violated", "assertion"),
+    # kzalloc sets every field anew: var, kref (kref_init), completion, mutex
+    "kzalloc_resets_every_field": ("""struct s {
+    var x = 0
+    object kref
+    completion c
+    mutex m
+}
+struct s *p
+thread a {
+    kzalloc(p)
+    p.x = 5; get(p.kref); complete(p.c); lock(p.m)
+    kfree(p)
+    kzalloc(p)
+    assert p.x == 0 and refs(p.kref) == 1 and done(p.c) == 0 and not locked(p.m)
+}""", "proved", None),
+    "the_release_gets_its_container": (KREF + "struct dev devs[2]\n"
+                                       "thread user[2] { devs[self].open = true; put(devs[self].kref) }\n"
+                                       "thread peek { local o = false; o = devs[1].open }",
+                                       "violated", "use-after-free"),
+    "a_reference_per_user_is_safe": (KREF + "struct dev devs[2]\n"
+                                     "thread user[2] { devs[self].open = true; put(devs[self].kref) }",
+                                     "proved", None),
+    "a_query_touches_memory": (KREF + "struct dev *d\nthread a { kzalloc(d); put(d.kref) }\n"
+                               "thread b { await refs(d.kref) == 0 }", "violated", "null-deref"),
+    "int_parameter": ("struct s { var x = 0 }\nstruct s p\n"
+                      "fn set(struct s *d, int n) in core { d.x = n + 1 }\n"
+                      "thread a { local k = 2; set(p, k); assert p.x == 3; set(p, -1); assert p.x == 0 }",
+                      "proved", None),
+    "bool_parameter_wrong_claim": ("struct s { var on = false }\nstruct s p\n"
+                                   "fn set(struct s *d, bool b) in core { d.on = b }\n"
+                                   "thread a { set(p, true); assert not p.on }",
+                                   "violated", "assertion"),
+    "object_parameter": ("object o\nfn drop(object x) in core { put(x) }\n"
+                         "thread a { drop(o); drop(o) }", "violated", "put-after-release"),
+    "self_is_the_copy_index": ("var sum = 0\nthread t[3] { atomic { sum = sum + self } }\n"
+                               "thread c { await sum == 3 }", "proved", None),
+    "memory_in_atomic": (PRIV + "struct priv *p\n"
+                         "thread a { kzalloc(p); atomic { p.loaded = true; assert p.loaded } }\n"
+                         "thread b { kfree(p) }", "violated", "use-after-free"),
+}
+
+
+def _verdict(r):
+    return (r.verdict, r.check if isinstance(r, Violated) else None)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_explicit_and_z3_agree_with_the_case(name):
+    src, verdict, check = CASES[name]
+    p = load_text(src, f"{name}.mproof")
+    ex = prove_explicit(p)
+    assert _verdict(ex) == (verdict, check)
+    ex_plain = prove_explicit(p, reduce=False)
+    assert _verdict(ex_plain) == (verdict, check)
+    if isinstance(ex, Violated):
+        assert replay(p, ex.trace).check == check
+        bm = prove_bmc(p, bound=len(ex.trace.steps) + 1)
+        assert _verdict(bm) == (verdict, check)
+        assert len(bm.trace.steps) == len(ex.trace.steps)     # both shortest
+    else:
+        bm = prove_bmc(p, bound=ex_plain.stats.depth + 2)
+        assert isinstance(bm, Proved), bm
+
+
+@pytest.fixture(scope="module")
+def spin_verdicts():
+    from test_spin import need_tools
+    need_tools()
+    return run_all({k: program_to_promela(load_text(src, f"{k}.mproof"))
+                    for k, (src, _, _) in CASES.items()})
+
+
+@needs_spin
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_spin_agrees_with_the_case(name, spin_verdicts):
+    src, verdict, check = CASES[name]
+    p = load_text(src, f"{name}.mproof")
+    assert agree(p, spin_verdicts[name],
+                 lambda c: run_spin(program_to_promela(p, only=c), only=c)) == (verdict, check)
+
+
+# --------------------------------------------------------------------------- witnesses
+
+
+def _witness(src: str):
+    p = load_text(src, "w.mproof")
+    r = prove_explicit(p)
+    assert isinstance(r, Violated), r
+    return replay(p, r.trace)
+
+
+def test_the_witness_names_fields_and_shows_the_memory_freed():
+    w = _witness(CASES["the_release_gets_its_container"][0])
+    assert w.check == "use-after-free"
+    lines = [(s.thread, s.statement, dict((k, (a, b)) for k, a, b in s.changes)) for s in w.steps]
+    assert lines[0][0] == "user[1]" and lines[0][2] == {"devs[1].open": (False, True)}
+    free = [ln for ln in lines if "memory(devs[1])" in ln[2]]
+    assert free and free[0][1] == "kfree(d)" and free[0][2]["memory(devs[1])"] == ("live", "freed")
+    assert lines[-1][0] == "peek" and "devs[1]" in w.steps[-1].statement
+
+
+def test_kzalloc_shows_the_memory_live():
+    w = _witness(CASES["double_free"][0])
+    assert [s.statement for s in w.steps] == ["kzalloc(p)", "kfree(p)", "kfree(p)"]
+    assert ("memory(p)", "not allocated", "live") in w.steps[0].changes
+    assert w.message.endswith("p was freed already")
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def test_fields_are_declarations_named_by_their_path():
+    p = load_text(KREF + "struct dev devs[2]\nstruct dev *one\nthread a { }", "l.mproof")
+    assert [o.name for o in p.objects] == ["devs[0].kref", "devs[1].kref", "one.kref"]
+    assert [v.name for v in p.vars if not v.name.startswith("memory(")] == \
+        ["devs[0].open", "devs[1].open", "one.open"]
+    inits = {v.name: v.init for v in p.vars if v.name.startswith("memory(")}
+    assert inits == {"memory(devs[0])": 1, "memory(devs[1])": 1, "memory(one)": 0}
+
+
+def test_copies_that_use_self_are_not_interchangeable():
+    same = load_text("var x = 0\nthread t[2] { x = 1 }", "s.mproof")
+    assert same.copy_groups() == ((0, 1),)
+    differ = load_text("struct s { var x = 0 }\nstruct s a[2]\nthread t[2] { a[self].x = 1 }",
+                       "d.mproof")
+    assert differ.copy_groups() == ()
+
+
+def test_a_v1_name_self_keeps_its_meaning():
+    p = load_text("var self = 4\nthread t[2] { self = self + 1 }\nthread c { assert self < 6 }",
+                  "v1.mproof")
+    assert _verdict(prove_explicit(p)) == ("proved", None)
+
+
+# --------------------------------------------------------------------------- errors
+
+ERRORS = {
+    "no such field": (PRIV + "struct priv p\nthread a { p.lodaed = true }",
+                      "struct 'priv' has no field 'lodaed'; did you mean 'loaded'?"),
+    "index out of range": (PRIV + "struct priv ps[2]\nthread a { ps[2].loaded = true }",
+                           "'ps[2]' is out of range: 'ps' has 2 elements (0 to 1)"),
+    "array without index": (PRIV + "struct priv ps[2]\nthread a { ps.loaded = true }",
+                            "'ps' is an array of struct memory: name an element, as in ps[0].loaded"),
+    "self outside copies": (PRIV + "struct priv ps[2]\nthread a { ps[self].loaded = true }",
+                            "thread 'a' has no copies"),
+    "self beyond the array": (PRIV + "struct priv ps[2]\nthread a[3] { ps[self].loaded = true }",
+                              "thread 'a' has 3 copies but 'ps' only 2 elements"),
+    "self in a star thread": (PRIV + "struct priv ps[2]\nthread a[*] { ps[self].loaded = true }",
+                              "not supported yet"),
+    "unknown struct": ("struct priv *p\nthread a { }", "unknown struct type 'priv'"),
+    "too deep": (PRIV + "struct priv p\nthread a { p.loaded.x = true }", "one field deep"),
+    "not memory": ("var v = 0\nthread a { v.x = 1 }", "'v' is a var, not struct memory"),
+    "argument count": (PRIV + "struct priv p\nfn f(struct priv *d) in core { }\nthread a { f() }",
+                       "function 'f' takes 1 argument (struct priv *d), not 0"),
+    "argument type": ("struct a { var x = 0 }\nstruct b { var y = 0 }\nstruct b q\nstruct a r\n"
+                      "fn f(struct a *d) in core { }\nthread t { f(q) }",
+                      "parameter 'd' of 'f' is a 'struct a *': 'q' is struct b memory"),
+    "int argument": ("struct a { var x = 0 }\nstruct a r\nfn f(int n) in core { }\nthread t { f(r) }",
+                     "parameter 'n' of 'f' is int: pass a literal, a var or a local, not 'r'"),
+    "release parameter": ("struct a { object k release rel }\nstruct a r\n"
+                          "fn rel(int n) in core { }\nthread t { put(r.k) }",
+                          "takes no parameter or one 'struct a *'"),
+    "work with parameters": (PRIV + "fn f(struct priv *d) in core { }\nstruct priv p\n"
+                             "work w runs f\nthread t { queue_work(w) }",
+                             "is called by the kernel without arguments"),
+    "kfree of a var": ("var v = 0\nthread a { kfree(v) }", "'kfree' needs struct memory"),
+    "kzalloc hint": ("struct s { var x = 0 }\nstruct s *p\nthread a { kmalloc(p) }",
+                     "the built-in for it is 'kzalloc'"),
+    "field refs": ("struct s { object k refs 2 }\nthread a { }", "starts with count 1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_errors_say_what_is_wrong(name):
+    src, words = ERRORS[name]
+    with pytest.raises(SpecError) as e:
+        load_text(src, "e.mproof")
+    text = "\n".join(d.message for d in e.value.diagnostics)
+    assert words in text, text
+    assert all(d.span.line >= 1 for d in e.value.diagnostics)
