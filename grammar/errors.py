@@ -50,7 +50,7 @@ _PUNCTUATION = {
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
     "RSQB": "']'", "COLON": "':'", "EQUAL": "'='", "EQ": "'=='", "NE": "'!='", "COMMA": "','",
     "LT": "'<'", "LE": "'<='", "GT": "'>'", "GE": "'>='", "PLUS": "'+'", "MINUS": "'-'",
-    "STAR": "'*'",
+    "STAR": "'*'", "_DOT": "'.'", "ARROW": "'->'",
 }
 _WORDS = {
     "NAME": "a name",
@@ -209,11 +209,17 @@ def _char_before(text: str, tok: Token) -> str:
     return line[tok.column - 2] if tok.column >= 2 else ""
 
 
+# v3: what may continue a path after a name (`.x`, `->x`, `[i]`); never listed as
+# expected, since a name is complete without them.
+PATH_CONTINUATIONS = frozenset({"_DOT", "ARROW"})
+
+
 def _accepts(exc: UnexpectedToken) -> set[str]:
     parser = getattr(exc, "interactive_parser", None)
-    if parser is not None:
-        return set(parser.accepts())
-    return set(exc.expected or ())
+    got = set(parser.accepts()) if parser is not None else set(exc.expected or ())
+    if got & PATH_CONTINUATIONS:
+        got -= PATH_CONTINUATIONS | {"LSQB"}
+    return got
 
 
 def _explanation(found: Token, expected: set[str], text: str) -> Optional[str]:
@@ -222,6 +228,12 @@ def _explanation(found: Token, expected: set[str], text: str) -> Optional[str]:
     kind = found.type
     if _keyword_as_name(found, expected, text):
         return None   # said by _hint: "'else' is a keyword"
+    line = text.split("\n")[found.line - 1]
+    if kind == "_DOT" and line[:found.column - 1].rstrip()[-1:].isdigit():
+        return "integers are whole decimal numbers"
+    if kind == "LPAR" and expected <= {"EQUAL"} and "." in line[:found.column - 1]:
+        return ("there are no methods: a primitive is written as in get(o), and a field of "
+                "struct memory is a value, as in p.count or put(p.kref)")
     if describe_found(found) == "newline" and "LBRACE" in expected:
         return ("expected '{' (a block opens on the line of its header, or alone at the start "
                 "of the next line)")
@@ -290,8 +302,10 @@ def _hint(found: Token, expected: set[str], text: str = "") -> Optional[str]:
         return f"'{found.value}' is a keyword"
     if expected - CONTINUATIONS == {"OR"}:
         return "a choose has at least two branches"
-    if expected == {"IN"}:
-        return "a function names its owner: fn NAME in OWNER { ... }"
+    if expected in ({"IN"}, {"IN", "LPAR"}):
+        return ("a function names its owner: fn NAME in OWNER { ... }, or "
+                "fn NAME(PARAMETERS) in OWNER { ... }" if "LPAR" in expected else
+                "a function names its owner: fn NAME in OWNER { ... }")
     if expected == {"TRUE", "FALSE", "INT"}:
         return "an initial value is a literal"
     return None

@@ -304,12 +304,12 @@ def test_the_builtins_and_their_arguments():
         "drain_workqueue": "workqueue", "flush_scheduled_work": None,
         "queue_delayed_work": "delayed_work", "mod_delayed_work": "delayed_work",
         "cancel_delayed_work": "delayed_work", "cancel_delayed_work_sync": "delayed_work",
-        "flush_delayed_work": "delayed_work"}
+        "flush_delayed_work": "delayed_work", "kzalloc": "memory", "kfree": "memory"}
     assert {b.name: b.also for b in V.BUILTINS if b.also} == {"flush_work": ("delayed_work",)}
 
 
 ARGUMENTS = {"work": "w", "delayed_work": "dw", "workqueue": "wq", "timer": "t", "fn": "f",
-             "completion": "c", None: ""}
+             "completion": "c", "memory": "p", None: ""}
 
 
 @pytest.mark.parametrize("name", [b.name for b in V.BUILTINS])
@@ -317,7 +317,7 @@ def test_each_builtin_takes_the_steps_its_entry_says(name):
     # docs/language.md gives these counts; the entry and the lowering must agree.
     b = V.builtin(name)
     src = ("workqueue wq\nwork w runs f on wq\ndelayed_work dw runs f on wq\ntimer t runs f\n"
-           "completion c\nfn f in core { }\n"
+           "completion c\nfn f in core { }\nstruct s { var x = 0 }\nstruct s *p\n"
            f"thread a {{ {name}({ARGUMENTS[b.operand]}) }}\nthread r {{ rcu_read_lock() }}\n")
     a = load_text(src).threads[0]
     assert len(a.steps) - 1 == b.steps       # the thread's steps, less its return step
@@ -328,7 +328,7 @@ def test_keywords_are_the_grammars():
         expect in local assert await return if else while choose or atomic and not true
         false""".split())
     assert OPTION_WORDS == frozenset("refs exit release done proved violated".split())
-    assert V.SOFT_DECL_KEYWORDS == ("workqueue", "work", "timer", "delayed_work")
+    assert V.SOFT_DECL_KEYWORDS == ("workqueue", "work", "timer", "delayed_work", "struct")
     terminals = {t.name for t in _lark().terminals}
     assert {w.upper() for w in KEYWORDS} <= terminals
 
