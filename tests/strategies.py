@@ -380,3 +380,60 @@ def programs_v3(draw) -> str:
     if draw(st.booleans()):
         lines.append(f"cover cv: {draw(st.sampled_from(['v == 2', 'n == 1', 'b and v > 0']))}")
     return "\n".join(lines) + "\n"
+
+
+@st.composite
+def programs_memory(draw) -> str:
+    """Random programs with struct memory (issue 17, constructs 1 and 2): a struct
+    with a var and some of a kref (whose release frees its container or not), a
+    completion and a mutex; memory allocated from the start (an array) and a
+    pointer allocated by kzalloc; kzalloc and kfree anywhere, fields read and
+    written, in atomic too, a function with a memory and an int parameter, and
+    copies of a thread that use `self`.  Loop-free, so finite-state."""
+    fields = ["var x = 0"]
+    has_k = draw(st.booleans())
+    has_c = draw(st.booleans())
+    has_m = draw(st.booleans())
+    frees = draw(st.booleans())
+    if has_k:
+        fields.append("object k release s_rel")
+    if has_c:
+        fields.append("completion c")
+    if has_m:
+        fields.append("mutex m")
+    lines = ["struct s {\n    " + "\n    ".join(fields) + "\n}", "struct s *p", "struct s a[2]",
+             "var v = 0"]
+    if has_k:
+        lines.append("fn s_rel(struct s *d) in core { " + ("kfree(d)" if frees else "d.x = 9")
+                     + " }")
+    lines.append("fn g(struct s *d, int n) in core { d.x = n; v = v + 1 }")
+
+    def stmt(mem: list[str], depth: int) -> str:
+        e = draw(st.sampled_from(mem))
+        opts = [f"kzalloc({e})", f"kfree({e})", f"{e}.x = {e}.x + 1", f"{e}->x = 1",
+                f"assert {e}.x < 3", f"g({e}, 2)", f"v = {e}.x"]
+        if has_k:
+            opts += [f"get({e}.k)", f"put({e}.k)", f"assert refs({e}.k) > 0"]
+        if has_c:
+            opts += [f"complete({e}.c)", f"wait({e}.c)"]
+        if has_m:
+            opts += [f"lock({e}.m)", f"unlock({e}.m)"]
+        if depth < 1:
+            inner = "; ".join(stmt(mem, depth + 1) for _ in range(draw(st.integers(1, 2))))
+            opts += [f"if {e}.x > 0 {{ {inner} }}",
+                     f"atomic {{ {e}.x = 2; assert {e}.x == 2 }}"]
+        return draw(st.sampled_from(opts))
+
+    for i in range(draw(st.integers(2, 3))):
+        # t0 allocates p first; the others touch p rarely (else most answers are null-deref)
+        mem = ["p", "a[0]", "a[1]"] if i == 0 else ["a[0]", "a[1]", "a[0]", "a[1]", "p"]
+        body = "; ".join(stmt(mem, 0) for _ in range(draw(st.integers(1, 3))))
+        if i == 0:
+            body = "kzalloc(p); " + body
+        lines.append(f"thread t{i} {{ {body} }}")
+    if draw(st.booleans()):
+        body = "; ".join(stmt(["a[self]", "p"], 0) for _ in range(draw(st.integers(1, 2))))
+        lines.append(f"thread u[2] {{ {body} }}")
+    if draw(st.booleans()):
+        lines.append(f"cover cv: v == 2")
+    return "\n".join(lines) + "\n"
