@@ -400,11 +400,26 @@ class _Builder(Transformer_NonRecursive):
                               name_span=self._tok(name), span=self._span(meta))
 
     def instance_decl(self, meta, children):
-        _word, struct, star, name, count = children
+        _word, struct, star, name, count, init = children
         return ast.InstanceDecl(struct.value, name.value, star is not None,
                                 None if count is None else _decimal(count),
                                 struct_span=self._tok(struct), name_span=self._tok(name),
-                                span=self._span(meta))
+                                span=self._span(meta), inits=init or ())
+
+    def instance_init(self, meta, children):
+        return tuple(c for c in children if c is not None)
+
+    def field_init(self, meta, children):
+        name, value = children
+        return (name.value, value.value, self._span(meta))
+
+    def fn_field(self, meta, children):
+        (name,) = children
+        return ast.FnField(name.value, name_span=self._tok(name), span=self._span(meta))
+
+    def module_field(self, meta, children):
+        (name,) = children
+        return ast.ModuleField(name.value, name_span=self._tok(name), span=self._span(meta))
 
     def path(self, meta, children):
         """A path, as one NAME token of its normalised text (`p->x` is `p.x`)."""
@@ -480,6 +495,10 @@ class _Builder(Transformer_NonRecursive):
         extra = tuple(m.value for m in more)
         extra_spans = tuple(self._tok(m) for m in more)
         span = self._span(meta)
+        if name.value == "fops_put" and arg is not None and not more:
+            # v3: fops_put(F) is module_put(F.owner) (include/linux/fs.h)
+            return ast.PrimStmt(ast.Prim.MODULE_PUT, arg.value + ".owner", arg_span=self._tok(arg),
+                                span=span)
         if name.value in _PRIMS:
             if arg is None:  # point at the ')' where the argument is missing
                 arg_span = ast.Span(self._path, meta.end_line, meta.end_column - 1,
@@ -566,6 +585,10 @@ class _Builder(Transformer_NonRecursive):
 
     def query(self, meta, children):
         name, arg, *more = children
+        if name.value == "fops_get" and not more:
+            # v3: fops_get(F) is try_module_get(F.owner) (include/linux/fs.h)
+            return ast.Query(ast.QueryKind.TRY_MODULE_GET, "fops_get", arg.value + ".owner",
+                             arg_span=self._tok(arg), span=self._span(meta))
         return ast.Query(_QUERIES.get(name.value), name.value, arg.value,
                          arg_span=self._tok(arg), span=self._span(meta),
                          extra=tuple(m.value for m in more),

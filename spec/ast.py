@@ -308,6 +308,24 @@ class FnDecl:
 
 
 @dataclass(frozen=True)
+class FnField:
+    """v3: `fn NAME` in a struct: a function reference (an ops table's method)."""
+
+    name: str
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class ModuleField:
+    """v3: `module NAME` in a struct: a module reference (an ops table's `.owner`)."""
+
+    name: str
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class StructDecl:
     """v3: `struct NAME { FIELD ... }`: a type of memory; its fields are object,
     completion, mutex and var declarations (NOTE(memory))."""
@@ -330,6 +348,8 @@ class InstanceDecl:
     struct_span: Span = _span()
     name_span: Span = _span()
     span: Span = _span()
+    # `= { .open = drv_open, .owner = drv }`: (field, value, span) of an ops table
+    inits: tuple[tuple[str, str, Span], ...] = ()
 
     def elements(self) -> tuple[str, ...]:
         """The names of its memory: `p`, or `devs[0]`, `devs[1]`, ..."""

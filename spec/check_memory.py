@@ -23,6 +23,7 @@ _TABLE = {"object": "objects", "completion": "completions", "mutex": "mutexes"}
 def check_structs(ctx: Context) -> None:
     """The fields of each struct type: what kzalloc can set anew (NOTE(memory))."""
     sym = ctx.sym
+    check_inits(ctx)
     for st in sym.structs.values():
         for f in st.fields:
             if isinstance(f, A.ObjectDecl):
@@ -34,6 +35,40 @@ def check_structs(ctx: Context) -> None:
             elif isinstance(f, A.CompletionDecl) and f.done != 0:
                 ctx.error(f.span, "a completion in struct memory starts not done "
                           "(init_completion): leave out 'done'")
+
+
+def check_inits(ctx: Context) -> None:
+    """An initializer `= { .open = drv_open, .owner = drv }` sets fn and module fields."""
+    sym = ctx.sym
+    for d in sym.instances:
+        st = sym.structs.get(d.struct)
+        if st is None:
+            continue
+        fields = {f.name: f for f in st.fields}
+        seen: set = set()
+        for name, value, span in d.inits:
+            f = fields.get(name)
+            if name in seen:
+                ctx.error(span, f"field '{name}' is initialized twice")
+            seen.add(name)
+            if f is None:
+                ctx.error(span, f"struct '{st.name}' has no field '{name}'{suggest(name, fields)}")
+            elif isinstance(f, A.FnField):
+                ctx.expect_kind(value, "fn", span, f"'.{name}' of '{d.name}' names a function")
+            elif isinstance(f, A.ModuleField):
+                if value == "THIS_MODULE":
+                    ctx.error(span, f"'.{name} = THIS_MODULE': a declaration belongs to no module's "
+                              f"code here; name the module, as in .{name} = drv")
+                else:
+                    ctx.expect_kind(value, "module", span, f"'.{name}' of '{d.name}' names a module")
+            else:
+                ctx.error(span, f"only the fn and module fields of an ops table are initialized "
+                          f"here ('{name}' is {ARTICLE[FIELD_KIND_OF(f)]}: it takes its declared "
+                          "value)")
+
+
+def FIELD_KIND_OF(f) -> str:
+    return MEM.FIELD_KIND[type(f)]
 
 
 def _check_release(ctx: Context, st: A.StructDecl, f: A.ObjectDecl) -> None:
@@ -139,7 +174,24 @@ def for_checking(ctx: Context, d: Union[A.FnDecl, A.ThreadDecl]):
         return got
 
     body = MEM.rewrite(d.body, f)
+    _null_calls(ctx, d.body, body)
     return dataclasses.replace(d, body=tuple(prefix) + body)
+
+
+def _null_calls(ctx: Context, before: tuple, after: tuple) -> None:
+    """A call through an ops table whose method is NULL."""
+    for s0, s1 in zip(before, after):
+        if isinstance(s0, A.CallStmt) and MEM.is_path(s0.fn) and s1.fn == MEM.NULL:
+            ctx.error(s0.fn_span, f"'{s0.fn}' is NULL (its table's initializer sets no "
+                      f".{s0.fn.rsplit('.', 1)[-1]}): calling it is a NULL pointer dereference")
+            ctx.refused.add(MEM.NULL)
+        for attr in ("then", "orelse", "body"):
+            a0, a1 = getattr(s0, attr, None), getattr(s1, attr, None)
+            if isinstance(a0, tuple) and isinstance(a1, tuple):
+                _null_calls(ctx, a0, a1)
+        if isinstance(s0, A.Choose):
+            for b0, b1 in zip(s0.branches, s1.branches):
+                _null_calls(ctx, b0, b1)
 
 
 def _self_where(d, unbounded: bool) -> str:
@@ -216,7 +268,20 @@ def _path(ctx: Context, d, name: str, span: A.Span, binds: dict, copies: Optiona
         ctx.error(span, f"struct '{st.name}' has no field '{field}'{suggest(field, names)}",
                   Note(st.name_span, f"struct '{st.name}' is declared here"))
         return None
-    return f"{elem}.{field}"
+    flat = f"{elem}.{field}"
+    if flat in sym.constants:
+        value = sym.constants[flat]
+        if value is None and parts[0] in binds:
+            # through a parameter: any instance that sets it stands for the others
+            value = next((v for k, v in sym.constants.items()
+                          if v is not None and k.endswith("." + field)
+                          and sym.struct_of(sym_container(k)) == decl.struct), None)
+        return value or MEM.NULL
+    return flat
+
+
+def sym_container(flat: str) -> str:
+    return flat.rsplit(".", 1)[0]
 
 
 def call_args(ctx: Context, s: A.CallStmt, fn: A.FnDecl, scope) -> None:

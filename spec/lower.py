@@ -130,8 +130,9 @@ class _ThreadBuilder(StepGraph):
 
     def build(self) -> M.Thread:
         d = self.decl
-        if self.copy is not None:   # NOTE(memory): `self` is this copy's index
-            d = replace(d, body=MEM.rewrite(d.body, MEM.substitute({}, self.copy)))
+        # NOTE(memory): `self` is this copy's index; ops tables' members are constants
+        d = replace(d, body=MEM.rewrite(d.body, MEM.substitute({}, self.copy,
+                                                               self.lw.sym.constants)))
         owner = self.lw.owner_index(d.owner or "core")
         own: dict[str, int] = {}
         for s in d.body:
@@ -193,8 +194,8 @@ class _ThreadBuilder(StepGraph):
                 values.append((p, lit if lit is not None else A.Name(a)))
             else:
                 binds[p.name] = a
-        if binds:
-            fn = replace(fn, body=MEM.rewrite(fn.body, MEM.substitute(binds, None)))
+        fn = replace(fn, body=MEM.rewrite(fn.body, MEM.substitute(binds, None,
+                                                                  self.lw.sym.constants)))
         slots = self.fn_slots.get(fname)
         if slots is None:
             slots = {}
@@ -244,6 +245,14 @@ class _ThreadBuilder(StepGraph):
     def stmt(self, s: A.Stmt, cont: int, ctx: Ctx) -> int:
         if isinstance(s, A.CallStmt) and s.fn in V.MEMORY_BUILTINS and s.fn not in self.lw.sym.decls:
             return self.memory_builtin(s, cont, ctx)
+        if isinstance(s, A.CallStmt) and s.fn == MEM.NULL:
+            # a method of an ops table that its initializer leaves NULL, reached through a
+            # parameter (the checker rejects a direct call)
+            text = self.text(s)
+            oops = M.AAssert(M.Const(False), s.span, message=f"{text}: the method is NULL",
+                             check="null-deref")
+            return self.make(M.StepKind.ATOMIC, ctx.owner, s.span, text, next=cont, body=(oops,),
+                             frame=ctx.frame)
         elems = self.touches(s)
         if not elems:
             return self._stmt(s, cont, ctx)
@@ -642,7 +651,23 @@ class _Lowerer:
             text = self.lines[sp.line - 1][sp.col - 1:sp.end_col - 1].strip()
             if text:
                 return text
+        if isinstance(s, (A.If, A.While)) and 0 < sp.line <= len(self.lines):
+            # v3: the header as written (a condition the lowering rewrote, fops_get(F)
+            # of a table without .owner, reads as the user wrote it)
+            line = self.lines[sp.line - 1][sp.col - 1:]
+            for stop in ("{", "//", "/*", "#"):
+                line = line.split(stop, 1)[0]
+            head = " ".join(line.split())
+            if head and self._rewritten(s):
+                return head
         return stmt_header(s)
+
+    @staticmethod
+    def _rewritten(s) -> bool:
+        """Whether the condition of `s` mentions what the lowering rewrites (a path, a
+        fops_get)."""
+        text = stmt_header(s)
+        return "true" in text.split() or "." in text or "[" in text
 
     def expr(self, e: A.Expr, slots: dict[str, int], owner: Optional[int] = None) -> M.Expr:
         """`e` lowered; `owner` is whose code it stands in (THIS_MODULE)."""

@@ -45,6 +45,7 @@ from modproof.spec import ast as A
 NOT_ALLOCATED, LIVE, FREED = 0, 1, 2
 STATE_NAMES = {NOT_ALLOCATED: "not allocated", LIVE: "live", FREED: "freed"}
 SELF = "self"
+NULL = "NULL"   # what an ops table's fn or module field holds when its initializer sets none
 PARAM_TYPES = ("int", "bool", "object", "completion", "mutex")
 FIELD_KIND = {A.ObjectDecl: "object", A.CompletionDecl: "completion", A.MutexDecl: "mutex",
               A.VarDecl: "var"}
@@ -87,6 +88,8 @@ def rewrite_expr(e: A.Expr, f: Callable[[str, A.Span], str]) -> A.Expr:
         return dataclasses.replace(got, span=e.span)
     if isinstance(e, A.Query):
         arg = _name(f(e.arg, e.arg_span), e.arg)
+        if arg == NULL and e.kind is not None and e.kind.value == "try_module_get":
+            return A.BoolLit(True, span=e.span)   # try_module_get(NULL) succeeds
         extra = tuple(_name(f(x, sp), x) for x, sp in zip(e.extra, e.extra_spans or
                                                           (e.span,) * len(e.extra)))
         return dataclasses.replace(e, arg=arg, extra=extra)
@@ -111,7 +114,12 @@ def rewrite_stmt(s, f: Callable):
     if isinstance(s, (A.PrimStmt, A.CallStmt)):
         arg = s.arg if s.arg is None else _name(f(s.arg, s.arg_span), s.arg)
         spans = s.extra_spans or (s.span,) * len(s.extra)
-        return R(s, arg=arg, extra=tuple(_name(f(x, sp), x) for x, sp in zip(s.extra, spans)))
+        if isinstance(s, A.PrimStmt) and arg == NULL and s.kind.value in ("module_get", "module_put"):
+            return A.Atomic((), span=s.span)   # module_put(NULL): nothing (an ops table without .owner)
+        out = R(s, arg=arg, extra=tuple(_name(f(x, sp), x) for x, sp in zip(s.extra, spans)))
+        if isinstance(s, A.CallStmt) and is_path(s.fn):   # a call through an ops table
+            out = R(out, fn=_name(f(s.fn, s.fn_span), s.fn))
+        return out
     if isinstance(s, A.Assign):
         return R(s, target=_name(f(s.target, s.target_span), s.target),
                  value=rewrite_expr(s.value, f))
@@ -133,7 +141,7 @@ def rewrite_stmt(s, f: Callable):
     return s
 
 
-def substitute(binds: dict, copy: Optional[int]) -> Callable:
+def substitute(binds: dict, copy: Optional[int], constants: Optional[dict] = None) -> Callable:
     """The rewriting of a body under `binds` (parameter -> what was passed: a name,
     or an expression for an int or bool parameter) with `self` the copy's index."""
     def f(name: str, span: A.Span):
@@ -149,7 +157,10 @@ def substitute(binds: dict, copy: Optional[int]) -> Callable:
             base = binds[base]
         if index == SELF and copy is not None:
             index = str(copy)
-        return join(base, index, field)
+        flat = join(base, index, field)
+        if constants is not None and flat in constants:
+            return constants[flat] or NULL
+        return flat
     return f
 
 

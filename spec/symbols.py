@@ -71,6 +71,8 @@ class Symbols:
     instances: list[A.InstanceDecl] = field(default_factory=list)
     elements: dict[str, A.InstanceDecl] = field(default_factory=dict)   # `p`, `devs[0]` -> its decl
     container: dict[str, str] = field(default_factory=dict)   # `p.kref` -> `p`
+    # an ops table's fn and module fields: `fops.open` -> `drv_open`, None for NULL
+    constants: dict[str, Optional[str]] = field(default_factory=dict)
 
     def builtin(self, call: A.CallStmt) -> bool:
         """Whether `call` is a v2 built-in (not shadowed by a declared function)."""
@@ -229,10 +231,14 @@ def _lay_out_memory(ctx: Context) -> None:
                 sym.decls[elem] = d
             sym.elements[elem] = d
             seen_names: set = set()
+            inits = {name: value for name, value, _ in d.inits}
             for f in st.fields:
                 if f.name in seen_names:
                     continue
                 seen_names.add(f.name)
+                if isinstance(f, (A.FnField, A.ModuleField)):
+                    sym.constants[f"{elem}.{f.name}"] = inits.get(f.name)
+                    continue
                 flat = dataclasses.replace(f, name=f"{elem}.{f.name}")
                 sym.decls[flat.name] = flat
                 sym.container[flat.name] = elem

@@ -55,6 +55,7 @@ BMC_SLOW = {
     "kernel/14_flush_under_rtnl_bug.mproof": "a hang with a 23-step lasso, six threads",
     "kernel/14_flush_under_rtnl_fixed.mproof": "a self-re-arming watchdog, six threads",
     "kernel/16_init_error_path_fixed.mproof": "34 steps deep: insmod, an event and an rmmod retried",
+    "kernel/19_fops_without_owner_fixed.mproof": "40 steps deep: two openers, insmod and rmmod",
 }
 
 
