@@ -20,6 +20,9 @@ PRIV = "struct priv {\n    var loaded = false\n    completion fw_done\n}\n"
 KREF = ("struct dev {\n    var open = false\n    object kref release dev_release\n}\n"
         "fn dev_release(struct dev *d) in core { kfree(d) }\n")
 
+OPS = ("module m refs 1\nvar v = 0\nstruct ops {\n    fn run\n    module owner\n}\n"
+       "fn bump in m { v = v + 1 }\n")
+
 # name: (source, verdict, check)
 CASES = {
     "never_allocated_is_null": (PRIV + "struct priv *p\nthread cb { p->loaded = true }",
@@ -79,6 +82,19 @@ thread a {
     "memory_in_atomic": (PRIV + "struct priv *p\n"
                          "thread a { kzalloc(p); atomic { p.loaded = true; assert p.loaded } }\n"
                          "thread b { kfree(p) }", "violated", "use-after-free"),
+    # ---------------------------------------------------------------- ops tables
+    "call_through_a_table": (OPS + "struct ops t = { .run = bump, .owner = m }\n"
+                             "thread a { t.run(); t->run(); assert v == 2 }", "proved", None),
+    "fops_get_without_owner_pins_nothing": (OPS + "struct ops t = { .run = bump }\n"
+                                            "thread a { if fops_get(t) { t.run(); fops_put(t) } }\n"
+                                            "thread r { module_put(m); unload(m) }",
+                                            "violated", "code-after-unload"),
+    "fops_get_with_owner_pins": (OPS + "struct ops t = { .run = bump, .owner = m }\n"
+                                 "thread a { if fops_get(t) { t.run(); fops_put(t) } }\n"
+                                 "thread r { module_put(m); unload(m) }", "proved", None),
+    "null_method_through_a_parameter": (OPS + "struct ops t = { .run = bump }\nstruct ops u\n"
+                                        "fn go(struct ops *o) in core { o->run() }\n"
+                                        "thread a { go(t); go(u) }", "violated", "null-deref"),
 }
 
 
@@ -209,6 +225,16 @@ ERRORS = {
     "kzalloc hint": ("struct s { var x = 0 }\nstruct s *p\nthread a { kmalloc(p) }",
                      "the built-in for it is 'kzalloc'"),
     "field refs": ("struct s { object k refs 2 }\nthread a { }", "starts with count 1"),
+    "null method": (OPS + "struct ops t\nthread a { t.run() }",
+                    "'t.run' is NULL (its table's initializer sets no .run)"),
+    "init of a var": ("struct s { var x = 0 }\nstruct s p = { .x = 1 }\nthread a { }",
+                      "only the fn and module fields of an ops table are initialized here"),
+    "init of no field": (OPS + "struct ops t = { .runn = bump }\nthread a { }",
+                         "struct 'ops' has no field 'runn'; did you mean 'run'?"),
+    "owner THIS_MODULE": (OPS + "struct ops t = { .owner = THIS_MODULE }\nthread a { }",
+                          "name the module, as in .owner = drv"),
+    "method not a function": (OPS + "struct ops t = { .run = v }\nthread a { }",
+                              "'.run' of 't' names a function: 'v' is a var"),
 }
 
 
