@@ -3,6 +3,7 @@
     python bench/run.py                 # K = 1 2 4 8 16 32, reader[*], then proofs/
     python bench/run.py --k 1 2 4 8     # fewer sizes
     python bench/run.py --no-proofs     # only the dm family (and its reader[*] rows)
+    python bench/run.py --patterns      # the kernel patterns of language v3 against Spin
 
 Both tools run in the same invocation on the same machine, one after the other,
 so the ratios are meaningful on a shared, noisy machine even if the absolute
@@ -172,6 +173,50 @@ def all_sizes_files_table() -> list[str]:
     return rows
 
 
+def run_spin_exported(path: Path, workdir: Path, bfs: bool):
+    """Spin on the Promela modproof exports for `path` (docs/promela.md): (verdict,
+    seconds, MB); the export's own time is not counted (it is modproof's work)."""
+    code, _, _, out = run_measured(modproof_cmd() + ["export", "--format", "promela", str(path),
+                                                     "-o", str(workdir / "model.pml")])
+    if code != 0:
+        return f"export failed({code})", 0.0, 0.0
+    total, peak = 0.0, 0.0
+    steps = [["spin", "-a", "model.pml"],
+             ["cc", "-O2", "-DSAFETY", "-DMEMLIM=8192", *(["-DBFS"] if bfs else []),
+              "-DVECTORSZ=4096", "-o", "pan", "pan.c"],
+             ["./pan", "-m1000000"]]
+    for cmd in steps:
+        code, wall, mem, out = run_measured(cmd, cwd=workdir)
+        total += wall
+        peak = max(peak, mem or 0)
+        if code is None:
+            return "timeout", total, peak
+    return spin_verdict(out), total, peak
+
+
+def patterns_table(first: int = 17) -> tuple[list[str], bool]:
+    """The kernel patterns of language v3 (proofs/kernel/NN_*, NN >= `first`): modproof
+    (the default portfolio) against Spin on the exported Promela, in the same run."""
+    rows = ["| pattern file | verdict (modproof / Spin) | modproof s | Spin s | Spin/modproof time | "
+            "modproof MB | Spin MB |", "|---|---|---|---|---|---|---|"]
+    agree = True
+    for path in sorted((ROOT / "proofs" / "kernel").glob("*.mproof")):
+        number = path.name.split("_", 1)[0]
+        if not number.isdigit() or int(number) < first:
+            continue
+        mv, mt, mm, _ = run_modproof(path)
+        with tempfile.TemporaryDirectory() as d:
+            sv, st, sm = run_spin_exported(path, Path(d), bfs=mv == "violated")
+        ok = mv == sv or sv in ("timeout", "out of memory")
+        agree &= ok
+        unfinished = sv in ("timeout", "out of memory")
+        ratio = "-" if not mt else (f"> {st / mt:.0f}x" if unfinished else f"{st / mt:.1f}x")
+        rows.append(f"| {path.stem} | {mv} / {sv}{'' if ok else ' DISAGREE'} | {mt:.2f} | "
+                    f"{st:.2f}{'' if not unfinished else '+'} | {ratio} | {mm:.0f} | {sm:.0f} |")
+        print(rows[-1], flush=True)
+    return rows, agree
+
+
 def proofs_table() -> list[str]:
     rows = ["| file | explicit s | bmc s | auto s | verdict |", "|---|---|---|---|---|"]
     for path in sorted((ROOT / "proofs").rglob("*.mproof")):
@@ -193,6 +238,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     ap.add_argument("--no-proofs", action="store_true")
+    ap.add_argument("--patterns", action="store_true",
+                    help="only the kernel patterns of language v3 against Spin on the exported Promela")
     ap.add_argument("--spin-timeout", type=float, default=600.0,
                     help="seconds each Spin command may take (default %(default)s)")
     args = ap.parse_args()
@@ -202,6 +249,12 @@ def main() -> int:
             print(f"bench: {tool} is not installed (apt-get install spin gcc)", file=sys.stderr)
             return 2
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    if args.patterns:
+        rows, agree = patterns_table()
+        print("\n".join(rows))
+        if not agree:
+            print("bench: verdicts disagree", file=sys.stderr)
+        return 0 if agree else 1
     spin_runs: dict = {}
     rows, agree = dm_table(args.k, spin_runs)
     print("\n".join(rows))
