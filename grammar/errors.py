@@ -40,7 +40,7 @@ BRACE_LINE = "_BRACE_LINE"   # v3: the line break before a '{' on the next line
 
 DECL_STARTS = frozenset(word.upper() for word in DECL_KEYWORDS + V2_DECL_KEYWORDS)
 STMT_STARTS = frozenset({"LOCAL", "NAME", "ASSERT", "AWAIT", "RETURN", "IF", "WHILE",
-                         "CHOOSE", "ATOMIC", "BREAK", "CONTINUE"})
+                         "CHOOSE", "ATOMIC", "BREAK", "CONTINUE", "FOR"})
 OPERAND_STARTS = frozenset({"NAME", "INT", "TRUE", "FALSE", "LPAR"})
 COMPARISONS = frozenset({"EQ", "NE", "LT", "LE", "GT", "GE"})
 OPERATORS = COMPARISONS | {"PLUS", "MINUS", "AND", "OR"}

@@ -401,13 +401,19 @@ class _Builder(Transformer_NonRecursive):
 
     def instance_decl(self, meta, children):
         _word, struct, star, name, count, init = children
+        init = init or ()
+        per_element = bool(init) and isinstance(init[0], list)
         return ast.InstanceDecl(struct.value, name.value, star is not None,
                                 None if count is None else _decimal(count),
                                 struct_span=self._tok(struct), name_span=self._tok(name),
-                                span=self._span(meta), inits=init or ())
+                                span=self._span(meta), inits=() if per_element else init,
+                                element_inits=tuple(tuple(e) for e in init) if per_element else ())
 
     def instance_init(self, meta, children):
         return tuple(c for c in children if c is not None)
+
+    def element_init(self, meta, children):
+        return [c for c in children if c is not None]
 
     def field_init(self, meta, children):
         name, value = children
@@ -524,6 +530,11 @@ class _Builder(Transformer_NonRecursive):
     def return_stmt(self, meta, children):
         (value,) = children
         return ast.Return(span=self._span(meta), value=value)
+
+    def for_stmt(self, meta, children):
+        _word, var, array, body = children
+        return ast.For(var.value, array.value, body, var_span=self._tok(var),
+                       array_span=self._tok(array), span=self._span(meta))
 
     def break_stmt(self, meta, children):
         return ast.Break(span=self._span(meta))

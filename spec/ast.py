@@ -214,15 +214,28 @@ class Atomic:
     span: Span = _span()
 
 
+@dataclass(frozen=True)
+class For:
+    """v3: `for VAR in ARRAY { ... }`: the body once per element of an array of struct
+    memory, in index order, VAR naming the element (a list walk: a notifier chain)."""
+
+    var: str
+    array: str
+    body: tuple["Stmt", ...]
+    var_span: Span = _span()
+    array_span: Span = _span()
+    span: Span = _span()
+
+
 Stmt = Union[PrimStmt, CallStmt, Assign, Assert, Await, Return, Local, If, While, Choose, Atomic,
-             Break, Continue]
+             Break, Continue, For]
 
 
 def blocks_of(s: "Stmt") -> tuple[tuple["Stmt", ...], ...]:
     """The blocks directly inside statement `s`, in source order (none for a simple one)."""
     if isinstance(s, If):
         return (s.then,) if s.orelse is None else (s.then, s.orelse)
-    if isinstance(s, (While, Atomic)):
+    if isinstance(s, (While, Atomic, For)):
         return (s.body,)
     if isinstance(s, Choose):
         return s.branches
@@ -350,6 +363,14 @@ class InstanceDecl:
     span: Span = _span()
     # `= { .open = drv_open, .owner = drv }`: (field, value, span) of an ops table
     inits: tuple[tuple[str, str, Span], ...] = ()
+    # an array's `= { { ... }, { ... } }`: the inits of each element, in order
+    element_inits: tuple[tuple[tuple[str, str, Span], ...], ...] = ()
+
+    def inits_of(self, k: Optional[int]) -> tuple[tuple[str, str, Span], ...]:
+        """The initializer of element `k` (None: of the one memory)."""
+        if k is not None and self.element_inits:
+            return self.element_inits[k] if k < len(self.element_inits) else ()
+        return self.inits
 
     def elements(self) -> tuple[str, ...]:
         """The names of its memory: `p`, or `devs[0]`, `devs[1]`, ..."""

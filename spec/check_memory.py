@@ -45,26 +45,35 @@ def check_inits(ctx: Context) -> None:
         if st is None:
             continue
         fields = {f.name: f for f in st.fields}
-        seen: set = set()
-        for name, value, span in d.inits:
-            f = fields.get(name)
-            if name in seen:
-                ctx.error(span, f"field '{name}' is initialized twice")
-            seen.add(name)
-            if f is None:
-                ctx.error(span, f"struct '{st.name}' has no field '{name}'{suggest(name, fields)}")
-            elif isinstance(f, A.FnField):
-                ctx.expect_kind(value, "fn", span, f"'.{name}' of '{d.name}' names a function")
-            elif isinstance(f, A.ModuleField):
-                if value == "THIS_MODULE":
-                    ctx.error(span, f"'.{name} = THIS_MODULE': a declaration belongs to no module's "
-                              f"code here; name the module, as in .{name} = drv")
-                else:
-                    ctx.expect_kind(value, "module", span, f"'.{name}' of '{d.name}' names a module")
+        if d.element_inits and (d.count is None or len(d.element_inits) > d.count):
+            ctx.error(d.span, f"'{d.name}' has {d.count or 'no'} element"
+                      f"{'s' if d.count != 1 else ''} but {len(d.element_inits)} initializers")
+        groups = d.element_inits or (d.inits,)
+        for group in groups:
+            _check_init_group(ctx, d, st, fields, group)
+
+
+def _check_init_group(ctx: Context, d, st, fields: dict, group) -> None:
+    seen: set = set()
+    for name, value, span in group:
+        f = fields.get(name)
+        if name in seen:
+            ctx.error(span, f"field '{name}' is initialized twice")
+        seen.add(name)
+        if f is None:
+            ctx.error(span, f"struct '{st.name}' has no field '{name}'{suggest(name, fields)}")
+        elif isinstance(f, A.FnField):
+            ctx.expect_kind(value, "fn", span, f"'.{name}' of '{d.name}' names a function")
+        elif isinstance(f, A.ModuleField):
+            if value == "THIS_MODULE":
+                ctx.error(span, f"'.{name} = THIS_MODULE': a declaration belongs to no module's "
+                          f"code here; name the module, as in .{name} = drv")
             else:
-                ctx.error(span, f"only the fn and module fields of an ops table are initialized "
-                          f"here ('{name}' is {ARTICLE[FIELD_KIND_OF(f)]}: it takes its declared "
-                          "value)")
+                ctx.expect_kind(value, "module", span, f"'.{name}' of '{d.name}' names a module")
+        else:
+            ctx.error(span, f"only the fn and module fields of an ops table are initialized "
+                      f"here ('{name}' is {ARTICLE[FIELD_KIND_OF(f)]}: it takes its declared "
+                      "value)")
 
 
 def FIELD_KIND_OF(f) -> str:
@@ -173,9 +182,38 @@ def for_checking(ctx: Context, d: Union[A.FnDecl, A.ThreadDecl]):
             return name
         return got
 
+    if MEM.has_for(d.body):
+        _check_fors(ctx, d.body, False)
+        d = dataclasses.replace(d, body=MEM.unroll(d.body, array_sizes(ctx.sym)))
     body = MEM.rewrite(d.body, f)
     _null_calls(ctx, d.body, body)
     return dataclasses.replace(d, body=tuple(prefix) + body)
+
+
+def array_sizes(sym) -> dict:
+    return {d.name: d.count for d in sym.instances if d.count is not None}
+
+
+def _check_fors(ctx: Context, stmts: tuple, in_for: bool) -> None:
+    """NOTE(for): the array of a `for` is an array of struct memory; a `break` or
+    `continue` cannot leave or restart it (its body is unrolled)."""
+    for s in stmts:
+        if isinstance(s, A.For):
+            kind = ctx.sym.kind(s.array)
+            if kind != "memory array":
+                what = "not declared" if kind is None else f"{ARTICLE.get(kind, kind)}"
+                ctx.error(s.array_span, f"'for {s.var} in {s.array}' walks an array of struct "
+                          f"memory: '{s.array}' is {what}", *ctx.decl_note(s.array))
+            _check_fors(ctx, s.body, True)
+        elif isinstance(s, (A.Break, A.Continue)) and in_for:
+            word = "break" if isinstance(s, A.Break) else "continue"
+            ctx.error(s.span, f"'{word}' in the body of a 'for' is not supported yet (the walk "
+                      "visits every element: test a condition around the body instead)")
+        elif isinstance(s, A.While):
+            _check_fors(ctx, s.body, False)
+        else:
+            for b in A.blocks_of(s):
+                _check_fors(ctx, b, in_for)
 
 
 def _null_calls(ctx: Context, before: tuple, after: tuple) -> None:

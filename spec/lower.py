@@ -131,8 +131,9 @@ class _ThreadBuilder(StepGraph):
     def build(self) -> M.Thread:
         d = self.decl
         # NOTE(memory): `self` is this copy's index; ops tables' members are constants
-        d = replace(d, body=MEM.rewrite(d.body, MEM.substitute({}, self.copy,
-                                                               self.lw.sym.constants)))
+        sizes = check_memory.array_sizes(self.lw.sym)
+        d = replace(d, body=MEM.rewrite(MEM.unroll(d.body, sizes),
+                                        MEM.substitute({}, self.copy, self.lw.sym.constants)))
         owner = self.lw.owner_index(d.owner or "core")
         own: dict[str, int] = {}
         for s in d.body:
@@ -194,8 +195,9 @@ class _ThreadBuilder(StepGraph):
                 values.append((p, lit if lit is not None else A.Name(a)))
             else:
                 binds[p.name] = a
-        fn = replace(fn, body=MEM.rewrite(fn.body, MEM.substitute(binds, None,
-                                                                  self.lw.sym.constants)))
+        sizes = check_memory.array_sizes(self.lw.sym)
+        fn = replace(fn, body=MEM.rewrite(MEM.unroll(fn.body, sizes),
+                                          MEM.substitute(binds, None, self.lw.sym.constants)))
         slots = self.fn_slots.get(fname)
         if slots is None:
             slots = {}
@@ -227,8 +229,12 @@ class _ThreadBuilder(StepGraph):
         return {fn.params[0].name: elem} if fn.params and elem is not None else {}
 
     def touches(self, s) -> tuple[str, ...]:
+        """NOTE(touch-memory): the memory `s` touches that can be other than live: memory
+        of a pointer (`struct S *p`), or of a struct type that some kfree() frees."""
         user = isinstance(s, A.CallStmt) and s.fn in self.lw.sym.fns
-        return MEM.touched(MEM.stmt_names(s, user), self.lw.sym.container)
+        sym = self.lw.sym
+        return tuple(e for e in MEM.touched(MEM.stmt_names(s, user), sym.container)
+                     if sym.elements[e].pointer or sym.elements[e].struct in self.lw.freeable)
 
     def memory_checks(self, elems, span: A.Span, text: str) -> tuple:
         """NOTE(touch-memory): the memory must be live."""
@@ -584,6 +590,7 @@ class _Lowerer:
         self.barriers: list[int] = []                  # threads whose rcu_barrier() counts callbacks
         self.rcu_pool: dict[str, int] = {}             # NOTE(rcu-pool): workers per callback function
         self.proof_gaps: list[str] = []                # why a proof would not cover every execution
+        self.freeable = MEM.freed_structs(spec, sym)   # NOTE(touch-memory)
 
     def operand(self, kind: str, name: str, owner: int) -> int:
         """The index of the `kind` that `name` names; THIS_MODULE (v3, unless declared) is

@@ -138,6 +138,8 @@ def rewrite_stmt(s, f: Callable):
         return R(s, branches=tuple(rewrite(b, f) for b in s.branches))
     if isinstance(s, A.Atomic):
         return R(s, body=rewrite(s.body, f))
+    if isinstance(s, A.For):
+        return R(s, body=rewrite(s.body, f))
     return s
 
 
@@ -162,6 +164,64 @@ def substitute(binds: dict, copy: Optional[int], constants: Optional[dict] = Non
             return constants[flat] or NULL
         return flat
     return f
+
+
+def unroll(stmts: tuple, sizes: dict) -> tuple:
+    """NOTE(for): every `for VAR in ARRAY { BODY }` replaced by BODY once per element,
+    in index order, VAR naming the element (an unknown array: nothing, reported by
+    the checker)."""
+    out: list = []
+    for s in stmts:
+        if isinstance(s, A.For):
+            for k in range(sizes.get(s.array, 0)):
+                out.extend(unroll(rewrite(s.body, substitute({s.var: f"{s.array}[{k}]"}, None)),
+                                  sizes))
+            continue
+        R = dataclasses.replace
+        if isinstance(s, A.If):
+            s = R(s, then=unroll(s.then, sizes),
+                  orelse=None if s.orelse is None else unroll(s.orelse, sizes))
+        elif isinstance(s, (A.While, A.Atomic)):
+            s = R(s, body=unroll(s.body, sizes))
+        elif isinstance(s, A.Choose):
+            s = R(s, branches=tuple(unroll(b, sizes) for b in s.branches))
+        out.append(s)
+    return tuple(out)
+
+
+def freed_structs(spec, sym) -> frozenset:
+    """The struct types some kfree() of the file may free: of its argument, memory named
+    directly (or through an array's `[self]` or a `for`), or a `struct S *` parameter."""
+    out = set()
+
+    def walk(stmts, params: dict, loops: dict) -> None:
+        for s in stmts:
+            if isinstance(s, A.CallStmt) and s.fn == "kfree" and "kfree" not in sym.decls and s.arg:
+                parts = split(s.arg)
+                base = parts[0] if parts else s.arg
+                if base in params:
+                    out.add(params[base])
+                elif base in loops:
+                    out.add(loops[base])
+                elif base in sym.decls and isinstance(sym.decls[base], A.InstanceDecl):
+                    out.add(sym.decls[base].struct)
+            if isinstance(s, A.For) and s.array in sym.decls and isinstance(sym.decls[s.array],
+                                                                            A.InstanceDecl):
+                walk(s.body, params, {**loops, s.var: sym.decls[s.array].struct})
+                continue
+            for b in A.blocks_of(s):
+                walk(b, params, loops)
+
+    for d in spec.decls:
+        if isinstance(d, A.FnDecl):
+            walk(d.body, {p.name: p.struct for p in d.params if p.type == "struct"}, {})
+        elif isinstance(d, A.ThreadDecl):
+            walk(d.body, {}, {})
+    return frozenset(out)
+
+
+def has_for(stmts: tuple) -> bool:
+    return any(isinstance(s, A.For) or any(has_for(b) for b in A.blocks_of(s)) for s in stmts)
 
 
 # --------------------------------------------------------------------------- what a statement touches

@@ -14,7 +14,7 @@ from modproof.spec.ast import (
     Assert, Assign, Atomic, Await, Binary, BinOp, BoolLit, Break, CallStmt, Choose, CompletionDecl,
     Continue, CoverDecl, DelayedWorkDecl, ExpectDecl, Expr, FnDecl, If, IntLit, InvariantDecl,
     Local, Minus, ModuleDecl, MutexDecl, Name, Not, ObjectDecl, PrimStmt, Query, Return, SpecFile,
-    Stmt, ThreadDecl, TimerDecl, VarDecl, While, WorkDecl, WorkqueueDecl,
+    Stmt, ThreadDecl, TimerDecl, VarDecl, While, WorkDecl, WorkqueueDecl, For,
 )
 
 INDENT = "    "
@@ -88,6 +88,8 @@ def stmt_header(stmt: Stmt) -> str:
         return f"if {expr_to_source(stmt.cond)}"
     if isinstance(stmt, While):
         return f"while {expr_to_source(stmt.cond)}"
+    if isinstance(stmt, For):
+        return f"for {stmt.var} in {stmt.array}"
     if isinstance(stmt, Choose):
         return "choose"
     return _inline(stmt)
@@ -127,6 +129,8 @@ def _inline(stmt: Stmt) -> str:
         return text
     if isinstance(stmt, While):
         return f"while {expr_to_source(stmt.cond)} {_inline_block(stmt.body)}"
+    if isinstance(stmt, For):
+        return f"for {stmt.var} in {stmt.array} {_inline_block(stmt.body)}"
     if isinstance(stmt, Choose):
         return "choose " + " or ".join(_inline_block(b) for b in stmt.branches)
     if isinstance(stmt, Atomic):
@@ -156,12 +160,12 @@ def _fits_inline(stmt: Stmt, indent: str) -> bool:
         blocks = [stmt.body]
     elif isinstance(stmt, Choose):
         blocks = list(stmt.branches)
-    return all(len(b) <= 1 and not isinstance(s, (If, While, Choose, Atomic))
+    return all(len(b) <= 1 and not isinstance(s, (If, While, Choose, Atomic, For))
                for b in blocks for s in b)
 
 
 def _stmt_lines(stmt: Stmt, indent: str, out: list[str]) -> None:
-    if not isinstance(stmt, (If, While, Choose, Atomic)) or _fits_inline(stmt, indent):
+    if not isinstance(stmt, (If, While, Choose, Atomic, For)) or _fits_inline(stmt, indent):
         out.append(indent + _inline(stmt))
     elif isinstance(stmt, If):
         out.append(f"{indent}if {expr_to_source(stmt.cond)}")
@@ -175,6 +179,9 @@ def _stmt_lines(stmt: Stmt, indent: str, out: list[str]) -> None:
             _block_lines(stmt.orelse, indent, out)
     elif isinstance(stmt, While):
         out.append(f"{indent}while {expr_to_source(stmt.cond)}")
+        _block_lines(stmt.body, indent, out)
+    elif isinstance(stmt, For):
+        out.append(f"{indent}for {stmt.var} in {stmt.array}")
         _block_lines(stmt.body, indent, out)
     elif isinstance(stmt, Choose):
         out.append(f"{indent}choose")

@@ -231,7 +231,8 @@ def _lay_out_memory(ctx: Context) -> None:
                 sym.decls[elem] = d
             sym.elements[elem] = d
             seen_names: set = set()
-            inits = {name: value for name, value, _ in d.inits}
+            k = None if d.count is None else int(elem.rsplit("[", 1)[1][:-1])
+            inits = {name: value for name, value, _ in d.inits_of(k)}
             for f in st.fields:
                 if f.name in seen_names:
                     continue

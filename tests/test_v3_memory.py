@@ -92,6 +92,17 @@ thread a {
     "fops_get_with_owner_pins": (OPS + "struct ops t = { .run = bump, .owner = m }\n"
                                  "thread a { if fops_get(t) { t.run(); fops_put(t) } }\n"
                                  "thread r { module_put(m); unload(m) }", "proved", None),
+    "for_walks_every_element": ("struct nb { var linked = false\n fn call }\n"
+                                "struct nb ch[3] = { { .call = inc }, { .call = inc }, { .call = dbl } }\n"
+                                "var v = 1\nfn inc in core { v = v + 1 }\nfn dbl in core { v = v + v }\n"
+                                "thread a { ch[1].linked = true; ch[2].linked = true\n"
+                                "  for n in ch { if n.linked { n.call() } }\n  assert v == 4 }",
+                                "proved", None),
+    "for_sees_a_concurrent_unlink": ("struct nb { var linked = true }\nstruct nb ch[2]\n"
+                                     "var seen = 0\n"
+                                     "thread w { for n in ch { if n.linked { seen = seen + 1 } } }\n"
+                                     "thread u { ch[1].linked = false }\n"
+                                     "thread c { await seen == 2 }", "violated", "deadlock"),
     "null_method_through_a_parameter": (OPS + "struct ops t = { .run = bump }\nstruct ops u\n"
                                         "fn go(struct ops *o) in core { o->run() }\n"
                                         "thread a { go(t); go(u) }", "violated", "null-deref"),
@@ -233,6 +244,13 @@ ERRORS = {
                          "struct 'ops' has no field 'runn'; did you mean 'run'?"),
     "owner THIS_MODULE": (OPS + "struct ops t = { .owner = THIS_MODULE }\nthread a { }",
                           "name the module, as in .owner = drv"),
+    "for over a var": ("var v = 0\nthread a { for x in v { } }",
+                       "'for x in v' walks an array of struct memory: 'v' is a var"),
+    "break in for": ("struct s { var x = 0 }\nstruct s a[2]\nthread t { for e in a { break } }",
+                     "'break' in the body of a 'for' is not supported yet"),
+    "too many element initializers": ("struct s { fn f }\nfn g in core { }\n"
+                                      "struct s a[1] = { { .f = g }, { .f = g } }\nthread t { }",
+                                      "'a' has 1 element but 2 initializers"),
     "method not a function": (OPS + "struct ops t = { .run = v }\nthread a { }",
                               "'.run' of 't' names a function: 'v' is a var"),
 }
