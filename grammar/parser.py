@@ -417,7 +417,7 @@ class _Builder(Transformer_NonRecursive):
 
     def field_init(self, meta, children):
         name, value = children
-        return (name.value, value.value, self._span(meta))
+        return ast.FieldInit(name.value, value.value, self._span(meta))
 
     def fn_field(self, meta, children):
         (name,) = children
@@ -598,7 +598,7 @@ class _Builder(Transformer_NonRecursive):
         name, arg, *more = children
         if name.value == "fops_get" and not more:
             # v3: fops_get(F) is try_module_get(F.owner) (include/linux/fs.h)
-            return ast.Query(ast.QueryKind.TRY_MODULE_GET, "fops_get", arg.value + ".owner",
+            return ast.Query(ast.QueryKind.TRY_MODULE_GET, "try_module_get", arg.value + ".owner",
                              arg_span=self._tok(arg), span=self._span(meta))
         return ast.Query(_QUERIES.get(name.value), name.value, arg.value,
                          arg_span=self._tok(arg), span=self._span(meta),

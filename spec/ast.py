@@ -321,6 +321,18 @@ class FnDecl:
 
 
 @dataclass(frozen=True)
+class FieldInit:
+    """v3: `.NAME = VALUE` in an initializer (unpacks as name, value, span)."""
+
+    name: str
+    value: str
+    span: Span = _span()
+
+    def __iter__(self):
+        return iter((self.name, self.value, self.span))
+
+
+@dataclass(frozen=True)
 class FnField:
     """v3: `fn NAME` in a struct: a function reference (an ops table's method)."""
 

@@ -14,7 +14,7 @@ from modproof.spec.ast import (
     Assert, Assign, Atomic, Await, Binary, BinOp, BoolLit, Break, CallStmt, Choose, CompletionDecl,
     Continue, CoverDecl, DelayedWorkDecl, ExpectDecl, Expr, FnDecl, If, IntLit, InvariantDecl,
     Local, Minus, ModuleDecl, MutexDecl, Name, Not, ObjectDecl, PrimStmt, Query, Return, SpecFile,
-    Stmt, ThreadDecl, TimerDecl, VarDecl, While, WorkDecl, WorkqueueDecl, For,
+    Stmt, ThreadDecl, TimerDecl, VarDecl, While, WorkDecl, WorkqueueDecl, For, StructDecl, InstanceDecl, FnField, ModuleField,
 )
 
 INDENT = "    "
@@ -236,8 +236,33 @@ def _decl_lines(decl, out: list[str]) -> None:
     elif isinstance(decl, VarDecl):
         out.append(f"var {decl.name} = {_atom(decl.value)}")
     elif isinstance(decl, FnDecl):
-        out.append(f"fn {decl.name} in {decl.owner}")
+        params = ""
+        if decl.params:
+            params = "(" + ", ".join(f"struct {p.struct} *{p.name}" if p.type == "struct"
+                                     else f"{p.type} {p.name}" for p in decl.params) + ")"
+        out.append(f"fn {decl.name}{params} in {decl.owner}")
         _block_lines(decl.body, "", out)
+    elif isinstance(decl, StructDecl):
+        fields: list[str] = []
+        for f in decl.fields:
+            if isinstance(f, FnField):
+                fields.append(f"fn {f.name}")
+            elif isinstance(f, ModuleField):
+                fields.append(f"module {f.name}")
+            else:
+                _decl_lines(f, fields)
+        out.append(f"struct {decl.name} {{" + "".join(f"\n{INDENT}{x}" for x in fields)
+                   + ("\n}" if fields else " }"))
+    elif isinstance(decl, InstanceDecl):
+        def group(inits) -> str:
+            return "{ " + ", ".join(f".{n} = {v}" for n, v, _ in inits) + " }"
+        init = ""
+        if decl.element_inits:
+            init = " = { " + ", ".join(group(g) for g in decl.element_inits) + " }"
+        elif decl.inits:
+            init = " = " + group(decl.inits)
+        out.append(f"struct {decl.struct} {'*' if decl.pointer else ''}{decl.name}"
+                   + (f"[{decl.count}]" if decl.count is not None else "") + init)
     elif isinstance(decl, ThreadDecl):
         out.append(f"thread {decl.name}" + (f"[{decl.count}]" if decl.count is not None else "[*]" if decl.unbounded else "")
                    + (f" in {decl.owner}" if decl.owner is not None else "")
