@@ -15,6 +15,7 @@ from modproof.spec import ast as A
 from modproof.spec import memory as MEM
 from modproof.spec.diagnostics import Note
 from modproof.spec.symbols import Context, suggest
+from modproof.spec import vocabulary as V
 from modproof.spec.vocabulary import ARTICLE
 
 _TABLE = {"object": "objects", "completion": "completions", "mutex": "mutexes"}
@@ -264,6 +265,9 @@ def _path(ctx: Context, d, name: str, span: A.Span, binds: dict, copies: Optiona
         return None
     if kind not in ("memory", "memory array"):
         hint = " (a field of struct memory is written NAME.FIELD)" if field else ""
+        if field is not None and (field in V.PRIMITIVE_NAMES or V.is_builtin(field)):
+            hint = (f" (there are no methods: a primitive is written as in "
+                    f"{field}({base}))")
         ctx.error(span, f"'{base}' is {ARTICLE.get(kind, kind)}, not struct memory{hint}",
                   *ctx.decl_note(base))
         return None

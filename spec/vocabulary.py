@@ -332,6 +332,7 @@ PRIMITIVES = (
               summary="complete, and the thread ends (in core code)"),
 )
 _PRIMITIVE = {p.name: p for p in PRIMITIVES}
+PRIMITIVE_NAMES = frozenset(_PRIMITIVE)
 
 
 def primitive(name) -> Primitive:
