@@ -272,6 +272,8 @@ def _path(ctx: Context, d, name: str, span: A.Span, binds: dict, copies: Optiona
                   *ctx.decl_note(base))
         return None
     decl = sym.elements.get(base) or sym.decls[base]
+    if decl.struct not in sym.structs:
+        return None        # its unknown struct type is reported at its declaration
     if index is not None:
         if kind != "memory array":
             ctx.error(span, f"'{base}' is not an array: it has no element [{index}]",
