@@ -74,7 +74,7 @@ def _atom(expr: Expr) -> str:
     if isinstance(expr, Name):
         return expr.id
     if isinstance(expr, Query):
-        return f"{expr.name}({', '.join((expr.arg,) + expr.extra)})"
+        return f"{expr.name}({', '.join(((expr.arg,) if expr.arg else ()) + expr.extra)})"
     raise TypeError(f"not an expression: {expr!r}")
 
 
@@ -230,6 +230,9 @@ def _decl_lines(decl, out: list[str]) -> None:
         out.append(f"var {decl.name} = {_atom(decl.value)}")
     elif isinstance(decl, FnDecl):
         out.append(f"fn {decl.name} in {decl.owner}")
+        _block_lines(decl.body, "", out)
+    elif isinstance(decl, ThreadDecl) and decl.kthread:
+        out.append(f"kthread {decl.name}" + (f" in {decl.owner}" if decl.owner is not None else ""))
         _block_lines(decl.body, "", out)
     elif isinstance(decl, ThreadDecl):
         out.append(f"thread {decl.name}" + (f"[{decl.count}]" if decl.count is not None else "[*]" if decl.unbounded else "")

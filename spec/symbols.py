@@ -78,6 +78,8 @@ class Symbols:
         if name == "core":
             return "core"
         decl = self.decls.get(name)
+        if isinstance(decl, A.ThreadDecl) and decl.kthread:
+            return "kthread"   # v3: a thread started at run time (NOTE(kthread))
         return KIND_OF[type(decl)] if decl is not None else None
 
     def index(self, kind: str, name: str) -> int:
@@ -154,7 +156,7 @@ def collect(spec: A.SpecFile) -> Context:
             continue
         prev = sym.decls.get(name)
         if prev is not None:
-            ctx.error(span, f"'{name}' is already declared as {ARTICLE[KIND_OF[type(prev)]]}; "
+            ctx.error(span, f"'{name}' is already declared as {ARTICLE[sym.kind(name)]}; "
                       "names are unique across the file",
                       Note(prev.name_span, f"first declaration of '{name}'"))
             continue
