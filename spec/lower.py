@@ -178,7 +178,8 @@ class _ThreadBuilder(StepGraph):
                         span=span or self.decl.span,
                         must_finish=(not worker and not self.decl.service and not self.decl.kthread
                                      and can_end(steps)),
-                        service=not worker and self.decl.service)
+                        # NOTE(kthread): a kthread sleeps until it is stopped, by design
+                        service=not worker and (self.decl.service or self.decl.kthread))
 
     # ------------------------------------------------------------------ statements
 

@@ -36,6 +36,10 @@ ending with its return step, also owner's code: a module kthread returns into
 the module's text); then, in core code, the exit (`exited(K)` = 1) and, one
 step later, kthreadd's reap, which drops the task's own reference (the window
 between the two is real: the exit wakes kthread_stop() before the parent reaps).
+A kthread is a `service` thread: one that waits for ever (for
+kthread_should_stop(), or for work that never comes) is how kthreads live, so
+it is never counted in a deadlock and never has to finish; whoever waits for it
+(kthread_stop()) is, and does.
 A `module_put_and_exit(M)` (module_put_and_kthread_exit()) or
 `complete_and_exit(C)` (kthread_complete_and_exit()) in K's code is the put or
 complete, owned by the code that calls it, and then the same exit in core code:

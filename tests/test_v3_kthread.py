@@ -70,6 +70,11 @@ thread m { kthread_create(k); put_task_struct(k); wake_up_process(k) }""",
     "reaped_after_a_put_too_many": ("""var gone = false
 kthread k { await gone }
 thread m { kthread_run(k); put_task_struct(k); gone = true }""", "violated", "use-after-free"),
+    "sleeping_until_stopped_is_no_deadlock": ("""kthread k { await kthread_should_stop() }
+thread m { kthread_run(k) }""", "proved", None),
+    "blocked_stopper_is_a_deadlock": ("""mutex l
+kthread k { lock(l); unlock(l); await kthread_should_stop() }
+thread m { lock(l); kthread_run(k); kthread_stop(k); unlock(l) }""", "violated", "deadlock"),
     "second_stop_waits_for_ever": ("""kthread k { }
 thread m { kthread_create(k); get_task_struct(k); wake_up_process(k)
            kthread_stop(k); kthread_stop(k) }""", "violated", "deadlock"),
@@ -196,7 +201,7 @@ def test_the_module_kthread_returns_into_freed_code():
 def test_a_kthread_is_its_start_its_function_and_its_exit_in_core_code():
     p = load_text(CASES["module_put_and_kthread_exit"][0], "k.mproof")
     k = next(t for t in p.threads if t.name == "k")
-    assert not k.must_finish          # it runs until it is stopped, like a worker
+    assert not k.must_finish and k.service    # it runs until it is stopped
     wait = k.steps[k.entry]
     assert (wait.kind, wait.owner, wait.idle) == (StepKind.AWAIT, CORE, True)
     test = k.steps[wait.next]
