@@ -271,3 +271,25 @@ def _error(src: str) -> str:
 ])
 def test_messages(src, message):
     assert message in _error(src)
+
+
+# --------------------------------------------------------------------------- any number of threads
+
+def test_any_number_of_callers_of_kthread_run():
+    from modproof.allsizes import prove_all_sizes
+    r = prove_all_sizes(load_text("""kthread k { await kthread_should_stop() }
+thread t[*] { kthread_run(k) }
+""", "s.mproof"), timeout=60)
+    # the second caller creates the one task again
+    assert isinstance(r.result, Violated) and r.result.check == "assertion"
+    assert r.sizes == {"t": 2} and r.smallest
+
+
+def test_a_kthread_beside_any_number_of_threads_is_proved_for_every_number():
+    from modproof.allsizes import prove_all_sizes
+    r = prove_all_sizes(load_text("""var n = 0
+kthread k { await kthread_should_stop() }
+thread main { kthread_run(k); await n == 0; kthread_stop(k) }
+thread r[*] { if n < 1 { n = n + 1; n = n - 1 } }
+""", "s.mproof"), timeout=60)
+    assert isinstance(r.result, Proved) and r.result.scope == "all-sizes" and r.certified, r
