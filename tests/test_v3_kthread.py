@@ -108,6 +108,12 @@ fn e in m { kthread_stop(k) }
 kthread k in m { await kthread_should_stop() }
 thread admin { kthread_run(k); unload(m) }
 cover unloaded: not loaded(m)""", "proved", None),
+    "should_stop_in_locals": ("""var seen = false
+var ran = false
+fn f in core { local s = kthread_should_stop(); seen = s }
+kthread k { local t = kthread_should_stop(); assert not t; ran = true
+            await kthread_should_stop(); f() }
+thread m { kthread_run(k); await ran; kthread_stop(k); assert seen }""", "proved", None),
     "should_stop_in_a_function_the_kthread_calls": ("""var n = 0
 fn body in core { while not kthread_should_stop() { await true } }
 kthread k { body() }
