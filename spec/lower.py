@@ -205,7 +205,8 @@ class _ThreadBuilder(StepGraph):
                 if isinstance(s, A.Local):
                     e = self.lw.expr(s.value, slots, owner, self)
                     slots[s.name] = len(self.slots)
-                    self.slots.append(M.LocalSlot(s.name, fname, _default(e, self.lw.var_inits + self.lw.hidden_inits,
+                    inits_now = self.lw.var_inits + self.lw.hidden_inits
+                    self.slots.append(M.LocalSlot(s.name, fname, _default(e, inits_now,
                                                                           self.slots)))
             self.fn_slots[fname] = slots
         inits = tuple((slots[s.name], self.lw.expr(s.value, slots, owner, self))
