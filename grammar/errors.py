@@ -63,6 +63,7 @@ _WORDS = {
     "COMMENT": "a comment",
     "C_COMMENT": "a comment",
     "C_BLOCK_COMMENT": "a comment",
+    "SHOULD_STOP": "a name",
 }
 # The order in which expected things are listed.
 _ORDER = ("LSQB", "IN", "LPAR", "NAME", "TRUE", "FALSE", "INT", "STAR", "CHECK", "PROVED",
@@ -219,7 +220,8 @@ def _accepts(exc: UnexpectedToken) -> set[str]:
     got = set(parser.accepts()) if parser is not None else set(exc.expected or ())
     if got & PATH_CONTINUATIONS:
         got -= PATH_CONTINUATIONS | {"LSQB"}
-    return got
+    # v3: kthread_should_stop() is a NAME that the lexer tells apart (NOTE(keywords))
+    return got - {"SHOULD_STOP"}
 
 
 def _explanation(found: Token, expected: set[str], text: str) -> Optional[str]:

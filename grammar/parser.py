@@ -457,6 +457,14 @@ class _Builder(Transformer_NonRecursive):
             count_span=ast.NO_SPAN if count is None else self._tok(count),
             span=self._span(meta), service=service is not None, unbounded=star)
 
+    def kthread_decl(self, meta, children):
+        name, owner, body = children
+        return ast.ThreadDecl(
+            name.value, None, None if owner is None else owner.value, body,
+            name_span=self._tok(name),
+            owner_span=ast.NO_SPAN if owner is None else self._tok(owner),
+            span=self._span(meta), kthread=True)
+
     def invariant_decl(self, meta, children):
         name, expr = children
         return ast.InvariantDecl(name.value, expr, name_span=self._tok(name),
@@ -604,6 +612,11 @@ class _Builder(Transformer_NonRecursive):
                          arg_span=self._tok(arg), span=self._span(meta),
                          extra=tuple(m.value for m in more),
                          extra_spans=tuple(self._tok(m) for m in more))
+
+    def query0(self, meta, children):
+        # v3: a query without an argument (kthread_should_stop()); its arg is "".
+        (name,) = children
+        return ast.Query(None, name.value, "", span=self._span(meta))
 
     def paren(self, meta, children):
         # No node for parentheses: the inner expression's span grows to cover them.

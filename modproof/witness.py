@@ -150,6 +150,8 @@ def _detail(p: Program, st: Step, before: S.State, after: Optional[S.State], t: 
     if k is StepKind.CALL:
         return f"calls {st.fn}"
     if k is StepKind.RETURN:
+        if st.fn is None and after.pcs[t] != DONE:   # v3: a kthread exits in core code
+            return "the thread function returns into core code (kthread())"
         if st.fn is None:
             return "the thread function returns; the thread is done"
         return f"returns from {st.fn}"

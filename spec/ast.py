@@ -403,6 +403,9 @@ class ThreadDecl:
     span: Span = _span()
     service: bool = False  # a service loop: runs for ever by design, never reported as hung
     unbounded: bool = False  # `thread NAME[*]`: copies for every K >= 1 (count is None)
+    # v3: `kthread NAME [in OWNER] { ... }`, a thread started at run time by
+    # kthread_create/kthread_run (NOTE(kthread) in spec/v3_kthread.py)
+    kthread: bool = False
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class Scope:
         self.owner = owner            # whose code the body is ("core" or a module); v3 THIS_MODULE
         self.atomic: Optional[A.Atomic] = None   # the atomic block being checked, if any
         self.later: set[str] = set()   # locals of the body declared after the one being checked
+        self.kthread = False           # v3: the body of a kthread (kthread_should_stop())
 
 
 PROPERTY = "property"   # the owner kind of an invariant's or a cover's scope
@@ -125,6 +126,8 @@ def _binary_type(ctx: Context, e: A.Binary, scope: Scope) -> str:
 
 
 def _query_type(ctx: Context, e: A.Query, scope: Scope, top: Optional[str]) -> Optional[str]:
+    if e.kind is None and e.name == V.KTHREAD_SHOULD_STOP and e.name not in ctx.sym.decls:
+        return _should_stop_type(ctx, e, scope)
     if e.kind is None:
         _unknown_query(ctx, e, scope)
         return None
@@ -147,6 +150,22 @@ def _query_type(ctx: Context, e: A.Query, scope: Scope, top: Optional[str]) -> O
         ctx.error(e.extra_spans[0], f"'{e.kind.value}' takes one argument, {ARTICLE[need]}")
     resolve(ctx, scope, e.arg, need, e.arg_span, f"'{e.kind.value}' needs {ARTICLE[need]}")
     return query.type
+
+
+def _should_stop_type(ctx: Context, e: A.Query, scope: Scope) -> Optional[str]:
+    """v3 (NOTE(kthread)): `kthread_should_stop()` asks whether kthread_stop() of the
+    kthread whose code runs it has begun: in a kthread's body, or in a function (the
+    lowering checks that only kthreads call it)."""
+    if e.arg or e.extra:
+        ctx.error(e.span, f"'{e.name}' takes no argument: it asks about the kthread that "
+                  f"runs it, as in 'while not {e.name}() {{ ... }}'")
+    elif scope.owner_kind == PROPERTY:
+        ctx.error(e.span, f"'{e.name}()' asks about the kthread that runs it: it cannot "
+                  "stand in an invariant or a cover")
+    elif scope.owner_kind == "thread" and not scope.kthread:
+        ctx.error(e.span, f"'{e.name}()' in a thread that is not a kthread: declare it "
+                  "'kthread NAME { ... }' and start it with kthread_run(NAME)")
+    return "bool"
 
 
 def resolve(ctx: Context, scope: Scope, name: str, kind: str, span: A.Span, what: str

@@ -58,6 +58,7 @@ def check_body(ctx: Context, d: Union[A.FnDecl, A.ThreadDecl]) -> BodyFacts:
     kind = "fn" if isinstance(d, A.FnDecl) else "thread"
     owner = d.owner if isinstance(d, A.FnDecl) else (d.owner or "core")
     scope = Scope(kind, {}, {}, owner)
+    scope.kthread = isinstance(d, A.ThreadDecl) and d.kthread
     scope.later = {s.name for s in d.body if isinstance(s, A.Local)}
     seen_other = False
     for s in d.body:
@@ -391,6 +392,10 @@ class _Body:
                     use += " > 0"
                 ctx.error(s.fn_span, f"'{s.fn}' is a query, not a statement: use it in an "
                           f"expression, as in 'assert {use}'")
+            return
+        if got is None and s.fn == V.KTHREAD_SHOULD_STOP:
+            ctx.error(s.fn_span, f"'{s.fn}' is a query, not a statement: it stands in a "
+                      f"kthread's conditions, as in 'while not {s.fn}() {{ ... }}'")
             return
         if got is None and V.kernel_primitive(s.fn) is not None:
             prim = V.kernel_primitive(s.fn)

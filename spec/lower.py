@@ -52,11 +52,12 @@ from modproof.spec import memory as MEM
 from modproof.spec import model as M
 from modproof.spec import semantics as S
 from modproof.spec import v2
+from modproof.spec import v3_kthread
 from modproof.spec import vocabulary as V
 from modproof.spec.builder import Ctx, StepGraph
 from modproof.spec.check import Symbols, check
 from modproof.spec.check_stmts import acts, operation_of
-from modproof.spec.diagnostics import source_lines
+from modproof.spec.diagnostics import Diagnostic, SpecError, source_lines
 from modproof.spec.printer import expr_to_source, stmt_header
 
 def closing_span(span: A.Span) -> A.Span:
@@ -124,6 +125,7 @@ class _ThreadBuilder(StepGraph):
         self.slots: list[M.LocalSlot] = []
         self.fn_slots: dict[str, dict[str, int]] = {}
         self.work_of: Optional[str] = None   # the (delayed) work item this kworker runs
+        self.kthread_exit: Optional[int] = None   # v3: a kthread's exit path (NOTE(kthread))
 
     def text(self, s) -> str:
         return self.lw.text_of(s)
@@ -139,15 +141,29 @@ class _ThreadBuilder(StepGraph):
         for s in d.body:
             if isinstance(s, A.Local):
                 # NOTE(local-inits): the thread starts with the system, in the initial state.
-                value = S.evaluate(self.lw.expr(s.value, own, owner), self.lw.initial_state(),
+                value = S.evaluate(self.lw.expr(s.value, own, owner, self), self.lw.initial_state(),
                                    tuple(sl.init for sl in self.slots))
                 own[s.name] = len(self.slots)
                 self.slots.append(M.LocalSlot(s.name, None, value))
+        if d.kthread:
+            return self.build_kthread(d, owner, own)
         ctx = Ctx(owner=owner, ret_next=M.DONE, fn=None, frame=(), slots=own)
         final = self.make(M.StepKind.RETURN, owner, closing_span(d.span),
                           f"end of thread {d.name}", next=M.DONE, frame=(), synthetic=True)
         entry = self.block(d.body, final, ctx)
         return self.thread(entry, owner)
+
+    def build_kthread(self, d: A.ThreadDecl, owner: int, own: dict[str, int]) -> M.Thread:
+        """NOTE(kthread): wait to be woken, kthread()'s test, the function (owner's
+        code, its return step too), then exit and reap in core code."""
+        end = closing_span(d.span)
+        self.kthread_exit = v3_kthread.exit_path(self, d.name, end)
+        ctx = Ctx(owner=owner, ret_next=self.kthread_exit, fn=None, frame=(), slots=own)
+        final = self.make(M.StepKind.RETURN, owner, end, f"end of kthread {d.name}: its function "
+                          "returns", next=self.kthread_exit, frame=(), synthetic=True)
+        body = self.block(d.body, final, ctx)
+        return self.thread(v3_kthread.start(self, d.name, body, self.kthread_exit, d.name_span),
+                           owner)
 
     def build_worker(self, trigger: tuple, fn: str, done: Optional[str], span: A.Span,
                      group: str, finish: tuple = ()) -> M.Thread:
@@ -166,8 +182,10 @@ class _ThreadBuilder(StepGraph):
         return M.Thread(name=self.name, group=group or self.decl.name, copy=self.copy, owner=owner,
                         entry=0, steps=steps, locals=tuple(self.slots),
                         span=span or self.decl.span,
-                        must_finish=not worker and not self.decl.service and can_end(steps),
-                        service=not worker and self.decl.service)
+                        must_finish=(not worker and not self.decl.service and not self.decl.kthread
+                                     and can_end(steps)),
+                        # NOTE(kthread): a kthread sleeps until it is stopped, by design
+                        service=not worker and (self.decl.service or self.decl.kthread))
 
     # ------------------------------------------------------------------ statements
 
@@ -207,13 +225,14 @@ class _ThreadBuilder(StepGraph):
                     self.slots.append(M.LocalSlot(p.name, fname, 0 if p.type == "int" else False))
             for s in fn.body:
                 if isinstance(s, A.Local):
-                    e = self.lw.expr(s.value, slots, owner)
+                    e = self.lw.expr(s.value, slots, owner, self)
                     slots[s.name] = len(self.slots)
-                    self.slots.append(M.LocalSlot(s.name, fname, _default(e, self.lw.var_inits,
+                    inits_now = self.lw.var_inits + self.lw.hidden_inits
+                    self.slots.append(M.LocalSlot(s.name, fname, _default(e, inits_now,
                                                                           self.slots)))
             self.fn_slots[fname] = slots
-        inits = tuple((slots[p.name], self.lw.expr(v, ctx.slots, ctx.owner)) for p, v in values)
-        inits += tuple((slots[s.name], self.lw.expr(s.value, slots, owner))
+        inits = tuple((slots[p.name], self.lw.expr(v, ctx.slots, ctx.owner, self)) for p, v in values)
+        inits += tuple((slots[s.name], self.lw.expr(s.value, slots, owner, self))
                        for s in fn.body if isinstance(s, A.Local))
         frame = ctx.frame + (fname,)
         ret = self.make(M.StepKind.RETURN, owner, closing_span(fn.span), f"return from {fname}",
@@ -308,6 +327,8 @@ class _ThreadBuilder(StepGraph):
         lw = self.lw
         here = dict(owner=ctx.owner, span=s.span, text=self.text(s))
         frame = ctx.frame
+        if isinstance(s, A.CallStmt) and lw.sym.builtin(s) and s.fn in V.KTHREAD_BUILTINS:
+            return v3_kthread.stmt(self, s, cont, ctx)
         if isinstance(s, A.CallStmt) and lw.sym.builtin(s):
             return v2.V2(lw, self).stmt(s, cont, ctx)
         if isinstance(s, A.CallStmt) and lw.sym.operation(s):
@@ -336,6 +357,10 @@ class _ThreadBuilder(StepGraph):
                                      fn=exit_fn, inits=inits, frame=frame)
                 return self.make(kind, **here, next=free, not_loaded=cont, operand=operand,
                                  frame=frame)
+            if prim.ends_thread and self.kthread_exit is not None:
+                # NOTE(kthread): module_put_and_kthread_exit(), kthread_complete_and_exit()
+                return self.make(v3_kthread.BEFORE_EXIT[kind], **here, next=self.kthread_exit,
+                                 operand=operand, frame=frame)
             nxt = M.DONE if prim.ends_thread else cont
             return self.make(kind, **here, next=nxt, operand=operand, frame=frame)
         if isinstance(s, A.CallStmt):
@@ -530,7 +555,8 @@ class _ThreadBuilder(StepGraph):
         return M.VarRef(self.lw.sym.index("var", name))
 
     def expr(self, e: A.Expr, ctx: Optional[Ctx]) -> M.Expr:
-        return self.lw.expr(e, ctx.slots if ctx else {}, ctx.owner if ctx else None)
+        return self.lw.expr(e, ctx.slots if ctx else {}, ctx.owner if ctx else None,
+                            thread=self)
 
     def build_loader(self, module: int) -> M.Thread:
         """NOTE(module-init): the core thread insmod(M) that loads module `module`."""
@@ -591,6 +617,7 @@ class _Lowerer:
         self.rcu_pool: dict[str, int] = {}             # NOTE(rcu-pool): workers per callback function
         self.proof_gaps: list[str] = []                # why a proof would not cover every execution
         self.freeable = MEM.freed_structs(spec, sym)   # NOTE(touch-memory)
+        self.hidden_inits: list = []                   # the hidden vars' initial values
 
     def operand(self, kind: str, name: str, owner: int) -> int:
         """The index of the `kind` that `name` names; THIS_MODULE (v3, unless declared) is
@@ -628,7 +655,8 @@ class _Lowerer:
         return S.State(pcs=(), locs=(), refs=tuple(o.refs for o in self.sym.objects),
                        done=tuple(c.done for c in self.sym.completions),
                        mrefs=tuple(r for r, _ in starts), mstate=tuple(st for _, st in starts),
-                       holders=tuple(V.FREE for _ in self.sym.mutexes), vars=tuple(self.var_inits))
+                       holders=tuple(V.FREE for _ in self.sym.mutexes),
+                       vars=tuple(self.var_inits) + tuple(self.hidden_inits))
 
     def defers(self, o: A.ObjectDecl) -> bool:
         """Whether O's release function runs on a worker of its own, `release(O)`:
@@ -676,8 +704,10 @@ class _Lowerer:
         text = stmt_header(s)
         return "true" in text.split() or "." in text or "[" in text
 
-    def expr(self, e: A.Expr, slots: dict[str, int], owner: Optional[int] = None) -> M.Expr:
-        """`e` lowered; `owner` is whose code it stands in (THIS_MODULE)."""
+    def expr(self, e: A.Expr, slots: dict[str, int], owner: Optional[int] = None,
+             thread: Optional[_ThreadBuilder] = None) -> M.Expr:
+        """`e` lowered; `owner` is whose code it stands in (THIS_MODULE), `thread` the
+        builder of the thread that runs it (kthread_should_stop())."""
         if isinstance(e, (A.IntLit, A.BoolLit)):
             return M.Const(e.value)
         if isinstance(e, A.Name):
@@ -685,18 +715,33 @@ class _Lowerer:
                 return M.LocalRef(slots[e.id])
             return M.VarRef(self.sym.index("var", e.id))
         if isinstance(e, A.Not):
-            return M.Neg(self.expr(e.operand, slots, owner))
+            return M.Neg(self.expr(e.operand, slots, owner, thread))
         if isinstance(e, A.Minus):   # v3: unary minus is 0 - x
-            inner = self.expr(e.operand, slots, owner)
+            inner = self.expr(e.operand, slots, owner, thread)
             if isinstance(inner, M.Const):
                 return M.Const(-inner.value)
             return M.Bin(A.BinOp.SUB, M.Const(0), inner)
         if isinstance(e, A.Binary):
-            return M.Bin(e.op, self.expr(e.left, slots, owner), self.expr(e.right, slots, owner))
+            return M.Bin(e.op, self.expr(e.left, slots, owner, thread),
+                         self.expr(e.right, slots, owner, thread))
+        if isinstance(e, A.Query) and e.kind is None and e.name == V.KTHREAD_SHOULD_STOP:
+            return self.should_stop(e, thread)
         if isinstance(e, A.Query):
             return self.query(e.kind, self.operand(V.query(e.kind).operand, e.arg,
                                                    M.CORE if owner is None else owner))
         raise AssertionError(f"cannot lower {e!r}")
+
+    def should_stop(self, e: A.Query, thread: Optional[_ThreadBuilder]) -> M.Expr:
+        """NOTE(kthread): `kthread_should_stop()` in the code of `thread`: its hidden
+        var should_stop(K); an error in any thread that is not a kthread (the checker
+        cannot know who calls a function)."""
+        d = thread.decl if thread is not None else None
+        if d is None or not d.kthread:
+            who = f"thread {thread.name}" if thread is not None else "code no kthread runs"
+            raise SpecError([Diagnostic(e.span, f"'{e.name}()' runs in {who}, which is not a "
+                                        "kthread: it asks about the kthread that runs it "
+                                        "(declare 'kthread NAME { ... }')")])
+        return M.VarRef(self.hidden[f"should_stop({d.name})"])
 
     def program(self) -> M.Program:
         sym = self.sym
@@ -737,7 +782,9 @@ class _Lowerer:
         # NOTE(memory): the state of each struct memory
         hidden += [(MEM.memory_var(e), MEM.NOT_ALLOCATED if d.pointer else MEM.LIVE)
                    for e, d in sym.elements.items()]
+        hidden += v3_kthread.var_names(sym)
         self.hidden = {name: len(sym.vars) + i for i, (name, _) in enumerate(hidden)}
+        self.hidden_inits = [init for _, init in hidden]
 
         threads = [_ThreadBuilder(self, d, name, c, i).build() for i, (d, name, c) in enumerate(user)]
         idx = len(threads)

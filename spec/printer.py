@@ -74,7 +74,7 @@ def _atom(expr: Expr) -> str:
     if isinstance(expr, Name):
         return expr.id
     if isinstance(expr, Query):
-        return f"{expr.name}({', '.join((expr.arg,) + expr.extra)})"
+        return f"{expr.name}({', '.join(((expr.arg,) if expr.arg else ()) + expr.extra)})"
     raise TypeError(f"not an expression: {expr!r}")
 
 
@@ -263,6 +263,9 @@ def _decl_lines(decl, out: list[str]) -> None:
             init = " = " + group(decl.inits)
         out.append(f"struct {decl.struct} {'*' if decl.pointer else ''}{decl.name}"
                    + (f"[{decl.count}]" if decl.count is not None else "") + init)
+    elif isinstance(decl, ThreadDecl) and decl.kthread:
+        out.append(f"kthread {decl.name}" + (f" in {decl.owner}" if decl.owner is not None else ""))
+        _block_lines(decl.body, "", out)
     elif isinstance(decl, ThreadDecl):
         out.append(f"thread {decl.name}" + (f"[{decl.count}]" if decl.count is not None else "[*]" if decl.unbounded else "")
                    + (f" in {decl.owner}" if decl.owner is not None else "")

@@ -88,6 +88,8 @@ class Symbols:
         decl = self.decls.get(name)
         if isinstance(decl, A.InstanceDecl):
             return "memory array" if decl.count is not None and name == decl.name else "memory"
+        if isinstance(decl, A.ThreadDecl) and decl.kthread:
+            return "kthread"   # v3: a thread started at run time (NOTE(kthread))
         return KIND_OF[type(decl)] if decl is not None else None
 
     def struct_of(self, name: str) -> Optional[str]:
@@ -169,7 +171,7 @@ def collect(spec: A.SpecFile) -> Context:
             continue
         prev = sym.decls.get(name)
         if prev is not None:
-            ctx.error(span, f"'{name}' is already declared as {ARTICLE[KIND_OF[type(prev)]]}; "
+            ctx.error(span, f"'{name}' is already declared as {ARTICLE[sym.kind(name)]}; "
                       "names are unique across the file",
                       Note(prev.name_span, f"first declaration of '{name}'"))
             continue

@@ -143,6 +143,8 @@ DECLARATIONS = (
     # v3: a struct type and its instances (NOTE(memory) in spec/memory.py); the kind of
     # an instance's memory (`p`, `devs[0]`) is "memory"
     Declaration("struct", "struct", "a struct type", soft=True),
+    # v3: a thread started at run time (NOTE(kthread) in spec/v3_kthread.py)
+    Declaration("kthread", "kthread", "a kthread", soft=True),
 )
 DECL_KEYWORDS = tuple(d.keyword for d in DECLARATIONS if not d.soft)
 SOFT_DECL_KEYWORDS = tuple(d.keyword for d in DECLARATIONS if d.soft)
@@ -325,6 +327,7 @@ PRIMITIVES = (
               _module_put, check="module-refcount-underflow", ends_thread=True,
               message="module_put({arg}) when its refcount is already 0",
               not_in_atomic="module_put_and_exit ends the thread",
+              kernel=("module_put_and_kthread_exit", "__module_put_and_kthread_exit"),
               summary="module_put, and the thread ends (in core code)"),
     Primitive("complete_and_exit", "completion", frozenset({"done"}), frozenset({"done"}),
               _complete, ends_thread=True, not_in_atomic="complete_and_exit ends the thread",
@@ -591,6 +594,20 @@ BUILTINS = (
             kernel=("kmalloc", "devm_kzalloc", "kvzalloc", "kcalloc", "kmalloc_array")),
     Builtin("kfree", "memory", "free struct memory (nothing for memory never allocated; "
             "freed memory: double-free)", kernel=("kvfree", "kfree_sensitive", "devm_kfree")),
+    # v3: threads started at run time (NOTE(kthread) in spec/v3_kthread.py).
+    Builtin("kthread_create", "kthread",
+            "create the kthread's task, asleep: its function runs after wake_up_process",
+            kernel=("kthread_create_on_node", "kthread_create_on_cpu")),
+    Builtin("kthread_run", "kthread", "kthread_create and wake_up_process in one",
+            kernel=("kthread_run_on_cpu",)),
+    Builtin("wake_up_process", "kthread", "wake the kthread (start it, the first time)",
+            kernel=("wake_up_state",)),
+    Builtin("kthread_stop", "kthread",
+            "set should-stop, wake the kthread and wait until it has exited", steps=2),
+    Builtin("kthread_stop_put", "kthread", "kthread_stop, then put_task_struct", steps=2),
+    Builtin("get_task_struct", "kthread", "take a reference to the kthread's task_struct"),
+    Builtin("put_task_struct", "kthread",
+            "drop a reference to the kthread's task_struct (the last one frees it)"),
 )
 _BUILTIN = {b.name: b for b in BUILTINS}
 MEMORY_BUILTINS = ("kzalloc", "kfree")
@@ -658,6 +675,11 @@ def kernel_operation(kernel_name: str) -> Optional[str]:
         if kernel_name in o.kernel:
             return o.name
     return None
+
+
+# v3: the query without an argument that a kthread's code asks (NOTE(kthread)).
+KTHREAD_SHOULD_STOP = "kthread_should_stop"
+KTHREAD_BUILTINS = frozenset(b.name for b in BUILTINS if b.operand == "kthread")
 
 
 # Kernel words for declarations (v3 hints): a call of one of them says what to declare.

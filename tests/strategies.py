@@ -437,3 +437,56 @@ def programs_memory(draw) -> str:
     if draw(st.booleans()):
         lines.append(f"cover cv: v == 2")
     return "\n".join(lines) + "\n"
+
+
+@st.composite
+def programs_kthread(draw) -> str:
+    """Random programs with kthreads (issue 17, construct 7; docs/language.md "Threads
+    started at run time"): one or two kthreads, in core code or in a module, whose
+    bodies may loop until `kthread_should_stop()`, return on their own, or leave
+    with `module_put_and_exit`; controllers that create, run, wake, stop
+    (`kthread_stop`, `kthread_stop_put`) and hold references to them
+    (`get_task_struct`, `put_task_struct`), and may unload the module.  Valid and
+    finite-state and without cycles (the differential tests compare safety; every
+    execution ends) by construction: counters stop at 2."""
+    ks = ["k0"] if draw(st.integers(0, 3)) else ["k0", "k1"]   # two: BMC's time grows fast
+    lines = ["module m0 refs " + draw(st.sampled_from(["0", "1"])), "var v = 0", "var b = false",
+             "var up = false"]
+    for k in ks:
+        owner = draw(st.sampled_from(["core", "m0"]))
+        body = []
+        for _ in range(draw(st.integers(1, 3))):
+            body.append(draw(st.sampled_from([
+                "if v < 2 { v = v + 1 }", "b = not b", "await kthread_should_stop()",
+                "while not kthread_should_stop() and v < 2 { v = v + 1 }",
+                "if kthread_should_stop() { return }", "module_get(m0); module_put(m0)",
+                "await b"])))
+        if draw(st.integers(0, 3)):   # the usual shape: it returns only when told to
+            body.append("await kthread_should_stop()")
+        if draw(st.integers(0, 3)) == 0:   # the module reference the thread was given
+            body = ["module_get(m0)"] + body + [draw(st.sampled_from(
+                ["module_put_and_exit(m0)", "module_put(m0)"]))]
+        lines.append(f"kthread {k} in {owner} {{ {'; '.join(body)} }}")
+    for i in range(draw(st.integers(1, 2))):
+        body = []
+        if i == 0:   # the first controller creates them (mostly), as a probe would
+            for k in ks:
+                body.append(draw(st.sampled_from([
+                    f"kthread_run({k})", f"kthread_run({k})", f"kthread_create({k})",
+                    f"kthread_create({k}); get_task_struct({k}); wake_up_process({k})"])))
+            body.append("up = true")
+        else:        # the others use them once they are there
+            body.append("await up")
+        for _ in range(draw(st.integers(1, 3))):
+            k = draw(st.sampled_from(ks))
+            body.append(draw(st.sampled_from([
+                f"wake_up_process({k})", f"kthread_stop({k})", f"kthread_stop({k})",
+                f"kthread_stop({k})", f"get_task_struct({k}); kthread_stop_put({k})",
+                f"get_task_struct({k}); put_task_struct({k})", f"kthread_stop_put({k})",
+                f"put_task_struct({k})", "b = true", "b = true", "if v < 2 { v = v + 1 }"])))
+        lines.append(f"thread c{i} {{ {'; '.join(body)} }}")
+    if draw(st.booleans()):
+        lines.append("thread admin { unload(m0) }")
+    if draw(st.booleans()):
+        lines.append(f"cover cv: {draw(st.sampled_from(['v == 2', 'b', 'not loaded(m0)']))}")
+    return "\n".join(lines) + "\n"

@@ -23,7 +23,7 @@ from modproof.explicit import prove_explicit
 from modproof.result import Proved, Unknown, Violated
 from modproof.spec.lower import load_text
 from modproof.witness import replay
-from strategies import programs, programs_memory, programs_v3
+from strategies import programs, programs_kthread, programs_memory, programs_v3
 
 EXAMPLES = int(os.environ.get("MODPROOF_EXAMPLES", "300"))
 # The version-3 programs (strategies.programs_v3) are bigger: a third as many.
@@ -217,3 +217,30 @@ def test_memory_z3_bmc_agrees_with_the_explicit_engine():
 
     example()
     tally.assert_enough_compared()
+
+# --------------------------------------------------------------------------- kthreads
+# Threads started at run time (strategies.programs_kthread, docs/language.md
+# "Threads started at run time"): lowered to steps over hidden vars, so the
+# reductions and BMC must agree with the plain explicit engine on them too.
+# Small programs: a fifteenth as many examples as the v1 tests (CI time).
+
+SETTINGS_KTHREAD = settings(SETTINGS, max_examples=max(1, EXAMPLES // 15))
+
+
+def test_kthread_reductions_and_bmc_agree_with_the_explicit_engine():
+    tally = Tally()
+    seen: Counter[str] = Counter()
+
+    @SETTINGS_KTHREAD
+    @given(programs_kthread())
+    def example(src):
+        p = load_text(src, "random_kthread.mproof")
+        plain = reductions_agree(p, src, tally)
+        if plain is not None:
+            seen[summary(plain)[1] or plain.verdict] += 1
+            bmc_agrees(p, src, tally)
+
+    example()
+    tally.assert_enough_compared()
+    # the programs are not all one answer: a proof, a use-after-free and others
+    assert seen["proved"] > 0 and seen["use-after-free"] > 0 and len(seen) >= 3, dict(seen)

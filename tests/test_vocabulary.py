@@ -304,12 +304,16 @@ def test_the_builtins_and_their_arguments():
         "drain_workqueue": "workqueue", "flush_scheduled_work": None,
         "queue_delayed_work": "delayed_work", "mod_delayed_work": "delayed_work",
         "cancel_delayed_work": "delayed_work", "cancel_delayed_work_sync": "delayed_work",
-        "flush_delayed_work": "delayed_work", "kzalloc": "memory", "kfree": "memory"}
+        "flush_delayed_work": "delayed_work", "kzalloc": "memory", "kfree": "memory",
+        # v3: threads started at run time
+        "kthread_create": "kthread", "kthread_run": "kthread", "wake_up_process": "kthread",
+        "kthread_stop": "kthread", "kthread_stop_put": "kthread", "get_task_struct": "kthread",
+        "put_task_struct": "kthread"}
     assert {b.name: b.also for b in V.BUILTINS if b.also} == {"flush_work": ("delayed_work",)}
 
 
 ARGUMENTS = {"work": "w", "delayed_work": "dw", "workqueue": "wq", "timer": "t", "fn": "f",
-             "completion": "c", "memory": "p", None: ""}
+             "completion": "c", "memory": "p", "kthread": "k", None: ""}
 
 
 @pytest.mark.parametrize("name", [b.name for b in V.BUILTINS])
@@ -318,7 +322,8 @@ def test_each_builtin_takes_the_steps_its_entry_says(name):
     b = V.builtin(name)
     src = ("workqueue wq\nwork w runs f on wq\ndelayed_work dw runs f on wq\ntimer t runs f\n"
            "completion c\nfn f in core { }\nstruct s { var x = 0 }\nstruct s *p\n"
-           f"thread a {{ {name}({ARGUMENTS[b.operand]}) }}\nthread r {{ rcu_read_lock() }}\n")
+           f"thread a {{ {name}({ARGUMENTS[b.operand]}) }}\nthread r {{ rcu_read_lock() }}\n"
+           "kthread k { }\n")
     a = load_text(src).threads[0]
     assert len(a.steps) - 1 == b.steps       # the thread's steps, less its return step
 
@@ -328,7 +333,8 @@ def test_keywords_are_the_grammars():
         expect in local assert await return if else while choose or atomic and not true
         false""".split())
     assert OPTION_WORDS == frozenset("refs exit release done proved violated".split())
-    assert V.SOFT_DECL_KEYWORDS == ("workqueue", "work", "timer", "delayed_work", "struct")
+    assert V.SOFT_DECL_KEYWORDS == ("workqueue", "work", "timer", "delayed_work", "struct",
+                                    "kthread")
     terminals = {t.name for t in _lark().terminals}
     assert {w.upper() for w in KEYWORDS} <= terminals
 
@@ -339,7 +345,9 @@ KERNEL = {"kobject_get": "get", "kref_get": "get", "refcount_inc": "get", "kobje
           "reinit_completion": "reinit", "init_completion": "reinit", "mutex_lock": "lock",
           "mutex_lock_interruptible": "lock", "mutex_lock_killable": "lock",
           "mutex_unlock": "unlock", "__module_get": "module_get", "rmmod": "unload",
-          "delete_module": "unload", "kthread_complete_and_exit": "complete_and_exit"}
+          "delete_module": "unload", "kthread_complete_and_exit": "complete_and_exit",
+          "module_put_and_kthread_exit": "module_put_and_exit",
+          "__module_put_and_kthread_exit": "module_put_and_exit"}
 KERNEL_QUERIES = {"kref_read": "refs({})", "kobject_read": "refs({})", "refcount_read": "refs({})",
                   "module_refcount": "module_refs({})", "module_is_live": "loaded({})",
                   "completion_done": "done({}) > 0", "mutex_is_locked": "locked({})",
@@ -390,7 +398,11 @@ KERNEL_BUILTINS = {"schedule_work": "queue_work", "queue_work_on": "queue_work",
                    "schedule_delayed_work": "queue_delayed_work",
                    "queue_delayed_work_on": "queue_delayed_work",
                    "mod_delayed_work_on": "mod_delayed_work", "timer_delete_sync": "del_timer_sync",
-                   "wait_for_completion_timeout": "wait_timeout"}
+                   "wait_for_completion_timeout": "wait_timeout",
+                   # v3: threads started at run time
+                   "kthread_create_on_node": "kthread_create",
+                   "kthread_create_on_cpu": "kthread_create", "kthread_run_on_cpu": "kthread_run",
+                   "wake_up_state": "wake_up_process"}
 
 
 @pytest.mark.parametrize("kernel", sorted(KERNEL_BUILTINS))
