@@ -50,6 +50,7 @@ from modproof.spec import ast as A
 from modproof.spec import model as M
 from modproof.spec import semantics as S
 from modproof.spec import v2
+from modproof.spec import v3_ctx
 from modproof.spec import vocabulary as V
 from modproof.spec.builder import Ctx, StepGraph
 from modproof.spec.check import Symbols, check
@@ -122,6 +123,13 @@ class _ThreadBuilder(StepGraph):
         self.slots: list[M.LocalSlot] = []
         self.fn_slots: dict[str, dict[str, int]] = {}
         self.work_of: Optional[str] = None   # the (delayed) work item this kworker runs
+        # v3 (spec/v3_ctx.py): "hardirq" for an irq handler's worker, "softirq" for a
+        # timer's or RCU callback's, None for process context; the hidden locals made
+        self.context: Optional[str] = None
+        self.ctx_slots: dict[str, int] = {}
+
+    def v2(self) -> "v2.V2":
+        return v2.V2(self.lw, self)
 
     def text(self, s) -> str:
         return self.lw.text_of(s)
@@ -137,9 +145,10 @@ class _ThreadBuilder(StepGraph):
                                    tuple(sl.init for sl in self.slots))
                 own[s.name] = len(self.slots)
                 self.slots.append(M.LocalSlot(s.name, None, value))
-        ctx = Ctx(owner=owner, ret_next=M.DONE, fn=None, frame=(), slots=own)
+        done = v3_ctx.devm_release(self, d, M.DONE)   # NOTE(devm)
+        ctx = Ctx(owner=owner, ret_next=done, fn=None, frame=(), slots=own)
         final = self.make(M.StepKind.RETURN, owner, closing_span(d.span),
-                          f"end of thread {d.name}", next=M.DONE, frame=(), synthetic=True)
+                          f"end of thread {d.name}", next=done, frame=(), synthetic=True)
         entry = self.block(d.body, final, ctx)
         return self.thread(entry, owner)
 
@@ -199,9 +208,17 @@ class _ThreadBuilder(StepGraph):
         return self.block(fn.body, ret, fctx), inits
 
     def stmt(self, s: A.Stmt, cont: int, ctx: Ctx) -> int:
+        if not isinstance(s, A.While) and v3_ctx.checks(self) and v3_ctx.sleeps(self.lw, s):
+            # NOTE(sleeps): might_sleep() in front of a statement that may sleep
+            return v3_ctx.might_sleep(self, s, self.plain_stmt(s, cont, ctx), ctx)
+        return self.plain_stmt(s, cont, ctx)
+
+    def plain_stmt(self, s: A.Stmt, cont: int, ctx: Ctx) -> int:
         lw = self.lw
         here = dict(owner=ctx.owner, span=s.span, text=self.text(s))
         frame = ctx.frame
+        if isinstance(s, A.CallStmt) and lw.sym.builtin(s) and s.fn in v3_ctx.CTX_WORDS:
+            return v3_ctx.stmt(self, s, cont, ctx)
         if isinstance(s, A.CallStmt) and lw.sym.builtin(s):
             return v2.V2(lw, self).stmt(s, cont, ctx)
         if isinstance(s, A.CallStmt) and lw.sym.operation(s):
@@ -283,6 +300,11 @@ class _ThreadBuilder(StepGraph):
             op, neg = operation_of(s.cond)
             if op is not None and op.name not in lw.sym.decls:
                 yes, no = (cont, body) if neg else (body, cont)
+                if v3_ctx.checks(self) and v3_ctx.sleeps(lw, s):
+                    # NOTE(sleeps): each test of the loop is checked first
+                    first = self.reserve()
+                    self.operation(op.name, (op.arg,) + op.extra, s, yes, no, ctx, at=first)
+                    return v3_ctx.might_sleep(self, s, first, ctx, at=test)
                 return self.operation(op.name, (op.arg,) + op.extra, s, yes, no, ctx, at=test)
             return self.make(M.StepKind.BRANCH, **here, at=test, next=body, on_false=cont,
                              expr=self.expr(s.cond, ctx), frame=frame)
@@ -478,6 +500,7 @@ class _Lowerer:
         self.barriers: list[int] = []                  # threads whose rcu_barrier() counts callbacks
         self.rcu_pool: dict[str, int] = {}             # NOTE(rcu-pool): workers per callback function
         self.proof_gaps: list[str] = []                # why a proof would not cover every execution
+        self.ctx_on = False                            # v3: a thread's context can change (v3_ctx)
 
     def operand(self, kind: str, name: str, owner: int) -> int:
         """The index of the `kind` that `name` names; THIS_MODULE (v3, unless declared) is
@@ -593,9 +616,13 @@ class _Lowerer:
                    + [f"release({o.name})" for o in releasers])
         loaded = [i for i, m in enumerate(sym.modules) if self.has_loader(m)]   # NOTE(module-init)
         workers += [f"insmod({sym.modules[i].name})" for i in loaded]
+        workers += [f"irq({d.name})" for d in sym.irqs]      # v3 (spec/v3_ctx.py)
+        self.ctx_on = v3_ctx.uses_contexts(sym, calls)
         self.thread_names = [n for _, n, _ in user] + workers
         everyone = list(range(len(self.thread_names)))
-        if any(f in ("rcu_read_lock", "rcu_read_unlock", "synchronize_rcu") for f, _ in calls):
+        names = {f for f, _ in calls}
+        if (names & {"rcu_read_lock", "rcu_read_unlock", "synchronize_rcu"}
+                or {"preempt_disable", "call_rcu"} <= names):    # NOTE(preempt-rcu) in v3_ctx
             self.rcu_readers = everyone
             self.rcu_syncers = everyone
         if any(f in V.FLUSHES for f, _ in calls):
@@ -605,6 +632,7 @@ class _Lowerer:
         hidden = v2.var_names(sym, self.rcu_fns, self.rcu_readers, self.rcu_syncers,
                               self.thread_names, releasers, self.rcu_pool)
         hidden += v2.work_var_names(self)
+        hidden += v3_ctx.var_names(sym, calls)
         self.hidden = {name: len(sym.vars) + i for i, (name, _) in enumerate(hidden)}
 
         threads = [_ThreadBuilder(self, d, name, c, i).build() for i, (d, name, c) in enumerate(user)]
@@ -645,8 +673,9 @@ class _Lowerer:
                                                "dtimer"))
             idx += 1
         for d in sym.timers:
-            threads.append(_ThreadBuilder(self, None, f"timer({d.name})", None, idx)
-                           .build_worker(take(d), d.fn, f"running({d.name})", d.span, "timer"))
+            tb = _ThreadBuilder(self, None, f"timer({d.name})", None, idx)
+            tb.context = "softirq"     # NOTE(sleeps)
+            threads.append(tb.build_worker(take(d), d.fn, f"running({d.name})", d.span, "timer"))
             idx += 1
         for f in self.rcu_fns:
             span = sym.fns[f].span
@@ -668,8 +697,9 @@ class _Lowerer:
                     down.append(M.AIf(M.Bin(A.BinOp.GT, c, M.Const(0)),
                                       (M.AAssign(c, M.Bin(A.BinOp.SUB, c, M.Const(1)), span),), (),
                                       span))
-                threads.append(_ThreadBuilder(self, None, name, None, idx)
-                               .build_worker(trig, f, running, span, "rcu", finish=tuple(down)))
+                tb = _ThreadBuilder(self, None, name, None, idx)
+                tb.context = "softirq"     # NOTE(sleeps)
+                threads.append(tb.build_worker(trig, f, running, span, "rcu", finish=tuple(down)))
                 idx += 1
         for o in releasers:
             trig = (M.AAwait(var(f"release_pending({o.name})"), o.span),
@@ -682,6 +712,12 @@ class _Lowerer:
         for i in loaded:
             threads.append(_ThreadBuilder(self, None, f"insmod({sym.modules[i].name})", None, idx)
                            .build_loader(i))
+            idx += 1
+        for d in sym.irqs:     # v3: the worker of an irq handler (spec/v3_ctx.py)
+            tb = _ThreadBuilder(self, None, f"irq({d.name})", None, idx)
+            tb.context = "hardirq"
+            threads.append(tb.build_worker(v3_ctx.irq_trigger(self, d), d.fn,
+                                           f"irq_running({d.name})", d.span, "irq"))
             idx += 1
 
         def prop(d) -> M.Prop:
@@ -700,7 +736,8 @@ class _Lowerer:
                           for o in sym.objects),
             completions=tuple(M.Completion(c.name, c.done, c.span, self.storage(c.storage))
                               for c in sym.completions),
-            mutexes=tuple(M.Mutex(m.name, m.span) for m in sym.mutexes),
+            mutexes=tuple(M.Mutex(m.name, m.span) for m in sym.mutexes)
+            + tuple(M.Mutex(n, sp) for n, sp in v3_ctx.mutex_names(sym)),
             vars=tuple(M.Var(v.name, _lit(v.value), v.span) for v in sym.vars)
             + tuple(M.Var(name, init, A.NO_SPAN) for name, init in hidden),
             threads=tuple(threads),
@@ -712,7 +749,7 @@ class _Lowerer:
             deferred_release=self.deferred,
             keyed_by_thread=bool(self.rcu_readers or self.flushers or self.barriers),
             unbounded=tuple(d.name for d in sym.threads if d.unbounded),
-            proof_gaps=tuple(self.proof_gaps),
+            proof_gaps=tuple(self.proof_gaps) + tuple(v3_ctx.cpu_gaps(sym)),
         )
 
 

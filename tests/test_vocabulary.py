@@ -327,7 +327,8 @@ def test_keywords_are_the_grammars():
         expect in local assert await return if else while choose or atomic and not true
         false""".split())
     assert OPTION_WORDS == frozenset("refs exit release done proved violated".split())
-    assert V.SOFT_DECL_KEYWORDS == ("workqueue", "work", "timer", "delayed_work")
+    assert V.SOFT_DECL_KEYWORDS == ("workqueue", "work", "timer", "delayed_work", "spinlock",
+                                    "rwsem", "irq")
     terminals = {t.name for t in _lark().terminals}
     assert {w.upper() for w in KEYWORDS} <= terminals
 
