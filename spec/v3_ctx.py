@@ -345,8 +345,13 @@ def devm_release(tb, d: A.ThreadDecl, done: int) -> int:
         span = d.span
         wait = tb.make(M.StepKind.AWAIT, M.CORE, span, text, next=nxt,
                        expr=M.Neg(var(f"irq_running({i})")))
+        # devm_irq_release() is free_irq(): an irq freed meanwhile with plain free_irq()
+        # is freed again (the kernel warns: Trying to free already-free IRQ)
+        again = M.AAssert(var(f"irq_requested({i})"), span,
+                          f"{text}: {i} was freed already (free_irq() of a devm irq)",
+                          check="double-free")
         nxt = tb.make(M.StepKind.ATOMIC, M.CORE, span, text, next=wait, body=(
-            M.AIf(var(f"irq_devm({i})"), (M.AAssign(var(f"irq_devm({i})"), FALSE, span),
+            M.AIf(var(f"irq_devm({i})"), (again, M.AAssign(var(f"irq_devm({i})"), FALSE, span),
                                           M.AAssign(var(f"irq_requested({i})"), FALSE, span)),
                   (), span),))
     return nxt
