@@ -306,3 +306,43 @@ def test_ctx_builtins_take_the_steps_their_entries_say(b):
     extra = ((b.sleeps and b.name != "might_sleep") + 2 * (b.name == "devm_request_irq")
              + (b.name == "down_read"))
     assert len(p.threads[0].steps) - 1 == b.steps + extra
+
+
+# --------------------------------------------------------------------------- random programs
+# The differential tests of test_differential.py on programs with these constructs
+# (strategies_ctx.programs_ctx): the reductions keep verdicts and shortest
+# witnesses, and BMC agrees with the explicit engine.  Few examples by default
+# (MODPROOF_EXAMPLES raises them, as for the others).
+
+def test_random_programs_with_contexts_agree_across_engines():
+    from hypothesis import given, settings
+
+    from strategies_ctx import programs_ctx
+    from test_differential import EXAMPLES, SETTINGS, Tally, reductions_agree, summary
+
+    tally = Tally()
+    seen: set = set()
+
+    @settings(SETTINGS, max_examples=max(4, EXAMPLES // 40))
+    @given(programs_ctx())
+    def example(src):
+        p = load_text(src, "random_ctx.mproof")
+        plain = reductions_agree(p, src, tally)
+        if plain is None:
+            return
+        seen.add(summary(plain)[1] or plain.verdict)
+        bm = prove_bmc(p, bound=plain.stats.depth + 2, timeout=10)
+        if isinstance(bm, Unknown):
+            tally.skip("bmc ran out of time")
+        elif isinstance(plain, Violated) and plain.check == "hang":
+            # an irq handler fires for ever while a thread waits: a hang, reported only
+            # when no safety check fails, which BMC (safety only) must confirm
+            assert isinstance(bm, Proved), src
+        elif isinstance(plain, Violated):
+            assert summary(bm) == summary(plain), src
+        else:
+            assert isinstance(bm, Proved), src
+
+    example()
+    tally.assert_enough_compared()
+    assert len(seen) >= 2, seen
