@@ -44,6 +44,16 @@ reports as inconsistent lock state).  That execution is not modelled; where it
 can happen (a spinlock taken in interrupt code and, elsewhere, with a variant
 that leaves that interrupt enabled) the program has a proof gap: no proof.
 
+NOTE(preempt-rcu): a `preempt_disable()` section is an RCU read-side section,
+as in the kernel since the RCU flavours were consolidated (Linux 4.20):
+`preempt_disable()` does what `rcu_read_lock()` does to the hidden RCU state
+(spec/v2.py, `V2.read_lock_body`) and `preempt_enable()` what
+`rcu_read_unlock()` does; both count in the same depth, `rcu_depth(T)`.  The
+RCU state exists when the file waits for grace periods (synchronize_rcu, or
+call_rcu with preempt_disable).  Spinlock sections, disabled interrupts and
+irq handlers are readers too in kernels without PREEMPT_RT; modproof does not
+count them, which lets grace periods end earlier: more executions.
+
 NOTE(devm): the devm resources a thread requests (devm_request_irq) are
 released when that thread's body ends, after its last statement or a
 `return`, in the reverse order of the requests in its code: a thread models
@@ -96,7 +106,7 @@ def var_names(sym, calls) -> list[tuple[str, object]]:
     return out
 
 
-def mutex_names(sym) -> list[A.Span]:
+def mutex_names(sym) -> list[tuple[str, A.Span]]:
     """The mutexes of the program after the declared ones: each spinlock, then the write
     side of each rw_semaphore (name, span)."""
     return [(d.name, d.span) for d in sym.spinlocks] + [(d.name, d.span) for d in sym.rwsems]
@@ -309,7 +319,8 @@ def irq_trigger(lw, d: A.IrqDecl) -> tuple:
 def _reached(sym, body) -> list:
     """The statements of `body` and of every function it calls (release and exit
     functions too), each function once, in source order."""
-    out, seen, stack = [], set(), [list(body)]
+    out: list = []
+    seen: set = set()
 
     def visit(stmts):
         for s in stmts:
@@ -325,8 +336,7 @@ def _reached(sym, body) -> list:
             for b in A.blocks_of(s):
                 visit(b)
 
-    for b in stack:
-        visit(b)
+    visit(body)
     return out
 
 
@@ -337,10 +347,11 @@ def devm_release(tb, d: A.ThreadDecl, done: int) -> int:
     irqs = list(dict.fromkeys(s.arg for s in _reached(lw.sym, d.body)
                               if isinstance(s, A.CallStmt) and s.fn == "devm_request_irq"
                               and lw.sym.builtin(s)))
+    def var(name):
+        return M.VarRef(lw.hidden[name])
+
     nxt = done
     for i in irqs:    # the last requested is freed first: so the first one is made last
-        def var(name):
-            return M.VarRef(lw.hidden[name])
         text = f"devres: free_irq({i}) after {tb.name} ends"
         span = d.span
         wait = tb.make(M.StepKind.AWAIT, M.CORE, span, text, next=nxt,
@@ -379,7 +390,7 @@ def cpu_gaps(sym) -> list[str]:
         return [(s.fn, s.arg) for s in _reached(sym, body)
                 if isinstance(s, A.CallStmt) and s.fn in _SAFE_FROM and sym.builtin(s)]
 
-    rcu = [s.arg for d in sym.fns.values() for s in _reached(sym, d.body)
+    rcu = [s.arg for d in list(sym.fns.values()) + sym.threads for s in _reached(sym, d.body)
            if isinstance(s, A.CallStmt) and s.fn == "call_rcu" and sym.builtin(s)]
     hard = closure([i.fn for i in sym.irqs])
     soft = closure([t.fn for t in sym.timers] + rcu) - hard
