@@ -153,9 +153,9 @@ class _ThreadBuilder(StepGraph):
         return self.thread(entry, owner)
 
     def build_worker(self, trigger: tuple, fn: str, done: Optional[str], span: A.Span,
-                     group: str, finish: tuple = ()) -> M.Thread:
+                     group: str, finish: tuple = (), idle_text: str = "wait for work") -> M.Thread:
         """A core worker thread (v2): see modproof.spec.v2.worker."""
-        entry = v2.worker(self, trigger, fn, done, span, self.name, finish)
+        entry = v2.worker(self, trigger, fn, done, span, self.name, finish, idle_text)
         return self.thread(entry, M.CORE, group=group, span=span)
 
     def build_timer_loop(self, body: tuple, span: A.Span, text: str, group: str) -> M.Thread:
@@ -717,7 +717,8 @@ class _Lowerer:
             tb = _ThreadBuilder(self, None, f"irq({d.name})", None, idx)
             tb.context = "hardirq"
             threads.append(tb.build_worker(v3_ctx.irq_trigger(self, d), d.fn,
-                                           f"irq_running({d.name})", d.span, "irq"))
+                                           f"irq_running({d.name})", d.span, "irq",
+                                           idle_text="the interrupt fires"))
             idx += 1
 
         def prop(d) -> M.Prop:

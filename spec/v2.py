@@ -488,10 +488,10 @@ class V2:
 
 
 def worker(tb, trigger: tuple, fn: str, done: Optional[str], span: A.Span, what: str,
-           finish: tuple = ()) -> int:
+           finish: tuple = (), idle_text: str = "wait for work") -> int:
     """Build a worker loop in thread builder `tb`: idle step `trigger` (an atomic
-    body), call `fn`, then set var `done` false (if any; with the atomic statements
-    `finish` in the same step, if any), and back to idle."""
+    body, shown as `idle_text`), call `fn`, then set var `done` false (if any; with
+    the atomic statements `finish` in the same step, if any), and back to idle."""
     lw = tb.lw
     ctx = Ctx(owner=M.CORE, ret_next=M.DONE, fn=None, frame=(), slots={})
     idle = tb.reserve()
@@ -506,7 +506,7 @@ def worker(tb, trigger: tuple, fn: str, done: Optional[str], span: A.Span, what:
         after = idle
     entry, inits = tb.inline(fn, after, ctx)
     call = tb.make(M.StepKind.CALL, M.CORE, span, f"{fn}()", next=entry, fn=fn, inits=inits)
-    tb.make(M.StepKind.ATOMIC, M.CORE, span, f"{what}: wait for work", at=idle, next=call,
+    tb.make(M.StepKind.ATOMIC, M.CORE, span, f"{what}: {idle_text}", at=idle, next=call,
             body=trigger, idle=True)
     return idle
 

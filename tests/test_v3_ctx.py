@@ -228,7 +228,7 @@ def test_the_irq_remove_witness_in_the_users_words():
     w = replay(p, r.trace)
     assert (w.check, len(w.steps)) == ("assertion", 13)
     irq = [s for s in w.steps if s.thread == "irq(foo_irq)"]
-    assert [s.statement for s in irq] == ["irq(foo_irq): wait for work", "foo_isr()",
+    assert [s.statement for s in irq] == ["irq(foo_irq): the interrupt fires", "foo_isr()",
                                           "spin_lock(priv_lock)", "assert regs_mapped"]
     dev = [s.statement for s in w.steps if s.thread == "foo_device"]
     assert "devm_request_irq(foo_irq)" in dev and dev[-1] == "spin_unlock_irqrestore(priv_lock)"
