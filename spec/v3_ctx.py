@@ -185,6 +185,13 @@ def might_sleep(tb, s, entry: int, ctx, text: Optional[str] = None, at: Optional
 # --------------------------------------------------------------------------- statements
 
 
+def held_by_someone(tb, m: int, text: str, arg: str, span) -> M.AAssert:
+    """unlock-not-held, in the words of a spinlock or rw_semaphore, when nobody holds
+    mutex `m`; held by another thread, the unlock's own check says by whom."""
+    return M.AAssert(tb.lw.query(A.QueryKind.LOCKED, m), span,
+                     f"{text}, but {arg} is not held", check="unlock-not-held")
+
+
 def stmt(tb, s: A.CallStmt, cont: int, ctx) -> int:
     """Lower a contexts-and-locks built-in call `s` in thread builder `tb`."""
     lw, fn, arg, sp = tb.lw, s.fn, s.arg, s.span
@@ -211,7 +218,8 @@ def stmt(tb, s: A.CallStmt, cont: int, ctx) -> int:
         m = mutex_index(lw, arg)
         after = {"spin_unlock_irq": [M.AAssign(irqs, ZERO, sp)],
                  "spin_unlock_irqrestore": [_down(irqs, sp)]}
-        return node([M.AOp(M.StepKind.UNLOCK, m, sp), _down(pc, sp)] + after.get(fn, []), cont)
+        return node([held_by_someone(tb, m, text, arg, sp), M.AOp(M.StepKind.UNLOCK, m, sp),
+                     _down(pc, sp)] + after.get(fn, []), cont)
     if fn in ("preempt_disable", "local_bh_disable"):
         body = [_add(pc, 1, sp)]
         if fn == "preempt_disable" and lw.rcu_readers:
@@ -298,7 +306,8 @@ def _rwsem(tb, s, cont, ctx, node, var) -> int:
         got = node([M.AAwait(M.Bin(BinOp.EQ, readers, ZERO), sp), M.AOp(M.StepKind.LOCK, w, sp),
                     _add(wwait, -1, sp)], cont)
         return node([_add(wwait, 1, sp)], got)
-    return node([M.AOp(M.StepKind.UNLOCK, w, sp)], cont)   # up_write
+    return node([held_by_someone(tb, w, text, arg, sp), M.AOp(M.StepKind.UNLOCK, w, sp)],
+                cont)   # up_write
 
 
 # --------------------------------------------------------------------------- irq workers

@@ -235,6 +235,19 @@ def test_the_irq_remove_witness_in_the_users_words():
     assert dev.index("regs_mapped = false") > dev.index("devm_request_irq(foo_irq)")
 
 
+def test_unlock_not_held_in_the_words_of_the_lock():
+    for src, msg in [(CASES["spin_unlock_not_held"][0],
+                      "a: spin_unlock_irqrestore(s), but s is not held"),
+                     ("rwsem s\nthread a { down_write(s); up_write(s); up_write(s) }",
+                      "a: up_write(s), but s is not held"),
+                     ("spinlock s\nvar x = false\nthread a { spin_lock(s); x = true }\n"
+                      "thread b { await x; spin_unlock(s) }",
+                      "b: unlock(s) by b, but the mutex is held by a")]:
+        p = load_text(src)
+        r = prove_explicit(p)
+        assert replay(p, r.trace).message == msg
+
+
 def test_devm_irqs_are_freed_newest_first_when_the_body_ends():
     p = load_text("fn h in core { }\nirq i runs h\nirq j runs h\n"
                   "thread a { devm_request_irq(i); devm_request_irq(j); return }")
