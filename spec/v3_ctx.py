@@ -207,7 +207,7 @@ def stmt(tb, s: A.CallStmt, cont: int, ctx) -> int:
     def assign(name, value):
         return M.AAssign(var(name), value, sp)
 
-    pc, irqs = (slot(tb, PREEMPT), slot(tb, IRQS)) if fn not in _IRQ_WORDS else (None, None)
+    pc, irqs = (slot(tb, PREEMPT), slot(tb, IRQS)) if fn not in _CONTEXT_FREE else (None, None)
     if fn == "might_sleep":
         return might_sleep(tb, s, cont, ctx, text=text) if checks(tb) else node((), cont)
     if fn.startswith("spin_lock"):
@@ -273,7 +273,8 @@ def stmt(tb, s: A.CallStmt, cont: int, ctx) -> int:
     raise AssertionError(f"not a contexts-and-locks built-in: {fn}")
 
 
-_IRQ_WORDS = frozenset({"request_irq", "devm_request_irq", "free_irq", "devm_free_irq",
+# The words that neither read nor change the thread's context (no hidden locals made).
+_CONTEXT_FREE = frozenset({"request_irq", "devm_request_irq", "free_irq", "devm_free_irq",
                         "synchronize_irq", "disable_irq", "disable_irq_nosync", "enable_irq",
                         "down_read", "down_write", "up_read", "up_write"})
 
