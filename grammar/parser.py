@@ -338,6 +338,19 @@ class _Builder(Transformer_NonRecursive):
         return ast.TimerDecl(name.value, fn.value, name_span=self._tok(name),
                              fn_span=self._tok(fn), span=self._span(meta))
 
+    def spinlock_decl(self, meta, children):
+        (name,) = children
+        return ast.SpinlockDecl(name.value, name_span=self._tok(name), span=self._span(meta))
+
+    def rwsem_decl(self, meta, children):
+        (name,) = children
+        return ast.RwsemDecl(name.value, name_span=self._tok(name), span=self._span(meta))
+
+    def irq_decl(self, meta, children):
+        name, fn = children
+        return ast.IrqDecl(name.value, fn.value, name_span=self._tok(name),
+                           fn_span=self._tok(fn), span=self._span(meta))
+
     def module_refs(self, meta, children):
         return ("refs", _decimal(children[0]), self._tok(children[0]), self._span(meta))
 

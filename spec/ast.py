@@ -455,6 +455,35 @@ class TimerDecl:
 
 
 @dataclass(frozen=True)
+class SpinlockDecl:
+    """v3: `spinlock NAME` (spec/v3_ctx.py)."""
+
+    name: str
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class RwsemDecl:
+    """v3: `rwsem NAME`, a struct rw_semaphore (spec/v3_ctx.py)."""
+
+    name: str
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class IrqDecl:
+    """v3: `irq NAME runs FN`, an interrupt line and its handler (spec/v3_ctx.py)."""
+
+    name: str
+    fn: str
+    name_span: Span = _span()
+    fn_span: Span = _span()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class InvariantDecl:
     name: str
     expr: Expr
@@ -487,6 +516,7 @@ Decl = Union[
     ModuleDecl, ObjectDecl, CompletionDecl, MutexDecl, VarDecl, FnDecl, ThreadDecl,
     InvariantDecl, CoverDecl, ExpectDecl, WorkqueueDecl, WorkDecl, TimerDecl, DelayedWorkDecl,
     StructDecl, InstanceDecl,
+    SpinlockDecl, RwsemDecl, IrqDecl,
 ]
 
 

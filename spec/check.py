@@ -98,6 +98,8 @@ def _check_decl(ctx: Context, d: A.Decl) -> None:
     elif isinstance(d, A.TimerDecl):
         ctx.expect_kind(d.fn, "fn", d.fn_span, f"the function of timer '{d.name}'")
         check_memory.check_no_params(ctx, d.fn, d.fn_span, "the function of timer")
+    elif isinstance(d, A.IrqDecl):
+        ctx.expect_kind(d.fn, "fn", d.fn_span, f"the handler of irq '{d.name}'")
     elif isinstance(d, A.FnDecl):
         _check_owner(ctx, d.owner, d.owner_span, f"function '{d.name}'")
     elif isinstance(d, A.ThreadDecl):
@@ -140,7 +142,8 @@ def _check_init_and_depends(ctx: Context, d: A.ModuleDecl) -> None:
         users += [(m.name, m.exit_span, "the exit function of module")
                   for m in ctx.sym.modules if m.exit == d.init]
         users += [(w.name, w.fn_span, "the function of")
-                  for w in ctx.sym.works + ctx.sym.delayed_works + ctx.sym.timers if w.fn == d.init]
+                  for w in ctx.sym.works + ctx.sym.delayed_works + ctx.sym.timers + ctx.sym.irqs
+                  if w.fn == d.init]
         for name, span, what in users:
             ctx.error(span, f"'{d.init}' is the init function of module '{d.name}': only insmod "
                       f"runs it, so it cannot also be {what} '{name}'", Note(d.init_span, "named here"))

@@ -443,7 +443,7 @@ class _Body:
         functions and every primitive, built-in and operation; else the words that
         take what its argument is (v3: with the versions that added them)."""
         ctx = self.ctx
-        words = (list(ctx.sym.fns) + sorted(PRIMITIVES) + [b.name for b in V.BUILTINS]
+        words = (list(ctx.sym.fns) + sorted(PRIMITIVES) + [b.name for b in V.ALL_BUILTINS]
                  + [o.name for o in V.OPERATIONS])
         close = suggest(s.fn, words)
         if close:
@@ -464,7 +464,7 @@ def words_for(kind: str) -> list[str]:
     """The statements that take an argument of `kind`: the primitives (v1), the
     built-ins (v2) and the operations (v3)."""
     out = [p.name for p in V.PRIMITIVES if p.operand == kind]
-    out += [b.name for b in V.BUILTINS if kind in (b.operand,) + b.also]
+    out += [b.name for b in V.ALL_BUILTINS if kind in (b.operand,) + b.also]
     out += [o.name for o in V.OPERATIONS if o.operands[0] == kind]
     return out
 

@@ -53,6 +53,7 @@ from modproof.spec import model as M
 from modproof.spec import semantics as S
 from modproof.spec import v2
 from modproof.spec import v3_kthread
+from modproof.spec import v3_ctx
 from modproof.spec import vocabulary as V
 from modproof.spec.builder import Ctx, StepGraph
 from modproof.spec.check import Symbols, check
@@ -126,6 +127,13 @@ class _ThreadBuilder(StepGraph):
         self.fn_slots: dict[str, dict[str, int]] = {}
         self.work_of: Optional[str] = None   # the (delayed) work item this kworker runs
         self.kthread_exit: Optional[int] = None   # v3: a kthread's exit path (NOTE(kthread))
+        # v3 (spec/v3_ctx.py): "hardirq" for an irq handler's worker, "softirq" for a
+        # timer's or RCU callback's, None for process context; the hidden locals made
+        self.context: Optional[str] = None
+        self.ctx_slots: dict[str, int] = {}
+
+    def v2(self) -> "v2.V2":
+        return v2.V2(self.lw, self)
 
     def text(self, s) -> str:
         return self.lw.text_of(s)
@@ -147,9 +155,10 @@ class _ThreadBuilder(StepGraph):
                 self.slots.append(M.LocalSlot(s.name, None, value))
         if d.kthread:
             return self.build_kthread(d, owner, own)
-        ctx = Ctx(owner=owner, ret_next=M.DONE, fn=None, frame=(), slots=own)
+        done = v3_ctx.devm_release(self, d, M.DONE)   # NOTE(devm)
+        ctx = Ctx(owner=owner, ret_next=done, fn=None, frame=(), slots=own)
         final = self.make(M.StepKind.RETURN, owner, closing_span(d.span),
-                          f"end of thread {d.name}", next=M.DONE, frame=(), synthetic=True)
+                          f"end of thread {d.name}", next=done, frame=(), synthetic=True)
         entry = self.block(d.body, final, ctx)
         return self.thread(entry, owner)
 
@@ -166,9 +175,9 @@ class _ThreadBuilder(StepGraph):
                            owner)
 
     def build_worker(self, trigger: tuple, fn: str, done: Optional[str], span: A.Span,
-                     group: str, finish: tuple = ()) -> M.Thread:
+                     group: str, finish: tuple = (), idle_text: str = "wait for work") -> M.Thread:
         """A core worker thread (v2): see modproof.spec.v2.worker."""
-        entry = v2.worker(self, trigger, fn, done, span, self.name, finish)
+        entry = v2.worker(self, trigger, fn, done, span, self.name, finish, idle_text)
         return self.thread(entry, M.CORE, group=group, span=span)
 
     def build_timer_loop(self, body: tuple, span: A.Span, text: str, group: str) -> M.Thread:
@@ -268,6 +277,13 @@ class _ThreadBuilder(StepGraph):
         return tuple(out)
 
     def stmt(self, s: A.Stmt, cont: int, ctx: Ctx) -> int:
+        if not isinstance(s, A.While) and v3_ctx.checks(self) and v3_ctx.sleeps(self.lw, s):
+            # NOTE(sleeps): might_sleep() in front of a statement that may sleep
+            return v3_ctx.might_sleep(self, s, self.memory_stmt(s, cont, ctx), ctx)
+        return self.memory_stmt(s, cont, ctx)
+
+    def memory_stmt(self, s: A.Stmt, cont: int, ctx: Ctx) -> int:
+        """NOTE(touch-memory): `s` after the checks of the memory it touches."""
         if isinstance(s, A.CallStmt) and s.fn in V.MEMORY_BUILTINS and s.fn not in self.lw.sym.decls:
             return self.memory_builtin(s, cont, ctx)
         if isinstance(s, A.CallStmt) and s.fn == MEM.NULL:
@@ -280,7 +296,7 @@ class _ThreadBuilder(StepGraph):
                              frame=ctx.frame)
         elems = self.touches(s)
         if not elems:
-            return self._stmt(s, cont, ctx)
+            return self.plain_stmt(s, cont, ctx)
         text = self.text(s)
         checks = self.memory_checks(elems, s.span, text)
         if isinstance(s, A.Assign) and operation_of(s.value)[0] is None and not acts(s.value):
@@ -288,7 +304,7 @@ class _ThreadBuilder(StepGraph):
             body = checks + (M.AAssign(self.lvalue(s.target, ctx), self.expr(s.value, ctx), s.span),)
             return self.make(M.StepKind.ATOMIC, ctx.owner, s.span, text, next=cont, body=body,
                              frame=ctx.frame)
-        entry = self._stmt(s, cont, ctx)
+        entry = self.plain_stmt(s, cont, ctx)
         return self.make(M.StepKind.ATOMIC, ctx.owner, s.span, f"{text} (touches {', '.join(elems)})",
                          next=entry, body=checks, frame=ctx.frame)
 
@@ -323,12 +339,14 @@ class _ThreadBuilder(StepGraph):
         return self.make(M.StepKind.ATOMIC, ctx.owner, s.span, text, next=cont, body=body,
                          frame=ctx.frame)
 
-    def _stmt(self, s: A.Stmt, cont: int, ctx: Ctx) -> int:
+    def plain_stmt(self, s: A.Stmt, cont: int, ctx: Ctx) -> int:
         lw = self.lw
         here = dict(owner=ctx.owner, span=s.span, text=self.text(s))
         frame = ctx.frame
         if isinstance(s, A.CallStmt) and lw.sym.builtin(s) and s.fn in V.KTHREAD_BUILTINS:
             return v3_kthread.stmt(self, s, cont, ctx)
+        if isinstance(s, A.CallStmt) and lw.sym.builtin(s) and s.fn in v3_ctx.CTX_WORDS:
+            return v3_ctx.stmt(self, s, cont, ctx)
         if isinstance(s, A.CallStmt) and lw.sym.builtin(s):
             return v2.V2(lw, self).stmt(s, cont, ctx)
         if isinstance(s, A.CallStmt) and lw.sym.operation(s):
@@ -416,6 +434,11 @@ class _ThreadBuilder(StepGraph):
             op, neg = operation_of(s.cond)
             if op is not None and op.name not in lw.sym.decls:
                 yes, no = (cont, body) if neg else (body, cont)
+                if v3_ctx.checks(self) and v3_ctx.sleeps(lw, s):
+                    # NOTE(sleeps): each test of the loop is checked first
+                    first = self.reserve()
+                    self.operation(op.name, (op.arg,) + op.extra, s, yes, no, ctx, at=first)
+                    return v3_ctx.might_sleep(self, s, first, ctx, at=test)
                 return self.operation(op.name, (op.arg,) + op.extra, s, yes, no, ctx, at=test)
             return self.make(M.StepKind.BRANCH, **here, at=test, next=body, on_false=cont,
                              expr=self.expr(s.cond, ctx), frame=frame)
@@ -618,6 +641,7 @@ class _Lowerer:
         self.proof_gaps: list[str] = []                # why a proof would not cover every execution
         self.freeable = MEM.freed_structs(spec, sym)   # NOTE(touch-memory)
         self.hidden_inits: list = []                   # the hidden vars' initial values
+        self.ctx_on = False                            # v3: a thread's context can change (v3_ctx)
 
     def operand(self, kind: str, name: str, owner: int) -> int:
         """The index of the `kind` that `name` names; THIS_MODULE (v3, unless declared) is
@@ -767,9 +791,13 @@ class _Lowerer:
                    + [f"release({o.name})" for o in releasers])
         loaded = [i for i, m in enumerate(sym.modules) if self.has_loader(m)]   # NOTE(module-init)
         workers += [f"insmod({sym.modules[i].name})" for i in loaded]
+        workers += [f"irq({d.name})" for d in sym.irqs]      # v3 (spec/v3_ctx.py)
+        self.ctx_on = v3_ctx.uses_contexts(sym, calls)
         self.thread_names = [n for _, n, _ in user] + workers
         everyone = list(range(len(self.thread_names)))
-        if any(f in ("rcu_read_lock", "rcu_read_unlock", "synchronize_rcu") for f, _ in calls):
+        names = {f for f, _ in calls}
+        if (names & {"rcu_read_lock", "rcu_read_unlock", "synchronize_rcu"}
+                or {"preempt_disable", "call_rcu"} <= names):    # NOTE(preempt-rcu) in v3_ctx
             self.rcu_readers = everyone
             self.rcu_syncers = everyone
         if any(f in V.FLUSHES for f, _ in calls):
@@ -783,6 +811,7 @@ class _Lowerer:
         hidden += [(MEM.memory_var(e), MEM.NOT_ALLOCATED if d.pointer else MEM.LIVE)
                    for e, d in sym.elements.items()]
         hidden += v3_kthread.var_names(sym)
+        hidden += v3_ctx.var_names(sym, calls)
         self.hidden = {name: len(sym.vars) + i for i, (name, _) in enumerate(hidden)}
         self.hidden_inits = [init for _, init in hidden]
 
@@ -824,8 +853,9 @@ class _Lowerer:
                                                "dtimer"))
             idx += 1
         for d in sym.timers:
-            threads.append(_ThreadBuilder(self, None, f"timer({d.name})", None, idx)
-                           .build_worker(take(d), d.fn, f"running({d.name})", d.span, "timer"))
+            tb = _ThreadBuilder(self, None, f"timer({d.name})", None, idx)
+            tb.context = "softirq"     # NOTE(sleeps)
+            threads.append(tb.build_worker(take(d), d.fn, f"running({d.name})", d.span, "timer"))
             idx += 1
         for f in self.rcu_fns:
             span = sym.fns[f].span
@@ -847,8 +877,9 @@ class _Lowerer:
                     down.append(M.AIf(M.Bin(A.BinOp.GT, c, M.Const(0)),
                                       (M.AAssign(c, M.Bin(A.BinOp.SUB, c, M.Const(1)), span),), (),
                                       span))
-                threads.append(_ThreadBuilder(self, None, name, None, idx)
-                               .build_worker(trig, f, running, span, "rcu", finish=tuple(down)))
+                tb = _ThreadBuilder(self, None, name, None, idx)
+                tb.context = "softirq"     # NOTE(sleeps)
+                threads.append(tb.build_worker(trig, f, running, span, "rcu", finish=tuple(down)))
                 idx += 1
         for o in releasers:
             trig = (M.AAwait(var(f"release_pending({o.name})"), o.span),
@@ -861,6 +892,13 @@ class _Lowerer:
         for i in loaded:
             threads.append(_ThreadBuilder(self, None, f"insmod({sym.modules[i].name})", None, idx)
                            .build_loader(i))
+            idx += 1
+        for d in sym.irqs:     # v3: the worker of an irq handler (spec/v3_ctx.py)
+            tb = _ThreadBuilder(self, None, f"irq({d.name})", None, idx)
+            tb.context = "hardirq"
+            threads.append(tb.build_worker(v3_ctx.irq_trigger(self, d), d.fn,
+                                           f"irq_running({d.name})", d.span, "irq",
+                                           idle_text="the interrupt fires"))
             idx += 1
 
         def prop(d) -> M.Prop:
@@ -879,7 +917,8 @@ class _Lowerer:
                           for o in sym.objects),
             completions=tuple(M.Completion(c.name, c.done, c.span, self.storage(c.storage))
                               for c in sym.completions),
-            mutexes=tuple(M.Mutex(m.name, m.span) for m in sym.mutexes),
+            mutexes=tuple(M.Mutex(m.name, m.span) for m in sym.mutexes)
+            + tuple(M.Mutex(n, sp) for n, sp in v3_ctx.mutex_names(sym)),
             vars=tuple(M.Var(v.name, _lit(v.value), v.span) for v in sym.vars)
             + tuple(M.Var(name, init, A.NO_SPAN) for name, init in hidden),
             threads=tuple(threads),
@@ -891,7 +930,7 @@ class _Lowerer:
             deferred_release=self.deferred,
             keyed_by_thread=bool(self.rcu_readers or self.flushers or self.barriers),
             unbounded=tuple(d.name for d in sym.threads if d.unbounded),
-            proof_gaps=tuple(self.proof_gaps),
+            proof_gaps=tuple(self.proof_gaps) + tuple(v3_ctx.cpu_gaps(sym)),
         )
 
 

@@ -14,7 +14,8 @@ from modproof.spec.ast import (
     Assert, Assign, Atomic, Await, Binary, BinOp, BoolLit, Break, CallStmt, Choose, CompletionDecl,
     Continue, CoverDecl, DelayedWorkDecl, ExpectDecl, Expr, FnDecl, If, IntLit, InvariantDecl,
     Local, Minus, ModuleDecl, MutexDecl, Name, Not, ObjectDecl, PrimStmt, Query, Return, SpecFile,
-    Stmt, ThreadDecl, TimerDecl, VarDecl, While, WorkDecl, WorkqueueDecl, For, StructDecl, InstanceDecl, FnField, ModuleField,
+    Stmt, ThreadDecl, TimerDecl, VarDecl, While, WorkDecl, WorkqueueDecl, For, StructDecl,
+    InstanceDecl, FnField, ModuleField, IrqDecl, RwsemDecl, SpinlockDecl,
 )
 
 INDENT = "    "
@@ -233,6 +234,12 @@ def _decl_lines(decl, out: list[str]) -> None:
                    + (f" on {decl.queue}" if decl.queue else ""))
     elif isinstance(decl, MutexDecl):
         out.append(f"mutex {decl.name}")
+    elif isinstance(decl, SpinlockDecl):
+        out.append(f"spinlock {decl.name}")
+    elif isinstance(decl, RwsemDecl):
+        out.append(f"rwsem {decl.name}")
+    elif isinstance(decl, IrqDecl):
+        out.append(f"irq {decl.name} runs {decl.fn}")
     elif isinstance(decl, VarDecl):
         out.append(f"var {decl.name} = {_atom(decl.value)}")
     elif isinstance(decl, FnDecl):

@@ -31,6 +31,8 @@ KIND_OF = {
     A.InvariantDecl: "invariant", A.CoverDecl: "cover",
     A.WorkqueueDecl: "workqueue", A.WorkDecl: "work", A.TimerDecl: "timer",
     A.DelayedWorkDecl: "delayed_work", A.StructDecl: "struct",
+    A.DelayedWorkDecl: "delayed_work",
+    A.SpinlockDecl: "spinlock", A.RwsemDecl: "rwsem", A.IrqDecl: "irq",
 }
 # Where collect() files each kind of declaration in Symbols (functions go by name).
 _TABLE_OF = {
@@ -38,6 +40,7 @@ _TABLE_OF = {
     A.MutexDecl: "mutexes", A.VarDecl: "vars", A.ThreadDecl: "threads",
     A.InvariantDecl: "invariants", A.CoverDecl: "covers", A.WorkqueueDecl: "workqueues",
     A.WorkDecl: "works", A.TimerDecl: "timers", A.DelayedWorkDecl: "delayed_works",
+    A.SpinlockDecl: "spinlocks", A.RwsemDecl: "rwsems", A.IrqDecl: "irqs",
 }
 
 
@@ -73,6 +76,9 @@ class Symbols:
     container: dict[str, str] = field(default_factory=dict)   # `p.kref` -> `p`
     # an ops table's fn and module fields: `fops.open` -> `drv_open`, None for NULL
     constants: dict[str, Optional[str]] = field(default_factory=dict)
+    spinlocks: list[A.SpinlockDecl] = field(default_factory=list)   # v3 (spec/v3_ctx.py)
+    rwsems: list[A.RwsemDecl] = field(default_factory=list)
+    irqs: list[A.IrqDecl] = field(default_factory=list)
 
     def builtin(self, call: A.CallStmt) -> bool:
         """Whether `call` is a v2 built-in (not shadowed by a declared function)."""
@@ -101,7 +107,8 @@ class Symbols:
         table = {"module": self.modules, "object": self.objects, "completion": self.completions,
                  "mutex": self.mutexes, "var": self.vars, "workqueue": self.workqueues,
                  "work": self.works, "timer": self.timers,
-                 "delayed_work": self.delayed_works}[kind]
+                 "delayed_work": self.delayed_works, "spinlock": self.spinlocks,
+                 "rwsem": self.rwsems, "irq": self.irqs}[kind]
         for i, d in enumerate(table):
             if d.name == name:
                 return i

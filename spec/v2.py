@@ -425,21 +425,9 @@ class V2:
         # thread is a reader (rcu_reader) while it is above 0.  An unlock with no
         # section open changes nothing.
         if fn == "rcu_read_lock":
-            depth = self.var(f"rcu_depth({me})")
-            return node(M.StepKind.ATOMIC, cont, body=(
-                M.AAssign(depth, M.Bin(BinOp.ADD, depth, M.Const(1)), sp),
-                assign(f"rcu_reader({me})", TRUE)))
+            return node(M.StepKind.ATOMIC, cont, body=self.read_lock_body(sp))
         if fn == "rcu_read_unlock":
-            depth = self.var(f"rcu_depth({me})")
-            leave = [assign(f"rcu_reader({me})", M.Const(False))]
-            for sy in lw.rcu_syncers:
-                leave.append(assign(f"gp_wait({lw.thread_names[sy]},{me})", M.Const(False)))
-            for f in lw.rcu_fns:
-                leave.append(M.AAssign(self.var(cb_wait(f, me)), M.Const(False), sp))
-            body = (M.AIf(M.Bin(BinOp.GT, depth, M.Const(0)),
-                          (M.AAssign(depth, M.Bin(BinOp.SUB, depth, M.Const(1)), sp),), (), sp),
-                    M.AIf(M.Bin(BinOp.EQ, depth, M.Const(0)), tuple(leave), (), sp))
-            return node(M.StepKind.ATOMIC, cont, body=body)
+            return node(M.StepKind.ATOMIC, cont, body=self.read_unlock_body(sp))
         if fn == "synchronize_rcu":
             waits = [f"gp_wait({me},{lw.thread_names[r]})" for r in lw.rcu_readers]
             wait = node(M.StepKind.AWAIT, cont, expr=and_all([M.Neg(self.var(w)) for w in waits]))
@@ -461,6 +449,29 @@ class V2:
             return node(M.StepKind.ATOMIC, cont, body=(M.AChoose((got, ()), sp),))
         raise AssertionError(f"not a v2 built-in: {fn}")
 
+    def read_lock_body(self, sp: A.Span) -> tuple:
+        """The atomic body of rcu_read_lock() in this thread (v3: and of preempt_disable(),
+        NOTE(preempt-rcu) in spec/v3_ctx.py)."""
+        me = self.lw.thread_names[self.tb.index]
+        depth = self.var(f"rcu_depth({me})")
+        return (M.AAssign(depth, M.Bin(BinOp.ADD, depth, M.Const(1)), sp),
+                M.AAssign(self.var(f"rcu_reader({me})"), TRUE, sp))
+
+    def read_unlock_body(self, sp: A.Span) -> tuple:
+        """The atomic body of rcu_read_unlock() in this thread (v3: and of preempt_enable())."""
+        lw = self.lw
+        me = lw.thread_names[self.tb.index]
+        depth = self.var(f"rcu_depth({me})")
+        leave = [M.AAssign(self.var(f"rcu_reader({me})"), M.Const(False), sp)]
+        for sy in lw.rcu_syncers:
+            leave.append(M.AAssign(self.var(f"gp_wait({lw.thread_names[sy]},{me})"),
+                                   M.Const(False), sp))
+        for f in lw.rcu_fns:
+            leave.append(M.AAssign(self.var(cb_wait(f, me)), M.Const(False), sp))
+        return (M.AIf(M.Bin(BinOp.GT, depth, M.Const(0)),
+                      (M.AAssign(depth, M.Bin(BinOp.SUB, depth, M.Const(1)), sp),), (), sp),
+                M.AIf(M.Bin(BinOp.EQ, depth, M.Const(0)), tuple(leave), (), sp))
+
     def deferred_put(self, s, operand: int, cont: int, ctx, at: Optional[int] = None) -> int:
         """`put(O)` of an object whose release is deferred (`release FN deferred`, or
         --deferred-release): the put, and at zero the release is queued."""
@@ -477,10 +488,10 @@ class V2:
 
 
 def worker(tb, trigger: tuple, fn: str, done: Optional[str], span: A.Span, what: str,
-           finish: tuple = ()) -> int:
+           finish: tuple = (), idle_text: str = "wait for work") -> int:
     """Build a worker loop in thread builder `tb`: idle step `trigger` (an atomic
-    body), call `fn`, then set var `done` false (if any; with the atomic statements
-    `finish` in the same step, if any), and back to idle."""
+    body, shown as `idle_text`), call `fn`, then set var `done` false (if any; with
+    the atomic statements `finish` in the same step, if any), and back to idle."""
     lw = tb.lw
     ctx = Ctx(owner=M.CORE, ret_next=M.DONE, fn=None, frame=(), slots={})
     idle = tb.reserve()
@@ -495,7 +506,7 @@ def worker(tb, trigger: tuple, fn: str, done: Optional[str], span: A.Span, what:
         after = idle
     entry, inits = tb.inline(fn, after, ctx)
     call = tb.make(M.StepKind.CALL, M.CORE, span, f"{fn}()", next=entry, fn=fn, inits=inits)
-    tb.make(M.StepKind.ATOMIC, M.CORE, span, f"{what}: wait for work", at=idle, next=call,
+    tb.make(M.StepKind.ATOMIC, M.CORE, span, f"{what}: {idle_text}", at=idle, next=call,
             body=trigger, idle=True)
     return idle
 

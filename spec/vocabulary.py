@@ -145,6 +145,10 @@ DECLARATIONS = (
     Declaration("struct", "struct", "a struct type", soft=True),
     # v3: a thread started at run time (NOTE(kthread) in spec/v3_kthread.py)
     Declaration("kthread", "kthread", "a kthread", soft=True),
+    # v3, contexts and locks (spec/v3_ctx.py)
+    Declaration("spinlock", "spinlock", "a spinlock", soft=True),
+    Declaration("rwsem", "rwsem", "a rw_semaphore", soft=True),
+    Declaration("irq", "irq", "an irq", soft=True),
 )
 DECL_KEYWORDS = tuple(d.keyword for d in DECLARATIONS if not d.soft)
 SOFT_DECL_KEYWORDS = tuple(d.keyword for d in DECLARATIONS if d.soft)
@@ -215,6 +219,9 @@ class Primitive:
     # nothing: the step takes its `not_loaded` edge (model.Step), before its guard
     # or check is looked at (rmmod of a module that is not live: -EBUSY).
     refused: Optional[Callable] = field(default=None, repr=False)
+    # v3 (NOTE(sleeps) in spec/v3_ctx.py): it may sleep, so it may not run in atomic
+    # context (check sleep-in-atomic)
+    sleeps: bool = False
 
     def effect(self, read: Read, x: int, thread: int, alg=Values) -> Effect:
         return self.meaning(read, x, thread, alg)
@@ -299,14 +306,14 @@ PRIMITIVES = (
     Primitive("complete_all", "completion", frozenset(), frozenset({"done"}), _complete_all,
               summary="done = UINT_MAX: every waiter passes"),
     Primitive("wait", "completion", frozenset({"done"}), frozenset({"done"}), _wait,
-              blocks=True, not_in_atomic="wait blocks",
+              blocks=True, not_in_atomic="wait blocks", sleeps=True,
               kernel=("wait_for_completion", "wait_for_completion_interruptible",
                       "wait_for_completion_killable"),
               summary="block until done > 0, then done - 1"),
     Primitive("reinit", "completion", frozenset(), frozenset({"done"}), _reinit,
               kernel=("reinit_completion", "init_completion"), summary="done = 0"),
     Primitive("lock", "mutex", frozenset({"holder"}), frozenset({"holder"}), _lock,
-              blocks=True, not_in_atomic="lock blocks",
+              blocks=True, not_in_atomic="lock blocks", sleeps=True,
               kernel=("mutex_lock", "mutex_lock_interruptible", "mutex_lock_killable"),
               summary="block until the mutex is free, then hold it"),
     Primitive("unlock", "mutex", frozenset({"holder"}), frozenset({"holder"}), _unlock,
@@ -321,6 +328,7 @@ PRIMITIVES = (
               message="module_put({arg}) when its refcount is already 0"),
     Primitive("unload", "module", frozenset({"mrefs", "mstate"}), frozenset({"mstate"}), _unload,
               blocks=True, calls="exit", not_in_atomic="unload blocks and calls the exit function",
+              sleeps=True,
               kernel=("rmmod", "delete_module"), refused=_not_live,
               summary="wait for refcount 0, run the exit function, free the module's code"),
     Primitive("module_put_and_exit", "module", frozenset({"mrefs"}), frozenset({"mrefs"}),
@@ -548,22 +556,25 @@ class Builtin:
     # The built-in that does this for the other kind of work item (a work item
     # given to a delayed-work built-in, or the reverse): the hint for a wrong argument.
     counterpart: Optional[str] = None
+    sleeps: bool = False       # v3 (NOTE(sleeps) in spec/v3_ctx.py): it may sleep
 
 
 BUILTINS = (
     Builtin("queue_work", "work", "queue a work item (a no-op while it is pending)",
             kernel=("schedule_work", "queue_work_on"), counterpart="queue_delayed_work"),
     Builtin("flush_work", "work", "wait for the instance pending or running when called",
-            also=("delayed_work",), steps=2),
+            also=("delayed_work",), steps=2, sleeps=True),
     Builtin("cancel_work_sync", "work", "take the item off the queue and wait for a running instance",
-            steps=2, counterpart="cancel_delayed_work_sync"),
+            steps=2, counterpart="cancel_delayed_work_sync", sleeps=True),
     Builtin("flush_workqueue", "workqueue", "wait for the work queued on the queue before the call",
-            steps=2),
+            steps=2, sleeps=True),
     Builtin("drain_workqueue", "workqueue",
-            "refuse all but chained queueing and wait until the queue is empty", steps=2),
+            "refuse all but chained queueing and wait until the queue is empty", steps=2,
+            sleeps=True),
     Builtin("destroy_workqueue", "workqueue", "drain the queue, which stays closed for good",
-            steps=2),
-    Builtin("flush_scheduled_work", None, "flush_workqueue of the system workqueue", steps=2),
+            steps=2, sleeps=True),
+    Builtin("flush_scheduled_work", None, "flush_workqueue of the system workqueue", steps=2,
+            sleeps=True),
     Builtin("queue_delayed_work", "delayed_work",
             "arm the timer of a delayed work item (a no-op while it is pending)",
             kernel=("schedule_delayed_work", "queue_delayed_work_on"), counterpart="queue_work"),
@@ -573,13 +584,15 @@ BUILTINS = (
     Builtin("cancel_delayed_work", "delayed_work",
             "disarm the timer and take back a queued instance, without waiting"),
     Builtin("cancel_delayed_work_sync", "delayed_work",
-            "as cancel_work_sync, and disarm the timer", steps=2, counterpart="cancel_work_sync"),
+            "as cancel_work_sync, and disarm the timer", steps=2, counterpart="cancel_work_sync",
+            sleeps=True),
     Builtin("flush_delayed_work", "delayed_work",
-            "queue the work now if its timer is armed, then flush_work", steps=2),
+            "queue the work now if its timer is armed, then flush_work", steps=2, sleeps=True),
     Builtin("call_rcu", "fn", "run the function after a grace period"),
     Builtin("rcu_barrier", None, "wait for the call_rcu callbacks queued before the call",
-            steps=2),
-    Builtin("synchronize_rcu", None, "wait for the read-side sections in progress", steps=2),
+            steps=2, sleeps=True),
+    Builtin("synchronize_rcu", None, "wait for the read-side sections in progress", steps=2,
+            sleeps=True),
     Builtin("rcu_read_lock", None, "enter a read-side section"),
     Builtin("rcu_read_unlock", None, "leave a read-side section"),
     Builtin("mod_timer", "timer", "arm the timer (a no-op once it is shut down)"),
@@ -588,7 +601,7 @@ BUILTINS = (
     Builtin("timer_shutdown_sync", "timer", "disarm the timer for good and wait for its handler",
             steps=2),
     Builtin("wait_timeout", "completion", "wait for the completion, or give up",
-            kernel=("wait_for_completion_timeout",)),
+            kernel=("wait_for_completion_timeout",), sleeps=True),
     # v3, NOTE(memory) in spec/memory.py
     Builtin("kzalloc", "memory", "allocate struct memory: its fields take their declared values",
             kernel=("kmalloc", "devm_kzalloc", "kvzalloc", "kcalloc", "kmalloc_array")),
@@ -603,13 +616,66 @@ BUILTINS = (
     Builtin("wake_up_process", "kthread", "wake the kthread (start it, the first time)",
             kernel=("wake_up_state",)),
     Builtin("kthread_stop", "kthread",
-            "set should-stop, wake the kthread and wait until it has exited", steps=2),
-    Builtin("kthread_stop_put", "kthread", "kthread_stop, then put_task_struct", steps=2),
+            "set should-stop, wake the kthread and wait until it has exited", steps=2,
+            sleeps=True),
+    Builtin("kthread_stop_put", "kthread", "kthread_stop, then put_task_struct", steps=2,
+            sleeps=True),
     Builtin("get_task_struct", "kthread", "take a reference to the kthread's task_struct"),
     Builtin("put_task_struct", "kthread",
             "drop a reference to the kthread's task_struct (the last one frees it)"),
 )
-_BUILTIN = {b.name: b for b in BUILTINS}
+# v3, contexts and locks (spec/v3_ctx.py): spinlocks, rw_semaphores, irq handlers,
+# preemption and interrupts.  A table of their own, so that BUILTINS stays the
+# version-2 list; lookups (`builtin`, `is_builtin`, `kernel_builtin`) see both.
+CTX_BUILTINS = (
+    Builtin("spin_lock", "spinlock", "spin until the spinlock is free, then hold it: atomic context",
+            kernel=("raw_spin_lock",)),
+    Builtin("spin_unlock", "spinlock", "release a held spinlock",
+            kernel=("raw_spin_unlock",)),
+    Builtin("spin_lock_irq", "spinlock", "local_irq_disable, then spin_lock"),
+    Builtin("spin_unlock_irq", "spinlock", "spin_unlock, then local_irq_enable"),
+    Builtin("spin_lock_irqsave", "spinlock", "local_irq_save, then spin_lock",
+            kernel=("raw_spin_lock_irqsave",)),
+    Builtin("spin_unlock_irqrestore", "spinlock", "spin_unlock, then local_irq_restore",
+            kernel=("raw_spin_unlock_irqrestore",)),
+    Builtin("spin_lock_bh", "spinlock", "local_bh_disable, then spin_lock"),
+    Builtin("spin_unlock_bh", "spinlock", "spin_unlock, then local_bh_enable"),
+    Builtin("down_read", "rwsem", "sleep until no writer holds the rw_semaphore, then read-hold it",
+            kernel=("down_read_killable", "down_read_interruptible"), steps=2, sleeps=True),
+    Builtin("up_read", "rwsem", "release a read hold"),
+    Builtin("down_write", "rwsem", "sleep until nobody holds the rw_semaphore, then hold it",
+            kernel=("down_write_killable",), steps=2, sleeps=True),
+    Builtin("up_write", "rwsem", "release the write hold"),
+    Builtin("preempt_disable", None, "preempt count + 1: atomic context, an RCU read-side section",
+            kernel=("get_cpu", "preempt_disable_notrace")),
+    Builtin("preempt_enable", None, "preempt count - 1", kernel=("put_cpu", "preempt_enable_no_resched")),
+    Builtin("local_bh_disable", None, "softirqs off on this CPU: atomic context"),
+    Builtin("local_bh_enable", None, "softirqs on again"),
+    Builtin("local_irq_disable", None, "interrupts off on this CPU: atomic context"),
+    Builtin("local_irq_enable", None, "interrupts on on this CPU"),
+    Builtin("local_irq_save", None, "save the interrupt state and turn interrupts off"),
+    Builtin("local_irq_restore", None, "restore the interrupt state saved by local_irq_save"),
+    Builtin("might_sleep", None, "a call that may sleep: msleep(), kmalloc(GFP_KERNEL), "
+            "copy_from_user() ...", kernel=("msleep", "ssleep", "usleep_range", "schedule",
+                                            "cond_resched", "schedule_timeout"), sleeps=True),
+    Builtin("request_irq", "irq", "install the handler: it may run from now on, on any CPU",
+            kernel=("request_threaded_irq", "request_any_context_irq"), sleeps=True),
+    Builtin("devm_request_irq", "irq", "request_irq, freed after the requesting thread's body "
+            "ends (the driver's remove returned)", kernel=("devm_request_threaded_irq",),
+            sleeps=True),
+    Builtin("free_irq", "irq", "remove the handler and wait for a running one", steps=2,
+            sleeps=True),
+    Builtin("devm_free_irq", "irq", "free_irq of an irq from devm_request_irq, now", steps=2,
+            sleeps=True),
+    Builtin("synchronize_irq", "irq", "wait for a running handler", sleeps=True,
+            kernel=("synchronize_hardirq",)),
+    Builtin("disable_irq", "irq", "keep the handler from starting, then wait for a running one",
+            steps=2, sleeps=True),
+    Builtin("disable_irq_nosync", "irq", "keep the handler from starting, without waiting"),
+    Builtin("enable_irq", "irq", "undo one disable_irq"),
+)
+ALL_BUILTINS = BUILTINS + CTX_BUILTINS
+_BUILTIN = {b.name: b for b in ALL_BUILTINS}
 MEMORY_BUILTINS = ("kzalloc", "kfree")
 
 
@@ -622,8 +688,8 @@ def is_builtin(name: str) -> bool:
 
 
 def kernel_builtin(kernel_name: str) -> Optional[str]:
-    """The v2 built-in the kernel calls `kernel_name`, or None."""
-    for b in BUILTINS:
+    """The built-in the kernel calls `kernel_name`, or None."""
+    for b in ALL_BUILTINS:
         if kernel_name in b.kernel:
             return b.name
     return None
@@ -645,6 +711,7 @@ class Operation:
     summary: str = ""
     kernel: tuple[str, ...] = ()   # the kernel's names for it (error hints)
     locks: bool = False            # the release runs with the lock (second argument) held
+    sleeps: bool = False           # v3 (NOTE(sleeps) in spec/v3_ctx.py): it may sleep
 
 
 OPERATIONS = (
@@ -653,7 +720,7 @@ OPERATIONS = (
     Operation("kref_put_mutex", ("object", "mutex"),
               "put; at the last reference, lock the mutex first and call the release function "
               "with it held (the release unlocks it); true when it released",
-              kernel=("refcount_dec_and_mutex_lock",), locks=True),
+              kernel=("refcount_dec_and_mutex_lock",), locks=True, sleeps=True),
     Operation("kref_put_lock", ("object", "mutex"),
               "as kref_put_mutex, with a spinlock (modelled as a mutex)",
               kernel=("refcount_dec_and_lock",), locks=True),
@@ -680,6 +747,11 @@ def kernel_operation(kernel_name: str) -> Optional[str]:
 # v3: the query without an argument that a kthread's code asks (NOTE(kthread)).
 KTHREAD_SHOULD_STOP = "kthread_should_stop"
 KTHREAD_BUILTINS = frozenset(b.name for b in BUILTINS if b.operand == "kthread")
+# NOTE(sleeps): every word that may sleep, from the entries' `sleeps` (the primitives,
+# built-ins and operations): the check sleep-in-atomic guards each (spec/v3_ctx.py).
+SLEEPING_WORDS = frozenset([p.name for p in PRIMITIVES if p.sleeps]
+                           + [b.name for b in ALL_BUILTINS if b.sleeps]
+                           + [o.name for o in OPERATIONS if o.sleeps])
 
 
 # Kernel words for declarations (v3 hints): a call of one of them says what to declare.

@@ -515,7 +515,8 @@ def test_parse_file_reads_bytes(tmp_path):
     ("thread t\nx = 1", "unexpected newline; expected '{' (a block opens on the line of its "
      "header, or alone at the start of the next line)"),
     ("xyz", "unexpected 'xyz'; expected a declaration (module, object, completion, mutex, var, "
-            "fn, thread, invariant, cover, expect, workqueue, work, timer, delayed_work, struct, kthread)"),
+            "fn, thread, invariant, cover, expect, workqueue, work, timer, delayed_work, "
+                "struct, kthread, spinlock, rwsem, irq)"),
     ("thread t {\n    x = 1\n", "unexpected end of file; expected '}'"),
     ("invariant i: a < b < c",
      "unexpected '<'; comparisons do not chain (join two comparisons with 'and')"),

@@ -22,6 +22,8 @@ ENGINES = ["explicit", "bmc"]
 # proves them for all executions, which is what they claim.
 BMC_BOUNDED = {
     "kernel/08_timer_rearm_fixed.mproof": "the timer -> work -> timer cycle",
+    "kernel/25_irq_remove_fixed.mproof": "the irq handler fires again and again",
+    "kernel/26_sleep_under_spinlock_fixed.mproof": "the irq handler fires again and again",
 }
 
 

@@ -334,7 +334,7 @@ def test_keywords_are_the_grammars():
         false""".split())
     assert OPTION_WORDS == frozenset("refs exit release done proved violated".split())
     assert V.SOFT_DECL_KEYWORDS == ("workqueue", "work", "timer", "delayed_work", "struct",
-                                    "kthread")
+                                    "kthread", "spinlock", "rwsem", "irq")
     terminals = {t.name for t in _lark().terminals}
     assert {w.upper() for w in KEYWORDS} <= terminals
 
