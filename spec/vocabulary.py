@@ -610,9 +610,9 @@ BUILTINS = (
     # v3: threads started at run time (NOTE(kthread) in spec/v3_kthread.py).
     Builtin("kthread_create", "kthread",
             "create the kthread's task, asleep: its function runs after wake_up_process",
-            kernel=("kthread_create_on_node", "kthread_create_on_cpu")),
+            kernel=("kthread_create_on_node", "kthread_create_on_cpu"), sleeps=True),
     Builtin("kthread_run", "kthread", "kthread_create and wake_up_process in one",
-            kernel=("kthread_run_on_cpu",)),
+            kernel=("kthread_run_on_cpu",), sleeps=True),
     Builtin("wake_up_process", "kthread", "wake the kthread (start it, the first time)",
             kernel=("wake_up_state",)),
     Builtin("kthread_stop", "kthread",

@@ -168,6 +168,9 @@ SLEEPERS = {
     "devm_request_irq": "devm_request_irq(i)", "free_irq": "free_irq(i)",
     "devm_free_irq": "devm_free_irq(i)", "synchronize_irq": "synchronize_irq(i)",
     "disable_irq": "disable_irq(i)", "might_sleep": "might_sleep()",
+    # kthreads: kthread_create waits for kthreadd, kthread_stop for the thread's exit
+    "kthread_create": "kthread_create(k)", "kthread_run": "kthread_run(k)",
+    "kthread_stop": "kthread_stop(k)", "kthread_stop_put": "kthread_stop_put(k)",
 }
 SETTING = """module mod
 spinlock s
@@ -191,7 +194,8 @@ def test_the_sleeping_words_are_the_vocabularys():
 @pytest.mark.parametrize("word", sorted(SLEEPERS))
 def test_each_sleeping_word_is_checked_under_a_spinlock(word):
     # removing `sleeps` from the word's entry makes this fail: the step would run
-    p = load_text(SETTING + f"thread a {{ spin_lock(s); {SLEEPERS[word]}; spin_unlock(s) }}")
+    p = load_text(SETTING + f"thread a {{ spin_lock(s); {SLEEPERS[word]}; spin_unlock(s) }}\n"
+                  "kthread k { }")
     r = prove_explicit(p)
     assert _verdict(r) == ("violated", "sleep-in-atomic")
     w = replay(p, r.trace)
@@ -223,7 +227,7 @@ def test_a_file_without_contexts_keeps_its_steps():
 
 
 def test_the_irq_remove_witness_in_the_users_words():
-    p = load("proofs/kernel/17_irq_remove_bug.mproof")
+    p = load("proofs/kernel/25_irq_remove_bug.mproof")
     r = prove_explicit(p)
     w = replay(p, r.trace)
     assert (w.check, len(w.steps)) == ("assertion", 13)
