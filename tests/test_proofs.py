@@ -24,6 +24,7 @@ BMC_BOUNDED = {
     "kernel/08_timer_rearm_fixed.mproof": "the timer -> work -> timer cycle",
     "kernel/25_irq_remove_fixed.mproof": "the irq handler fires again and again",
     "kernel/26_sleep_under_spinlock_fixed.mproof": "the irq handler fires again and again",
+    "kernel/27_devm_irq_kfree_fixed.mproof": "the irq handler fires again and again",
 }
 
 
