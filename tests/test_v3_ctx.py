@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from modproof.encoder.bmc import prove_bmc
-from modproof.exports.promela import program_to_promela
 from modproof.explicit import prove_explicit
 from modproof.prove import Options, prove
 from modproof.result import Proved, Unknown, Violated
@@ -20,7 +19,8 @@ from modproof.spec.diagnostics import SpecError
 from modproof.spec.lower import load, load_text
 from modproof.spec.model import StepKind
 from modproof.witness import replay
-from test_spin import agree, needs_spin, run_all, run_spin, spin_tools  # noqa: F401 (a fixture)
+from engine_cases import engines_agree, spin_agrees, spin_runs, verdict_of as _verdict
+from test_spin import needs_spin, spin_tools  # noqa: F401 (a fixture)
 
 HANDLER = "irq i runs h\n"
 
@@ -116,41 +116,20 @@ thread a { spin_lock(s); queue_work(w); spin_unlock(s) }""", "proved", None),
 }
 
 
-def _verdict(r):
-    return (r.verdict, r.check if isinstance(r, Violated) else None)
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_explicit_and_z3_agree_with_the_case(name):
-    src, verdict, check = CASES[name]
-    p = load_text(src, f"{name}.mproof")
-    ex = prove_explicit(p)
-    assert _verdict(ex) == (verdict, check)
-    if isinstance(ex, Violated):
-        assert replay(p, ex.trace).check == check
-        bm = prove_bmc(p, bound=len(ex.trace.steps) + 1)
-        assert _verdict(bm) == (verdict, check)
-        assert len(bm.trace.steps) == len(ex.trace.steps)     # both shortest
-    else:
-        bm = prove_bmc(p, bound=min(ex.stats.depth + 2, 24))
-        assert isinstance(bm, Proved), bm
+    engines_agree(name, CASES[name], plain=False, bmc_cap=24)
 
 
 @pytest.fixture(scope="module")
 def spin_verdicts():
-    from test_spin import need_tools
-    need_tools()
-    return run_all({k: program_to_promela(load_text(src, f"{k}.mproof"))
-                    for k, (src, _, _) in CASES.items()})
+    return spin_runs(CASES, CASES)
 
 
 @needs_spin
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_spin_agrees_with_the_case(name, spin_verdicts):
-    src, verdict, check = CASES[name]
-    p = load_text(src, f"{name}.mproof")
-    assert agree(p, spin_verdicts[name],
-                 lambda c: run_spin(program_to_promela(p, only=c), only=c)) == (verdict, check)
+    spin_agrees(name, CASES[name], spin_verdicts)
 
 
 # --------------------------------------------------------------------------- sleeps (NOTE(sleeps))
