@@ -71,10 +71,15 @@ def run_modproof(path: Path, engine: str = "auto"):
 def run_spin(k: int, crash: bool, workdir: Path):
     src = HERE / "promela" / "dm_family.pml"
     shutil.copy(src, workdir / "dm.pml")
-    defs = [f"-DK={k}"] + (["-DCRASH"] if crash else [])
+    return run_pan(workdir, "dm.pml", bfs=crash, defs=[f"-DK={k}"] + (["-DCRASH"] if crash else []))
+
+
+def run_pan(workdir: Path, model: str, bfs: bool, defs=()):
+    """spin -a, cc, ./pan on `model` in `workdir`: (verdict, seconds, MB), the
+    generation and compilation of pan included, as a user pays them."""
     total, peak = 0.0, 0.0
-    steps = [["spin", *defs, "-a", "dm.pml"],
-             ["cc", "-O2", "-DSAFETY", "-DMEMLIM=8192", *(["-DBFS"] if crash else []), "-DVECTORSZ=4096",
+    steps = [["spin", *defs, "-a", model],
+             ["cc", "-O2", "-DSAFETY", "-DMEMLIM=8192", *(["-DBFS"] if bfs else []), "-DVECTORSZ=4096",
               "-o", "pan", "pan.c"],
              ["./pan", "-m1000000"]]
     out = ""
@@ -180,18 +185,7 @@ def run_spin_exported(path: Path, workdir: Path, bfs: bool):
                                                      "-o", str(workdir / "model.pml")])
     if code != 0:
         return f"export failed({code})", 0.0, 0.0
-    total, peak = 0.0, 0.0
-    steps = [["spin", "-a", "model.pml"],
-             ["cc", "-O2", "-DSAFETY", "-DMEMLIM=8192", *(["-DBFS"] if bfs else []),
-              "-DVECTORSZ=4096", "-o", "pan", "pan.c"],
-             ["./pan", "-m1000000"]]
-    for cmd in steps:
-        code, wall, mem, out = run_measured(cmd, cwd=workdir)
-        total += wall
-        peak = max(peak, mem or 0)
-        if code is None:
-            return "timeout", total, peak
-    return spin_verdict(out), total, peak
+    return run_pan(workdir, "model.pml", bfs)
 
 
 def patterns_table(first: int = 17) -> tuple[list[str], bool]:
