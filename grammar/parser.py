@@ -416,8 +416,10 @@ class _Builder(Transformer_NonRecursive):
         _word, struct, star, name, count, init = children
         init = init or ()
         per_element = bool(init) and isinstance(init[0], list)
+        per_copy = count is not None and count.type == "STAR"
         return ast.InstanceDecl(struct.value, name.value, star is not None,
-                                None if count is None else _decimal(count),
+                                None if count is None or per_copy else _decimal(count),
+                                per_copy=per_copy,
                                 struct_span=self._tok(struct), name_span=self._tok(name),
                                 span=self._span(meta), inits=() if per_element else init,
                                 element_inits=tuple(tuple(e) for e in init) if per_element else ())

@@ -377,6 +377,8 @@ class InstanceDecl:
     inits: tuple[tuple[str, str, Span], ...] = ()
     # an array's `= { { ... }, { ... } }`: the inits of each element, in order
     element_inits: tuple[tuple[tuple[str, str, Span], ...], ...] = ()
+    # `NAME[*]`: one element per copy of the thread that uses it (NOTE(per-copy))
+    per_copy: bool = False
 
     def inits_of(self, k: Optional[int]) -> tuple[tuple[str, str, Span], ...]:
         """The initializer of element `k` (None: of the one memory)."""
@@ -385,7 +387,10 @@ class InstanceDecl:
         return self.inits
 
     def elements(self) -> tuple[str, ...]:
-        """The names of its memory: `p`, or `devs[0]`, `devs[1]`, ..."""
+        """The names of its memory: `p`, or `devs[0]`, `devs[1]`, ...; `files[self]` for
+        an array with one element per copy (`[*]`, NOTE(per-copy))."""
+        if self.per_copy:
+            return (f"{self.name}[self]",)
         if self.count is None:
             return (self.name,)
         return tuple(f"{self.name}[{i}]" for i in range(self.count))

@@ -117,6 +117,7 @@ def _check_decl(ctx: Context, d: A.Decl) -> None:
             ctx.error(d.bound_span, "'expect proved up to N' needs N of 1 or more: a bound of 0 "
                       "checks only the initial state, which proves nothing")
     elif isinstance(d, (A.InvariantDecl, A.CoverDecl)):
+        check_memory.check_prop(ctx, d)
         what = "invariant" if isinstance(d, A.InvariantDecl) else "cover"
         check_expr(ctx, d.expr, Scope(PROPERTY, {}), "bool", what, top=None)
 

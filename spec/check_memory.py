@@ -25,6 +25,14 @@ def check_structs(ctx: Context) -> None:
     """The fields of each struct type: what kzalloc can set anew (NOTE(memory))."""
     sym = ctx.sym
     check_inits(ctx)
+    for d in sym.instances:   # NOTE(per-copy): each copy's own memory is its locals
+        st = sym.structs.get(d.struct)
+        if d.per_copy and st is not None:
+            for f in st.fields:
+                if not isinstance(f, A.VarDecl):
+                    ctx.error(d.span, f"'{d.name}[*]' is each copy's own memory, kept with the "
+                              f"copy: its struct may hold only vars ('{f.name}' of struct "
+                              f"'{st.name}' is not one)", Note(f.name_span, "declared here"))
     for st in sym.structs.values():
         for f in st.fields:
             if isinstance(f, A.ObjectDecl):
@@ -191,6 +199,19 @@ def for_checking(ctx: Context, d: Union[A.FnDecl, A.ThreadDecl]):
     return dataclasses.replace(d, body=tuple(prefix) + body)
 
 
+def check_prop(ctx: Context, d) -> None:
+    """NOTE(per-copy): an invariant or a cover sees shared state, not a copy's own memory."""
+    names: list = []
+    MEM.expr_names(d.expr, names)
+    for n in names:
+        parts = MEM.split(n)
+        decl = ctx.sym.decls.get(parts[0]) if parts else None
+        if isinstance(decl, A.InstanceDecl) and decl.per_copy:
+            ctx.error(d.expr.span, f"'{n}': '{parts[0]}[*]' is each copy's own memory; an "
+                      "invariant or a cover sees only shared state")
+            return
+
+
 def array_sizes(sym) -> dict:
     return {d.name: d.count for d in sym.instances if d.count is not None}
 
@@ -201,7 +222,11 @@ def _check_fors(ctx: Context, stmts: tuple, in_for: bool) -> None:
     for s in stmts:
         if isinstance(s, A.For):
             kind = ctx.sym.kind(s.array)
-            if kind != "memory array":
+            decl = ctx.sym.decls.get(s.array)
+            if isinstance(decl, A.InstanceDecl) and decl.per_copy:
+                ctx.error(s.array_span, f"'for {s.var} in {s.array}': '{s.array}[*]' is each "
+                          "copy's own memory, which no other thread can walk")
+            elif kind != "memory array":
                 what = "not declared" if kind is None else f"{ARTICLE.get(kind, kind)}"
                 ctx.error(s.array_span, f"'for {s.var} in {s.array}' walks an array of struct "
                           f"memory: '{s.array}' is {what}", *ctx.decl_note(s.array))
@@ -274,7 +299,23 @@ def _path(ctx: Context, d, name: str, span: A.Span, binds: dict, copies: Optiona
     decl = sym.elements.get(base) or sym.decls[base]
     if decl.struct not in sym.structs:
         return None        # its unknown struct type is reported at its declaration
-    if index is not None:
+    if decl.per_copy and base == decl.name:   # NOTE(per-copy)
+        if index != MEM.SELF or declared_self:
+            ctx.error(span, f"'{base}' has one element per copy of a thread: name it "
+                      f"{base}[self], in the body of a thread NAME[K] or NAME[*]")
+            return None
+        if copies is None and not unbounded:
+            ctx.error(span, _self_where(d, False) if not isinstance(d, A.ThreadDecl)
+                      else f"'{base}[self]': thread '{d.name}' has no copies (thread {d.name}[K] "
+                      f"or {d.name}[*])")
+            return None
+        user = sym.copy_user.setdefault(base, d.name)
+        if user != d.name:
+            ctx.error(span, f"'{base}[*]' already belongs to the copies of thread '{user}': each "
+                      "copy's own memory belongs to one thread NAME[K] or NAME[*]")
+            return None
+        elem = f"{base}[self]"
+    elif index is not None:
         if kind != "memory array":
             ctx.error(span, f"'{base}' is not an array: it has no element [{index}]",
                       *ctx.decl_note(base))

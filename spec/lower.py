@@ -126,6 +126,7 @@ class _ThreadBuilder(StepGraph):
         self.slots: list[M.LocalSlot] = []
         self.fn_slots: dict[str, dict[str, int]] = {}
         self.work_of: Optional[str] = None   # the (delayed) work item this kworker runs
+        self.copy_slots: dict[str, int] = {}   # NOTE(per-copy): `files[self].n` -> its slot
         self.kthread_exit: Optional[int] = None   # v3: a kthread's exit path (NOTE(kthread))
         # v3 (spec/v3_ctx.py): "hardirq" for an irq handler's worker, "softirq" for a
         # timer's or RCU callback's, None for process context; the hidden locals made
@@ -143,9 +144,23 @@ class _ThreadBuilder(StepGraph):
         # NOTE(memory): `self` is this copy's index; ops tables' members are constants
         sizes = check_memory.array_sizes(self.lw.sym)
         d = replace(d, body=MEM.rewrite(MEM.unroll(d.body, sizes),
-                                        MEM.substitute({}, self.copy, self.lw.sym.constants)))
+                                        MEM.substitute({}, self.copy, self.lw.sym.constants,
+                                                       self.lw.per_copy)))
         owner = self.lw.owner_index(d.owner or "core")
         own: dict[str, int] = {}
+        # NOTE(per-copy): the memory `NAME[*]` this thread's copies own is their locals
+        for array, user in self.lw.sym.copy_user.items():
+            if user == d.name:
+                inst = self.lw.sym.decls[array]
+                elem = f"{array}[self]"
+                self.copy_slots[MEM.memory_var(elem)] = len(self.slots)
+                self.slots.append(M.LocalSlot(MEM.memory_var(elem), None,
+                                              MEM.NOT_ALLOCATED if inst.pointer else MEM.LIVE))
+                for flat, f in self.lw.sym.copy_fields.items():
+                    if flat.startswith(elem + "."):
+                        self.copy_slots[flat] = len(self.slots)
+                        self.slots.append(M.LocalSlot(flat, None, f.value.value))
+        own.update(self.copy_slots)
         for s in d.body:
             if isinstance(s, A.Local):
                 # NOTE(local-inits): the thread starts with the system, in the initial state.
@@ -224,7 +239,8 @@ class _ThreadBuilder(StepGraph):
                 binds[p.name] = a
         sizes = check_memory.array_sizes(self.lw.sym)
         fn = replace(fn, body=MEM.rewrite(MEM.unroll(fn.body, sizes),
-                                          MEM.substitute(binds, None, self.lw.sym.constants)))
+                                          MEM.substitute(binds, None, self.lw.sym.constants,
+                                                         self.lw.per_copy)))
         slots = self.fn_slots.get(fname)
         if slots is None:
             slots = {}
@@ -246,7 +262,8 @@ class _ThreadBuilder(StepGraph):
         frame = ctx.frame + (fname,)
         ret = self.make(M.StepKind.RETURN, owner, closing_span(fn.span), f"return from {fname}",
                         next=cont, fn=fname, frame=frame, synthetic=True)
-        fctx = Ctx(owner=owner, ret_next=cont, fn=fname, frame=frame, slots=slots, ret_fail=fail)
+        fctx = Ctx(owner=owner, ret_next=cont, fn=fname, frame=frame,
+                   slots={**self.copy_slots, **slots}, ret_fail=fail)
         return self.block(fn.body, ret, fctx), inits
 
     def release_binds(self, release: str, obj: int) -> dict:
@@ -264,11 +281,19 @@ class _ThreadBuilder(StepGraph):
         return tuple(e for e in MEM.touched(MEM.stmt_names(s, user), sym.container)
                      if sym.elements[e].pointer or sym.elements[e].struct in self.lw.freeable)
 
+    def memory_state(self, elem: str) -> M.LValue:
+        """Where the state of memory `elem` is: a hidden var, or (NOTE(per-copy)) a local
+        of the copy that owns it."""
+        name = MEM.memory_var(elem)
+        if name in self.copy_slots:
+            return M.LocalRef(self.copy_slots[name])
+        return M.VarRef(self.lw.hidden[name])
+
     def memory_checks(self, elems, span: A.Span, text: str) -> tuple:
         """NOTE(touch-memory): the memory must be live."""
         out = []
         for e in elems:
-            state = M.VarRef(self.lw.hidden[MEM.memory_var(e)])
+            state = self.memory_state(e)
             out.append(M.AAssert(M.Bin(A.BinOp.NE, state, M.Const(MEM.NOT_ALLOCATED)), span,
                                  message=f"{text}: {e} is not allocated (a NULL pointer)",
                                  check="null-deref"))
@@ -312,7 +337,7 @@ class _ThreadBuilder(StepGraph):
         """NOTE(memory): kzalloc(X) and kfree(X), one step each."""
         lw = self.lw
         x = s.arg
-        state = M.VarRef(lw.hidden[MEM.memory_var(x)])
+        state = self.memory_state(x)
         text = self.text(s)
         if s.fn == "kfree":
             body = (M.AAssert(M.Bin(A.BinOp.NE, state, M.Const(MEM.FREED)), s.span,
@@ -327,8 +352,9 @@ class _ThreadBuilder(StepGraph):
             for f in lw.sym.structs[lw.sym.struct_of(x)].fields:
                 flat = f"{x}.{f.name}"
                 if isinstance(f, A.VarDecl):
-                    body.append(M.AAssign(M.VarRef(lw.sym.index("var", flat)), M.Const(f.value.value),
-                                          s.span))
+                    target = (M.LocalRef(self.copy_slots[flat]) if flat in self.copy_slots
+                              else M.VarRef(lw.sym.index("var", flat)))
+                    body.append(M.AAssign(target, M.Const(f.value.value), s.span))
                 elif isinstance(f, A.ObjectDecl):
                     body.append(M.AOp(M.StepKind.KREF_INIT, lw.sym.index("object", flat), s.span))
                 elif isinstance(f, A.CompletionDecl):
@@ -640,6 +666,7 @@ class _Lowerer:
         self.rcu_pool: dict[str, int] = {}             # NOTE(rcu-pool): workers per callback function
         self.proof_gaps: list[str] = []                # why a proof would not cover every execution
         self.freeable = MEM.freed_structs(spec, sym)   # NOTE(touch-memory)
+        self.per_copy = frozenset(d.name for d in sym.instances if d.per_copy)   # NOTE(per-copy)
         self.hidden_inits: list = []                   # the hidden vars' initial values
         self.ctx_on = False                            # v3: a thread's context can change (v3_ctx)
 
@@ -809,7 +836,7 @@ class _Lowerer:
         hidden += v2.work_var_names(self)
         # NOTE(memory): the state of each struct memory
         hidden += [(MEM.memory_var(e), MEM.NOT_ALLOCATED if d.pointer else MEM.LIVE)
-                   for e, d in sym.elements.items()]
+                   for e, d in sym.elements.items() if not d.per_copy]
         hidden += v3_kthread.var_names(sym)
         hidden += v3_ctx.var_names(sym, calls)
         self.hidden = {name: len(sym.vars) + i for i, (name, _) in enumerate(hidden)}

@@ -143,7 +143,8 @@ def rewrite_stmt(s, f: Callable):
     return s
 
 
-def substitute(binds: dict, copy: Optional[int], constants: Optional[dict] = None) -> Callable:
+def substitute(binds: dict, copy: Optional[int], constants: Optional[dict] = None,
+               per_copy: frozenset = frozenset()) -> Callable:
     """The rewriting of a body under `binds` (parameter -> what was passed: a name,
     or an expression for an int or bool parameter) with `self` the copy's index."""
     def f(name: str, span: A.Span):
@@ -157,7 +158,7 @@ def substitute(binds: dict, copy: Optional[int], constants: Optional[dict] = Non
         base, index, field = parts
         if isinstance(binds.get(base), str):
             base = binds[base]
-        if index == SELF and copy is not None:
+        if index == SELF and copy is not None and base not in per_copy:
             index = str(copy)
         flat = join(base, index, field)
         if constants is not None and flat in constants:

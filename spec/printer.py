@@ -269,7 +269,8 @@ def _decl_lines(decl, out: list[str]) -> None:
         elif decl.inits:
             init = " = " + group(decl.inits)
         out.append(f"struct {decl.struct} {'*' if decl.pointer else ''}{decl.name}"
-                   + (f"[{decl.count}]" if decl.count is not None else "") + init)
+                   + (f"[{decl.count}]" if decl.count is not None else "[*]" if decl.per_copy else "")
+                   + init)
     elif isinstance(decl, ThreadDecl) and decl.kthread:
         out.append(f"kthread {decl.name}" + (f" in {decl.owner}" if decl.owner is not None else ""))
         _block_lines(decl.body, "", out)

@@ -76,6 +76,9 @@ class Symbols:
     container: dict[str, str] = field(default_factory=dict)   # `p.kref` -> `p`
     # an ops table's fn and module fields: `fops.open` -> `drv_open`, None for NULL
     constants: dict[str, Optional[str]] = field(default_factory=dict)
+    # NOTE(per-copy): the fields of `NAME[*]` memory, which are locals of each copy
+    copy_fields: dict[str, A.VarDecl] = field(default_factory=dict)   # `files[self].n` -> decl
+    copy_user: dict[str, str] = field(default_factory=dict)   # `files` -> the thread whose copies own it
     spinlocks: list[A.SpinlockDecl] = field(default_factory=list)   # v3 (spec/v3_ctx.py)
     rwsems: list[A.RwsemDecl] = field(default_factory=list)
     irqs: list[A.IrqDecl] = field(default_factory=list)
@@ -93,7 +96,8 @@ class Symbols:
             return "core"
         decl = self.decls.get(name)
         if isinstance(decl, A.InstanceDecl):
-            return "memory array" if decl.count is not None and name == decl.name else "memory"
+            array = decl.count is not None or decl.per_copy
+            return "memory array" if array and name == decl.name else "memory"
         if isinstance(decl, A.ThreadDecl) and decl.kthread:
             return "kthread"   # v3: a thread started at run time (NOTE(kthread))
         return KIND_OF[type(decl)] if decl is not None else None
@@ -240,7 +244,7 @@ def _lay_out_memory(ctx: Context) -> None:
                 sym.decls[elem] = d
             sym.elements[elem] = d
             seen_names: set = set()
-            k = None if d.count is None else int(elem.rsplit("[", 1)[1][:-1])
+            k = None if d.count is None or d.per_copy else int(elem.rsplit("[", 1)[1][:-1])
             inits = {name: value for name, value, _ in d.inits_of(k)}
             for f in st.fields:
                 if f.name in seen_names:
@@ -252,6 +256,10 @@ def _lay_out_memory(ctx: Context) -> None:
                 flat = dataclasses.replace(f, name=f"{elem}.{f.name}")
                 sym.decls[flat.name] = flat
                 sym.container[flat.name] = elem
+                if d.per_copy:
+                    if isinstance(f, A.VarDecl):   # NOTE(per-copy): a local of each copy
+                        sym.copy_fields[flat.name] = flat
+                    continue
                 getattr(sym, _TABLE_OF[type(f)]).append(flat)
 
 

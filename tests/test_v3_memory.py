@@ -22,6 +22,8 @@ KREF = ("struct dev {\n    var open = false\n    object kref release dev_release
 OPS = ("module m refs 1\nvar v = 0\nstruct ops {\n    fn run\n    module owner\n}\n"
        "fn bump in m { v = v + 1 }\n")
 
+PER_COPY = "struct s { var x = 0 }\nstruct s *f[*]\n"
+
 # name: (source, verdict, check)
 CASES = {
     "never_allocated_is_null": (PRIV + "struct priv *p\nthread cb { p->loaded = true }",
@@ -102,6 +104,17 @@ thread a {
                                      "thread w { for n in ch { if n.linked { seen = seen + 1 } } }\n"
                                      "thread u { ch[1].linked = false }\n"
                                      "thread c { await seen == 2 }", "violated", "deadlock"),
+    # ---------------------------------------------------------------- each copy's own memory
+    "per_copy_memory_is_each_copys_own": (PER_COPY + "thread t[2] { kzalloc(f[self]); f[self].x = 1\n"
+                                          "  assert f[self].x == 1; kfree(f[self]) }", "proved", None),
+    "shared_memory_is_not": ("struct s { var x = 0 }\nstruct s *g\n"
+                             "thread t[2] { kzalloc(g); g.x = 1; assert g.x == 1; kfree(g) }",
+                             "violated", "assertion"),
+    "per_copy_double_free": (PER_COPY + "thread t[2] { kzalloc(f[self]); kfree(f[self]); kfree(f[self]) }",
+                             "violated", "double-free"),
+    "per_copy_through_a_parameter": (PER_COPY + "fn use(struct s *p) in core { p->x = p->x + 1 }\n"
+                                     "thread t[2] { kzalloc(f[self]); use(f[self]); use(f[self])\n"
+                                     "  assert f[self].x == 2 }", "proved", None),
     "null_method_through_a_parameter": (OPS + "struct ops t = { .run = bump }\nstruct ops u\n"
                                         "fn go(struct ops *o) in core { o->run() }\n"
                                         "thread a { go(t); go(u) }", "violated", "null-deref"),
@@ -171,6 +184,25 @@ def test_copies_that_use_self_are_not_interchangeable():
     assert differ.copy_groups() == ()
 
 
+def test_each_copys_own_memory_is_its_locals_and_keeps_copies_interchangeable():
+    p = load_text(PER_COPY + "thread t[3] { kzalloc(f[self]); f[self].x = 1; kfree(f[self]) }",
+                  "pc.mproof")
+    assert p.copy_groups() == ((0, 1, 2),)
+    assert [s.name for s in p.threads[0].locals] == ["memory(f[self])", "f[self].x"]
+    assert not any(v.name.startswith(("f[", "memory(f")) for v in p.vars)
+
+
+def test_a_star_group_with_its_own_memory_is_proved_for_every_number():
+    from modproof.prove import prove
+    ok = load_text(PER_COPY + "var n = 0\n"
+                   "thread t[*] { kzalloc(f[self]); f[self].x = 1; kfree(f[self]) }", "all.mproof")
+    r = prove(ok)
+    assert r.verdict == "proved" and r.scope == "all-sizes" and r.certified
+    bad = load_text(PER_COPY + "thread t[*] { f[self].x = 1 }", "bad.mproof")
+    r = prove(bad)
+    assert _verdict(r) == ("violated", "null-deref") and dict(r.sizes) == {"t": 1}
+
+
 def test_a_v1_name_self_keeps_its_meaning():
     p = load_text("var self = 4\nthread t[2] { self = self + 1 }\nthread c { assert self < 6 }",
                   "v1.mproof")
@@ -212,6 +244,15 @@ ERRORS = {
     "kzalloc hint": ("struct s { var x = 0 }\nstruct s *p\nthread a { kmalloc(p) }",
                      "the built-in for it is 'kzalloc'"),
     "field refs": ("struct s { object k refs 2 }\nthread a { }", "starts with count 1"),
+    "per-copy index": (PER_COPY + "thread t[2] { f[0].x = 1 }", "'f' has one element per copy"),
+    "per-copy two groups": (PER_COPY + "thread t[2] { f[self].x = 1 }\nthread u[2] { f[self].x = 2 }",
+                            "'f[*]' already belongs to the copies of thread 't'"),
+    "per-copy kref": ("struct s { object k }\nstruct s *f[*]\nthread t[2] { }",
+                      "its struct may hold only vars"),
+    "per-copy in an invariant": (PER_COPY + "thread t[2] { }\ninvariant i: f[self].x >= 0",
+                                 "an invariant or a cover sees only shared state"),
+    "per-copy walked": (PER_COPY + "thread t[2] { for e in f { } }", "which no other thread can walk"),
+    "per-copy without copies": (PER_COPY + "thread t { f[self].x = 1 }", "thread 't' has no copies"),
     "null method": (OPS + "struct ops t\nthread a { t.run() }",
                     "'t.run' is NULL (its table's initializer sets no .run)"),
     "init of a var": ("struct s { var x = 0 }\nstruct s p = { .x = 1 }\nthread a { }",

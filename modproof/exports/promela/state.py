@@ -121,7 +121,9 @@ class Layout:
     @staticmethod
     def local(th: Thread, slot: int) -> str:
         sl = th.locals[slot]
-        return f"l{slot}_{(sl.fn + '_') if sl.fn else ''}{sl.name}"
+        # v3 (NOTE(per-copy)): a copy's own memory is locals named by their path
+        name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in sl.name)
+        return f"l{slot}_{(sl.fn + '_') if sl.fn else ''}{name}"
 
     def _saturable(self) -> set[int]:
         """Completions whose done count can be UINT_MAX: from the start, or as the
