@@ -28,6 +28,12 @@ kzalloc of X: an execution that frees X between the check and the statement
 can be reordered to free it before the check, which then fails.  No violation
 is lost; a witness may show the check one step earlier than the statement.
 
+NOTE(per-copy): an array declared `NAME[*]` has one element per copy of the one
+thread group that names it (`files[self]`); its fields and its state are locals
+of each copy, named `files[self].x` and `memory(files[self])`, so the copies
+stay interchangeable (symmetry, the counter abstraction of `thread NAME[*]`).
+No other thread can reach it, so its struct holds only vars.
+
 `kzalloc(p)` allocates p: its fields take their declared values (zeroed memory
 then the initialisation the driver writes); kzalloc of live memory would leak
 it, and modproof keeps one allocation per instance: it is reported as an

@@ -402,7 +402,7 @@ def programs_memory(draw) -> str:
     if has_m:
         fields.append("mutex m")
     lines = ["struct s {\n    " + "\n    ".join(fields) + "\n}", "struct s *p", "struct s a[2]",
-             "var v = 0"]
+             "var v = 0", "struct q { var y = 0 }", "struct q *own[*]"]
     if has_k:
         lines.append("fn s_rel(struct s *d) in core { " + ("kfree(d)" if frees else "d.x = 9")
                      + " }")
@@ -433,7 +433,11 @@ def programs_memory(draw) -> str:
         lines.append(f"thread t{i} {{ {body} }}")
     if draw(st.booleans()):
         body = "; ".join(stmt(["a[self]", "p"], 0) for _ in range(draw(st.integers(1, 2))))
-        lines.append(f"thread u[2] {{ {body} }}")
+        # each copy's own memory (NOTE(per-copy)): its life, and a value from shared state
+        mine = draw(st.sampled_from(["kzalloc(own[self]); own[self].y = v; kfree(own[self])",
+                                     "own[self].y = 1", "kzalloc(own[self]); kfree(own[self]); "
+                                     "kfree(own[self])", ""]))
+        lines.append(f"thread u[2] {{ {body}{'; ' + mine if mine else ''} }}")
     if draw(st.booleans()):
         lines.append(f"cover cv: v == 2")
     return "\n".join(lines) + "\n"
