@@ -389,7 +389,9 @@ def programs_memory(draw) -> str:
     completion and a mutex; memory allocated from the start (an array) and a
     pointer allocated by kzalloc; kzalloc and kfree anywhere, fields read and
     written, in atomic too, a function with a memory and an int parameter, and
-    copies of a thread that use `self`.  Loop-free, so finite-state."""
+    copies of a thread that use `self`, each copy's own memory, an ops table
+    (calls through it, `fops_get`/`fops_put` of its owner, present or NULL) and a
+    `for` walk of the array.  Loop-free, so finite-state."""
     fields = ["var x = 0"]
     has_k = draw(st.booleans())
     has_c = draw(st.booleans())
@@ -407,11 +409,16 @@ def programs_memory(draw) -> str:
         lines.append("fn s_rel(struct s *d) in core { " + ("kfree(d)" if frees else "d.x = 9")
                      + " }")
     lines.append("fn g(struct s *d, int n) in core { d.x = n; v = v + 1 }")
+    # an ops table whose owner module is unloaded by a thread, with or without .owner
+    owner = draw(st.sampled_from([", .owner = m", ""]))
+    lines += ["module m refs 1", "struct ops { fn run\n    module owner }",
+              f"struct ops t = {{ .run = bump{owner} }}", "fn bump in m { v = v + 1 }"]
 
     def stmt(mem: list[str], depth: int) -> str:
         e = draw(st.sampled_from(mem))
         opts = [f"kzalloc({e})", f"kfree({e})", f"{e}.x = {e}.x + 1", f"{e}->x = 1",
-                f"assert {e}.x < 3", f"g({e}, 2)", f"v = {e}.x"]
+                f"assert {e}.x < 3", f"g({e}, 2)", f"v = {e}.x",
+                "if fops_get(t) { t.run(); fops_put(t) }", "for e in a { if e.x > 0 { v = 1 } }"]
         if has_k:
             opts += [f"get({e}.k)", f"put({e}.k)", f"assert refs({e}.k) > 0"]
         if has_c:
@@ -438,6 +445,8 @@ def programs_memory(draw) -> str:
                                      "own[self].y = 1", "kzalloc(own[self]); kfree(own[self]); "
                                      "kfree(own[self])", ""]))
         lines.append(f"thread u[2] {{ {body}{'; ' + mine if mine else ''} }}")
+    if draw(st.booleans()):
+        lines.append("thread rm { module_put(m); unload(m) }")
     if draw(st.booleans()):
         lines.append(f"cover cv: v == 2")
     return "\n".join(lines) + "\n"
