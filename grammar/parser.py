@@ -403,6 +403,7 @@ class _Builder(Transformer_NonRecursive):
             return ast.Param(kind, name.value, None, name_span=self._tok(name), span=self._span(meta))
         return make
 
+    param_fn = _param_of("fn")
     param_object = _param_of("object")
     param_completion = _param_of("completion")
     param_mutex = _param_of("mutex")

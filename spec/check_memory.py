@@ -148,6 +148,8 @@ def representative(ctx: Context, p: A.Param) -> Optional[str]:
     if p.type in _TABLE:
         table = getattr(sym, _TABLE[p.type])
         return table[0].name if table else None
+    if p.type == "fn":   # a callback: a function without parameters
+        return next((f.name for f in sym.fns.values() if not f.params), None)
     return p.name
 
 
@@ -164,8 +166,11 @@ def for_checking(ctx: Context, d: Union[A.FnDecl, A.ThreadDecl]):
                 prefix.append(A.Local(p.name, A.IntLit(0) if p.type == "int" else A.BoolLit(False),
                                       name_span=p.name_span, span=p.span))
             elif rep is None:
+                what = ("memory of struct " + str(p.struct) if p.struct else
+                        "function without parameters (a callback is called without arguments)"
+                        if p.type == "fn" else p.type)
                 ctx.error(p.span, f"nothing can be passed to parameter '{p.name}': the file "
-                          f"declares no {'memory of struct ' + str(p.struct) if p.struct else p.type}")
+                          f"declares no {what}")
                 ctx.refused.add(p.name)
             else:
                 binds[p.name] = rep
@@ -395,6 +400,12 @@ def call_args(ctx: Context, s: A.CallStmt, fn: A.FnDecl, scope) -> None:
         elif p.type in _TABLE:
             ctx.expect_kind(a, p.type, sp, f"parameter '{p.name}' of '{fn.name}' needs "
                             f"{ARTICLE[p.type]}")
+        elif p.type == "fn":
+            if ctx.expect_kind(a, "fn", sp, f"parameter '{p.name}' of '{fn.name}' needs a "
+                               "function") and sym.fns[a].params:
+                ctx.error(sp, f"parameter '{p.name}' of '{fn.name}' is a callback called without "
+                          f"arguments: '{a}' takes parameters", Note(sym.fns[a].name_span,
+                                                                     f"'{a}' is declared here"))
         else:
             got = _literal_type(a) or scope.types.get(a) or (
                 "bool" if sym.kind(a) == "var" and isinstance(sym.decls[a].value, A.BoolLit)
@@ -408,6 +419,7 @@ def call_args(ctx: Context, s: A.CallStmt, fn: A.FnDecl, scope) -> None:
 
 def _param_text(p: A.Param) -> str:
     return f"struct {p.struct} *{p.name}" if p.type == "struct" else f"{p.type} {p.name}"
+
 
 
 def _literal_type(a: str) -> Optional[str]:

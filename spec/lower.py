@@ -409,6 +409,10 @@ class _ThreadBuilder(StepGraph):
             return self.make(kind, **here, next=nxt, operand=operand, frame=frame)
         if isinstance(s, A.CallStmt):
             args = () if s.arg is None else (s.arg,) + s.extra
+            if s.fn in ctx.frame:   # only a function reference can make one (the checker)
+                raise SpecError([Diagnostic(s.span, f"'{s.fn}' calls itself through a function "
+                                            f"reference ({' -> '.join(ctx.frame + (s.fn,))}): "
+                                            "calls are inlined, so they cannot recurse")])
             entry, inits = self.inline(s.fn, cont, ctx, args=args)
             return self.make(M.StepKind.CALL, **here, next=entry, fn=s.fn, inits=inits, frame=frame)
         if isinstance(s, A.Assign):

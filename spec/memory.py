@@ -52,7 +52,7 @@ NOT_ALLOCATED, LIVE, FREED = 0, 1, 2
 STATE_NAMES = {NOT_ALLOCATED: "not allocated", LIVE: "live", FREED: "freed"}
 SELF = "self"
 NULL = "NULL"   # what an ops table's fn or module field holds when its initializer sets none
-PARAM_TYPES = ("int", "bool", "object", "completion", "mutex")
+PARAM_TYPES = ("int", "bool", "object", "completion", "mutex", "fn")
 FIELD_KIND = {A.ObjectDecl: "object", A.CompletionDecl: "completion", A.MutexDecl: "mutex",
               A.VarDecl: "var"}
 
@@ -123,7 +123,7 @@ def rewrite_stmt(s, f: Callable):
         if isinstance(s, A.PrimStmt) and arg == NULL and s.kind.value in ("module_get", "module_put"):
             return A.Atomic((), span=s.span)   # module_put(NULL): nothing (an ops table without .owner)
         out = R(s, arg=arg, extra=tuple(_name(f(x, sp), x) for x, sp in zip(s.extra, spans)))
-        if isinstance(s, A.CallStmt) and is_path(s.fn):   # a call through an ops table
+        if isinstance(s, A.CallStmt):   # through an ops table, or a function parameter
             out = R(out, fn=_name(f(s.fn, s.fn_span), s.fn))
         return out
     if isinstance(s, A.Assign):

@@ -76,6 +76,11 @@ thread a {
                                    "fn set(struct s *d, bool b) in core { d.on = b }\n"
                                    "thread a { set(p, true); assert not p.on }",
                                    "violated", "assertion"),
+    "fn_parameter_is_the_function_passed": ("var v = 0\nfn inc in core { v = v + 1 }\n"
+                                            "fn dbl in core { v = v + v }\n"
+                                            "fn twice(fn cb) in core { cb(); cb() }\n"
+                                            "thread a { twice(inc); twice(dbl); assert v == 8 }",
+                                            "proved", None),
     "object_parameter": ("object o\nfn drop(object x) in core { put(x) }\n"
                          "thread a { drop(o); drop(o) }", "violated", "put-after-release"),
     "self_is_the_copy_index": ("var sum = 0\nthread t[3] { atomic { sum = sum + self } }\n"
@@ -253,6 +258,12 @@ ERRORS = {
                                  "an invariant or a cover sees only shared state"),
     "per-copy walked": (PER_COPY + "thread t[2] { for e in f { } }", "which no other thread can walk"),
     "per-copy without copies": (PER_COPY + "thread t { f[self].x = 1 }", "thread 't' has no copies"),
+    "callback with parameters": ("fn g(int n) in core { }\nfn h in core { }\n"
+                                 "fn twice(fn cb) in core { cb() }\nthread a { twice(g) }",
+                                 "'cb' of 'twice' is a callback called without arguments"),
+    "recursion through a callback": ("fn other in core { }\nfn rec(fn cb) in core { cb() }\n"
+                                     "fn loop in core { rec(loop) }\nthread a { loop() }",
+                                     "'loop' calls itself through a function reference"),
     "null method": (OPS + "struct ops t\nthread a { t.run() }",
                     "'t.run' is NULL (its table's initializer sets no .run)"),
     "init of a var": ("struct s { var x = 0 }\nstruct s p = { .x = 1 }\nthread a { }",
