@@ -379,10 +379,25 @@ class _Builder(Transformer_NonRecursive):
         return ast.VarDecl(name.value, value, name_span=self._tok(name), span=self._span(meta))
 
     def fn_decl(self, meta, children):
-        name, params, owner, body = children
+        name, params, returns, owner, body = children
         return ast.FnDecl(name.value, owner.value, body, name_span=self._tok(name),
                           owner_span=self._tok(owner), span=self._span(meta),
-                          params=() if params is None else params)
+                          params=() if params is None else params,
+                          returns=None if returns is None else returns.value,
+                          returns_span=ast.NO_SPAN if returns is None else self._tok(returns))
+
+    def fn_returns(self, meta, children):
+        _arrow, typ = children
+        return typ
+
+    def call0(self, meta, children):
+        (name,) = children
+        if name.value in _QUERIES:   # refs(): a query without its argument
+            at = ast.Span(self._path, meta.end_line, meta.end_column - 1, meta.end_line,
+                          meta.end_column)
+            raise SpecError([Diagnostic(at, f"unexpected ')'; '{name.value}' takes one argument, "
+                                        f"as in {name.value}(x)")])
+        return ast.Query(None, name.value, "", arg_span=self._span(meta), span=self._span(meta))
 
     def params(self, meta, children):
         return tuple(c for c in children if c is not None)

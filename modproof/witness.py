@@ -120,7 +120,10 @@ def state_items(p: Program, s: S.State) -> tuple[tuple[str, object], ...]:
     for i, t in enumerate(p.threads):
         for j, slot in enumerate(t.locals):
             where = t.name if slot.fn is None else f"{t.name}.{slot.fn}"
-            items.append((f"{where}.{slot.name}", s.locs[i][j]))
+            value = s.locs[i][j]
+            if slot.name.startswith("memory("):   # NOTE(per-copy): the copy's own memory
+                value = MEMORY_STATE_NAMES[value]
+            items.append((f"{where}.{slot.name}", value))
     return tuple(items)
 
 

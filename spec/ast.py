@@ -318,6 +318,8 @@ class FnDecl:
     owner_span: Span = _span()
     span: Span = _span()
     params: tuple[Param, ...] = ()      # v3
+    returns: Optional[str] = None       # v3, NOTE(results): `-> int` or `-> bool`
+    returns_span: Span = _span()
 
 
 @dataclass(frozen=True)

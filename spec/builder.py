@@ -29,6 +29,8 @@ class Ctx:
     loop: Optional[tuple[int, int]] = None
     # v3, NOTE(module-init): in an init function, where `return E` goes when E < 0
     ret_fail: Optional[int] = None
+    # v3, NOTE(results): where `return E` puts E (the caller's `x = f(...)`), if anywhere
+    ret_target: Optional[object] = None
 
 
 class StepGraph:

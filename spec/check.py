@@ -102,6 +102,7 @@ def _check_decl(ctx: Context, d: A.Decl) -> None:
         ctx.expect_kind(d.fn, "fn", d.fn_span, f"the handler of irq '{d.name}'")
     elif isinstance(d, A.FnDecl):
         _check_owner(ctx, d.owner, d.owner_span, f"function '{d.name}'")
+        check_memory.check_returns(ctx, d)
     elif isinstance(d, A.ThreadDecl):
         if d.owner is not None:
             _check_owner(ctx, d.owner, d.owner_span, f"thread '{d.name}'")

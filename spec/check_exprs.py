@@ -200,8 +200,9 @@ def _unknown_query(ctx: Context, e: A.Query, scope: Scope) -> None:
                   "condition of an 'if' or 'while', or the whole value assigned to a local "
                   f"(as in 'released = {e.name}({', '.join((e.arg,) + e.extra)})')")
     elif e.name in ctx.sym.fns:
-        ctx.error(e.span, f"'{e.name}' is a function: a call is a statement of its own, "
-                  f"not part of an expression (the queries are {queries})")
+        ctx.error(e.span, f"'{e.name}' is a function: a call is a statement of its own, or "
+                  f"(v3) the whole value assigned, as in 'x = {e.name}(...)', of a function "
+                  f"declared '-> int' or '-> bool' (the queries are {queries})")
     elif e.name in PRIMITIVES or V.is_builtin(e.name):
         ctx.error(e.span, f"'{e.name}' is a statement, not a query: it cannot stand in "
                   f"an expression (the queries are {queries})")

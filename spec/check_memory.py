@@ -129,6 +129,29 @@ def check_params(ctx: Context, d: A.FnDecl) -> None:
                       "'struct S *NAME' or 'T NAME' with T one of " + ", ".join(MEM.PARAM_TYPES))
 
 
+def check_returns(ctx: Context, d: A.FnDecl) -> None:
+    """NOTE(results): a function declared `-> T` gives a value on every path."""
+    if d.returns is None:
+        return
+    if d.returns not in ("int", "bool"):
+        ctx.error(d.returns_span, f"a function returns int or bool, not '{d.returns}'")
+    elif not _always_returns(d.body):
+        ctx.error(d.name_span, f"function '{d.name}' returns {d.returns}: every path must end "
+                  "with 'return VALUE' (modproof does not follow a path that falls off the end)")
+
+
+def _always_returns(stmts: tuple) -> bool:
+    for s in stmts:
+        if isinstance(s, A.Return):
+            return True
+        if isinstance(s, A.If) and s.orelse is not None:
+            if _always_returns(s.then) and _always_returns(s.orelse):
+                return True
+        if isinstance(s, A.Choose) and all(_always_returns(b) for b in s.branches):
+            return True
+    return False
+
+
 def check_no_params(ctx: Context, fn: str, span: A.Span, what: str) -> None:
     """`fn` is run by the kernel with nothing to bind its parameters to."""
     d = ctx.sym.fns.get(fn)

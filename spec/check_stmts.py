@@ -178,6 +178,8 @@ class _Body:
             self.operation(s.fn, s.arg, s.arg_span, s.extra, s.extra_spans, s.span, in_atomic)
         elif isinstance(s, A.CallStmt):
             self.call(s, in_atomic)
+        elif isinstance(s, A.Assign) and self.result_call(s, in_atomic):
+            pass
         elif isinstance(s, A.Assign):
             ty = lvalue_type(ctx, s.target, s.target_span, scope)
             where = TO_LOCAL if s.target in scope.types else TO_VAR
@@ -222,11 +224,44 @@ class _Body:
         else:
             raise AssertionError(f"unknown statement {s!r}")
 
+    def result_call(self, s: A.Assign, in_atomic: Optional[A.Atomic]) -> bool:
+        """NOTE(results): `x = f(...)` of a function declared `-> T`; whether `s` is one."""
+        ctx = self.ctx
+        e = s.value
+        if not (isinstance(e, A.Query) and e.kind is None and e.name in ctx.sym.fns):
+            return False
+        fn = ctx.sym.fns[e.name]
+        if in_atomic is not None:
+            self.atomic_forbidden(s.span, f"the call '{e.name}()'", in_atomic)
+        if fn.returns is None:
+            ctx.error(e.span, f"function '{e.name}' returns no value: declare it "
+                      f"'fn {e.name}(...) -> int' (or bool) and end it with 'return VALUE'",
+                      Note(fn.name_span, f"'{e.name}' is declared here"))
+            return True
+        ty = lvalue_type(ctx, s.target, s.target_span, self.scope)
+        if ty is not None and ty != fn.returns:
+            ctx.error(e.span, f"the assigned value must be {ty}, but '{e.name}' returns {fn.returns}")
+        call = A.CallStmt(e.name, e.arg or None, fn_span=e.span, span=e.span, extra=e.extra,
+                          extra_spans=e.extra_spans, arg_span=e.arg_span)
+        check_memory.call_args(ctx, call, fn, self.scope)
+        self.calls.append(CallEdge(e.name, s.span, "'{f}' calls '{g}'", self.depth))
+        return True
+
     def ret(self, s: A.Return, in_atomic: Optional[A.Atomic]) -> None:
-        """`return`, and (v3) `return E` in a module's init function."""
+        """`return`, and (v3) `return E` in a module's init function or in a function
+        that returns a value (NOTE(results))."""
         ctx = self.ctx
         if in_atomic is not None:
             self.atomic_forbidden(s.span, "'return'", in_atomic)
+        returns = getattr(self.decl, "returns", None)
+        if returns is not None and self.init_of is None:
+            if s.value is None:
+                ctx.error(s.span, f"function '{self.decl.name}' returns {returns}: write "
+                          "'return VALUE'")
+            else:
+                check_expr(ctx, s.value, self.scope, returns,
+                           f"the result of '{self.decl.name}'", top=None)
+            return
         m = self.init_of
         if m is None and s.value is not None:
             what = "a thread" if isinstance(self.decl, A.ThreadDecl) else f"function '{self.decl.name}'"

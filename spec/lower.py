@@ -222,7 +222,8 @@ class _ThreadBuilder(StepGraph):
         return entry
 
     def inline(self, fname: str, cont: int, ctx: Ctx, fail: Optional[int] = None,
-               args: tuple = (), binds: Optional[dict] = None) -> tuple[int, tuple]:
+               args: tuple = (), binds: Optional[dict] = None,
+               ret_target: Optional[M.LValue] = None) -> tuple[int, tuple]:
         """Inline `fname`'s body returning to `cont`; its entry and the locals its call
         sets (NOTE(local-inits)).  `fail`: where it returns to with a negative result
         (an init function, NOTE(module-init)).  v3 (NOTE(memory)): `args`, the
@@ -263,7 +264,7 @@ class _ThreadBuilder(StepGraph):
         ret = self.make(M.StepKind.RETURN, owner, closing_span(fn.span), f"return from {fname}",
                         next=cont, fn=fname, frame=frame, synthetic=True)
         fctx = Ctx(owner=owner, ret_next=cont, fn=fname, frame=frame,
-                   slots={**self.copy_slots, **slots}, ret_fail=fail)
+                   slots={**self.copy_slots, **slots}, ret_fail=fail, ret_target=ret_target)
         return self.block(fn.body, ret, fctx), inits
 
     def release_binds(self, release: str, obj: int) -> dict:
@@ -415,6 +416,19 @@ class _ThreadBuilder(StepGraph):
                                             "calls are inlined, so they cannot recurse")])
             entry, inits = self.inline(s.fn, cont, ctx, args=args)
             return self.make(M.StepKind.CALL, **here, next=entry, fn=s.fn, inits=inits, frame=frame)
+        if (isinstance(s, A.Assign) and isinstance(s.value, A.Query) and s.value.kind is None
+                and s.value.name in lw.sym.fns):
+            # NOTE(results): `x = f(...)`: the call, whose `return E` stores E in x
+            e = s.value
+            if e.name in ctx.frame:
+                raise SpecError([Diagnostic(s.span, f"'{e.name}' calls itself through a function "
+                                            f"reference ({' -> '.join(ctx.frame + (e.name,))}): "
+                                            "calls are inlined, so they cannot recurse")])
+            args = tuple(a for a in (e.arg,) + e.extra if a)
+            entry, inits = self.inline(e.name, cont, ctx, args=args,
+                                       ret_target=self.lvalue(s.target, ctx))
+            return self.make(M.StepKind.CALL, **here, next=entry, fn=e.name, inits=inits,
+                             frame=frame)
         if isinstance(s, A.Assign):
             op, neg = operation_of(s.value)
             if op is not None and op.name not in lw.sym.decls:
@@ -443,6 +457,15 @@ class _ThreadBuilder(StepGraph):
                 return self.make(M.StepKind.BRANCH, **here, fn=ctx.fn, frame=frame,
                                  expr=M.Bin(A.BinOp.GE, value, M.Const(0)),
                                  next=ctx.ret_next, on_false=ctx.ret_fail)
+            if s.value is not None and ctx.ret_target is not None:
+                # NOTE(results): the value goes to the caller's target, then the return
+                text = here["text"]
+                here["text"] = f"return from {ctx.fn}"
+                back = self.make(M.StepKind.RETURN, **here, next=ctx.ret_next, fn=ctx.fn,
+                                 frame=frame)
+                here["text"] = text
+                return self.make(M.StepKind.ASSIGN, **here, next=back, target=ctx.ret_target,
+                                 expr=self.expr(s.value, ctx), frame=frame)
             here["text"] = f"return from {ctx.fn}" if ctx.fn else "return"
             return self.make(M.StepKind.RETURN, **here, next=ctx.ret_next, fn=ctx.fn, frame=frame)
         if isinstance(s, A.Break):

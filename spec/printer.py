@@ -247,7 +247,8 @@ def _decl_lines(decl, out: list[str]) -> None:
         if decl.params:
             params = "(" + ", ".join(f"struct {p.struct} *{p.name}" if p.type == "struct"
                                      else f"{p.type} {p.name}" for p in decl.params) + ")"
-        out.append(f"fn {decl.name}{params} in {decl.owner}")
+        out.append(f"fn {decl.name}{params}" + (f" -> {decl.returns}" if decl.returns else "")
+                   + f" in {decl.owner}")
         _block_lines(decl.body, "", out)
     elif isinstance(decl, StructDecl):
         fields: list[str] = []

@@ -81,6 +81,15 @@ thread a {
                                             "fn twice(fn cb) in core { cb(); cb() }\n"
                                             "thread a { twice(inc); twice(dbl); assert v == 8 }",
                                             "proved", None),
+    "function_result": ("struct s { var x = 0 }\nstruct s p\n"
+                        "fn alive(struct s *q) -> bool in core { return q.x > 0 }\n"
+                        "fn pick(int n) -> int in core { if n > 2 { return n - 2 } else { return n + 1 } }\n"
+                        "var v = 0\nthread a { local ok = false; local k = 0; p.x = 1\n"
+                        "  ok = alive(p); k = pick(5); v = pick(1); assert ok and k == 3 and v == 2 }",
+                        "proved", None),
+    "function_result_races": ("var v = 0\nfn read -> int in core { return v }\n"
+                              "thread a { local k = 0; k = read(); assert k == 0 }\n"
+                              "thread b { v = 1 }", "violated", "assertion"),
     "object_parameter": ("object o\nfn drop(object x) in core { put(x) }\n"
                          "thread a { drop(o); drop(o) }", "violated", "put-after-release"),
     "self_is_the_copy_index": ("var sum = 0\nthread t[3] { atomic { sum = sum + self } }\n"
@@ -264,6 +273,16 @@ ERRORS = {
     "recursion through a callback": ("fn other in core { }\nfn rec(fn cb) in core { cb() }\n"
                                      "fn loop in core { rec(loop) }\nthread a { loop() }",
                                      "'loop' calls itself through a function reference"),
+    "result falls off the end": ("fn f -> int in core { if true { return 1 } }\n"
+                                 "thread a { local x = 0; x = f() }",
+                                 "every path must end with 'return VALUE'"),
+    "no result": ("fn g in core { }\nvar x = 0\nthread a { x = g() }",
+                  "function 'g' returns no value"),
+    "result type": ("fn f -> bool in core { return true }\nvar x = 0\nthread a { x = f() }",
+                    "the assigned value must be int, but 'f' returns bool"),
+    "result in a condition": ("fn f -> bool in core { return true }\nthread a { if f() { } }",
+                              "the whole value assigned"),
+    "bare return": ("fn f -> int in core { return }\nthread a { }", "write 'return VALUE'"),
     "null method": (OPS + "struct ops t\nthread a { t.run() }",
                     "'t.run' is NULL (its table's initializer sets no .run)"),
     "init of a var": ("struct s { var x = 0 }\nstruct s p = { .x = 1 }\nthread a { }",
