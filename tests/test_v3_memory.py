@@ -239,6 +239,9 @@ ERRORS = {
     "self in a star thread": (PRIV + "struct priv ps[2]\nthread a[*] { ps[self].loaded = true }",
                               "not supported yet"),
     "unknown struct": ("struct priv *p\nthread a { }", "unknown struct type 'priv'"),
+    # found by mutating the corpus: a use of memory of an unknown struct type crashed
+    "use of an unknown struct": ("struct priv *p\nthread a { p.x = 1; kfree(p) }",
+                                 "unknown struct type 'priv'"),
     "too deep": (PRIV + "struct priv p\nthread a { p.loaded.x = true }", "one field deep"),
     "not memory": ("var v = 0\nthread a { v.x = 1 }", "'v' is a var, not struct memory"),
     "argument count": (PRIV + "struct priv p\nfn f(struct priv *d) in core { }\nthread a { f() }",
