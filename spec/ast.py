@@ -9,7 +9,7 @@ through the printer gives an equal tree.  The Transformer in
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Union
 
 from modproof.spec import vocabulary as V
@@ -240,6 +240,17 @@ def blocks_of(s: "Stmt") -> tuple[tuple["Stmt", ...], ...]:
     if isinstance(s, Choose):
         return s.branches
     return ()
+
+
+def map_blocks(s: "Stmt", fn) -> "Stmt":
+    """`s` with each block directly inside it (blocks_of) replaced by fn(block)."""
+    if isinstance(s, If):
+        return replace(s, then=fn(s.then), orelse=None if s.orelse is None else fn(s.orelse))
+    if isinstance(s, (While, Atomic, For)):
+        return replace(s, body=fn(s.body))
+    if isinstance(s, Choose):
+        return replace(s, branches=tuple(fn(b) for b in s.branches))
+    return s
 
 
 # --------------------------------------------------------------------------- declarations

@@ -13,6 +13,7 @@ from typing import Optional, Union
 
 from modproof.spec import ast as A
 from modproof.spec import memory as MEM
+from modproof.spec.check_exprs import lit_type
 from modproof.spec.diagnostics import Note
 from modproof.spec.symbols import Context, suggest
 from modproof.spec import vocabulary as V
@@ -277,13 +278,8 @@ def _null_calls(ctx: Context, before: tuple, after: tuple) -> None:
             ctx.error(s0.fn_span, f"'{s0.fn}' is NULL (its table's initializer sets no "
                       f".{s0.fn.rsplit('.', 1)[-1]}): calling it is a NULL pointer dereference")
             ctx.refused.add(MEM.NULL)
-        for attr in ("then", "orelse", "body"):
-            a0, a1 = getattr(s0, attr, None), getattr(s1, attr, None)
-            if isinstance(a0, tuple) and isinstance(a1, tuple):
-                _null_calls(ctx, a0, a1)
-        if isinstance(s0, A.Choose):
-            for b0, b1 in zip(s0.branches, s1.branches):
-                _null_calls(ctx, b0, b1)
+        for b0, b1 in zip(A.blocks_of(s0), A.blocks_of(s1)):
+            _null_calls(ctx, b0, b1)
 
 
 def _self_where(d, unbounded: bool) -> str:
@@ -430,9 +426,9 @@ def call_args(ctx: Context, s: A.CallStmt, fn: A.FnDecl, scope) -> None:
                           f"arguments: '{a}' takes parameters", Note(sym.fns[a].name_span,
                                                                      f"'{a}' is declared here"))
         else:
-            got = _literal_type(a) or scope.types.get(a) or (
-                "bool" if sym.kind(a) == "var" and isinstance(sym.decls[a].value, A.BoolLit)
-                else "int" if sym.kind(a) == "var" else None)
+            lit = literal_expr(a)
+            got = (lit_type(lit) if lit is not None else scope.types.get(a)
+                   or (lit_type(sym.decls[a].value) if sym.kind(a) == "var" else None))
             if got is None:
                 ctx.error(sp, f"parameter '{p.name}' of '{fn.name}' is {p.type}: pass a literal, "
                           f"a var or a local, not '{a}'")
@@ -443,14 +439,6 @@ def call_args(ctx: Context, s: A.CallStmt, fn: A.FnDecl, scope) -> None:
 def _param_text(p: A.Param) -> str:
     return f"struct {p.struct} *{p.name}" if p.type == "struct" else f"{p.type} {p.name}"
 
-
-
-def _literal_type(a: str) -> Optional[str]:
-    if a in ("true", "false"):
-        return "bool"
-    if a.lstrip("-").isdigit():
-        return "int"
-    return None
 
 
 def literal_expr(a: str) -> Optional[A.Expr]:

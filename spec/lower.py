@@ -142,8 +142,7 @@ class _ThreadBuilder(StepGraph):
     def build(self) -> M.Thread:
         d = self.decl
         # NOTE(memory): `self` is this copy's index; ops tables' members are constants
-        sizes = check_memory.array_sizes(self.lw.sym)
-        d = replace(d, body=MEM.rewrite(MEM.unroll(d.body, sizes),
+        d = replace(d, body=MEM.rewrite(MEM.unroll(d.body, self.lw.array_sizes),
                                         MEM.substitute({}, self.copy, self.lw.sym.constants,
                                                        self.lw.per_copy)))
         owner = self.lw.owner_index(d.owner or "core")
@@ -238,8 +237,7 @@ class _ThreadBuilder(StepGraph):
                 values.append((p, lit if lit is not None else A.Name(a)))
             else:
                 binds[p.name] = a
-        sizes = check_memory.array_sizes(self.lw.sym)
-        fn = replace(fn, body=MEM.rewrite(MEM.unroll(fn.body, sizes),
+        fn = replace(fn, body=MEM.rewrite(MEM.unroll(fn.body, self.lw.array_sizes),
                                           MEM.substitute(binds, None, self.lw.sym.constants,
                                                          self.lw.per_copy)))
         slots = self.fn_slots.get(fname)
@@ -266,6 +264,17 @@ class _ThreadBuilder(StepGraph):
         fctx = Ctx(owner=owner, ret_next=cont, fn=fname, frame=frame,
                    slots={**self.copy_slots, **slots}, ret_fail=fail, ret_target=ret_target)
         return self.block(fn.body, ret, fctx), inits
+
+    def call(self, fname: str, args: tuple, s, cont: int, ctx: Ctx,
+             ret_target: Optional[M.LValue] = None) -> int:
+        """The call step of statement `s`, calling `fname` inlined with `args`."""
+        if fname in ctx.frame:   # only a function reference can make one (the checker)
+            raise SpecError([Diagnostic(s.span, f"'{fname}' calls itself through a function "
+                                        f"reference ({' -> '.join(ctx.frame + (fname,))}): "
+                                        "calls are inlined, so they cannot recurse")])
+        entry, inits = self.inline(fname, cont, ctx, args=args, ret_target=ret_target)
+        return self.make(M.StepKind.CALL, ctx.owner, s.span, self.text(s), next=entry, fn=fname,
+                         inits=inits, frame=ctx.frame)
 
     def release_binds(self, release: str, obj: int) -> dict:
         """NOTE(memory): the release function of a kref in struct memory gets the memory
@@ -310,8 +319,6 @@ class _ThreadBuilder(StepGraph):
 
     def memory_stmt(self, s: A.Stmt, cont: int, ctx: Ctx) -> int:
         """NOTE(touch-memory): `s` after the checks of the memory it touches."""
-        if isinstance(s, A.CallStmt) and s.fn in V.MEMORY_BUILTINS and s.fn not in self.lw.sym.decls:
-            return self.memory_builtin(s, cont, ctx)
         if isinstance(s, A.CallStmt) and s.fn == MEM.NULL:
             # a method of an ops table that its initializer leaves NULL, reached through a
             # parameter (the checker rejects a direct call)
@@ -370,6 +377,8 @@ class _ThreadBuilder(StepGraph):
         lw = self.lw
         here = dict(owner=ctx.owner, span=s.span, text=self.text(s))
         frame = ctx.frame
+        if isinstance(s, A.CallStmt) and lw.sym.builtin(s) and s.fn in V.MEMORY_BUILTINS:
+            return self.memory_builtin(s, cont, ctx)
         if isinstance(s, A.CallStmt) and lw.sym.builtin(s) and s.fn in V.KTHREAD_BUILTINS:
             return v3_kthread.stmt(self, s, cont, ctx)
         if isinstance(s, A.CallStmt) and lw.sym.builtin(s) and s.fn in v3_ctx.CTX_WORDS:
@@ -410,25 +419,13 @@ class _ThreadBuilder(StepGraph):
             return self.make(kind, **here, next=nxt, operand=operand, frame=frame)
         if isinstance(s, A.CallStmt):
             args = () if s.arg is None else (s.arg,) + s.extra
-            if s.fn in ctx.frame:   # only a function reference can make one (the checker)
-                raise SpecError([Diagnostic(s.span, f"'{s.fn}' calls itself through a function "
-                                            f"reference ({' -> '.join(ctx.frame + (s.fn,))}): "
-                                            "calls are inlined, so they cannot recurse")])
-            entry, inits = self.inline(s.fn, cont, ctx, args=args)
-            return self.make(M.StepKind.CALL, **here, next=entry, fn=s.fn, inits=inits, frame=frame)
+            return self.call(s.fn, args, s, cont, ctx)
         if (isinstance(s, A.Assign) and isinstance(s.value, A.Query) and s.value.kind is None
                 and s.value.name in lw.sym.fns):
             # NOTE(results): `x = f(...)`: the call, whose `return E` stores E in x
             e = s.value
-            if e.name in ctx.frame:
-                raise SpecError([Diagnostic(s.span, f"'{e.name}' calls itself through a function "
-                                            f"reference ({' -> '.join(ctx.frame + (e.name,))}): "
-                                            "calls are inlined, so they cannot recurse")])
             args = tuple(a for a in (e.arg,) + e.extra if a)
-            entry, inits = self.inline(e.name, cont, ctx, args=args,
-                                       ret_target=self.lvalue(s.target, ctx))
-            return self.make(M.StepKind.CALL, **here, next=entry, fn=e.name, inits=inits,
-                             frame=frame)
+            return self.call(e.name, args, s, cont, ctx, ret_target=self.lvalue(s.target, ctx))
         if isinstance(s, A.Assign):
             op, neg = operation_of(s.value)
             if op is not None and op.name not in lw.sym.decls:
@@ -459,11 +456,8 @@ class _ThreadBuilder(StepGraph):
                                  next=ctx.ret_next, on_false=ctx.ret_fail)
             if s.value is not None and ctx.ret_target is not None:
                 # NOTE(results): the value goes to the caller's target, then the return
-                text = here["text"]
-                here["text"] = f"return from {ctx.fn}"
-                back = self.make(M.StepKind.RETURN, **here, next=ctx.ret_next, fn=ctx.fn,
-                                 frame=frame)
-                here["text"] = text
+                back = self.make(M.StepKind.RETURN, **{**here, "text": f"return from {ctx.fn}"},
+                                 next=ctx.ret_next, fn=ctx.fn, frame=frame)
                 return self.make(M.StepKind.ASSIGN, **here, next=back, target=ctx.ret_target,
                                  expr=self.expr(s.value, ctx), frame=frame)
             here["text"] = f"return from {ctx.fn}" if ctx.fn else "return"
@@ -694,6 +688,7 @@ class _Lowerer:
         self.proof_gaps: list[str] = []                # why a proof would not cover every execution
         self.freeable = MEM.freed_structs(spec, sym)   # NOTE(touch-memory)
         self.per_copy = frozenset(d.name for d in sym.instances if d.per_copy)   # NOTE(per-copy)
+        self.array_sizes = check_memory.array_sizes(sym)   # NOTE(for): what a `for` walks
         self.hidden_inits: list = []                   # the hidden vars' initial values
         self.ctx_on = False                            # v3: a thread's context can change (v3_ctx)
 

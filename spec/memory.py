@@ -47,6 +47,7 @@ import re
 from typing import Callable, Optional
 
 from modproof.spec import ast as A
+from modproof.spec import vocabulary as V
 
 NOT_ALLOCATED, LIVE, FREED = 0, 1, 2
 STATE_NAMES = {NOT_ALLOCATED: "not allocated", LIVE: "live", FREED: "freed"}
@@ -151,19 +152,18 @@ def rewrite_stmt(s, f: Callable):
 
 def substitute(binds: dict, copy: Optional[int], constants: Optional[dict] = None,
                per_copy: frozenset = frozenset()) -> Callable:
-    """The rewriting of a body under `binds` (parameter -> what was passed: a name,
-    or an expression for an int or bool parameter) with `self` the copy's index."""
+    """The rewriting of a body under `binds` (a memory, object, completion, mutex or fn
+    parameter -> the name passed; int and bool parameters are locals) with `self` the
+    copy's index (`per_copy` arrays keep `[self]`: NOTE(per-copy)), and an ops table's
+    members resolved to their `constants`."""
     def f(name: str, span: A.Span):
-        if name in binds and not isinstance(binds[name], str):
-            return binds[name]
-        if name == SELF and copy is not None and SELF not in binds:
+        if name == SELF and copy is not None:
             return A.IntLit(copy, span=span)
         parts = split(name)
         if parts is None:
             return name
         base, index, field = parts
-        if isinstance(binds.get(base), str):
-            base = binds[base]
+        base = binds.get(base, base)
         if index == SELF and copy is not None and base not in per_copy:
             index = str(copy)
         flat = join(base, index, field)
@@ -184,15 +184,7 @@ def unroll(stmts: tuple, sizes: dict) -> tuple:
                 out.extend(unroll(rewrite(s.body, substitute({s.var: f"{s.array}[{k}]"}, None)),
                                   sizes))
             continue
-        R = dataclasses.replace
-        if isinstance(s, A.If):
-            s = R(s, then=unroll(s.then, sizes),
-                  orelse=None if s.orelse is None else unroll(s.orelse, sizes))
-        elif isinstance(s, (A.While, A.Atomic)):
-            s = R(s, body=unroll(s.body, sizes))
-        elif isinstance(s, A.Choose):
-            s = R(s, branches=tuple(unroll(b, sizes) for b in s.branches))
-        out.append(s)
+        out.append(A.map_blocks(s, lambda b: unroll(b, sizes)))
     return tuple(out)
 
 
@@ -264,7 +256,7 @@ def stmt_names(s, user_call: bool = False) -> list[str]:
     if isinstance(s, A.PrimStmt):
         out.extend(x for x in (s.arg,) + s.extra if x is not None)
     elif isinstance(s, A.CallStmt):
-        if not user_call and s.fn not in ("kzalloc", "kfree"):
+        if not user_call and s.fn not in V.MEMORY_BUILTINS:
             out.extend(x for x in (s.arg,) + s.extra if x is not None)
     elif isinstance(s, A.Assign):
         out.append(s.target)
